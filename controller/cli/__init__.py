@@ -1,0 +1,1 @@
+"""The `origami` command line: one module per command, registered in `main`."""

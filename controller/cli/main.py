@@ -1,0 +1,61 @@
+"""Entry point of the `origami` command.
+
+Commands are modules with `register(subparsers)`; each sets `func(args) -> int`.
+Heavy imports (TensorFlow) happen inside the commands that need them, so that
+`origami validate` stays fast in CI.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from controller import __version__
+from controller.errors import OrigamiError
+
+COMMANDS = [
+    "controller.cli.validate",
+    "controller.cli.schema",
+    "controller.cli.plan",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="origami",
+        description="Declarative GitOps reconciler for the TinyML lifecycle.",
+    )
+    parser.add_argument("--version", action="version", version=f"origami {__version__}")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="structured logs on stderr at this level (default WARNING)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    from controller.logs import configure_logging
+
+    configure_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except OrigamiError as err:
+        print(f"origami: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except BrokenPipeError:  # `origami ... | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("origami: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

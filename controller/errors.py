@@ -1,0 +1,47 @@
+"""One exception hierarchy for everything Origami raises on purpose.
+
+A user sees `str(error)`: every message says what is wrong and what to do.
+"""
+from __future__ import annotations
+
+
+class OrigamiError(Exception):
+    """Base of every error Origami raises deliberately (never a bug)."""
+
+    exit_code = 1
+
+
+class UsageError(OrigamiError):
+    """The command line itself is wrong (bad path, bad option)."""
+
+    exit_code = 2
+
+
+class SpecError(OrigamiError):
+    """A spec repository does not validate; `issues` holds every located problem."""
+
+    def __init__(self, issues: list) -> None:
+        self.issues = list(issues)
+        shown = "\n".join(str(issue) for issue in self.issues[:20])
+        more = f"\n... and {len(self.issues) - 20} more" if len(self.issues) > 20 else ""
+        super().__init__(f"{len(self.issues)} spec error(s):\n{shown}{more}")
+
+
+class StageError(OrigamiError):
+    """A pipeline stage (dataset, train, squeeze, measure, split, build) failed."""
+
+
+class GateError(StageError):
+    """A variant failed its acceptance gates; it can never be deployed."""
+
+
+class StoreError(OrigamiError):
+    """The artifact store or the state store is unusable (corrupt, wrong schema, unwritable)."""
+
+
+class DeviceError(OrigamiError):
+    """A device, its transport or its protocol misbehaved."""
+
+
+class SourceError(OrigamiError):
+    """A spec source (git repository, local directory) could not be fetched."""
