@@ -9,3 +9,85 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+
+# --- real Mosquitto on a free loopback port --------------------------------------------------
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+def start_mosquitto(directory: Path, extra_config: str = "", allow_anonymous: bool = True) -> Broker:
+    """Start Debian's mosquitto on 127.0.0.1 with `extra_config` appended; wait until it listens."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        pytest.fail("mosquitto is not installed: apt-get install -y mosquitto (.ci/run does this)")
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
+        "persistence false\n"
+        "max_queued_messages 100000\n"
+        "max_inflight_messages 0\n"
+        + extra_config
+    )
+    log = open(directory / "mosquitto.log", "w")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {(directory / 'mosquitto.log').read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return Broker("127.0.0.1", port, proc)
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("mosquitto did not start listening within 10 s")
+
+
+def stop_mosquitto(broker: Broker) -> None:
+    broker.process.terminate()
+    try:
+        broker.process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        broker.process.kill()
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory):
+    """One anonymous Mosquitto for the session; tests use distinct topic roots or client ids."""
+    broker = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    yield broker
+    stop_mosquitto(broker)
+
+
+@pytest.fixture
+def fresh_mosquitto(tmp_path):
+    """A Mosquitto of the test's own, for tests that stop or reconfigure it."""
+    broker = start_mosquitto(tmp_path / "mosquitto")
+    yield broker
+    stop_mosquitto(broker)
