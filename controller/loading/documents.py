@@ -87,12 +87,12 @@ def parse_document(raw: RawDocument) -> tuple[LoadedDocument | None, list[SpecIs
         line, col = raw.position(path, prefer_key=prefer_key)
         return SpecIssue(raw.file, line, col, ref, format_field_path(path) or None, message)
 
-    if data.get("apiVersion") != API_VERSION:
+    if not isinstance(data.get("apiVersion"), str) or data.get("apiVersion") != API_VERSION:
         got = data.get("apiVersion")
         hint = "is missing" if got is None else f"is {got!r}"
         return None, [at(("apiVersion",), f"apiVersion {hint}; this Origami reads '{API_VERSION}'")]
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         hint = "is missing" if kind is None else f"{kind!r} is not a kind"
         return None, [at(("kind",), f"kind {hint}; expected one of {', '.join(KINDS)}")]
     try:
