@@ -1,0 +1,36 @@
+"""Which devices belong to a fleet: the selector over devices that said hello (pure)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from controller.state.records import DeviceRecord
+from specs.v1alpha1.fleet import Fleet, Selector
+
+
+def matches(selector: Selector, device: DeviceRecord) -> bool:
+    if device.board is None:  # no hello yet: we do not know what it is
+        return False
+    if selector.boards and device.board not in selector.boards:
+        return False
+    return all(device.labels.get(k) == v for k, v in selector.matchLabels.items())
+
+
+def assign_fleets(fleets: Mapping[str, Fleet], devices: Iterable[DeviceRecord]
+                  ) -> tuple[dict[str, list[DeviceRecord]], dict[str, list[str]]]:
+    """Members per fleet (online devices only), and devices claimed by more than one fleet.
+
+    A device matching several fleets joins the first by name, so its desired state is never
+    contested; the conflict is reported on the fleets that lost it.
+    """
+    members: dict[str, list[DeviceRecord]] = {name: [] for name in fleets}
+    conflicts: dict[str, list[str]] = {}
+    for device in devices:
+        if not device.online:
+            continue
+        claimed = [name for name in sorted(fleets) if matches(fleets[name].spec.selector, device)]
+        if not claimed:
+            continue
+        members[claimed[0]].append(device)
+        for other in claimed[1:]:
+            conflicts.setdefault(other, []).append(device.device_id)
+    return members, conflicts

@@ -1,0 +1,124 @@
+"""Plain records read from and written to the state store (no I/O here)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+CONDITION_TYPES = ("Ready", "Reconciling", "Stalled")
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str  # Ready | Reconciling | Stalled
+    status: bool
+    reason: str
+    message: str = ""
+    since: float = 0.0
+
+
+@dataclass
+class ObjectStatus:
+    kind: str
+    name: str
+    observed_commit: str | None = None
+    desired_key: str | None = None
+    conditions: dict[str, Condition] = field(default_factory=dict)
+    last_error: str | None = None
+    failures: int = 0
+    next_attempt: float = 0.0
+    detail: dict = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def is_true(self, condition: str) -> bool:
+        c = self.conditions.get(condition)
+        return bool(c and c.status)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["conditions"] = {k: asdict(v) for k, v in self.conditions.items()}
+        return d
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    sha: str
+    source: str
+    observed_at: float
+    valid: bool
+    issues: list[str]
+    texts: list[tuple[str, str]] | None
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    device_id: str
+    board: str | None
+    labels: dict[str, str]
+    hello: dict
+    reported: dict
+    reported_version: str | None
+    healthy: bool | None
+    online: bool
+    first_seen: float
+    last_seen: float
+
+
+@dataclass(frozen=True)
+class DesiredRecord:
+    device_id: str
+    fleet: str
+    version: str
+    install_id: str
+    payload: dict
+    assigned_at: float
+    reached_at: float | None
+
+
+@dataclass(frozen=True)
+class InstallRecord:
+    install_id: str
+    device_id: str
+    fleet: str
+    version: str
+    artifact: str | None
+    reason: str
+    recorded_at: float
+
+
+@dataclass
+class RolloutRecord:
+    fleet: str
+    target: str | None = None
+    last_good: str | None = None
+    previous_good: str | None = None
+    failed_version: str | None = None
+    step: int = 0
+    step_done_at: float | None = None
+    strategy: dict = field(default_factory=dict)
+    paused: bool = False
+    undo_requested: bool = False
+    phase: str = "idle"  # idle | progressing | complete | halted
+    failures: list[str] = field(default_factory=list)
+    updated_at: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    ts: float
+    kind: str
+    name: str
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+    commit: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,336 @@
+"""The state store: one SQLite file in WAL mode, schema-versioned, safe to SIGKILL.
+
+Every write happens inside a transaction; a group of writes that must land together (an
+install record and the desired state that names it, a rollout step and its event) shares one
+`with store.transaction():` block, so a kill leaves either all of it or none.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from controller.errors import StoreError
+from controller.logs import get_logger
+from controller.state.records import (
+    CommitRecord, Condition, DesiredRecord, DeviceRecord, Event, InstallRecord, ObjectStatus, RolloutRecord,
+)
+from controller.state.schema import MIGRATIONS, SCHEMA_VERSION
+
+log = get_logger("state")
+DEFAULT_FILE = "origami-state.db"
+
+
+def _j(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class StateStore:
+    """Durable controller state. Thread-safe: one connection guarded by a re-entrant lock."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._depth = 0
+        self.writes = 0  # committed write transactions, for observers and tests
+        try:
+            if read_only:
+                if not self.path.exists():
+                    raise StoreError(f"{self.path}: no state store here; run `origami reconcile` first "
+                                     "or pass --state-dir")
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                           check_same_thread=False, timeout=10)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.row_factory = sqlite3.Row
+            self._migrate()
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"{self.path}: not a usable Origami state store ({err}); move it aside to start "
+                             "from empty state") from err
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: state schema v{version} is newer than this Origami "
+                             f"(v{SCHEMA_VERSION}); upgrade Origami")
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise StoreError(f"{self.path}: state schema v{version} needs migrating to v{SCHEMA_VERSION}; "
+                             "run `origami reconcile` once")
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[number]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number + 1}")
+            log.info("state schema migrated", extra={"path": str(self.path), "version": number + 1})
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Re-entrant: nested blocks join the outermost transaction."""
+        with self._lock:
+            if self.read_only:
+                raise StoreError("the state store is open read-only")
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield self._db
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self._db.execute("COMMIT")
+                self.writes += 1
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- commits and the source -----------------------------------------------------------------
+    def record_commit(self, sha: str, source: str, valid: bool, issues: list[str],
+                      texts: list[tuple[str, str]] | None) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO commits VALUES (?,?,?,?,?,?)",
+                       (sha, source, now, int(valid), _j(issues), _j(texts) if valid else None))
+            good = sha if valid else None
+            db.execute("INSERT INTO source_state VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                       "last_observed=excluded.last_observed, "
+                       "last_good=COALESCE(excluded.last_good, source_state.last_good), updated_at=excluded.updated_at",
+                       (sha, good, now))
+
+    def commit(self, sha: str) -> CommitRecord | None:
+        rows = self._rows("SELECT * FROM commits WHERE sha=?", (sha,))
+        if not rows:
+            return None
+        r = rows[0]
+        texts = json.loads(r["texts"]) if r["texts"] else None
+        return CommitRecord(r["sha"], r["source"], r["observed_at"], bool(r["valid"]), json.loads(r["issues"]),
+                            [tuple(t) for t in texts] if texts is not None else None)
+
+    def source_state(self) -> tuple[str | None, str | None]:
+        """(last observed commit, last good commit)."""
+        rows = self._rows("SELECT last_observed, last_good FROM source_state WHERE id=1")
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    # --- objects and conditions -----------------------------------------------------------------
+    def object(self, kind: str, name: str) -> ObjectStatus | None:
+        rows = self._rows("SELECT * FROM objects WHERE kind=? AND name=?", (kind, name))
+        return _object(rows[0]) if rows else None
+
+    def objects(self, kind: str | None = None) -> list[ObjectStatus]:
+        if kind:
+            rows = self._rows("SELECT * FROM objects WHERE kind=? ORDER BY name", (kind,))
+        else:
+            rows = self._rows("SELECT * FROM objects ORDER BY kind, name")
+        return [_object(r) for r in rows]
+
+    def put_object(self, status: ObjectStatus) -> None:
+        now = time.time()
+        conditions = {k: vars(c) for k, c in status.conditions.items()}
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(kind, name) DO UPDATE SET "
+                "observed_commit=excluded.observed_commit, desired_key=excluded.desired_key, "
+                "conditions=excluded.conditions, last_error=excluded.last_error, failures=excluded.failures, "
+                "next_attempt=excluded.next_attempt, detail=excluded.detail, updated_at=excluded.updated_at",
+                (status.kind, status.name, status.observed_commit, status.desired_key, _j(conditions),
+                 status.last_error, status.failures, status.next_attempt, _j(status.detail),
+                 status.created_at or now, now))
+
+    def delete_object(self, kind: str, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM objects WHERE kind=? AND name=?", (kind, name))
+
+    # --- stages ---------------------------------------------------------------------------------
+    def stage(self, key: str) -> dict | None:
+        rows = self._rows("SELECT * FROM stages WHERE key=?", (key,))
+        if not rows:
+            return None
+        r = dict(rows[0])
+        r["result"] = json.loads(r["result"])
+        return r
+
+    def stages(self) -> list[dict]:
+        return [dict(r) | {"result": json.loads(r["result"])}
+                for r in self._rows("SELECT * FROM stages ORDER BY started_at")]
+
+    def stage_started(self, key: str, kind: str, target: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO stages (key, kind, target, status, started_at) VALUES (?,?,?,?,?) "
+                       "ON CONFLICT(key) DO UPDATE SET status='running', started_at=excluded.started_at",
+                       (key, kind, target, "running", time.time()))
+
+    def stage_finished(self, key: str, ok: bool, result: dict) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE stages SET status=?, finished_at=?, result=? WHERE key=?",
+                       ("done" if ok else "failed", time.time(), _j(result), key))
+
+    # --- devices --------------------------------------------------------------------------------
+    def observe_device(self, device_id: str, *, board: str | None = None, labels: dict | None = None,
+                       hello: dict | None = None, reported: dict | None = None,
+                       reported_version: str | None = None, healthy: bool | None = None,
+                       online: bool = True, seen_at: float | None = None) -> None:
+        """Merge what a device said (hello or state) into its record; unset fields keep their value."""
+        now = seen_at if seen_at is not None else time.time()
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO devices (device_id, first_seen, last_seen) VALUES (?,?,?)",
+                       (device_id, now, now))
+            sets, params = ["online=?", "last_seen=MAX(last_seen, ?)"], [int(online), now]
+            for column, value in (("board", board), ("labels", labels), ("hello", hello),
+                                  ("reported", reported)):
+                if value is not None:
+                    sets.append(f"{column}=?")
+                    params.append(value if isinstance(value, str) else _j(value))
+            if reported is not None:
+                sets += ["reported_version=?", "healthy=?"]
+                params += [reported_version, None if healthy is None else int(healthy)]
+            db.execute(f"UPDATE devices SET {', '.join(sets)} WHERE device_id=?", (*params, device_id))
+
+    def devices(self) -> list[DeviceRecord]:
+        return [_device(r) for r in self._rows("SELECT * FROM devices ORDER BY device_id")]
+
+    def device(self, device_id: str) -> DeviceRecord | None:
+        rows = self._rows("SELECT * FROM devices WHERE device_id=?", (device_id,))
+        return _device(rows[0]) if rows else None
+
+    # --- desired state and installs -------------------------------------------------------------
+    def record_install(self, install: InstallRecord, payload: dict) -> None:
+        """The install and the desired state naming it land together, before anything is sent."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO installs VALUES (?,?,?,?,?,?,?)",
+                       (install.install_id, install.device_id, install.fleet, install.version,
+                        install.artifact, install.reason, install.recorded_at))
+            db.execute("INSERT INTO desired VALUES (?,?,?,?,?,?,NULL) ON CONFLICT(device_id) DO UPDATE SET "
+                       "fleet=excluded.fleet, version=excluded.version, install_id=excluded.install_id, "
+                       "payload=excluded.payload, assigned_at=excluded.assigned_at, reached_at=NULL",
+                       (install.device_id, install.fleet, install.version, install.install_id, _j(payload),
+                        install.recorded_at))
+
+    def mark_reached(self, device_id: str, at: float) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE desired SET reached_at=? WHERE device_id=? AND reached_at IS NULL", (at, device_id))
+
+    def clear_desired(self, device_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM desired WHERE device_id=?", (device_id,))
+
+    def desired(self) -> dict[str, DesiredRecord]:
+        return {r["device_id"]: DesiredRecord(r["device_id"], r["fleet"], r["version"], r["install_id"],
+                                              json.loads(r["payload"]), r["assigned_at"], r["reached_at"])
+                for r in self._rows("SELECT * FROM desired")}
+
+    def installs(self, device_id: str | None = None) -> list[InstallRecord]:
+        sql, params = "SELECT * FROM installs", ()
+        if device_id:
+            sql, params = sql + " WHERE device_id=?", (device_id,)
+        return [InstallRecord(**dict(r)) for r in self._rows(sql + " ORDER BY recorded_at, install_id", params)]
+
+    # --- rollouts -------------------------------------------------------------------------------
+    def rollout(self, fleet: str) -> RolloutRecord | None:
+        rows = self._rows("SELECT * FROM rollouts WHERE fleet=?", (fleet,))
+        return _rollout(rows[0]) if rows else None
+
+    def rollouts(self) -> list[RolloutRecord]:
+        return [_rollout(r) for r in self._rows("SELECT * FROM rollouts ORDER BY fleet")]
+
+    def put_rollout(self, r: RolloutRecord) -> None:
+        """Write the loop's view of a rollout. `paused` and `undo_requested` belong to the operator
+        (another process may set them at any time), so an update never overwrites them."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO rollouts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(fleet) DO UPDATE SET "
+                "target=excluded.target, last_good=excluded.last_good, previous_good=excluded.previous_good, "
+                "failed_version=excluded.failed_version, step=excluded.step, step_done_at=excluded.step_done_at, "
+                "strategy=excluded.strategy, phase=excluded.phase, failures=excluded.failures, "
+                "updated_at=excluded.updated_at",
+                (r.fleet, r.target, r.last_good, r.previous_good, r.failed_version, r.step, r.step_done_at,
+                 _j(r.strategy), int(r.paused), int(r.undo_requested), r.phase, _j(r.failures), time.time()))
+
+    def clear_undo(self, fleet: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE rollouts SET undo_requested=0 WHERE fleet=?", (fleet,))
+
+    def set_paused(self, fleet: str, paused: bool) -> bool:
+        """Operator pause/resume; False when the fleet has no rollout record yet."""
+        with self.transaction() as db:
+            return db.execute("UPDATE rollouts SET paused=?, updated_at=? WHERE fleet=?",
+                              (int(paused), time.time(), fleet)).rowcount > 0
+
+    def request_undo(self, fleet: str) -> bool:
+        """Operator undo; the loop applies it on its next pass. False when the fleet has no rollout."""
+        with self.transaction() as db:
+            return db.execute("UPDATE rollouts SET undo_requested=1, updated_at=? WHERE fleet=?",
+                              (time.time(), fleet)).rowcount > 0
+
+    # --- events ---------------------------------------------------------------------------------
+    def emit(self, kind: str, name: str, reason: str, message: str, *, warning: bool = False,
+             commit: str | None = None) -> int:
+        """Append one event; sequence numbers are dense (no gaps) because they are taken in the
+        same transaction as the insert."""
+        with self.transaction() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()[0]
+            db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
+                       (seq, time.time(), kind, name, "Warning" if warning else "Normal", reason, message, commit))
+        log.info(message, extra={"event_seq": seq, "object": f"{kind}/{name}", "reason": reason})
+        return seq
+
+    def events(self, *, since: int = 0, kind: str | None = None, name: str | None = None,
+               limit: int | None = None) -> list[Event]:
+        sql, params = "SELECT * FROM events WHERE seq > ?", [since]
+        if kind:
+            sql, params = sql + " AND kind=?", params + [kind]
+        if name:
+            sql, params = sql + " AND name=?", params + [name]
+        sql += " ORDER BY seq"
+        if limit:
+            sql = f"SELECT * FROM ({sql.replace('ORDER BY seq', 'ORDER BY seq DESC')} LIMIT {int(limit)}) ORDER BY seq"
+        return [Event(r["seq"], r["ts"], r["kind"], r["name"], r["type"], r["reason"], r["message"], r["commit_sha"])
+                for r in self._rows(sql, tuple(params))]
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _object(r: sqlite3.Row) -> ObjectStatus:
+    conditions = {k: Condition(**v) for k, v in json.loads(r["conditions"]).items()}
+    return ObjectStatus(r["kind"], r["name"], r["observed_commit"], r["desired_key"], conditions, r["last_error"],
+                        r["failures"], r["next_attempt"], json.loads(r["detail"]), r["created_at"], r["updated_at"])
+
+
+def _device(r: sqlite3.Row) -> DeviceRecord:
+    return DeviceRecord(r["device_id"], r["board"], json.loads(r["labels"]), json.loads(r["hello"]),
+                        json.loads(r["reported"]), r["reported_version"],
+                        None if r["healthy"] is None else bool(r["healthy"]), bool(r["online"]),
+                        r["first_seen"], r["last_seen"])
+
+
+def _rollout(r: sqlite3.Row) -> RolloutRecord:
+    return RolloutRecord(r["fleet"], r["target"], r["last_good"], r["previous_good"], r["failed_version"], r["step"],
+                         r["step_done_at"], json.loads(r["strategy"]), bool(r["paused"]), bool(r["undo_requested"]),
+                         r["phase"], json.loads(r["failures"]), r["updated_at"])
+
+
+def open_store(state_dir: str | Path | None = None, *, read_only: bool = False) -> StateStore:
+    """The store in `state_dir` (default: the working directory)."""
+    return StateStore(Path(state_dir or ".") / DEFAULT_FILE, read_only=read_only)
