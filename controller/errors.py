@@ -45,3 +45,7 @@ class DeviceError(OrigamiError):
 
 class SourceError(OrigamiError):
     """A spec source (git repository, local directory) could not be fetched."""
+
+
+class SignatureError(DeviceError):
+    """An artifact or its manifest failed verification (signature, size, digest): never installed."""

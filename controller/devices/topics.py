@@ -1,0 +1,51 @@
+"""Topic names (re-exported from the protocol) plus the filters and parsing the controller needs."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from specs.v1alpha1.protocol import (  # noqa: F401  (re-exported: one place to import topics from)
+    DEVICE_PUBLISHES,
+    DEVICE_READS,
+    TOPIC_ROOT,
+    desired_topic,
+    device_topic,
+    events_topic,
+    hello_topic,
+    presence_topic,
+    samples_topic,
+    state_topic,
+    transfer_ack_topic,
+    transfer_chunk_topic,
+    transfer_offer_topic,
+    transfer_request_topic,
+)
+
+_DEVICE_TOPIC = re.compile(rf"^{re.escape(TOPIC_ROOT)}/devices/([a-z0-9][a-z0-9-]*)/(.+)$")
+
+
+@dataclass(frozen=True)
+class TopicRef:
+    device_id: str
+    channel: str  # "hello", "state", "transfer/request", ...
+
+
+def parse(topic: str) -> TopicRef | None:
+    """Split a device topic into device id and channel; None for anything else."""
+    match = _DEVICE_TOPIC.match(topic)
+    return TopicRef(match.group(1), match.group(2)) if match else None
+
+
+def all_devices(channel: str) -> str:
+    """Subscription filter for one channel of every device, e.g. all hellos."""
+    return f"{TOPIC_ROOT}/devices/+/{channel}"
+
+
+def controller_subscriptions() -> list[str]:
+    """What the controller listens to: everything devices publish."""
+    return [all_devices(channel) for channel in DEVICE_PUBLISHES]
+
+
+def device_subscriptions(device_id: str) -> list[str]:
+    """What a device listens to: its own desired state and transfer replies."""
+    return [device_topic(device_id, channel) for channel in DEVICE_READS]

@@ -1,0 +1,391 @@
+"""Device protocol v1 over MQTT: every payload as a pydantic model, topic names as functions.
+
+Documented in docs/protocol.md. Nothing here does I/O. JSON payloads are compact UTF-8
+(`encode`/`decode`); artifact chunks are binary (`encode_chunk`/`decode_chunk`) so that an
+update costs barely more than the artifact itself on the wire.
+
+Readers are tolerant (unknown fields are ignored, so a newer device still talks to an older
+controller); the signed `Manifest` is strict, because its exact bytes are what was signed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import time
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL = "origami/v1"
+TOPIC_ROOT = "origami/v1"
+
+# Device ids are DNS labels: valid as one MQTT topic level, a Mosquitto user name and a file name.
+DEVICE_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=63)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+SlotName = Literal["a", "b"]
+
+DEFAULT_CHUNK_SIZE = 64 * 1024   # few, large messages: paho and Mosquitto both pay per message
+DEFAULT_WINDOW = 4               # chunks in flight before the sender waits for an ack
+MAX_CHUNK_SIZE = 1024 * 1024
+
+
+def now() -> float:
+    return round(time.time(), 3)
+
+
+class Message(BaseModel):
+    """Base of every JSON payload: tolerant reader, immutable once built."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+def device_topic(device_id: str, channel: str) -> str:
+    return f"{TOPIC_ROOT}/devices/{device_id}/{channel}"
+
+
+def hello_topic(device_id: str) -> str:
+    """Device -> controller, retained: who the device is and what it can do (`Hello`)."""
+    return device_topic(device_id, "hello")
+
+
+def state_topic(device_id: str) -> str:
+    """Device -> controller, retained: what the device runs and how it is (`ReportedState`)."""
+    return device_topic(device_id, "state")
+
+
+def desired_topic(device_id: str) -> str:
+    """Controller -> device, retained: what the device should run (`DesiredState`, signed)."""
+    return device_topic(device_id, "desired")
+
+
+def presence_topic(device_id: str) -> str:
+    """Device -> controller, retained: `Presence`; the broker publishes the last will here."""
+    return device_topic(device_id, "presence")
+
+
+def events_topic(device_id: str) -> str:
+    """Device -> controller: `Event`s (install outcomes, rejections, faults)."""
+    return device_topic(device_id, "events")
+
+
+def samples_topic(device_id: str) -> str:
+    """Device -> collector: `Sample` sensor windows."""
+    return device_topic(device_id, "samples")
+
+
+def transfer_request_topic(device_id: str) -> str:
+    """Device -> controller: `TransferRequest` (start or resume from an offset)."""
+    return device_topic(device_id, "transfer/request")
+
+
+def transfer_ack_topic(device_id: str) -> str:
+    """Device -> controller: `ChunkAck` for each chunk received."""
+    return device_topic(device_id, "transfer/ack")
+
+
+def transfer_offer_topic(device_id: str) -> str:
+    """Controller -> device: `TransferOffer` or `TransferRefused` answering a request."""
+    return device_topic(device_id, "transfer/offer")
+
+
+def transfer_chunk_topic(device_id: str) -> str:
+    """Controller -> device: binary chunks (`encode_chunk`)."""
+    return device_topic(device_id, "transfer/chunk")
+
+
+# Which side publishes on which channel: the broker ACLs are generated from these lists.
+DEVICE_PUBLISHES = ("hello", "state", "presence", "events", "samples", "transfer/request", "transfer/ack")
+DEVICE_READS = ("desired", "transfer/offer", "transfer/chunk")
+
+
+# --- hello and capabilities -------------------------------------------------------------------
+
+class Accelerator(Message):
+    kind: Literal["edgetpu", "cuda", "ethos-u", "esp-nn", "cmsis-nn"]
+    detail: str = ""                     # e.g. "/dev/apex_0", "CUDA 10.2"
+    usable: bool = True                  # present *and* usable by the runtime we would deploy
+    reason: str = ""                     # why it is not usable, when it is not
+
+
+class Capabilities(Message):
+    """What a device reports about itself; the controller decides from this, never from a spec."""
+
+    family: Literal["mcu", "linux"]
+    board: str = ""                      # board model as the device reads it (device tree, USB, serial hello)
+    profile: str | None = None           # matching DeviceProfile name, when the device or gateway knows it
+    arch: str = ""                       # aarch64, x86_64, armv7l, cortex-m4 ...
+    cores: int = Field(default=1, ge=1)
+    ramBytes: int = Field(default=0, ge=0)
+    flashBytes: int = Field(default=0, ge=0)   # program storage (MCU flash) or total disk
+    freeBytes: int = Field(default=0, ge=0)    # free space where artifacts are installed
+    runtimes: list[str] = Field(default_factory=list)   # "litert", "tflm", "edgetpu-delegate" ...
+    accelerators: list[Accelerator] = Field(default_factory=list)
+    transports: list[str] = Field(default_factory=list)
+    usb: str | None = None               # "2341:805a" for boards behind a gateway
+
+
+class Hello(Message):
+    """Retained on `hello_topic`: published on every connect."""
+
+    protocol: Literal["origami/v1"] = PROTOCOL
+    deviceId: DeviceId
+    agent: str                           # "linux-agent", "gateway", "virtual-linux", "virtual-mcu" ...
+    agentVersion: str
+    capabilities: Capabilities
+    labels: dict[str, str] = Field(default_factory=dict)
+    gateway: str | None = None           # id of the gateway a microcontroller sits behind
+    publicKeyId: str | None = None       # id of the controller key the device trusts
+    ts: float = Field(default_factory=now)
+
+
+# --- signed desired state ---------------------------------------------------------------------
+
+class Target(BaseModel):
+    """What an artifact is for: the device checks it before installing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: Literal["litert", "tflm"]
+    kind: Literal["model", "firmware", "bundle"] = "model"
+    precision: Literal["int8", "float16", "float32", "dynamic"] = "int8"
+    part: Literal["full", "head"] = "full"
+    board: str | None = None             # DeviceProfile name when the artifact is board-specific
+
+
+class Manifest(BaseModel):
+    """The signed description of one artifact: digest, size, version, target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=253)        # e.g. "digits-cnn"
+    version: str = Field(min_length=1, max_length=128)     # e.g. "3" or the model's content key
+    digest: Sha256                                         # sha256 of the artifact bytes
+    size: int = Field(gt=0)
+    target: Target
+    createdAt: float = Field(default_factory=now)
+
+    def canonical_bytes(self) -> bytes:
+        """The exact bytes that are signed: sorted keys, no whitespace, ASCII."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=True).encode("ascii")
+
+
+class SignedManifest(Message):
+    manifest: Manifest
+    signature: str                       # base64 Ed25519 signature of manifest.canonical_bytes()
+    keyId: str                           # sha256 of the raw public key, first 16 hex digits
+
+
+class DesiredState(Message):
+    """Retained on `desired_topic` by the controller. `generation` grows with each change."""
+
+    deviceId: DeviceId
+    generation: int = Field(ge=0)
+    artifact: SignedManifest | None = None   # None: keep what runs
+    chunkSize: int = Field(default=DEFAULT_CHUNK_SIZE, gt=0, le=MAX_CHUNK_SIZE)
+    healthCheck: bool = True             # run a probe inference before confirming
+    maxLatencyMs: float | None = None
+    issuedAt: float = Field(default_factory=now)
+
+
+# --- reported state ---------------------------------------------------------------------------
+
+class SlotState(Message):
+    name: SlotName
+    version: str | None = None
+    digest: str | None = None
+    installedAt: float | None = None
+
+
+class InferenceStats(Message):
+    count: int = 0
+    lastLatencyMs: float | None = None
+    meanLatencyMs: float | None = None
+
+
+UpdateOutcome = Literal["installed", "rolled-back", "rejected", "failed", "in-progress"]
+
+
+class UpdateResult(Message):
+    """What happened to the last desired artifact; `reason` says why when it did not install."""
+
+    digest: str
+    version: str
+    outcome: UpdateOutcome
+    reason: str = ""
+    bytesReceived: int = 0
+    ts: float = Field(default_factory=now)
+
+
+class ReportedState(Message):
+    """Retained on `state_topic`: what runs now. The controller waits for `modelDigest`."""
+
+    deviceId: DeviceId
+    firmwareVersion: str                 # agent version (Linux) or firmware version (MCU)
+    activeSlot: SlotName | None = None
+    slots: list[SlotState] = Field(default_factory=list)
+    modelVersion: str | None = None
+    modelDigest: str | None = None
+    health: Literal["ok", "degraded", "failed", "unknown"] = "unknown"
+    healthReason: str = ""
+    observedGeneration: int = Field(default=-1, ge=-1)
+    lastUpdate: UpdateResult | None = None
+    inference: InferenceStats = Field(default_factory=InferenceStats)
+    ts: float = Field(default_factory=now)
+
+
+class Presence(Message):
+    """Retained on `presence_topic`; the last will (`online=False`) is set at connect."""
+
+    deviceId: DeviceId
+    online: bool
+    ts: float = Field(default_factory=now)
+
+
+# --- events and samples -----------------------------------------------------------------------
+
+class Event(Message):
+    deviceId: DeviceId
+    type: Literal["Normal", "Warning"] = "Normal"
+    reason: str = Field(min_length=1, max_length=128)   # CamelCase: "Installed", "SignatureInvalid" ...
+    message: str = ""
+    digest: str | None = None
+    ts: float = Field(default_factory=now)
+
+
+class Sample(Message):
+    """One sensor window (schema only here; the collector stores it)."""
+
+    deviceId: DeviceId
+    sensor: str = Field(min_length=1, max_length=63)
+    session: str | None = None
+    label: str | None = None
+    rateHz: float = Field(gt=0)
+    shape: list[int] = Field(min_length=1)
+    dtype: Literal["float32", "int16", "int8", "uint8"] = "float32"
+    values: list[float]
+    ts: float = Field(default_factory=now)
+
+
+# --- chunked artifact transfer ----------------------------------------------------------------
+
+class TransferRequest(Message):
+    """Device asks for an artifact from `offset` (0, or the end of what it verified)."""
+
+    digest: Sha256
+    offset: int = Field(default=0, ge=0)
+    chunkSize: int = Field(default=DEFAULT_CHUNK_SIZE, gt=0, le=MAX_CHUNK_SIZE)
+    window: int = Field(default=DEFAULT_WINDOW, ge=1, le=64)
+
+
+class TransferOffer(Message):
+    """Controller's answer: chunks of `chunkSize` follow from `offset`."""
+
+    kind: Literal["offer"] = "offer"
+    digest: Sha256
+    size: int = Field(gt=0)
+    offset: int = Field(ge=0)
+    chunkSize: int = Field(gt=0)
+
+
+class TransferRefused(Message):
+    """Controller's answer when it cannot serve the artifact (unknown digest, bad request)."""
+
+    kind: Literal["refused"] = "refused"
+    digest: Sha256
+    reason: str
+
+
+OfferReply = Annotated[TransferOffer | TransferRefused, Field(discriminator="kind")]
+OFFER_REPLY = TypeAdapter(OfferReply)
+
+
+class ChunkAck(Message):
+    """Per chunk: `ok` and the next offset wanted. A bad chunk: ok=False, resend from `nextOffset`."""
+
+    digest: Sha256
+    offset: int = Field(ge=0)
+    nextOffset: int = Field(ge=0)
+    ok: bool = True
+    reason: str = ""
+
+
+class Chunk(BaseModel):
+    """One binary chunk: header fields plus the bytes; see `encode_chunk` for the layout."""
+
+    model_config = ConfigDict(frozen=True)
+
+    digest: Sha256                       # whole artifact
+    offset: int = Field(ge=0)
+    size: int = Field(gt=0)              # whole artifact size, so the first chunk alone says it
+    chunkDigest: Sha256
+    data: bytes
+
+    @property
+    def last(self) -> bool:
+        return self.offset + len(self.data) >= self.size
+
+    def intact(self) -> bool:
+        return hashlib.sha256(self.data).hexdigest() == self.chunkDigest
+
+
+# b"OGC1" | offset u64 | artifact size u64 | sha256(artifact) 32 | sha256(chunk) 32 | data
+_CHUNK_HEADER = struct.Struct(">4sQQ32s32s")
+CHUNK_MAGIC = b"OGC1"
+CHUNK_HEADER_SIZE = _CHUNK_HEADER.size
+
+
+def encode_chunk(digest: str, size: int, offset: int, data: bytes) -> bytes:
+    return _CHUNK_HEADER.pack(CHUNK_MAGIC, offset, size, bytes.fromhex(digest),
+                              hashlib.sha256(data).digest()) + data
+
+
+def decode_chunk(payload: bytes) -> Chunk:
+    """Parse a chunk; raises ValueError on a payload that is not one (the digest is checked by `intact`)."""
+    if len(payload) < CHUNK_HEADER_SIZE:
+        raise ValueError(f"chunk of {len(payload)} bytes is shorter than its {CHUNK_HEADER_SIZE}-byte header")
+    magic, offset, size, whole, part = _CHUNK_HEADER.unpack_from(payload)
+    if magic != CHUNK_MAGIC:
+        raise ValueError(f"not an Origami chunk (magic {magic!r})")
+    data = payload[CHUNK_HEADER_SIZE:]
+    if not data:
+        raise ValueError("empty chunk")
+    return Chunk(digest=whole.hex(), offset=offset, size=size, chunkDigest=part.hex(), data=data)
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def encode(message: BaseModel) -> bytes:
+    """Compact JSON; fields left at None are omitted to keep messages small."""
+    return message.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def decode(model: type[M], payload: bytes | str) -> M:
+    """Parse one payload; raises pydantic.ValidationError (a ValueError) on a bad one."""
+    return model.model_validate_json(payload)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# What each topic carries, for docs/protocol.md and for tools that decode traffic.
+CHANNEL_MODELS: dict[str, Any] = {
+    "hello": Hello,
+    "state": ReportedState,
+    "desired": DesiredState,
+    "presence": Presence,
+    "events": Event,
+    "samples": Sample,
+    "transfer/request": TransferRequest,
+    "transfer/ack": ChunkAck,
+    "transfer/offer": OfferReply,
+    "transfer/chunk": Chunk,
+}
