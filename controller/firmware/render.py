@@ -1,0 +1,204 @@
+"""Render a complete firmware project (or a LiteRT bundle) for a board from a .tflite model.
+
+The project holds: the model as an aligned C array, an op resolver registering exactly the
+operators the model uses, the tensor arena (TFLM measurement plus a margin), the serial
+protocol client and the version baked in. Templates live in `firmware_templates/<family>/`;
+files ending in `.j2` are rendered, `common/` is shared by the TFLM targets.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import jinja2
+
+from controller import __version__ as origami_version
+from controller.errors import StageError
+from controller.firmware.c_array import MODEL_ALIGNMENT, c_array
+from controller.firmware.operators import model_operators
+from controller.logs import get_logger
+from specs.v1alpha1.device_profile import DeviceProfile
+
+log = get_logger("firmware.render")
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "firmware_templates"
+ARENA_MARGIN = 0.20  # TFLM's needs grow with kernel versions and CMSIS-NN scratch buffers
+MODEL_SYMBOL = "g_origami_model"
+SERIAL_MAX_PAYLOAD = 8 * 1024 + 64  # one model chunk of 8 KiB plus its offset and slack
+SERIAL_BAUD = 115200
+STATE_INTERVAL_S = 30
+
+
+@dataclass(frozen=True)
+class Family:
+    """Where a TFLM target keeps its sources and what its C++ files are called."""
+
+    name: str
+    source_dir: str | None  # None: not a TFLM project (the Linux bundle)
+    cxx_ext: str = ".cc"
+
+
+FAMILIES = {
+    "arduino-nano33ble": Family("arduino-nano33ble", "origami_firmware", ".cpp"),
+    "pico": Family("pico", "src"),
+    "esp32": Family("esp32", "main"),
+    "coral-micro": Family("coral-micro", "."),
+    "linux": Family("linux", None),
+}
+# Built-in profile names, then CPU markers for user profiles of the same silicon.
+_BY_PROFILE = {"nano33ble": "arduino-nano33ble", "pico": "pico", "esp32s3": "esp32", "coral-micro": "coral-micro"}
+_BY_CPU = {"nrf52840": "arduino-nano33ble", "rp2040": "pico", "esp32": "esp32", "i.mx rt1176": "coral-micro"}
+
+
+@dataclass(frozen=True)
+class RenderedProject:
+    family: str
+    profile: str
+    directory: Path
+    files: tuple[str, ...]          # relative to `directory`
+    version: str
+    model_digest: str               # sha256 of the .tflite
+    model_size: int
+    arena_measured: int
+    arena_bytes: int                # what the firmware reserves (measured + margin, aligned)
+    operators: tuple[str, ...]      # builtin operator names registered
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["directory"] = str(self.directory)
+        return d
+
+
+def template_family(profile: DeviceProfile) -> str:
+    """The template folder for a board: by built-in profile name, else by its CPU."""
+    spec = profile.spec
+    if spec.family == "linux":
+        return "linux"
+    if profile.metadata.name in _BY_PROFILE:
+        return _BY_PROFILE[profile.metadata.name]
+    cpu = spec.cpu.lower()
+    for marker, family in _BY_CPU.items():
+        if marker in cpu:
+            return family
+    raise StageError(
+        f"DeviceProfile/{profile.metadata.name}: no firmware template for CPU {spec.cpu!r}; "
+        f"templates exist for {', '.join(sorted(_BY_CPU))} (firmware_templates/)")
+
+
+def arena_with_margin(measured: int, margin: float = ARENA_MARGIN) -> int:
+    return math.ceil(measured * (1 + margin) / MODEL_ALIGNMENT) * MODEL_ALIGNMENT
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False)
+
+
+def _template_files(family: str) -> list[str]:
+    root = TEMPLATES / family
+    if not root.is_dir():
+        raise StageError(f"firmware template folder {root} is missing; reinstall Origami")
+    return sorted(str(p.relative_to(TEMPLATES)) for p in root.rglob("*") if p.is_file())
+
+
+def _check_fits(profile: DeviceProfile, model_size: int, arena_bytes: int) -> None:
+    spec = profile.spec
+    name = f"DeviceProfile/{profile.metadata.name}"
+    if model_size > spec.flash:
+        raise StageError(f"{name}: the model ({model_size} B) does not fit its {spec.flash} B of flash; "
+                         "pick a smaller variant or split the model")
+    if spec.family == "mcu" and arena_bytes + SERIAL_MAX_PAYLOAD > spec.ram:
+        raise StageError(f"{name}: the tensor arena ({arena_bytes} B with margin) plus the serial buffer "
+                         f"does not fit its {spec.ram} B of RAM; pick a smaller variant or split the model")
+
+
+def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, *, version: str,
+                    arena_measured: int | None = None, arena_margin: float = ARENA_MARGIN,
+                    progress: Callable[[str], None] | None = None) -> RenderedProject:
+    """Render the project for `profile` into `out_dir` (created; must be empty or absent).
+
+    `arena_measured` is the TFLM arena measurement; measured here (in a subprocess) when omitted.
+    Raises StageError when the model cannot run on the board (flash, RAM, custom operators).
+    """
+    say = progress or (lambda message: None)
+    family = template_family(profile)
+    ops = model_operators(tflite)
+    if ops.custom and family != "linux":
+        raise StageError(f"the model uses custom operators {list(ops.custom)} that TFLM cannot resolve; "
+                         "convert it with builtin operators only")
+    if arena_measured is None and family != "linux":
+        say("measuring the TFLM tensor arena")
+        from controller.pipeline.tflm import measure_arena
+
+        arena_measured = measure_arena(tflite).arena_bytes
+    arena_measured = arena_measured or 0
+    arena_bytes = arena_with_margin(arena_measured, arena_margin) if family != "linux" else 0
+    _check_fits(profile, len(tflite), arena_bytes)
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise StageError(f"{out} is not empty; render into a fresh directory")
+    out.mkdir(parents=True, exist_ok=True)
+    spec = profile.spec
+    digest = hashlib.sha256(tflite).hexdigest()
+    context = {
+        "origami_version": origami_version, "version": version, "profile_name": profile.metadata.name,
+        "board": spec.board, "ram": spec.ram, "flash": spec.flash, "flasher": spec.flasher or "(no flasher)",
+        "model_digest": digest, "model_size": len(tflite), "model_symbol": MODEL_SYMBOL,
+        "arena_measured": arena_measured, "arena_bytes": arena_bytes,
+        "arena_margin_pct": round(arena_margin * 100), "resolver_calls": list(ops.resolver_calls),
+        "builtin_ops": list(ops.builtin), "max_payload": SERIAL_MAX_PAYLOAD, "baud": SERIAL_BAUD,
+        "state_interval_s": STATE_INTERVAL_S,
+    }
+    env = _environment()
+    spec_family = FAMILIES[family]
+    written: list[str] = []
+
+    def write(relative: str, text: str | bytes) -> None:
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(text if isinstance(text, bytes) else text.encode())
+        written.append(str(Path(relative)))
+
+    say(f"rendering {family} templates")
+    for name in _template_files(family):
+        relative = name.split("/", 1)[1]
+        if relative.endswith(".j2"):
+            write(relative[:-3], env.get_template(name).render(context))
+        else:
+            write(relative, (TEMPLATES / name).read_bytes())
+    if spec_family.source_dir is None:
+        write("model.tflite", tflite)
+        for script in ("run.py", "run.sh"):
+            (out / script).chmod(0o755)
+    else:
+        src = spec_family.source_dir
+        for name in _template_files("common"):
+            if not name.endswith(".j2") or name.endswith(".inc.j2"):
+                continue  # includes are pulled in by the targets' main files
+            relative = name.split("/", 1)[1][:-3]
+            if relative.endswith(".cc"):
+                relative = relative[:-3] + spec_family.cxx_ext
+            write(str(Path(src) / relative), env.get_template(name).render(context))
+        array = c_array(tflite, MODEL_SYMBOL, header_name="model_data.h")
+        write(str(Path(src) / "model_data.h"), array.header)
+        write(str(Path(src) / f"model_data{spec_family.cxx_ext}"), array.source)
+    notes = []
+    if family == "coral-micro" and "edgetpu" in spec.accelerators:
+        notes.append("the Edge TPU is not used: this is an int8 TFLM build on the M7 core")
+    project = RenderedProject(
+        family=family, profile=profile.metadata.name, directory=out, files=tuple(sorted(written)),
+        version=version, model_digest=digest, model_size=len(tflite), arena_measured=arena_measured,
+        arena_bytes=arena_bytes, operators=ops.builtin, notes=tuple(notes))
+    (out / "origami-project.json").write_text(json.dumps(project.to_dict(), indent=2, sort_keys=True) + "\n")
+    log.info("rendered firmware project", extra={"family": family, "profile": profile.metadata.name,
+                                                  "version": version, "files": len(written),
+                                                  "arena_bytes": arena_bytes, "directory": str(out)})
+    return project
+
