@@ -41,7 +41,7 @@ def test_measured_arena_is_the_smallest_that_runs(small_models, kind):
         run_tflm(models[kind], x, measured.smallest_working - 1)
     # Cross-check with TFLM's own allocation report.
     assert measured.reported_bytes > 0
-    assert abs(measured.smallest_working - measured.reported_bytes) <= max(256, measured.reported_bytes // 4)
+    assert measured.reported_bytes - 64 <= measured.smallest_working <= measured.reported_bytes * 1.5 + 512
     assert "Arena allocation total" in measured.report
 
 

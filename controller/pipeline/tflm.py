@@ -173,7 +173,8 @@ def measure_arena(tflite: bytes) -> ArenaMeasurement:
         rounded += ALIGNMENT  # the next malloc may start less aligned than this one did
     result = ArenaMeasurement(arena_bytes=rounded, smallest_working=high, reported_bytes=reported,
                               probes=worker.probes, crashes=worker.crashes, report=report)
-    if abs(high - reported) > max(256, reported // 4):
+    # The report counts what stays allocated; planning needs some scratch on top, never much less.
+    if high < reported - 64 or high > reported * 1.5 + 512:
         log.warning("TFLM arena bisection disagrees with its allocation report",
                     extra={"smallest_working": high, "reported": reported})
     log.info("measured TFLM arena", extra={k: v for k, v in result.to_dict().items() if k != "report"})

@@ -50,7 +50,7 @@ def _report(model: bytes, arena: int) -> None:
     interp.print_allocations()
 
 
-def _quantize(x: np.ndarray, details: dict) -> np.ndarray:
+def quantize_input(x: np.ndarray, details: dict) -> np.ndarray:
     dtype = np.dtype(details["dtype"])
     if x.dtype == dtype or not np.issubdtype(dtype, np.integer):
         return x.astype(dtype)
@@ -60,7 +60,7 @@ def _quantize(x: np.ndarray, details: dict) -> np.ndarray:
     return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
 
 
-def _dequantize(y: np.ndarray, details: dict) -> np.ndarray:
+def dequantize_output(y: np.ndarray, details: dict) -> np.ndarray:
     if not np.issubdtype(y.dtype, np.integer):
         return y.astype(np.float32)
     scales = details["quantization_parameters"]["scales"]
@@ -78,14 +78,14 @@ def _run(model: bytes, arena: int, inputs_path: str, outputs_path: str, dequanti
         return
     details = interp.get_input_details(0)
     out_details = interp.get_output_details(0)
-    x = _quantize(np.load(inputs_path), details)
+    x = quantize_input(np.load(inputs_path), details)
     shape = tuple(int(d) for d in details["shape"])
     results = []
     for i in range(len(x)):
         interp.set_input(x[i].reshape(shape), 0)
         interp.invoke()
         y = np.array(interp.get_output(0))
-        results.append(_dequantize(y, out_details) if dequantize else y)
+        results.append(dequantize_output(y, out_details) if dequantize else y)
     outputs = np.concatenate(results, axis=0) if results else np.zeros((0,), np.float32)
     np.save(outputs_path, outputs)
     out.write(json.dumps({"ok": True, "error": ""}) + "\n")

@@ -1,0 +1,105 @@
+"""Model cards: per variant a JSON card, a Markdown card and PNG plots (matplotlib, Agg backend)."""
+from __future__ import annotations
+
+import io
+import json
+
+from controller.pipeline.gates import runtime_metrics
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def training_curves_png(history: dict[str, list[float]]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.2))
+    axes = figure.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "accuracy" if "accuracy" in history else "mae")):
+        for key in (metric, f"val_{metric}"):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    figure.tight_layout()
+    return _png(figure)
+
+
+def confusion_png(matrix: list[list[int]], classes: list[str], title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4, 4))
+    ax = figure.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            if value:
+                ax.text(j, i, str(value), ha="center", va="center", fontsize=6)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def size_vs_metric_png(task: str, variants: list[dict]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    metric = "accuracy" if task == "classification" else "mae"
+    figure = Figure(figsize=(5, 3.5))
+    ax = figure.subplots()
+    for v in variants:
+        value = runtime_metrics(v["figures"])[metric]
+        ax.scatter(v["figures"]["size_bytes"], value, color="tab:green" if v["gate"]["passed"] else "tab:red")
+        ax.annotate(v["name"], (v["figures"]["size_bytes"], value), fontsize=7)
+    ax.set_xlabel(".tflite size (bytes)")
+    ax.set_ylabel(f"{metric} on the test split (device runtime)")
+    figure.tight_layout()
+    return _png(figure)
+
+
+def card_json(model_name: str, variant: dict, context: dict) -> bytes:
+    return json.dumps({"model": model_name, **context, "variant": variant}, indent=2, sort_keys=True,
+                      default=str).encode()
+
+
+def card_markdown(model_name: str, variant: dict, context: dict) -> bytes:
+    f = variant
+    task = context["task"]
+    lines = [f"# {model_name} / {variant['name']}", "",
+             f"- dataset snapshot: `{context['dataset_digest'][:16]}`, trained model: `{context['model_digest'][:16]}`",
+             f"- squeezing: {', '.join(variant['steps'])}",
+             f"- gate: {'passed' if variant['gate']['passed'] else 'FAILED'}"]
+    lines += [f"  - {failure['message']}" for failure in variant["gate"]["failures"]]
+    lines += ["", "| figure | value |", "| --- | --- |",
+              f"| .tflite size | {f['size_bytes']} B |", f"| C array | {f['c_array_bytes']} B |",
+              f"| gzip (over the air) | {f['gzip_bytes']} B |",
+              f"| parameters (non-zero) | {f['parameters']} ({f['nonzero_parameters']}) |",
+              f"| MACs | {f['macs']} |",
+              f"| TFLM arena | {f['arena_bytes'] if f['arena_bytes'] is not None else 'does not run on TFLM'} |",
+              f"| operators | {', '.join(f['operators'])} |"]
+    key = "accuracy" if task == "classification" else "mae"
+    lines.append(f"| float Keras {key} | {context['float_metrics'][key]:.4f} |")
+    lines.append(f"| LiteRT {key} | {f['litert'][key]:.4f} |")
+    if f.get("tflm"):
+        lines.append(f"| TFLM {key} | {f['tflm'][key]:.4f} |")
+    lines += ["", "![training curves](training_curves.png)"]
+    if task == "classification":
+        lines.append("![confusion matrix](confusion.png)")
+    lines.append("![size vs accuracy](size_vs_accuracy.png)")
+    return ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,64 @@
+"""Acceptance gates: a pure check of a variant's measured figures against the Model spec."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from specs.v1alpha1.model import Gates
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    figure: str       # accuracy, accuracy_drop, mae, size_bytes, arena_bytes
+    value: float | None
+    limit: float
+    message: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    failures: list[GateFailure] = field(default_factory=list)
+
+    @property
+    def failing_figures(self) -> list[str]:
+        return [f.figure for f in self.failures]
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "failing_figures": self.failing_figures,
+                "failures": [asdict(f) for f in self.failures]}
+
+
+def runtime_metrics(figures: dict) -> dict:
+    """The metrics a device would see: TFLM when the variant runs there, else LiteRT."""
+    return figures.get("tflm") or figures["litert"]
+
+
+def evaluate_gates(gates: Gates, task: str, figures: dict, float_metrics: dict) -> GateResult:
+    """Check every gate the spec sets; collect all failures, not just the first."""
+    failures: list[GateFailure] = []
+    metrics = runtime_metrics(figures)
+    if task == "classification":
+        accuracy = metrics["accuracy"]
+        if gates.minAccuracy is not None and accuracy < gates.minAccuracy:
+            failures.append(GateFailure("accuracy", accuracy, gates.minAccuracy,
+                                        f"accuracy {accuracy:.4f} < minAccuracy {gates.minAccuracy:g}"))
+        drop = float_metrics["accuracy"] - accuracy
+        if gates.maxAccuracyDrop is not None and drop > gates.maxAccuracyDrop + 1e-12:
+            failures.append(GateFailure("accuracy_drop", drop, gates.maxAccuracyDrop,
+                                        f"accuracy drop {drop:.4f} vs the float model > maxAccuracyDrop "
+                                        f"{gates.maxAccuracyDrop:g}"))
+    elif gates.maxMAE is not None and metrics["mae"] > gates.maxMAE:
+        failures.append(GateFailure("mae", metrics["mae"], gates.maxMAE,
+                                    f"MAE {metrics['mae']:.4f} > maxMAE {gates.maxMAE:g}"))
+    if gates.maxSize is not None and figures["size_bytes"] > gates.maxSize:
+        failures.append(GateFailure("size_bytes", figures["size_bytes"], gates.maxSize,
+                                    f"size {figures['size_bytes']} B > maxSize {gates.maxSize} B"))
+    if gates.maxArena is not None:
+        arena = figures.get("arena_bytes")
+        if arena is None:
+            failures.append(GateFailure("arena_bytes", None, gates.maxArena,
+                                        "the variant does not run on TFLM, so its arena cannot meet maxArena"))
+        elif arena > gates.maxArena:
+            failures.append(GateFailure("arena_bytes", arena, gates.maxArena,
+                                        f"TFLM arena {arena} B > maxArena {gates.maxArena} B"))
+    return GateResult(passed=not failures, failures=failures)

@@ -1,0 +1,83 @@
+"""Measure a converted variant on real runtimes: TFLite (LiteRT) and TFLM, plus size and cost figures."""
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+
+from controller.errors import StageError
+from controller.firmware.c_array import c_array
+from controller.firmware.operators import model_operators
+from controller.logs import get_logger
+from controller.pipeline.datasets import Snapshot
+from controller.pipeline.metrics import task_metrics
+from controller.pipeline.tflm import measure_arena, run_tflm
+from controller.pipeline.tflm_worker import dequantize_output, quantize_input
+
+log = get_logger("pipeline.measure")
+
+
+def run_litert(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
+    """Every sample through the LiteRT (TFLite) interpreter, one at a time as a device would."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=tflite)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    details_in = {"dtype": inp["dtype"], "quantization_parameters": inp["quantization_parameters"]}
+    details_out = {"dtype": out["dtype"], "quantization_parameters": out["quantization_parameters"]}
+    x = quantize_input(np.asarray(inputs, dtype=np.float32), details_in)
+    results = []
+    for sample in x:
+        interpreter.set_tensor(inp["index"], sample.reshape(inp["shape"]))
+        interpreter.invoke()
+        results.append(dequantize_output(np.array(interpreter.get_tensor(out["index"])), details_out))
+    return np.concatenate(results)
+
+
+def count_macs(model) -> int:
+    """Multiply-accumulates of one inference, from the Keras layers' shapes."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        kernel = weights[0]
+        out_shape = layer.output_shape if not isinstance(layer.output_shape, list) else layer.output_shape[0]
+        positions = int(np.prod([d for d in out_shape[1:-1] if d])) if len(out_shape) > 2 else 1
+        if kind == "Dense":
+            total += positions * kernel.shape[0] * kernel.shape[1]
+        elif kind in ("Conv1D", "Conv2D"):
+            total += positions * int(np.prod(kernel.shape))
+        elif kind == "DepthwiseConv2D":
+            total += positions * int(np.prod(kernel.shape))
+    return int(total)
+
+
+def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "model") -> dict:
+    """Every figure of one variant; TFLM problems are recorded (not raised) so gates can report them."""
+    x_test, y_test = snapshot.x("test"), snapshot.y("test")
+    operators = model_operators(tflite)
+    weights = model.get_weights()
+    figures: dict = {
+        "size_bytes": len(tflite),
+        "gzip_bytes": len(gzip.compress(tflite, compresslevel=9, mtime=0)),
+        "c_array_bytes": len(c_array(tflite, symbol).source.encode()),
+        "operators": list(operators.builtin) + [f"custom:{c}" for c in operators.custom],
+        "parameters": int(sum(w.size for w in weights)),
+        "nonzero_parameters": int(sum(np.count_nonzero(w) for w in weights)),
+        "macs": count_macs(model),
+        "litert": task_metrics(snapshot.task, y_test, run_litert(tflite, x_test), snapshot.outputs),
+    }
+    try:
+        arena = measure_arena(tflite)
+        figures["arena_bytes"] = arena.arena_bytes
+        figures["arena_reported_bytes"] = arena.reported_bytes
+        figures["tflm"] = task_metrics(snapshot.task, y_test, run_tflm(tflite, x_test, arena.arena_bytes),
+                                       snapshot.outputs)
+        figures["tflm_error"] = None
+    except StageError as err:  # e.g. float16 weights: TFLM has no float16 DEQUANTIZE
+        log.info("variant does not run on TFLM", extra={"error": str(err)[:300]})
+        figures.update(arena_bytes=None, arena_reported_bytes=None, tflm=None, tflm_error=str(err)[:500])
+    return figures
