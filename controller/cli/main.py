@@ -18,6 +18,11 @@ COMMANDS = [
     "controller.cli.validate",
     "controller.cli.schema",
     "controller.cli.plan",
+    "controller.cli.status",
+    "controller.cli.get",
+    "controller.cli.describe",
+    "controller.cli.events",
+    "controller.cli.rollout",
 ]
 
 

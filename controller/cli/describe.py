@@ -1,0 +1,64 @@
+"""`origami describe KIND/NAME`: one object's conditions, details and recent events."""
+from __future__ import annotations
+
+import json
+
+from controller.cli.output import add_output_flag, add_state_flag, age, emit
+from controller.errors import UsageError
+from controller.reconciler.conditions import summary
+from controller.state import open_store
+
+ALIASES = {"dataset": "Dataset", "model": "Model", "fleet": "Fleet", "device": "Device", "source": "Source"}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("describe", help="show one object in detail: KIND/NAME (e.g. fleet/digits-mcu)")
+    p.add_argument("ref")
+    add_state_flag(p)
+    add_output_flag(p)
+    p.set_defaults(func=run)
+
+
+def _parse(ref: str) -> tuple[str, str]:
+    kind, _, name = ref.partition("/")
+    if not name or kind.lower() not in ALIASES:
+        raise UsageError(f"'{ref}' is not KIND/NAME; KIND is one of {', '.join(sorted(set(ALIASES.values())))}")
+    return ALIASES[kind.lower()], name
+
+
+def run(args) -> int:
+    store = open_store(args.state_dir, read_only=True)
+    kind, name = _parse(args.ref)
+    if kind == "Device":
+        device = store.device(name)
+        if device is None:
+            raise UsageError(f"no device '{name}' has said hello; see `origami get devices`")
+        data = vars(device) | {"desired": vars(d) if (d := store.desired().get(name)) else None,
+                               "installs": [vars(i) for i in store.installs(name)]}
+        emit(data, args.output, lambda: json.dumps(data, indent=2, default=str))
+        return 0
+    obj = store.object(kind, name)
+    if obj is None:
+        raise UsageError(f"no {kind}/{name} in the state store; see `origami status`")
+    events = store.events(kind=kind, name=name, limit=15)
+    data = obj.to_dict() | {"status": summary(obj), "events": [e.to_dict() for e in events]}
+    if kind == "Fleet" and (r := store.rollout(name)):
+        data["rollout"] = r.to_dict()
+
+    def text() -> str:
+        lines = [f"{kind}/{name}: {summary(obj)}", f"  observed commit: {obj.observed_commit or '-'}",
+                 f"  key:             {obj.desired_key or '-'}"]
+        if obj.last_error:
+            lines.append(f"  last error:      {obj.last_error}")
+        lines.append("  conditions:")
+        for c in obj.conditions.values():
+            lines.append(f"    {c.type:<12} {str(c.status):<5} {c.reason:<14} {c.message}  ({age(c.since)})")
+        lines.append("  detail:")
+        lines += ["    " + line for line in json.dumps(obj.detail, indent=2, default=str).splitlines()]
+        if "rollout" in data:
+            lines.append("  rollout: " + json.dumps(data["rollout"], default=str))
+        lines.append("  events:")
+        lines += [f"    #{e.seq} {age(e.ts):>4} {e.type:<7} {e.reason:<16} {e.message}" for e in events]
+        return "\n".join(lines)
+    emit(data, args.output, text)
+    return 0

@@ -1,0 +1,39 @@
+"""`origami events`: the append-only event trail (optionally following it)."""
+from __future__ import annotations
+
+import time
+
+from controller.cli.output import add_output_flag, add_state_flag, emit, table
+from controller.state import open_store
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("events", help="the event trail, oldest first")
+    p.add_argument("--for", dest="ref", default=None, help="only events of KIND/NAME")
+    p.add_argument("--since", type=int, default=0, help="only events after this sequence number")
+    p.add_argument("--limit", type=int, default=50, help="the last N events (default 50; 0 for all)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    add_state_flag(p)
+    add_output_flag(p)
+    p.set_defaults(func=run)
+
+
+def _rows(events):
+    return [[e.seq, time.strftime("%H:%M:%S", time.localtime(e.ts)), e.type, f"{e.kind}/{e.name}", e.reason,
+             e.message] for e in events]
+
+
+def run(args) -> int:
+    store = open_store(args.state_dir, read_only=True)
+    kind, _, name = (args.ref or "").partition("/")
+    events = store.events(since=args.since, kind=kind or None, name=name or None, limit=args.limit or None)
+    emit([e.to_dict() for e in events], args.output,
+         lambda: table(["SEQ", "TIME", "TYPE", "OBJECT", "REASON", "MESSAGE"], _rows(events)))
+    last = events[-1].seq if events else args.since
+    while args.follow:
+        time.sleep(1)
+        new = store.events(since=last, kind=kind or None, name=name or None)
+        for row in _rows(new):
+            print("  ".join(str(c) for c in row), flush=True)
+        last = new[-1].seq if new else last
+    return 0

@@ -1,0 +1,75 @@
+"""Operator commands read the state store (another process's) and record pause/resume/undo."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from controller.reconciler.conditions import with_conditions
+from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateStore
+from tests.conftest import ROOT
+
+
+def origami(*argv, cwd):
+    return subprocess.run([sys.executable, "-m", "controller.cli.main", *argv], capture_output=True, text=True,
+                          cwd=cwd, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def _populate(path):
+    store = StateStore(path / "origami-state.db")
+    store.record_commit("a" * 40, "git", True, [], [])
+    fleet = with_conditions(ObjectStatus("Fleet", "digits-linux", "a" * 40, "digits-cnn-123",
+                                         detail={"members": 3, "updated": 1, "phase": "progressing",
+                                                 "target": "digits-cnn-123"}), 1.0,
+                            ready=(False, "RollingOut", "1/3 on digits-cnn-123"),
+                            reconciling=(True, "RollingOut", "1/3"))
+    store.put_object(fleet)
+    store.put_rollout(RolloutRecord("digits-linux", target="digits-cnn-123", phase="progressing"))
+    store.observe_device("rpi-1", board="rpi4", labels={}, hello={})
+    store.observe_device("rpi-1", reported={"modelVersion": "digits-cnn-123"}, reported_version="digits-cnn-123",
+                         healthy=True)
+    store.record_install(InstallRecord("rpi-1:1", "rpi-1", "digits-linux", "digits-cnn-123", "ab" * 32, "canary",
+                                       1.0), {"generation": 1})
+    store.emit("Fleet", "digits-linux", "RolloutStarted", "rolling out digits-cnn-123")
+    store.close()
+
+
+def test_status_get_describe_events_in_every_format(tmp_path):
+    _populate(tmp_path)
+    out = origami("status", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Fleet/digits-linux" in out.stdout and "Reconciling" in out.stdout and "1/3" in out.stdout
+    data = json.loads(origami("get", "fleets", "-o", "json", cwd=tmp_path).stdout)
+    assert data[0]["name"] == "digits-linux" and data[0]["status"] == "Reconciling"
+    devices = yaml.safe_load(origami("get", "devices", "-o", "yaml", cwd=tmp_path).stdout)
+    assert devices[0]["id"] == "rpi-1" and devices[0]["desired"] == "digits-cnn-123"
+    text = origami("describe", "fleet/digits-linux", cwd=tmp_path).stdout
+    assert "RolloutStarted" in text and "Reconciling" in text
+    device = json.loads(origami("describe", "device/rpi-1", "-o", "json", cwd=tmp_path).stdout)
+    assert [i["install_id"] for i in device["installs"]] == ["rpi-1:1"]
+    events = json.loads(origami("events", "-o", "json", cwd=tmp_path).stdout)
+    assert [e["reason"] for e in events] == ["RolloutStarted"]
+
+
+def test_rollout_pause_resume_undo_are_recorded_for_the_loop(tmp_path):
+    _populate(tmp_path)
+    assert origami("rollout", "pause", "digits-linux", cwd=tmp_path).returncode == 0
+    store = StateStore(tmp_path / "origami-state.db")
+    assert store.rollout("digits-linux").paused
+    assert origami("rollout", "resume", "digits-linux", cwd=tmp_path).returncode == 0
+    assert origami("rollout", "undo", "digits-linux", cwd=tmp_path).returncode == 0
+    r = store.rollout("digits-linux")
+    assert not r.paused and r.undo_requested
+    assert [e.reason for e in store.events()][-3:] == ["Paused", "Resumed", "UndoRequested"]
+
+
+def test_user_mistakes_are_messages_not_tracebacks(tmp_path):
+    out = origami("status", cwd=tmp_path)
+    assert out.returncode == 1 and "run `origami reconcile` first" in out.stderr and "Traceback" not in out.stderr
+    _populate(tmp_path)
+    out = origami("rollout", "pause", "nope", cwd=tmp_path)
+    assert out.returncode == 2 and "has no rollout yet" in out.stderr
+    out = origami("describe", "widget/x", cwd=tmp_path)
+    assert out.returncode == 2 and "KIND/NAME" in out.stderr
