@@ -18,6 +18,8 @@ COMMANDS = [
     "controller.cli.validate",
     "controller.cli.schema",
     "controller.cli.plan",
+    "controller.cli.build",
+    "controller.cli.artifacts",
     "controller.cli.status",
     "controller.cli.get",
     "controller.cli.describe",

@@ -207,8 +207,9 @@ def build_model(repo, model_name: str, store: ArtifactStore, cache: StageCache,
         say(f"model {model_name}: writing model cards")
         rows = [{"name": v.name, "figures": {"size_bytes": v.size_bytes, "tflm": v.tflm, "litert": v.litert},
                  "gate": v.gate} for v in variants]
-        shared = {"training_curves.png": store.put_bytes(training_curves_png(train_record.result["history"])),
-                  "size_vs_accuracy.png": store.put_bytes(size_vs_metric_png(dataset.spec.task, rows))}
+        plot = {"kind": "plot", "model": model_name}
+        shared = {"training_curves.png": store.put_bytes(training_curves_png(train_record.result["history"]), plot),
+                  "size_vs_accuracy.png": store.put_bytes(size_vs_metric_png(dataset.spec.task, rows), plot)}
         outputs = {}
         classes = snap_record.result["classes"]
         for v in variants:

@@ -1,0 +1,67 @@
+"""`origami build [PATH] [--model NAME]`: run the ML pipeline and print each variant's figures."""
+from __future__ import annotations
+
+import json
+import sys
+
+from controller.errors import SpecError, UsageError
+from controller.loading import load_repository
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("build", help="build (train, squeeze, measure) the models of a spec repository")
+    p.add_argument("path", nargs="?", default=".", help="spec repository (default: .)")
+    p.add_argument("--model", action="append", help="only this model (repeatable; default: every model)")
+    p.add_argument("--store", default=None, help="artifact store directory (default: .origami/artifacts)")
+    p.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)
+
+
+def _metric(v) -> str:
+    if v.accuracy is not None:
+        return f"acc {v.accuracy:.4f}"
+    return f"mae {v.mae:.4f}" if v.mae is not None else "-"
+
+
+def render_table(build) -> str:
+    head = ["variant", "quant", "size B", "C array B", "metric (TFLM)", "metric (LiteRT)", "arena B", "MACs",
+            "params", "gate"]
+    rows = []
+    for v in build.variants:
+        litert = v.litert.get("accuracy", v.litert.get("mae"))
+        rows.append([v.name, v.quantization, str(v.size_bytes), str(v.c_array_bytes),
+                     _metric(v) if v.tflm else "n/a on TFLM", f"{litert:.4f}",
+                     str(v.arena_bytes) if v.arena_bytes is not None else "-", str(v.macs), str(v.parameters),
+                     "passed" if v.passed else "FAILED: " + ", ".join(v.gate["failing_figures"])])
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head] + rows]
+    key = "accuracy" if build.task == "classification" else "mae"
+    stages = ", ".join(f"{k} {n}" for k, n in sorted(build.executions.items())) or "none (all cached)"
+    return (f"model {build.model} (dataset {build.dataset}, snapshot {build.dataset_digest[:12]}, "
+            f"keras {build.model_digest[:12]}, float {key} {build.training['metrics'][key]:.4f}, "
+            f"{build.training['epochs_run']} epochs)\n" + "\n".join(lines) + f"\nstages run: {stages}")
+
+
+def run(args) -> int:
+    from controller.pipeline.build import build_model
+    from controller.store import ArtifactStore, StageCache
+
+    repo = load_repository(args.path)
+    if not repo.valid:
+        raise SpecError(repo.issues)
+    names = args.model or sorted(repo.models)
+    unknown = [n for n in names if n not in repo.models]
+    if unknown:
+        raise UsageError(f"no Model named {unknown[0]!r} in {args.path}; models: {', '.join(sorted(repo.models))}")
+    if not names:
+        raise UsageError(f"{args.path} defines no Model to build")
+    store = ArtifactStore(args.store)
+    cache = StageCache(store)
+    progress = None if args.quiet else (lambda message: print(f"  {message}", file=sys.stderr, flush=True))
+    builds = [build_model(repo, name, store, cache, progress) for name in names]
+    if args.output == "json":
+        print(json.dumps([b.to_dict() for b in builds], indent=2, default=str))
+    else:
+        print("\n\n".join(render_table(b) for b in builds))
+    return 0 if all(v.passed for b in builds for v in b.variants) else 3
