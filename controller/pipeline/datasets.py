@@ -230,7 +230,7 @@ def _merge(parts: list, task: str):
     x = np.concatenate([p[0] for p in parts])
     if task == "regression":
         return x, np.concatenate([p[1] for p in parts]).astype(np.float32), None
-    classes = sorted({c for p in parts for c in (p[2] or [])}, key=lambda c: (len(c), c))
+    classes = list(dict.fromkeys(c for p in parts for c in (p[2] or [])))  # first-seen order, stable
     if any(p[2] is None for p in parts):
         raise StageError("a classification dataset needs labelled sources; one source gives no classes")
     y = np.concatenate([np.array([classes.index(p[2][i]) for i in p[1]], dtype=np.int64) for p in parts])
