@@ -1,0 +1,85 @@
+"""`origami reconcile [PATH|--git URL]`: the controller. Passes until interrupted, or one with --once."""
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from controller.cli.output import add_state_flag
+from controller.errors import UsageError
+from controller.logs import get_logger
+from controller.state import open_store
+
+log = get_logger("cli.reconcile")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("reconcile", help="run the controller: from specs to a converged fleet")
+    p.add_argument("path", nargs="?", default=None, help="local spec directory (watched), unless --git")
+    p.add_argument("--git", default=None, help="git URL of the spec repository")
+    p.add_argument("--branch", default="main")
+    p.add_argument("--path", dest="subpath", default="", help="directory inside the git repository")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between git fetches (default 30)")
+    p.add_argument("--once", action="store_true", help="one pass, then exit (0: every fleet Ready)")
+    p.add_argument("--broker", default=None, help="mqtt://HOST:PORT of an external broker (default: embedded)")
+    add_state_flag(p)
+    p.set_defaults(func=run)
+
+
+def progress_line(what: str, fraction: float) -> None:
+    """Long work shows progress: one line per step, rewritten in place on a terminal."""
+    end = "\r" if sys.stderr.isatty() else "\n"
+    print(f"  .. {what[:100]:<100}", end=end, file=sys.stderr, flush=True)
+
+
+def make_source(args, state_dir: Path):
+    if args.git and args.path:
+        raise UsageError("give either PATH or --git URL, not both")
+    if args.git:
+        from controller.sources.git import GitSource
+
+        return GitSource(args.git, state_dir / "source", branch=args.branch, path=args.subpath,
+                         interval=args.interval)
+    from controller.sources.local import LocalSource
+
+    return LocalSource(args.path or ".")
+
+
+class NoDevices:  # the absence of a device side, stated; not a stand-in for one
+    """The DeviceLink when no device side exists: nobody reports, so nothing is ever sent."""
+
+    def poll(self) -> list:
+        return []
+
+    def set_desired(self, device_id, desired) -> None:  # pragma: no cover - unreachable without reports
+        raise UsageError("no device side in this build")
+
+
+def run(args) -> int:
+    from controller.devices.signing import Signer
+    from controller.reconciler.loop import Reconciler
+    from controller.reconciler.wiring import PipelineBuilder
+
+    state_dir = Path(args.state_dir or ".")
+    store = open_store(state_dir)
+    source = make_source(args, state_dir)
+    broker = None
+    # The controller-side DeviceHub (controller.devices.hub) has not landed in this build: without it
+    # no device can be reached, so say so instead of pretending.
+    print("origami: note: no device side in this build (controller.devices.hub missing): models are built "
+          "and fleets planned, nothing is sent", file=sys.stderr)
+    link = NoDevices()
+    reconciler = Reconciler(store, source, PipelineBuilder(state_dir / ".origami" / "artifacts"), link,
+                            Signer.load_or_create(state_dir), progress=progress_line)
+    stop = threading.Event()
+    try:
+        result = reconciler.run(stop, interval=args.interval if args.git else 2.0, once=args.once)
+    except KeyboardInterrupt:
+        stop.set()
+        return 130
+    finally:
+        if broker:
+            broker.stop()
+    print(f"commit {(result.revision or '-')[:12]}: {result.builds} build(s), {result.installs} install(s); "
+          + ", ".join(f"{f} {'Ready' if r else 'not ready'}" for f, r in sorted(result.ready.items())))
+    return 0 if all(result.ready.values()) else 3
