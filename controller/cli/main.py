@@ -26,6 +26,7 @@ COMMANDS = [
     "controller.cli.events",
     "controller.cli.rollout",
     "controller.cli.reconcile",
+    "controller.cli.gateway",
 ]
 
 

@@ -1,0 +1,104 @@
+"""`origami gateway`: bridge microcontrollers on USB serial to MQTT; list ports; flash a firmware."""
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from controller.errors import UsageError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("gateway", help="bridge microcontrollers on USB serial to MQTT")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+
+    run_p = verbs.add_parser("run", help="attach boards and bridge them until interrupted")
+    run_p.add_argument("--broker", required=True, help="mqtt://host:1883 or mqtts://host:8883")
+    run_p.add_argument("--id", default="gateway", help="this gateway's id (a DNS label)")
+    run_p.add_argument("--port", action="append", default=[], help="serial port to attach (repeatable); "
+                       "default: every USB serial port whose VID:PID is in the catalogue")
+    run_p.add_argument("--baud", type=int, default=115200)
+    run_p.add_argument("--spool", default=".origami/gateway", help="where artifacts are downloaded (resumable)")
+    run_p.add_argument("--username")
+    run_p.add_argument("--password-file", help="file holding the gateway's MQTT password")
+    run_p.add_argument("--virtual", action="append", default=[], metavar="PROFILE",
+                       help="also attach a virtual board of this DeviceProfile behind a pseudo-terminal (demos)")
+    run_p.add_argument("--public-key", help="controller public key (PEM) provisioned to virtual boards")
+    run_p.set_defaults(func=run)
+
+    ports_p = verbs.add_parser("ports", help="list USB serial ports and the DeviceProfile each matches")
+    ports_p.set_defaults(func=ports)
+
+    flash_p = verbs.add_parser("flash", help="flash a full firmware with the board's flasher command")
+    flash_p.add_argument("--port", required=True)
+    flash_p.add_argument("--profile", required=True, help="DeviceProfile name, e.g. nano33ble")
+    flash_p.add_argument("firmware", help="built firmware image or build directory")
+    flash_p.set_defaults(func=flash)
+
+
+def _profiles():
+    from specs.v1alpha1.catalogue import BUILTIN_PROFILES
+
+    return BUILTIN_PROFILES
+
+
+def ports(args) -> int:
+    from controller.agent.gateway import detect_ports
+
+    found = detect_ports(_profiles())
+    if not found:
+        print("no USB serial ports")
+    for port in found:
+        print(f"{port.device}\t{port.usb}\t{port.profile or '(unknown board)'}\t{port.description}")
+    return 0
+
+
+def flash(args) -> int:
+    from controller.agent.gateway import flash_firmware
+
+    profiles = _profiles()
+    if args.profile not in profiles:
+        raise UsageError(f"unknown DeviceProfile {args.profile!r}; known: {', '.join(sorted(profiles))}")
+    print(flash_firmware(profiles[args.profile], args.port, args.firmware))
+    return 0
+
+
+def run(args) -> int:
+    from controller.agent.gateway import Gateway, detect_ports
+
+    profiles = _profiles()
+    password = Path(args.password_file).read_text().strip() if args.password_file else None
+    attach = [(port, None) for port in args.port]
+    if not attach and not args.virtual:
+        attach = [(p.device, p.usb) for p in detect_ports(profiles) if p.profile]
+    virtual = []
+    if args.virtual:
+        if not args.public_key:
+            raise UsageError("--virtual needs --public-key: the controller's public key (PEM) the board trusts")
+        from controller.agent.virtual_mcu import VirtualMCU
+        from controller.devices.signing import load_public_key
+
+        key = load_public_key(Path(args.public_key))
+        for i, name in enumerate(args.virtual):
+            if name not in profiles or profiles[name].spec.family != "mcu":
+                raise UsageError(f"--virtual {name}: not a microcontroller DeviceProfile")
+            board = VirtualMCU(profiles[name], f"{name}-virtual-{i}", Path(args.spool) / f"virtual-{i}", key).start()
+            virtual.append(board)
+            attach.append((board.port, None))
+    if not attach:
+        raise UsageError("no boards: pass --port, plug in a board from the catalogue, or use --virtual PROFILE")
+    gateway = Gateway(args.id, args.broker, profiles, spool=args.spool, username=args.username, password=password)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        for port, usb in attach:
+            device_id = gateway.attach(port, usb=usb, baudrate=args.baud)
+            print(f"attached {device_id} on {port}", flush=True)
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gateway.close()
+        for board in virtual:
+            board.stop()
+    return 0
