@@ -52,6 +52,8 @@ class RecordedState:
 class Plan:
     actions: list[Action]
     graph: DesiredGraph | None = None
+    members: dict = field(default_factory=dict)  # fleet -> member devices (from the recorded state)
+    conflicts: dict = field(default_factory=dict)  # fleet -> devices another fleet claimed first
 
     def of_kind(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.kind == kind]
@@ -113,7 +115,7 @@ def plan_repository(repo: SpecRepository, state: RecordedState | None = None,
             if reason:
                 actions.append(Action("squeeze", f"Model/{name}#{variant.name}", reason,
                                       {"quantization": variant.quantization, "key": key}))
-    members, _ = assign_fleets(repo.fleets, state.devices)
+    members, _conflicts = assign_fleets(repo.fleets, state.devices)
     for name, node in graph.fleets.items():
         behind = [d for d in members[name] if (state.desired.get(d.device_id) is None
                                                 or state.desired[d.device_id].version != node.version)]
@@ -131,4 +133,4 @@ def plan_repository(repo: SpecRepository, state: RecordedState | None = None,
         f"Fleet/{n}" for n in graph.fleets}
     for ref in sorted(set(state.keys) - wanted):
         actions.append(Action("remove", ref, "removed", {"note": "no longer in the specs; devices keep what they run"}))
-    return Plan(actions, graph)
+    return Plan(actions, graph, members, _conflicts)

@@ -63,13 +63,27 @@ def run(args) -> int:
     state_dir = Path(args.state_dir or ".")
     store = open_store(state_dir)
     source = make_source(args, state_dir)
-    broker = None
-    # The controller-side DeviceHub (controller.devices.hub) has not landed in this build: without it
-    # no device can be reached, so say so instead of pretending.
-    print("origami: note: no device side in this build (controller.devices.hub missing): models are built "
-          "and fleets planned, nothing is sent", file=sys.stderr)
-    link = NoDevices()
-    reconciler = Reconciler(store, source, PipelineBuilder(state_dir / ".origami" / "artifacts"), link,
+    broker = hub = None
+    builder = PipelineBuilder(state_dir / ".origami" / "artifacts")
+    try:
+        from controller.devices.hub import DeviceHub
+    except ImportError:  # without the devices' hub no device can be reached: say so, do not pretend
+        print("origami: note: no device side in this build (controller.devices.hub missing): models are built "
+              "and fleets planned, nothing is sent", file=sys.stderr)
+        link = NoDevices()
+    else:
+        from controller.reconciler.wiring import HubLink
+
+        url = args.broker
+        if not url:
+            from controller.embedded_broker import EmbeddedBroker
+
+            broker = EmbeddedBroker().start()
+            url = broker.url
+            print(f"origami: embedded MQTT broker on {url}", file=sys.stderr)
+        hub = DeviceHub(url, builder.store).start()
+        link = HubLink(hub)
+    reconciler = Reconciler(store, source, builder, link,
                             Signer.load_or_create(state_dir), progress=progress_line)
     stop = threading.Event()
     try:
@@ -78,6 +92,8 @@ def run(args) -> int:
         stop.set()
         return 130
     finally:
+        if hub:
+            hub.stop()
         if broker:
             broker.stop()
     print(f"commit {(result.revision or '-')[:12]}: {result.builds} build(s), {result.installs} install(s); "

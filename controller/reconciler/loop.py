@@ -20,7 +20,6 @@ from controller.planning import RecordedState, plan_repository
 from controller.reconciler.backoff import next_attempt
 from controller.reconciler.conditions import with_conditions
 from controller.reconciler.graph import DesiredGraph
-from controller.reconciler.membership import assign_fleets
 from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress
 from controller.reconciler.rollout import Member, next_step
 from controller.sources import Snapshot, SpecSource, load_snapshot
@@ -163,9 +162,10 @@ class Reconciler:
             self._datasets(repo, graph, revision, now)
             for name in graph.models:
                 result.builds += self._model(repo, graph, name, revision, now)
-            members, conflicts = assign_fleets(repo.fleets, state.devices)
+            members, conflicts = plan.members, plan.conflicts
             for name in graph.fleets:
-                sent, ready = self._fleet(repo, graph, name, members[name], conflicts.get(name, []), revision)
+                sent, ready = self._fleet(repo, graph, name, members[name], conflicts.get(name, []), revision,
+                                          state.desired)
                 result.installs += sent
                 result.ready[name] = ready
             self._prune(graph)
@@ -214,7 +214,10 @@ class Reconciler:
         self.store.emit("Model", name, "BuildStarted", f"building {name} ({node.key[:12]})", commit=revision)
         try:
             outcome = self.builder.build(repo, name, lambda what, f: self.progress(f"Model/{name}: {what}", f))
-        except OrigamiError as err:
+        except Exception as err:  # noqa: BLE001 - one broken model must not stop the other objects
+            if not isinstance(err, OrigamiError):
+                log.error("build crashed", exc_info=True, extra={"model": name})
+                err = OrigamiError(f"build crashed: {type(err).__name__}: {err}")
             failures = old.failures + 1 if old.detail.get("failed_key") == node.key else 1
             retry = next_attempt(failures, now)
             with self.store.transaction():
@@ -258,7 +261,7 @@ class Reconciler:
 
     # --- fleets ---------------------------------------------------------------------------------
     def _fleet(self, repo: SpecRepository, graph: DesiredGraph, name: str, devices, conflicts: list[str],
-               revision: str) -> tuple[int, bool]:
+               revision: str, desired: dict) -> tuple[int, bool]:
         node = graph.fleets[name]
         spec = repo.fleets[name].spec
         now = self.clock()
@@ -296,7 +299,6 @@ class Reconciler:
                     keep = [v for v in (node.version, record.target, record.last_good, record.previous_good) if v]
                     releases = {v: releases[v] for v in dict.fromkeys(keep + list(releases)) if v in releases}
                     releases = dict(list(releases.items())[:KEEP_RELEASES])
-        desired = self.store.desired()
         members = []
         for d in devices:
             mine = desired.get(d.device_id)

@@ -72,3 +72,26 @@ class PipelineBuilder:
 
 def _precision(v: dict) -> str:
     return {"int8": "int8", "float16": "float16", "dynamic": "dynamic"}.get(v["quantization"], "float32")
+
+
+class HubLink:
+    """The loop's DeviceLink over the devices' `DeviceHub` (MQTT): reports are drained from the
+    hub's queue on each pass; desired states are published retained through it."""
+
+    def __init__(self, hub) -> None:
+        self.hub = hub
+
+    def poll(self) -> list:
+        import queue
+
+        out = []
+        while True:
+            try:
+                report = self.hub.reports.get_nowait()
+            except queue.Empty:
+                return out
+            if report.channel in ("hello", "state", "presence"):
+                out.append(report.message)
+
+    def set_desired(self, device_id: str, desired) -> None:
+        self.hub.set_desired(device_id, desired)
