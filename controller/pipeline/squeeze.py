@@ -49,11 +49,15 @@ def prune(model, snapshot: Snapshot, training: Training, sparsity: float, epochs
 def cluster(model, snapshot: Snapshot, training: Training, clusters: int, epochs: int, keep_sparsity: bool,
             progress, label):
     tfmot = _tfmot()
-    init = tfmot.clustering.keras.CentroidInitialization.KMEANS_PLUS_PLUS
+    # The sparsity-preserving variant lives in the experimental module, not re-exported by the API.
+    from tensorflow_model_optimization.python.core.clustering.keras.experimental.cluster import cluster_weights
+
+    # LINEAR, not k-means++: k-means++ fails on small layers whose sparse halves have fewer points than clusters.
+    init = tfmot.clustering.keras.CentroidInitialization.LINEAR
     try:
-        clustered = tfmot.clustering.keras.experimental.cluster_weights(
+        clustered = cluster_weights(
             model, number_of_clusters=clusters, cluster_centroids_init=init, preserve_sparsity=keep_sparsity)
-    except ValueError as err:
+    except Exception as err:  # ValueError or a TF InvalidArgumentError from the centroid initialisation
         raise StageError(f"{label}: weight clustering with {clusters} clusters failed ({err}); "
                          "use fewer clusters") from err
     if epochs:

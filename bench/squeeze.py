@@ -1,0 +1,127 @@
+"""Squeezing figures on the digits and sine examples: float32 vs int8 vs prune+cluster+int8.
+
+Each example is copied to a temp dir; its Model keeps its own float32 and int8 variants and
+gains a prune+cluster+int8 variant when it has none. Everything is built in a fresh store
+(nothing cached), and each variant is measured on TFLM: size, gzip size, test-split
+accuracy (digits) or MAE (sine) through the TFLM interpreter, and the measured arena.
+`--json`: the last line is one JSON object (int8_size_ratio, int8_acc_drop_pts, prune_cluster_gzip_ratio
+for digits; sine_* the same for sine).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from controller.loading import load_repository  # noqa: E402
+from controller.pipeline.build import build_model  # noqa: E402
+from controller.store import ArtifactStore, StageCache  # noqa: E402
+
+EXAMPLES = {"digits": ("digits-mixed", "digits-cnn", 16), "sine": ("sine-mcu", "sine", 8)}
+
+
+def _with_squeeze_variants(model_file: Path, clusters: int) -> None:
+    documents = list(yaml.safe_load_all(model_file.read_text()))
+    for doc in documents:
+        if doc and doc.get("kind") == "Model":
+            variants = doc["spec"]["variants"]
+            kinds = {(v.get("quantization", "int8"), "pruning" in v and "clustering" in v): v["name"] for v in variants}
+            if ("int8", True) not in kinds:
+                variants.append({"name": "pruned-clustered-int8", "quantization": "int8",
+                                 "pruning": {"sparsity": 0.6, "epochs": 2},
+                                 "clustering": {"clusters": clusters, "epochs": 1}})
+    model_file.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+
+
+def _pick(build):
+    plain = {"none": None, "int8": None, "pcq": None}
+    for v in build.variants:
+        if v.quantization == "none" and not (v.options.get("pruning") or v.options.get("clustering")):
+            plain["none"] = plain["none"] or v
+        elif v.quantization == "int8" and not v.options.get("pruning") and not v.options.get("clustering") \
+                and not v.options.get("qat"):
+            plain["int8"] = plain["int8"] or v
+        elif v.quantization == "int8" and v.options.get("pruning") and v.options.get("clustering"):
+            plain["pcq"] = plain["pcq"] or v
+    return plain
+
+
+def bench_example(key: str, tmp: Path) -> dict:
+    folder, model_name, clusters = EXAMPLES[key]
+    specs = tmp / key
+    shutil.copytree(ROOT / "examples" / folder, specs)
+    _with_squeeze_variants(specs / "model.yaml", clusters)
+    repo = load_repository(specs).require_valid()
+    store = ArtifactStore(tmp / f"{key}-store")
+    started = time.perf_counter()
+    build = build_model(repo, model_name, store, StageCache(store),
+                        progress=lambda m: None if ": epoch " in m else print(f"  [{key}] {m}", file=sys.stderr))
+    seconds = time.perf_counter() - started
+    picked = _pick(build)
+    metric = "accuracy" if build.task == "classification" else "mae"
+    rows = {}
+    for role, v in picked.items():
+        tflm = v.tflm[metric] if v.tflm else None
+        rows[role] = {"variant": v.name, "size_bytes": v.size_bytes, "gzip_bytes": v.gzip_bytes,
+                      f"tflm_{metric}": tflm, f"litert_{metric}": v.litert[metric], "arena_bytes": v.arena_bytes,
+                      "gate_passed": v.passed, "failing": v.gate["failing_figures"]}
+    none, int8, pcq = rows["none"], rows["int8"], rows["pcq"]
+    drop = none[f"tflm_{metric}"] - int8[f"tflm_{metric}"]
+    return {"task": build.task, "build_seconds": round(seconds, 1), "float_keras": build.training["metrics"][metric],
+            "epochs_run": build.training["epochs_run"], "variants": rows,
+            "int8_size_ratio": int8["size_bytes"] / none["size_bytes"],
+            "int8_acc_drop_pts" if metric == "accuracy" else "int8_mae_increase": drop * 100 if metric == "accuracy"
+            else -drop,
+            "prune_cluster_gzip_ratio": pcq["gzip_bytes"] / int8["gzip_bytes"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", choices=sorted(EXAMPLES), help="one example only")
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="origami-bench-squeeze-") as tmp:
+        for key in ([args.only] if args.only else list(EXAMPLES)):
+            results[key] = bench_example(key, Path(tmp))
+    for key, r in results.items():
+        metric = "accuracy" if r["task"] == "classification" else "mae"
+        print(f"\n{key}: float Keras {metric} {r['float_keras']:.4f} after {r['epochs_run']} epochs, "
+              f"build {r['build_seconds']} s")
+        print(f"  {'variant':24}{'size B':>9}{'gzip B':>9}{'TFLM ' + metric:>15}{'arena B':>10}  gate")
+        for role, v in r["variants"].items():
+            shown = f"{v[f'tflm_{metric}']:.4f}" if v[f"tflm_{metric}"] is not None else "n/a"
+            print(f"  {v['variant']:24}{v['size_bytes']:>9}{v['gzip_bytes']:>9}{shown:>15}{v['arena_bytes'] or '-':>10}  "
+                  f"{'passed' if v['gate_passed'] else 'FAILED ' + ','.join(v['failing'])}")
+        print(f"  int8 size / float32 size = {r['int8_size_ratio']:.3f} (target <= 0.30)")
+        if "int8_acc_drop_pts" in r:
+            print(f"  int8 accuracy drop vs float32 (TFLM) = {r['int8_acc_drop_pts']:.2f} points (target <= 1.0)")
+        else:
+            print(f"  int8 MAE increase vs float32 (TFLM) = {r['int8_mae_increase']:.4f}")
+        print(f"  prune+cluster+int8 gzip / int8 gzip = {r['prune_cluster_gzip_ratio']:.3f} (target <= 0.6)")
+    if args.json:
+        summary = {}
+        if "digits" in results:
+            d = results["digits"]
+            summary.update(int8_size_ratio=d["int8_size_ratio"], int8_acc_drop_pts=d["int8_acc_drop_pts"],
+                           prune_cluster_gzip_ratio=d["prune_cluster_gzip_ratio"])
+        if "sine" in results:
+            s = results["sine"]
+            summary.update(sine_int8_size_ratio=s["int8_size_ratio"], sine_int8_mae_increase=s["int8_mae_increase"],
+                           sine_prune_cluster_gzip_ratio=s["prune_cluster_gzip_ratio"])
+        summary["examples"] = results
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
