@@ -159,9 +159,9 @@ class Reconciler:
             state = RecordedState.from_store(self.store)
             plan = plan_repository(repo, state, self._cached)
             graph = plan.graph
-            self._datasets(repo, graph, revision, now)
             for name in graph.models:
                 result.builds += self._model(repo, graph, name, revision, now)
+            self._datasets(repo, graph, revision, now)
             members, conflicts = plan.members, plan.conflicts
             for name in graph.fleets:
                 sent, ready = self._fleet(repo, graph, name, members[name], conflicts.get(name, []), revision,
@@ -182,8 +182,10 @@ class Reconciler:
             users = [m for m, spec in repo.models.items() if spec.spec.dataset == name]
             built = [self._outcomes[m][1].dataset_digest for m in users if m in self._outcomes
                      and self._outcomes[m][0] == graph.models[m].key]
-            digest = next((d for d in built if d), old.detail.get("snapshot"))
-            ready = not users or old.desired_key == node.key or bool(built)
+            recorded = [o.detail.get("dataset") for m in users if (o := self.store.object("Model", m))
+                         and o.desired_key == graph.models[m].key and o.detail.get("built")]
+            digest = next((d for d in built + recorded if d), old.detail.get("snapshot"))
+            ready = not users or old.desired_key == node.key or bool(built) or bool(recorded)
             new = with_conditions(replace(old, observed_commit=revision, desired_key=node.key if ready else
                                           old.desired_key, detail={"snapshot": digest, "models": users}), now,
                                   ready=(ready, "Snapshotted" if users else "Unused", digest or ""),
