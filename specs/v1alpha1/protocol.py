@@ -280,6 +280,7 @@ class TransferRequest(Message):
     offset: int = Field(default=0, ge=0)
     chunkSize: int = Field(default=DEFAULT_CHUNK_SIZE, gt=0, le=MAX_CHUNK_SIZE)
     window: int = Field(default=DEFAULT_WINDOW, ge=1, le=64)
+    have: list[int] = Field(default_factory=list, max_length=64)  # later chunks already held intact: skip them
 
 
 class TransferOffer(Message):

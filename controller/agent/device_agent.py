@@ -1,0 +1,334 @@
+"""The device agent for Linux boards (`origami agent`).
+
+It says hello (capabilities, retained), reports its state (retained) and keeps a last will for
+offline detection. When the controller's desired state names another artifact it verifies the
+manifest's signature *before* downloading, downloads in chunks (resuming from the last verified
+offset after a cut), checks size and sha256 against the signed manifest, installs into the
+inactive slot, runs a health check, then confirms, or rolls back to the previous slot and
+reports why. Nothing unverified is ever installed.
+
+paho's network thread only queues messages; one worker thread does everything else, in order.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from controller import __version__
+from controller.agent.health import HealthResult, litert_probe
+from controller.agent.slots import Slots
+from controller.devices import topics
+from controller.devices.mqtt_link import MqttLink, TlsOptions, Will
+from controller.devices.signing import key_id, verify_artifact, verify_manifest
+from controller.devices.transfer import ChunkReceiver
+from controller.errors import SignatureError
+from controller.logs import get_logger
+from specs.v1alpha1.protocol import (
+    OFFER_REPLY,
+    Capabilities,
+    ChunkAck,
+    DesiredState,
+    Event,
+    Hello,
+    Manifest,
+    Presence,
+    ReportedState,
+    TransferRefused,
+    TransferRequest,
+    UpdateResult,
+    decode,
+    decode_chunk,
+    encode,
+)
+
+log = get_logger("agent")
+
+HealthCheck = Callable[[Path, DesiredState], HealthResult]
+ChunkFilter = Callable[[bytes], "bytes | None"]
+
+
+def default_health_check(model: Path, desired: DesiredState) -> HealthResult:
+    return litert_probe(model, desired.maxLatencyMs)
+
+
+@dataclass
+class AgentConfig:
+    device_id: str
+    url: str
+    state_dir: Path
+    public_key: Ed25519PublicKey
+    capabilities: Callable[[], Capabilities]
+    username: str | None = None
+    password: str | None = None
+    tls: TlsOptions | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    agent: str = "linux-agent"
+    health_check: HealthCheck = default_health_check
+    chunk_filter: ChunkFilter | None = None     # fault injection for virtual boards: alter or drop a chunk
+    retry_seconds: float = 5.0                  # ask again from the last good offset after this silence
+    supported_runtimes: tuple[str, ...] = ("litert",)
+
+
+@dataclass
+class _Download:
+    desired: DesiredState
+    manifest: Manifest
+    receiver: ChunkReceiver
+    last_activity: float = field(default_factory=time.monotonic)
+
+
+class DeviceAgent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.device_id = config.device_id
+        self.slots = Slots(Path(config.state_dir) / "slots")
+        self.downloads = Path(config.state_dir) / "downloads"
+        self._inbox: queue.Queue[tuple[str, bytes, int]] = queue.Queue()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._download: _Download | None = None
+        self._desired: DesiredState | None = None
+        self._refused: dict[str, UpdateResult] = {}   # digests never to try again (signature, digest, health)
+        self.last_update: UpdateResult | None = None
+        self.health = "unknown"
+        self.health_reason = ""
+        self.updated = threading.Condition()          # notified after each state report (tests, simulate)
+        will = Will(topics.presence_topic(self.device_id), encode(Presence(deviceId=self.device_id, online=False)))
+        self.link = MqttLink(f"origami-{self.device_id}", config.url, username=config.username,
+                             password=config.password, tls=config.tls, will=will, on_connected=self._announce)
+        for channel in topics.DEVICE_READS:
+            self.link.subscribe(topics.device_topic(self.device_id, channel), self._enqueue(channel))
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self, timeout: float | None = 10.0) -> "DeviceAgent":
+        record = self.slots.record()
+        if record.trial:  # the agent died during a health check: that slot was never confirmed
+            self.slots.roll_back()
+            self.last_update = UpdateResult(digest="0" * 64, version="?", outcome="rolled-back",
+                                            reason="agent restarted during a health check")
+        self._set_health_from_slots()
+        self._worker = threading.Thread(target=self._run, name=f"agent-{self.device_id}", daemon=True)
+        self._worker.start()
+        self.link.start(timeout)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._inbox.put(("stop", b"", 0))
+        if self._worker is not None:
+            self._worker.join(10)
+        self.link.stop()
+
+    # --- network thread: only queue ---------------------------------------------------------
+    def _enqueue(self, channel: str):
+        def handler(topic: str, payload: bytes) -> None:
+            self._inbox.put((channel, payload, self.link.connections))
+        return handler
+
+    def _announce(self, link: MqttLink) -> None:
+        """On every (re)connect: online, hello and state, all retained."""
+        link.publish(topics.presence_topic(self.device_id), encode(Presence(deviceId=self.device_id, online=True)),
+                     retain=True)
+        link.publish(topics.hello_topic(self.device_id), encode(self.hello()), retain=True)
+        link.publish(topics.state_topic(self.device_id), encode(self.reported_state()), retain=True)
+
+    # --- reports ----------------------------------------------------------------------------
+    def hello(self) -> Hello:
+        return Hello(deviceId=self.device_id, agent=self.config.agent, agentVersion=__version__,
+                     capabilities=self.config.capabilities(), labels=self.config.labels,
+                     publicKeyId=key_id(self.config.public_key))
+
+    def reported_state(self) -> ReportedState:
+        record = self.slots.record()
+        active = self.slots.manifest(record.active)
+        return ReportedState(
+            deviceId=self.device_id, firmwareVersion=__version__, activeSlot=record.active,
+            slots=self.slots.states(), modelVersion=active.version if active else None,
+            modelDigest=active.digest if active else None, health=self.health, healthReason=self.health_reason,
+            observedGeneration=self._desired.generation if self._desired else -1, lastUpdate=self.last_update)
+
+    def _report(self, event: Event | None = None) -> None:
+        if event is not None:
+            self.link.publish(topics.events_topic(self.device_id), encode(event))
+        self.link.publish(topics.state_topic(self.device_id), encode(self.reported_state()), retain=True)
+        with self.updated:
+            self.updated.notify_all()
+
+    def _set_health_from_slots(self) -> None:
+        if self.slots.record().active is None:
+            self.health, self.health_reason = "unknown", "no model installed"
+        elif self.health == "unknown":
+            self.health, self.health_reason = "ok", ""
+
+    # --- worker -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                channel, payload, connection = self._inbox.get(timeout=self.config.retry_seconds / 2)
+            except queue.Empty:
+                self._retry_if_stalled()
+                continue
+            try:
+                if channel == "desired":
+                    self._on_desired(payload)
+                elif channel == "transfer/offer":
+                    self._on_offer(payload)
+                elif channel == "transfer/chunk":
+                    self._on_chunk(payload, connection)
+            except Exception:  # keep the agent alive; the state report says what failed
+                log.exception("agent step failed", extra={"device": self.device_id, "channel": channel})
+            self._retry_if_stalled()
+
+    def _on_desired(self, payload: bytes) -> None:
+        if not payload:
+            return
+        try:
+            desired = decode(DesiredState, payload)
+        except ValidationError as err:
+            log.warning("malformed desired state", extra={"device": self.device_id, "error": str(err)[:300]})
+            return
+        if desired.deviceId != self.device_id:
+            return
+        self._desired = desired
+        if desired.artifact is None:
+            self._report()
+            return
+        manifest = desired.artifact.manifest
+        active = self.slots.active_manifest()
+        if active is not None and active.digest == manifest.digest:
+            self._download = None
+            self._report()
+            return
+        if manifest.digest in self._refused:
+            self._report()  # observedGeneration moves on; lastUpdate still says why it was refused
+            return
+        if self._download is not None and self._download.manifest.digest == manifest.digest:
+            self._request(self._download)  # (re)connected mid-transfer: resume from the last good offset
+            return
+        try:
+            verify_manifest(desired.artifact, self.config.public_key)
+        except SignatureError as err:
+            self._refuse(manifest, "rejected", str(err), "SignatureInvalid")
+            return
+        if manifest.target.runtime not in self.config.supported_runtimes:
+            self._refuse(manifest, "rejected", f"artifact is for runtime '{manifest.target.runtime}'; this agent "
+                         f"runs {', '.join(self.config.supported_runtimes)}", "TargetMismatch")
+            return
+        free = self.config.capabilities().freeBytes
+        if free and manifest.size * 2 > free:  # the download and the slot copy
+            self._refuse(manifest, "rejected", f"artifact needs {manifest.size * 2} bytes of disk, "
+                         f"{free} free", "InsufficientDisk", remember=False)
+            return
+        receiver = ChunkReceiver(self.downloads, manifest.digest, manifest.size, desired.chunkSize)
+        self._download = _Download(desired, manifest, receiver)
+        if receiver.complete:
+            self._install(self._download)
+        else:
+            self._request(self._download)
+
+    def _request(self, download: _Download) -> None:
+        download.last_activity = time.monotonic()
+        request = TransferRequest(digest=download.manifest.digest, offset=download.receiver.offset,
+                                  chunkSize=download.desired.chunkSize, have=download.receiver.held)
+        log.info("requesting artifact", extra={"device": self.device_id, "digest": request.digest[:12],
+                                               "offset": request.offset})
+        self.link.publish(topics.transfer_request_topic(self.device_id), encode(request))
+
+    def _retry_if_stalled(self) -> None:
+        download = self._download
+        if download is not None and time.monotonic() - download.last_activity > self.config.retry_seconds \
+                and self.link.connected.is_set():
+            self._request(download)
+
+    def _on_offer(self, payload: bytes) -> None:
+        reply = OFFER_REPLY.validate_json(payload)
+        download = self._download
+        if download is None or reply.digest != download.manifest.digest:
+            return
+        download.last_activity = time.monotonic()
+        if isinstance(reply, TransferRefused):
+            self._download = None
+            self._refuse(download.manifest, "failed", f"controller cannot send the artifact: {reply.reason}",
+                         "TransferRefused", remember=False)
+
+    def _on_chunk(self, payload: bytes, connection: int) -> None:
+        if self.config.chunk_filter is not None:
+            payload = self.config.chunk_filter(payload)
+            if payload is None:
+                return
+        download = self._download
+        try:
+            chunk = decode_chunk(payload)
+        except ValueError as err:
+            log.warning("bad chunk", extra={"device": self.device_id, "error": str(err)})
+            return
+        if download is None or chunk.digest != download.manifest.digest:
+            return
+        download.last_activity = time.monotonic()
+        try:
+            ack = download.receiver.accept(chunk)
+        except SignatureError as err:  # every chunk matched but the whole did not: a tampered artifact
+            self._download = None
+            # Tell the sender the transfer is over, then refuse the artifact.
+            self._ack(ChunkAck(digest=chunk.digest, offset=chunk.offset, nextOffset=download.manifest.size,
+                               ok=False, reason="whole artifact digest mismatch"), connection)
+            self._refuse(download.manifest, "rejected", str(err), "DigestMismatch")
+            return
+        self._ack(ack, connection)
+        if download.receiver.complete:
+            self._install(download)
+
+    def _ack(self, ack: ChunkAck, connection: int) -> None:
+        """Acks are QoS 0 and only for chunks of the current connection: an ack queued across a cut
+        would make the controller stream on from its old position while the device asks to resume,
+        and the chunks in between would cross twice. A lost ack costs one retry (`retry_seconds`)."""
+        if connection == self.link.connections and self.link.connected.is_set():
+            self.link.publish(topics.transfer_ack_topic(self.device_id), encode(ack), qos=0)
+
+    def _install(self, download: _Download) -> None:
+        self._download = None
+        manifest, artifact = download.manifest, download.receiver.final
+        try:
+            verify_artifact(manifest, artifact)  # the signed size and sha256, on the bytes we will install
+        except SignatureError as err:
+            download.receiver.discard()
+            self._refuse(manifest, "rejected", str(err), "DigestMismatch")
+            return
+        slot = self.slots.install(manifest, artifact)
+        download.receiver.discard()
+        result = self.config.health_check(self.slots.model_path(slot), download.desired)
+        if result.ok:
+            self.slots.confirm()
+            self.health, self.health_reason = "ok", ""
+            self.last_update = UpdateResult(digest=manifest.digest, version=manifest.version, outcome="installed",
+                                            bytesReceived=download.receiver.received_bytes)
+            log.info("installed", extra={"device": self.device_id, "version": manifest.version, "slot": slot})
+            self._report(Event(deviceId=self.device_id, reason="Installed", digest=manifest.digest,
+                               message=f"{manifest.name}@{manifest.version} active in slot {slot}"))
+            return
+        previous = self.slots.roll_back()
+        self.health = "ok" if previous else "failed"
+        self.health_reason = "" if previous else f"no previous model to roll back to: {result.reason}"
+        self._refuse(manifest, "rolled-back", f"health check failed: {result.reason}; "
+                     f"{'slot ' + previous + ' active again' if previous else 'nothing to roll back to'}",
+                     "HealthCheckFailed", bytes_received=download.receiver.received_bytes)
+
+    def _refuse(self, manifest: Manifest, outcome: str, reason: str, event_reason: str, *,
+                remember: bool = True, bytes_received: int = 0) -> None:
+        result = UpdateResult(digest=manifest.digest, version=manifest.version, outcome=outcome, reason=reason,
+                              bytesReceived=bytes_received)
+        if remember:
+            self._refused[manifest.digest] = result
+        self.last_update = result
+        log.warning("update not installed", extra={"device": self.device_id, "version": manifest.version,
+                                                   "outcome": outcome, "reason": reason})
+        self._report(Event(deviceId=self.device_id, type="Warning", reason=event_reason, message=reason,
+                           digest=manifest.digest))
+

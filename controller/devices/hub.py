@@ -1,0 +1,171 @@
+"""`DeviceHub`: the controller's one connection to its devices.
+
+It keeps the latest hello, reported state and presence of every device, hands every report to
+callbacks and to a thread-safe queue, publishes signed desired states (retained), and serves
+artifact transfers from an artifact store. The reconciler uses only this class.
+
+    hub = DeviceHub("mqtt://127.0.0.1:1883", store, username="controller", password=...)
+    hub.start()
+    hub.set_desired("dev-1", desired_state(signer, "dev-1", 3, manifest))
+    report = hub.reports.get(timeout=5)   # DeviceReport(device_id, channel, message)
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from pydantic import BaseModel, ValidationError
+
+from controller.devices import topics
+from controller.devices.mqtt_link import MqttLink, TlsOptions
+from controller.devices.signing import Signer
+from controller.devices.transfer import ArtifactSender, ArtifactSource
+from controller.logs import get_logger
+from specs.v1alpha1.protocol import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkAck,
+    DesiredState,
+    Event,
+    Hello,
+    Manifest,
+    Presence,
+    ReportedState,
+    Sample,
+    TransferRequest,
+    decode,
+    encode,
+)
+
+log = get_logger("devices.hub")
+
+_REPORTS: dict[str, type[BaseModel]] = {
+    "hello": Hello, "state": ReportedState, "presence": Presence, "events": Event, "samples": Sample,
+}
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    device_id: str
+    channel: str          # "hello", "state", "presence", "events" or "samples"
+    message: BaseModel
+
+
+def desired_state(signer: Signer, device_id: str, generation: int, manifest: Manifest | None,
+                  chunk_size: int = DEFAULT_CHUNK_SIZE, **options) -> DesiredState:
+    """A signed desired state for one device (`manifest=None`: keep running what it runs)."""
+    artifact = signer.sign(manifest) if manifest is not None else None
+    return DesiredState(deviceId=device_id, generation=generation, artifact=artifact, chunkSize=chunk_size, **options)
+
+
+class DeviceHub:
+    def __init__(self, url: str, store: ArtifactSource, *, username: str | None = None,
+                 password: str | None = None, tls: TlsOptions | None = None, client_id: str = "origami-controller",
+                 queue_reports: bool = True) -> None:
+        self.link = MqttLink(client_id, url, username=username, password=password, tls=tls)
+        self.sender = ArtifactSender(store, self._send)
+        self.reports: queue.Queue[DeviceReport] = queue.Queue()
+        self._queue_reports = queue_reports
+        self._callbacks: list[Callable[[DeviceReport], None]] = []
+        self._lock = threading.Lock()
+        self._hellos: dict[str, Hello] = {}
+        self._states: dict[str, ReportedState] = {}
+        self._online: dict[str, bool] = {}
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> "DeviceHub":
+        for channel in _REPORTS:
+            self.link.subscribe(topics.all_devices(channel), self._on_report)
+        self.link.subscribe(topics.all_devices("transfer/request"), self._on_transfer_request)
+        self.link.subscribe(topics.all_devices("transfer/ack"), self._on_transfer_ack)
+        self.link.start(timeout)
+        return self
+
+    def stop(self) -> None:
+        self.link.stop()
+        self.sender.close()
+
+    def __enter__(self) -> "DeviceHub":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- what the reconciler calls ----------------------------------------------------------
+    def on_report(self, callback: Callable[[DeviceReport], None]) -> None:
+        """Call `callback` on paho's network thread for every report; keep it short."""
+        self._callbacks.append(callback)
+
+    def set_desired(self, device_id: str, desired: DesiredState, timeout: float = 10.0) -> None:
+        """Publish retained; returns once the broker has it (a device online or not)."""
+        if desired.deviceId != device_id:
+            raise ValueError(f"desired state for {desired.deviceId} published to {device_id}")
+        self.link.publish_and_wait(topics.desired_topic(device_id), encode(desired), retain=True, timeout=timeout)
+
+    def clear_desired(self, device_id: str, timeout: float = 10.0) -> None:
+        """Remove the retained desired state (a device leaving the fleet)."""
+        self.link.publish_and_wait(topics.desired_topic(device_id), b"", retain=True, timeout=timeout)
+
+    def hellos(self) -> dict[str, Hello]:
+        with self._lock:
+            return dict(self._hellos)
+
+    def states(self) -> dict[str, ReportedState]:
+        with self._lock:
+            return dict(self._states)
+
+    def online(self) -> dict[str, bool]:
+        with self._lock:
+            return dict(self._online)
+
+    # --- network thread ---------------------------------------------------------------------
+    def _send(self, topic: str, payload: bytes) -> None:
+        self.link.publish(topic, payload, qos=1)
+
+    def _on_report(self, topic: str, payload: bytes) -> None:
+        ref = topics.parse(topic)
+        if ref is None or ref.channel not in _REPORTS or not payload:
+            return
+        try:
+            message = decode(_REPORTS[ref.channel], payload)
+        except ValidationError as err:
+            log.warning("malformed report", extra={"device": ref.device_id, "channel": ref.channel,
+                                                   "error": str(err)[:300]})
+            return
+        if getattr(message, "deviceId", ref.device_id) != ref.device_id:
+            log.warning("report names another device", extra={"device": ref.device_id, "channel": ref.channel})
+            return
+        with self._lock:
+            if isinstance(message, Hello):
+                self._hellos[ref.device_id] = message
+            elif isinstance(message, ReportedState):
+                self._states[ref.device_id] = message
+            elif isinstance(message, Presence):
+                self._online[ref.device_id] = message.online
+        report = DeviceReport(ref.device_id, ref.channel, message)
+        if self._queue_reports:
+            self.reports.put(report)
+        for callback in self._callbacks:
+            callback(report)
+
+    def _on_transfer_request(self, topic: str, payload: bytes) -> None:
+        ref = topics.parse(topic)
+        if ref is None:
+            return
+        try:
+            request = decode(TransferRequest, payload)
+        except ValidationError as err:
+            log.warning("malformed transfer request", extra={"device": ref.device_id, "error": str(err)[:300]})
+            return
+        self.sender.on_request(ref.device_id, request)
+
+    def _on_transfer_ack(self, topic: str, payload: bytes) -> None:
+        ref = topics.parse(topic)
+        if ref is None:
+            return
+        try:
+            ack = decode(ChunkAck, payload)
+        except ValidationError:
+            return
+        self.sender.on_ack(ref.device_id, ack)
