@@ -49,3 +49,11 @@ class SourceError(OrigamiError):
 
 class SignatureError(DeviceError):
     """An artifact or its manifest failed verification (signature, size, digest): never installed."""
+
+
+class AuthError(OrigamiError):
+    """An operator action without a valid token, or a request that failed cross-site checks."""
+
+
+class SplitTimeoutError(DeviceError):
+    """A split inference got no answer from the tail worker in time (lost or late reply)."""

@@ -1,0 +1,79 @@
+"""The split cost model: pure arithmetic on a cut's figures, the board, the link and the worker.
+
+latency = device compute (head MACs / board MAC rate)
+        + transfer (crossing bytes + reply bytes) / bandwidth + 2 x per-message latency (request, reply)
+        + remote compute (tail MACs / worker MAC rate)
+A whole-model cut has no transfer and no remote part. Energy (objective: energy) counts what drains
+the device's battery: its own active time, CPU plus radio, and not the wait for the worker; the two
+are weighted alike because they draw similar currents on these boards (nRF52840: CPU about 3.3 mA
+at 64 MHz, radio about 4.6-4.8 mA), so the unit is "device-active seconds".
+Constraints: head .tflite <= flash - firmwareReserve and head arena <= RAM - firmwareReserve.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from controller.split.profile import CutProfile
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the head may use on the board once the firmware's own reserve is set aside."""
+
+    ram: int
+    flash: int
+    reserve: int
+
+
+@dataclass(frozen=True)
+class LinkSpeed:
+    bandwidth: float      # bytes per second
+    latency_s: float      # per message, one way
+
+
+@dataclass(frozen=True)
+class CutCost:
+    layer: str
+    index: int
+    placement: str        # "device-only", "split" or "edge-only"
+    device_s: float
+    transfer_s: float
+    remote_s: float
+    latency_s: float
+    energy_s: float       # device-active seconds (compute + radio)
+    fits_flash: bool
+    fits_ram: bool
+
+    @property
+    def feasible(self) -> bool:
+        return self.fits_flash and self.fits_ram
+
+    def objective(self, objective: str) -> float:
+        return self.energy_s if objective == "energy" else self.latency_s
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "feasible": self.feasible}
+
+
+def budget(ram: int, flash: int, reserve: int) -> Budget:
+    return Budget(ram=ram - reserve, flash=flash - reserve, reserve=reserve)
+
+
+def link_from_spec(link) -> LinkSpeed:
+    """From a Fleet's `spec.link` (bandwidth in B/s, latencyMs)."""
+    return LinkSpeed(bandwidth=float(link.bandwidth), latency_s=float(link.latencyMs) / 1000.0)
+
+
+def cut_cost(cut: CutProfile, device_macs: float, link: LinkSpeed, worker_macs: float, limits: Budget) -> CutCost:
+    device_s = cut.head_macs / device_macs
+    if cut.whole:
+        transfer_s, remote_s, radio_s = 0.0, 0.0, 0.0
+    else:
+        radio_s = (cut.crossing_bytes + cut.reply_bytes) / link.bandwidth
+        transfer_s = radio_s + 2 * link.latency_s
+        remote_s = cut.tail_macs / worker_macs
+    placement = "device-only" if cut.whole else "edge-only" if cut.edge_only else "split"
+    return CutCost(layer=cut.layer, index=cut.index, placement=placement, device_s=device_s,
+                   transfer_s=transfer_s, remote_s=remote_s, latency_s=device_s + transfer_s + remote_s,
+                   energy_s=device_s + radio_s,
+                   fits_flash=cut.head_flash_bytes <= limits.flash, fits_ram=cut.head_arena_bytes <= limits.ram)

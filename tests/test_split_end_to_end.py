@@ -1,0 +1,70 @@
+"""The digits CNN does not fit the reduced-RAM Nano 33 BLE (examples/digits-mixed `nano33ble-lite`):
+it is split automatically, and the head (TFLM) + tail (`origami worker`, LiteRT) answer the test
+split over a real Mosquitto with the predictions of the unsplit int8 model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.split_digits import trained_digits
+
+pytestmark = pytest.mark.ml
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return trained_digits()
+
+
+@pytest.fixture(scope="module")
+def decision(digits):
+    from controller.split import plan_split
+
+    profile = digits.repo.profiles["nano33ble-lite"]
+    link = digits.repo.fleets["digits-mcu"].spec.link
+    return plan_split(digits.model, profile, link, digits.spec.split, representative_data=digits.snapshot.x("train"))
+
+
+@pytest.fixture(scope="module")
+def pair(digits, decision):
+    from controller.split import build_split
+
+    return build_split(digits.model, decision, digits.snapshot.x("train"))
+
+
+def test_whole_model_does_not_fit_so_it_is_split(decision):
+    whole = decision.baseline("device-only")
+    assert not whole.feasible, "the profile must be too small for the whole model"
+    assert decision.split and decision.chosen.placement == "split"
+    assert decision.chosen.feasible
+    assert decision.cut.head_arena_bytes <= decision.budget.ram
+    assert decision.cut.head_flash_bytes <= decision.budget.flash
+    assert "does not fit" in decision.reason
+
+
+def test_split_pair_answers_over_mosquitto_like_the_unsplit_model(digits, decision, pair, mosquitto):
+    from controller.devices.mqtt_link import MqttLink
+    from controller.pipeline.squeeze import convert
+    from controller.pipeline.tflm import run_tflm
+    from controller.split.head_runtime import HeadRunner, SplitHead
+    from controller.split.worker import TailWorker
+    from specs.v1alpha1.split import tail_id
+
+    head, tail = pair
+    x_test, y_test = digits.snapshot.x("test"), digits.snapshot.y("test")
+    unsplit = convert(digits.model, "int8", digits.snapshot, 0)
+    expected = np.argmax(run_tflm(unsplit, x_test), axis=1)
+
+    device = MqttLink("split-e2e-device", mosquitto.url).start()
+    try:
+        with TailWorker(mosquitto.url, [tail], client_id="split-e2e-worker") as worker:
+            split_head = SplitHead(HeadRunner(head, decision.cut.head_arena_bytes), device, "nano-lite-1",
+                                   tail_id(tail), timeout_s=10.0).start()
+            outputs = split_head.infer_many(x_test)
+        assert worker.stats.served == len(x_test)
+    finally:
+        device.stop()
+    predicted = np.argmax(outputs.reshape(len(x_test), -1), axis=1)
+    agreement = float(np.mean(predicted == expected))
+    assert agreement >= 0.99, f"split and unsplit agree on only {agreement:.3f} of the test split"
+    assert float(np.mean(predicted == y_test)) >= 0.85
