@@ -27,6 +27,11 @@ COMMANDS = [
     "controller.cli.rollout",
     "controller.cli.reconcile",
     "controller.cli.gateway",
+    "controller.cli.agent",
+    "controller.cli.simulate",
+    "controller.cli.broker",
+    "controller.cli.split",
+    "controller.cli.worker",
 ]
 
 
