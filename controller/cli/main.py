@@ -30,8 +30,6 @@ COMMANDS = [
     "controller.cli.agent",
     "controller.cli.simulate",
     "controller.cli.broker",
-    "controller.cli.split",
-    "controller.cli.worker",
 ]
 
 
