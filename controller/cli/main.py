@@ -30,6 +30,8 @@ COMMANDS = [
     "controller.cli.agent",
     "controller.cli.simulate",
     "controller.cli.broker",
+    "controller.cli.split",
+    "controller.cli.worker",
 ]
 
 
