@@ -31,3 +31,12 @@ def trained_digits() -> TrainedDigits:
     snapshot = build_snapshot(dataset.spec, repo.source_of(dataset.ref))
     outcome = train(snapshot, spec, repo.source_of(model.ref))
     return TrainedDigits(repo=repo, spec=spec, snapshot=snapshot, model=outcome.model)
+
+
+@lru_cache(maxsize=1)
+def digits_profile():
+    """Every valid cut of the trained digits CNN, heads converted to int8 and measured on TFLM."""
+    from controller.split import profile_model
+
+    digits = trained_digits()
+    return profile_model(digits.model, digits.snapshot.x("train"))
