@@ -5,7 +5,8 @@ gains a prune+cluster+int8 variant when it has none. Everything is built in a fr
 (nothing cached), and each variant is measured on TFLM: size, gzip size, test-split
 accuracy (digits) or MAE (sine) through the TFLM interpreter, and the measured arena.
 `--json`: the last line is one JSON object (int8_size_ratio, int8_acc_drop_pts, prune_cluster_gzip_ratio
-for digits; sine_* the same for sine).
+for the digits example as it is; digits21k_* for it widened to the design's 21.5k-parameter CNN;
+sine_* for sine).
 """
 from __future__ import annotations
 
@@ -26,13 +27,18 @@ from controller.loading import load_repository  # noqa: E402
 from controller.pipeline.build import build_model  # noqa: E402
 from controller.store import ArtifactStore, StageCache  # noqa: E402
 
-EXAMPLES = {"digits": ("digits-mixed", "digits-cnn", 16), "sine": ("sine-mcu", "sine", 8)}
+# key: (example folder, model, clusters, architecture units override)
+EXAMPLES = {"digits": ("digits-mixed", "digits-cnn", 16, None), "sine": ("sine-mcu", "sine", 8, None),
+            # The design brief's reference model: the digits example widened to a 21.5k-parameter CNN.
+            "digits21k": ("digits-mixed", "digits-cnn", 16, [32, 64])}
 
 
-def _with_squeeze_variants(model_file: Path, clusters: int) -> None:
+def _with_squeeze_variants(model_file: Path, clusters: int, units: list[int] | None) -> None:
     documents = list(yaml.safe_load_all(model_file.read_text()))
     for doc in documents:
         if doc and doc.get("kind") == "Model":
+            if units:
+                doc["spec"]["architecture"]["units"] = units
             variants = doc["spec"]["variants"]
             kinds = {(v.get("quantization", "int8"), "pruning" in v and "clustering" in v): v["name"] for v in variants}
             if ("int8", True) not in kinds:
@@ -56,10 +62,10 @@ def _pick(build):
 
 
 def bench_example(key: str, tmp: Path) -> dict:
-    folder, model_name, clusters = EXAMPLES[key]
+    folder, model_name, clusters, units = EXAMPLES[key]
     specs = tmp / key
     shutil.copytree(ROOT / "examples" / folder, specs)
-    _with_squeeze_variants(specs / "model.yaml", clusters)
+    _with_squeeze_variants(specs / "model.yaml", clusters, units)
     repo = load_repository(specs).require_valid()
     store = ArtifactStore(tmp / f"{key}-store")
     started = time.perf_counter()
@@ -76,7 +82,8 @@ def bench_example(key: str, tmp: Path) -> dict:
                       "gate_passed": v.passed, "failing": v.gate["failing_figures"]}
     none, int8, pcq = rows["none"], rows["int8"], rows["pcq"]
     drop = none[f"tflm_{metric}"] - int8[f"tflm_{metric}"]
-    return {"task": build.task, "build_seconds": round(seconds, 1), "float_keras": build.training["metrics"][metric],
+    return {"task": build.task, "parameters": picked["none"].parameters, "build_seconds": round(seconds, 1),
+            "float_keras": build.training["metrics"][metric],
             "epochs_run": build.training["epochs_run"], "variants": rows,
             "int8_size_ratio": int8["size_bytes"] / none["size_bytes"],
             "int8_acc_drop_pts" if metric == "accuracy" else "int8_mae_increase": drop * 100 if metric == "accuracy"
@@ -95,7 +102,7 @@ def main() -> int:
             results[key] = bench_example(key, Path(tmp))
     for key, r in results.items():
         metric = "accuracy" if r["task"] == "classification" else "mae"
-        print(f"\n{key}: float Keras {metric} {r['float_keras']:.4f} after {r['epochs_run']} epochs, "
+        print(f"\n{key} ({r['parameters']} parameters): float Keras {metric} {r['float_keras']:.4f} after {r['epochs_run']} epochs, "
               f"build {r['build_seconds']} s")
         print(f"  {'variant':24}{'size B':>9}{'gzip B':>9}{'TFLM ' + metric:>15}{'arena B':>10}  gate")
         for role, v in r["variants"].items():
@@ -114,6 +121,11 @@ def main() -> int:
             d = results["digits"]
             summary.update(int8_size_ratio=d["int8_size_ratio"], int8_acc_drop_pts=d["int8_acc_drop_pts"],
                            prune_cluster_gzip_ratio=d["prune_cluster_gzip_ratio"])
+        if "digits21k" in results:
+            d = results["digits21k"]
+            summary.update(digits21k_int8_size_ratio=d["int8_size_ratio"],
+                           digits21k_int8_acc_drop_pts=d["int8_acc_drop_pts"],
+                           digits21k_prune_cluster_gzip_ratio=d["prune_cluster_gzip_ratio"])
         if "sine" in results:
             s = results["sine"]
             summary.update(sine_int8_size_ratio=s["int8_size_ratio"], sine_int8_mae_increase=s["int8_mae_increase"],
