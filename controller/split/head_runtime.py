@@ -95,9 +95,13 @@ class SplitHead:
         request = SplitRequest(id=uuid.uuid4().hex, device=self.device_id, tail=self.tail,
                                shape=list(crossing.shape), dtype=self.runner.dtype, scale=self.runner.scale,
                                zeroPoint=self.runner.zero_point, sentAt=round(time.time(), 6))
+        return self.submit(request, crossing.tobytes())
+
+    def submit(self, request: SplitRequest, tensor: bytes) -> str:
+        """Publish an already-built request and expect its reply (`send` is this plus the head)."""
         with self._lock:
             self._pending[request.id] = _Pending(threading.Event())
-        self.link.publish(split_request_topic(self.tail), encode_request(request, crossing.tobytes()), qos=1)
+        self.link.publish(split_request_topic(request.tail), encode_request(request, tensor), qos=1)
         return request.id
 
     def receive(self, request_id: str, timeout_s: float | None = None) -> np.ndarray:
