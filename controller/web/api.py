@@ -1,0 +1,229 @@
+"""The versioned JSON API under /api/v1 (documented at /openapi.json)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+
+from controller.errors import UsageError
+from controller.web.actions import rollout_action
+from controller.web.applied import applied_specs
+from controller.web.app import Dashboard, dashboard
+from controller.web.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, csrf_matches, same_origin
+from controller.web.cards import FIGURES, card_summary, model_cards
+from controller.web.progress import fleet_members, fleet_progress
+from controller.web.views import (
+    ActionResult, BoardFit, CardView, DatasetView, DeviceDetail, DeviceRow, EventView, FleetView, ModelView,
+    ObjectView, Problem, RolloutView, StatusView, VariantView, device_detail, device_rows, event_views,
+    object_view, status_view,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["v1"])
+MAX_SEQ = 2 ** 62  # SQLite integers are 64-bit signed
+NOT_FOUND = {404: {"model": Problem, "description": "no such object"}}
+def Name():  # a fresh Path() per parameter: FastAPI binds a FieldInfo to its first parameter
+    return Path(min_length=1, max_length=253)
+EVENTS_SHOWN = 30
+
+
+def _missing(what: str) -> HTTPException:
+    return HTTPException(404, f"no {what} in the state store; see `origami status`")
+
+
+@router.get("/status", response_model=StatusView, summary="every object's conditions (`origami status`)")
+def get_status(board: Dashboard = Depends(dashboard)) -> StatusView:
+    return status_view(board.store)
+
+
+def _objects(board: Dashboard, kind: str) -> list[ObjectView]:
+    return [ObjectView(**object_view(o)) for o in board.store.objects(kind)]
+
+
+@router.get("/datasets", response_model=list[ObjectView])
+def list_datasets(board: Dashboard = Depends(dashboard)):
+    return _objects(board, "Dataset")
+
+
+@router.get("/datasets/{name}", response_model=DatasetView, responses=NOT_FOUND)
+def get_dataset(name: str = Name(), board: Dashboard = Depends(dashboard)):
+    obj = board.store.object("Dataset", name)
+    if obj is None:
+        raise _missing(f"Dataset/{name}")
+    return DatasetView(**object_view(obj), events=event_views(board.store.events(kind="Dataset", name=name,
+                                                                                 limit=EVENTS_SHOWN)))
+
+
+@router.get("/models", response_model=list[ObjectView])
+def list_models(board: Dashboard = Depends(dashboard)):
+    return _objects(board, "Model")
+
+
+def model_view(board: Dashboard, name: str) -> ModelView | None:
+    obj = board.store.object("Model", name)
+    if obj is None:
+        return None
+    figures = obj.detail.get("variants", {}) or {}
+    digests = {v: f["digest"] for v, f in figures.items() if f.get("digest")}
+    cards = model_cards(board.artifacts, name, digests)
+    repo = applied_specs(board.store)
+    boards = []
+    if repo is not None:  # the boards of the fleets that run this model
+        used = sorted({b for f in repo.fleets.values() if f.spec.model == name for b in f.spec.selector.boards})
+        used = used or sorted({d.board for d in board.store.devices() if d.board in repo.profiles})
+        boards = [(b, repo.profiles[b].spec) for b in used if b in repo.profiles]
+    variants = []
+    for vname, f in figures.items():
+        fits = [BoardFit(board=b, ram=p.ram, flash=p.flash, runtime=p.runtime,
+                         fits=None if p.runtime != "tflm" or not f.get("tflm") or f.get("arena") is None else
+                         (f["arena"] <= p.ram and (f.get("size") or 0) <= p.flash)) for b, p in boards]
+        files = cards.get(vname, {}).get("files", {})
+        variants.append(VariantView(
+            name=vname, passed=bool(f.get("passed")), quantization=f.get("quantization"), size=f.get("size"),
+            accuracy=f.get("accuracy"), mae=f.get("mae"), arena=f.get("arena"), digest=f.get("digest"),
+            failures=list(f.get("failures", [])), tflm=f.get("tflm"), boards=fits,
+            figures={fig: f"/api/v1/models/{name}/variants/{vname}/figures/{fig}" for fig in FIGURES if fig in files}))
+    card = next(iter(cards.values()), None)
+    return ModelView(**object_view(obj), variants=variants,
+                     card=CardView(**card_summary(card["card"])) if card else None,
+                     events=event_views(board.store.events(kind="Model", name=name, limit=EVENTS_SHOWN)))
+
+
+@router.get("/models/{name}", response_model=ModelView, responses=NOT_FOUND,
+            summary="a model with its variants' measured figures and model-card plots")
+def get_model(name: str = Name(), board: Dashboard = Depends(dashboard)):
+    view = model_view(board, name)
+    if view is None:
+        raise _missing(f"Model/{name}")
+    return view
+
+
+@router.get("/models/{name}/variants/{variant}/figures/{figure}", response_class=Response, responses={
+    200: {"content": {"image/png": {}}, "description": "a model-card plot"}, **NOT_FOUND})
+def get_figure(name: str = Name(), variant: str = Name(),
+               figure: Literal["training_curves.png", "confusion.png", "size_vs_accuracy.png"] = Path(),
+               board: Dashboard = Depends(dashboard)):
+    obj = board.store.object("Model", name)
+    figures = (obj.detail.get("variants", {}) or {}) if obj else {}
+    if variant not in figures:
+        raise _missing(f"variant {variant} of Model/{name}")
+    digests = {v: f["digest"] for v, f in figures.items() if f.get("digest")}
+    files = model_cards(board.artifacts, name, digests).get(variant, {}).get("files", {})
+    if figure not in files:
+        raise HTTPException(404, f"no {figure} for {name}/{variant} in the artifact store")
+    return Response(board.artifacts.read_bytes(files[figure]), media_type="image/png",
+                    headers={"Cache-Control": "max-age=86400, immutable"})
+
+
+@router.get("/fleets", response_model=list[ObjectView])
+def list_fleets(board: Dashboard = Depends(dashboard)):
+    return _objects(board, "Fleet")
+
+
+def fleet_view(board: Dashboard, name: str) -> FleetView | None:
+    store = board.store
+    obj = store.object("Fleet", name)
+    if obj is None:
+        return None
+    rollout = store.rollout(name)
+    repo = applied_specs(store)
+    desired = store.desired()
+    members = fleet_members(name, repo.fleets if repo else None, store.devices(), desired)
+    spec = repo.fleets.get(name) if repo else None
+    return FleetView(**object_view(obj), model=spec.spec.model if spec else None, events=event_views(store.events(kind="Fleet", name=name, limit=EVENTS_SHOWN)),
+                     rollout=RolloutView(**rollout.to_dict()) if rollout else None,
+                     progress=fleet_progress(obj, rollout, members, desired))
+
+
+@router.get("/fleets/{name}", response_model=FleetView, responses=NOT_FOUND,
+            summary="a fleet with its rollout: progress by strategy step and by board class, failures")
+def get_fleet(name: str = Name(), board: Dashboard = Depends(dashboard)):
+    view = fleet_view(board, name)
+    if view is None:
+        raise _missing(f"Fleet/{name}")
+    return view
+
+
+def api_operator(request: Request, board: Dashboard = Depends(dashboard)) -> str:
+    """A bearer token, or a dashboard session whose request carries the CSRF header and our Origin."""
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        name = board.tokens.verify(header[7:].strip())
+        if name is None:
+            raise HTTPException(401, "the operator token is not valid")
+        return name
+    name = board.sessions.who(request.cookies.get(SESSION_COOKIE))
+    if name is None:
+        raise HTTPException(401, "operator actions need `Authorization: Bearer <operator token>`")
+    if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)) or \
+            not same_origin(request.headers.get("origin"), request.headers.get("host"), request.url.scheme):
+        raise HTTPException(403, "cross-site request refused: send the X-CSRF-Token header from the dashboard")
+    return name
+
+
+@router.post("/fleets/{name}/rollout/{action}", response_model=ActionResult, responses={
+    401: {"model": Problem, "description": "no valid operator token"},
+    403: {"model": Problem, "description": "cross-site request refused"}, **NOT_FOUND},
+    summary="pause, resume or undo a fleet's rollout (operator token required)")
+def post_rollout_action(action: Literal["pause", "resume", "undo"], name: str = Name(),
+                        operator: str = Depends(api_operator), board: Dashboard = Depends(dashboard)):
+    try:
+        return rollout_action(board.store, name, action, operator, "api")
+    except UsageError as err:
+        raise HTTPException(404, str(err)) from err
+
+
+@router.get("/devices", response_model=list[DeviceRow])
+def list_devices(board: Dashboard = Depends(dashboard)):
+    return device_rows(board.store)
+
+
+@router.get("/devices/{device_id}", response_model=DeviceDetail, responses=NOT_FOUND,
+            summary="a device: capabilities, reported version and health, last seen, installs")
+def get_device(device_id: str = Name(), board: Dashboard = Depends(dashboard)):
+    detail = device_detail(board.store, device_id)
+    if detail is None:
+        raise _missing(f"device {device_id}")
+    return detail
+
+
+def _events(board: Dashboard, since: int, kind: str | None, name: str | None, type_: str | None,
+            limit: int | None) -> list[EventView]:
+    events = board.store.events(since=since, kind=kind, name=name, limit=None if type_ else limit)
+    if type_:
+        events = [e for e in events if e.type == type_][-limit:] if limit else [e for e in events if e.type == type_]
+    return event_views(events)
+
+
+@router.get("/events", response_model=list[EventView], summary="the event trail, oldest first (filterable)")
+def list_events(since: int = Query(0, ge=0, le=MAX_SEQ, description="only events after this sequence number"),
+                kind: str | None = Query(None, max_length=64), name: str | None = Query(None, max_length=253),
+                type: Literal["Normal", "Warning"] | None = None,
+                limit: int = Query(100, ge=1, le=10_000, description="the last N matching events"),
+                board: Dashboard = Depends(dashboard)):
+    return _events(board, since, kind, name, type, limit)
+
+
+@router.get("/events/stream", include_in_schema=False)
+async def stream_events(request: Request, since: int = Query(0, ge=0, le=MAX_SEQ), kind: str | None = None,
+                        name: str | None = None, board: Dashboard = Depends(dashboard)):
+    """Server-sent events: one `event: origami` per trail entry, `id:` its sequence number (a
+    reconnecting browser resumes from Last-Event-ID)."""
+    last = request.headers.get("last-event-id")
+    start = int(last) if last and last.isdigit() else since
+
+    async def feed():
+        seq = start
+        yield "retry: 1000\n\n"
+        while not await request.is_disconnected():
+            events = await run_in_threadpool(board.store.events, since=seq, kind=kind, name=name)
+            for e in events:
+                seq = e.seq
+                yield f"id: {e.seq}\nevent: origami\ndata: {json.dumps(e.to_dict())}\n\n"
+            if not events:
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(board.stream_poll)
+    return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

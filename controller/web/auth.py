@@ -1,0 +1,154 @@
+"""Operator tokens, sessions and cross-site request protection for the dashboard and the API.
+
+A token is created on the first run and shown once; only a salted scrypt hash is kept, in
+`operator-tokens.json` next to the state store (mode 0600). Actions need a token: as
+`Authorization: Bearer <token>` on the API, or typed into the dashboard (which may keep a
+session cookie after `/login`). Browser forms carry a double-submit CSRF token (cookie + hidden
+field) and their `Origin`, when sent, must be this server.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.errors import AuthError
+from controller.logs import get_logger
+from controller.store.artifacts import atomic_write
+
+log = get_logger("web.auth")
+TOKEN_FILE = "operator-tokens.json"
+SESSION_COOKIE = "origami_session"
+CSRF_COOKIE = "origami_csrf"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+SESSION_SECONDS = 12 * 3600
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}
+
+
+def _hash(token: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(token.encode(), salt=salt, maxmem=64 * 1024 * 1024, **_SCRYPT)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    via: str  # "token" (bearer or typed into a form) or "session"
+
+
+class TokenStore:
+    """Named operator tokens, stored hashed. Thread-safe."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._verified: dict[bytes, str] = {}  # sha256(token) -> name: skip scrypt for a token seen before
+
+    def _entries(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        try:
+            return json.loads(self.path.read_text())["tokens"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise AuthError(f"{self.path}: unreadable operator token file ({err}); move it aside and restart "
+                            "to create a new token") from err
+
+    def names(self) -> list[str]:
+        return [e["name"] for e in self._entries()]
+
+    def create(self, name: str) -> str:
+        """A new token for `name` (replacing that name's old one); the plain token is returned once."""
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise AuthError(f"operator name {name!r}: use letters, digits, '-' and '_'")
+        token = secrets.token_urlsafe(32)
+        salt = os.urandom(16)
+        with self._lock:
+            entries = [e for e in self._entries() if e["name"] != name]
+            entries.append({"name": name, "salt": salt.hex(), "scrypt": _hash(token, salt).hex(),
+                            "created": time.time()})
+            atomic_write(self.path, json.dumps({"tokens": entries}, indent=2).encode())
+            os.chmod(self.path, 0o600)
+            self._verified.clear()
+        log.info("operator token created", extra={"operator": name, "file": str(self.path)})
+        return token
+
+    def verify(self, token: str | None) -> str | None:
+        """The operator's name for a valid token, else None."""
+        if not token or len(token) > 512:
+            return None
+        quick = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            if quick in self._verified:
+                return self._verified[quick]
+            for entry in self._entries():
+                if hmac.compare_digest(_hash(token, bytes.fromhex(entry["salt"])), bytes.fromhex(entry["scrypt"])):
+                    self._verified[quick] = entry["name"]
+                    return entry["name"]
+        return None
+
+
+def ensure_operator_token(state_dir: str | Path, name: str = "operator") -> tuple[TokenStore, str | None]:
+    """The token store of a state directory; on the first run also the new token, to show once."""
+    tokens = TokenStore(Path(state_dir) / TOKEN_FILE)
+    if tokens.names():
+        return tokens, None
+    return tokens, tokens.create(name)
+
+
+class Sessions:
+    """Browser sessions after `/login`: random ids held in memory (a restart logs everyone out)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, tuple[str, float]] = {}
+
+    def open(self, name: str) -> str:
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
+            now = time.time()
+            self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
+            self._sessions[sid] = (name, now + SESSION_SECONDS)
+        return sid
+
+    def who(self, sid: str | None) -> str | None:
+        if not sid:
+            return None
+        with self._lock:
+            entry = self._sessions.get(sid)
+        return entry[0] if entry and entry[1] > time.time() else None
+
+    def close(self, sid: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(sid or "", None)
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def csrf_matches(cookie: str | None, submitted: str | None) -> bool:
+    return bool(cookie) and bool(submitted) and hmac.compare_digest(cookie.encode(), submitted.encode())
+
+
+def same_origin(origin: str | None, host: str | None, scheme: str) -> bool:
+    """A missing Origin (non-browser clients, some same-origin form posts) is accepted; a present one
+    must name this server."""
+    if not origin:
+        return True
+    return origin == f"{scheme}://{host}"

@@ -1,0 +1,184 @@
+"""Prometheus metrics of the controller, served at `/metrics`.
+
+Two kinds of series. Counters and histograms that the running parts *push* through a small API
+(`ControllerMetrics.observe_pass`, `.action`, `.ota_bytes`, `.samples`); and gauges *read at scrape
+time* from the state store and from watched objects (rollout progress, devices by state and board,
+stage cache hits, MQTT connection), so they are right after a restart and need no bookkeeping.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter as PromCounter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from controller.state import StateStore
+
+# Event reasons that are operator actions, whoever made them (CLI or dashboard): reason -> action kind.
+ACTION_REASONS = {"Paused": "pause", "Resumed": "resume", "UndoRequested": "undo", "Labelled": "label"}
+
+
+class _StoreCollector(Collector):
+    """Gauges computed from the state store on every scrape."""
+
+    def __init__(self, metrics: "ControllerMetrics") -> None:
+        self.m = metrics
+
+    def collect(self) -> Iterable:
+        store = self.m.store
+        yield from self._rollouts(store)
+        yield from self._devices(store)
+        yield from self._actions(store)
+        yield from self._stage_cache()
+        mqtt = GaugeMetricFamily("origami_mqtt_connected", "1 when the controller's MQTT link is connected",
+                                 labels=["link"])
+        for name, probe in self.m.mqtt_links.items():
+            mqtt.add_metric([name], 1.0 if probe() else 0.0)
+        yield mqtt
+
+    @staticmethod
+    def _rollouts(store: StateStore):
+        states = {name: GaugeMetricFamily(f"origami_rollout_{name}_devices", help_, labels=["fleet"])
+                  for name, help_ in (("members", "Devices in the fleet"),
+                                      ("updated", "Members on the rollout's target version and healthy"),
+                                      ("pending", "Members assigned the target, not there yet"),
+                                      ("failed", "Members that failed the target version"),
+                                      ("waiting", "Members not assigned the target yet"))}
+        step = GaugeMetricFamily("origami_rollout_step", "Current strategy step of the fleet's rollout",
+                                 labels=["fleet"])
+        paused = GaugeMetricFamily("origami_rollout_paused", "1 when the rollout is paused", labels=["fleet"])
+        failures = GaugeMetricFamily("origami_rollout_failures", "Devices recorded as failing the rollout target",
+                                     labels=["fleet"])
+        phase = GaugeMetricFamily("origami_rollout_phase", "1 for the rollout's current phase",
+                                  labels=["fleet", "phase"])
+        for obj in store.objects("Fleet"):
+            for name, family in states.items():
+                family.add_metric([obj.name], float(obj.detail.get(name, 0) or 0))
+        for r in store.rollouts():
+            step.add_metric([r.fleet], float(r.step))
+            paused.add_metric([r.fleet], 1.0 if r.paused else 0.0)
+            failures.add_metric([r.fleet], float(len(r.failures)))
+            for p in ("idle", "progressing", "complete", "halted"):
+                phase.add_metric([r.fleet, p], 1.0 if r.phase == p else 0.0)
+        yield from states.values()
+        yield from (step, paused, failures, phase)
+
+    @staticmethod
+    def _devices(store: StateStore):
+        family = GaugeMetricFamily("origami_devices", "Known devices by state and board", labels=["state", "board"])
+        counts: Counter[tuple[str, str]] = Counter()
+        for d in store.devices():
+            state = "offline" if not d.online else "failed" if d.healthy is False else "online"
+            counts[(state, d.board or "unknown")] += 1
+        for (state, board), n in sorted(counts.items()):
+            family.add_metric([state, board], float(n))
+        yield family
+
+    def _actions(self, store: StateStore):
+        family = CounterMetricFamily("origami_operator_actions", "Operator actions recorded in the event trail",
+                                     labels=["action"])
+        for action, n in sorted(self.m.tally_actions(store).items()):
+            family.add_metric([action], float(n))
+        yield family
+
+    def _stage_cache(self):
+        hits = CounterMetricFamily("origami_stage_cache_hits", "Pipeline stages reused from the stage cache",
+                                   labels=["stage"])
+        misses = CounterMetricFamily("origami_stage_cache_misses", "Pipeline stages that had to run",
+                                     labels=["stage"])
+        total_hits: Counter[str] = Counter()
+        total_misses: Counter[str] = Counter()
+        for cache in self.m.stage_caches:
+            total_hits.update(cache.hits)
+            total_misses.update(cache.executions)
+        for kind, n in sorted(total_hits.items()):
+            hits.add_metric([kind], float(n))
+        for kind, n in sorted(total_misses.items()):
+            misses.add_metric([kind], float(n))
+        yield hits
+        yield misses
+
+
+class ControllerMetrics:
+    """The controller's metrics on their own registry (never the process-global one)."""
+
+    def __init__(self, store: StateStore, registry: CollectorRegistry | None = None) -> None:
+        self.store = store
+        self.registry = registry or CollectorRegistry()
+        self.mqtt_links: dict[str, Callable[[], bool]] = {}
+        self.stage_caches: list = []
+        self._tally_lock = threading.Lock()
+        self._tally_seq = 0
+        self._tally: Counter[str] = Counter()
+        self.passes = PromCounter("origami_reconcile_passes", "Reconcile passes", ["outcome"], registry=self.registry)
+        self.pass_seconds = Histogram("origami_reconcile_pass_duration_seconds", "Duration of one reconcile pass",
+                                      buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+                                      registry=self.registry)
+        self.ota = PromCounter("origami_ota_bytes_sent", "Artifact bytes sent to devices over the air",
+                               registry=self.registry)
+        self.samples_ingested = PromCounter("origami_samples_ingested", "Sensor samples stored by the collector",
+                                            ["sensor"], registry=self.registry)
+        self.registry.register(_StoreCollector(self))
+
+    # --- what running parts call ------------------------------------------------------------
+    def observe_pass(self, seconds: float, ok: bool = True) -> None:
+        self.passes.labels("ok" if ok else "error").inc()
+        self.pass_seconds.observe(seconds)
+
+    def ota_bytes(self, n: int) -> None:
+        self.ota.inc(n)
+
+    def samples(self, n: int, sensor: str) -> None:
+        self.samples_ingested.labels(sensor).inc(n)
+
+    def watch_mqtt(self, name: str, connected: Callable[[], bool]) -> None:
+        """Report `connected()` as origami_mqtt_connected{link=name} on every scrape."""
+        self.mqtt_links[name] = connected
+
+    def watch_stage_cache(self, cache) -> None:
+        """A StageCache whose per-kind `hits` and `executions` counters are exported."""
+        self.stage_caches.append(cache)
+
+    def counting_send(self, send: Callable[[str, bytes], None]) -> Callable[[str, bytes], None]:
+        """Wrap an artifact sender's `send(topic, payload)` so that chunk bytes are counted."""
+        def counted(topic: str, payload: bytes) -> None:
+            send(topic, payload)
+            if topic.endswith("/transfer/chunk"):  # bytes on the wire, chunk headers included
+                self.ota_bytes(len(payload))
+        return counted
+
+    def instrument(self, reconciler) -> None:
+        """Time every pass of a `Reconciler` (the loop has no observer port; its method is wrapped)."""
+        inner = reconciler.reconcile_once
+
+        def timed():
+            start = time.perf_counter()
+            try:
+                result = inner()
+            except Exception:
+                self.observe_pass(time.perf_counter() - start, ok=False)
+                raise
+            self.observe_pass(time.perf_counter() - start, ok=True)
+            return result
+        reconciler.reconcile_once = timed
+
+    # --- scrape-time helpers ----------------------------------------------------------------
+    def tally_actions(self, store: StateStore) -> Counter[str]:
+        """Operator actions by kind, read incrementally from the event trail (dense sequence numbers)."""
+        with self._tally_lock:
+            for event in store.events(since=self._tally_seq):
+                self._tally_seq = event.seq
+                if event.reason in ACTION_REASONS:
+                    self._tally[ACTION_REASONS[event.reason]] += 1
+            return Counter(self._tally)
+
+
+def count_ota_bytes(metrics: ControllerMetrics, hub) -> None:
+    """Count the chunk bytes a `DeviceHub` sends. The hub has no observer hook yet, so its artifact
+    sender's send function is wrapped (the one place every OTA chunk passes through)."""
+    sender = hub.sender
+    sender._send = metrics.counting_send(sender._send)

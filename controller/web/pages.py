@@ -1,0 +1,167 @@
+"""Server-rendered dashboard pages (jinja2, no build step); live parts poll the JSON API."""
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from controller.errors import UsageError
+from controller.web.actions import ROLLOUT_ACTIONS, rollout_action
+from controller.web.api import fleet_view, model_view
+from controller.web.app import HERE, Dashboard, dashboard
+from controller.web.auth import (
+    CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, SESSION_SECONDS, csrf_matches, new_csrf_token, same_origin,
+)
+from controller.web.views import device_detail, device_rows, event_views, object_view, status_view
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["bytes"] = _bytes
+
+
+def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+    """A page with the operator's name and a CSRF token (set as a cookie the first time)."""
+    board: Dashboard = request.app.state.dashboard
+    csrf = request.cookies.get(CSRF_COOKIE) or new_csrf_token()
+    response = templates.TemplateResponse(request, template, {"operator": board.operator(request), "csrf": csrf,
+                                                          **context}, status_code=status_code)
+    if request.cookies.get(CSRF_COOKIE) != csrf:
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=False, samesite="strict", path="/")
+    return response
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _cross_site(request: Request, form: dict[str, str]) -> str | None:
+    if not same_origin(request.headers.get("origin"), request.headers.get("host"), request.url.scheme):
+        return "the request came from another site (Origin does not match)"
+    if not csrf_matches(request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)):
+        return "the form's CSRF token does not match; reload the page and try again"
+    return None
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, board: Dashboard = Depends(dashboard)):
+    status = status_view(board.store)
+    return render(request, "overview.html", status=status, devices=device_rows(board.store),
+                  events=event_views(board.store.events(limit=15)))
+
+
+@router.get("/fleets/{name}", response_class=HTMLResponse)
+def fleet_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
+    view = fleet_view(board, name)
+    if view is None:
+        return render(request, "missing.html", 404, what=f"Fleet/{name}")
+    return render(request, "fleet.html", fleet=view, done=request.query_params.get("done"))
+
+
+@router.post("/fleets/{name}/rollout/{action}", response_class=HTMLResponse)
+async def fleet_action(request: Request, name: str, action: str, board: Dashboard = Depends(dashboard)):
+    form = await _form(request)
+    problem = _cross_site(request, form)
+    if problem:
+        return render(request, "refused.html", 403, problem=problem, back=f"/fleets/{name}")
+    operator = board.operator(request)
+    if form.get("token"):
+        operator = board.tokens.verify(form["token"])
+    if operator is None:
+        return render(request, "refused.html", 401, back=f"/fleets/{name}",
+                      problem="pause, resume and undo need a valid operator token")
+    if action not in ROLLOUT_ACTIONS:
+        return render(request, "refused.html", 404, problem=f"unknown action {action!r}", back=f"/fleets/{name}")
+    try:
+        rollout_action(board.store, name, action, operator, "dashboard")
+    except UsageError as err:
+        return render(request, "refused.html", 409, problem=str(err), back=f"/fleets/{name}")
+    return RedirectResponse(f"/fleets/{name}?done={action}", status_code=303)
+
+
+@router.get("/devices", response_class=HTMLResponse)
+def devices_page(request: Request, board: Dashboard = Depends(dashboard)):
+    return render(request, "devices.html", devices=device_rows(board.store))
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device_page(request: Request, device_id: str, board: Dashboard = Depends(dashboard)):
+    detail = device_detail(board.store, device_id)
+    if detail is None:
+        return render(request, "missing.html", 404, what=f"device {device_id}")
+    return render(request, "device.html", device=detail)
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
+    view = model_view(board, name)
+    if view is None:
+        return render(request, "missing.html", 404, what=f"Model/{name}")
+    return render(request, "model.html", model=view)
+
+
+@router.get("/datasets/{name}", response_class=HTMLResponse)
+def dataset_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
+    obj = board.store.object("Dataset", name)
+    if obj is None:
+        return render(request, "missing.html", 404, what=f"Dataset/{name}")
+    return render(request, "dataset.html", dataset=object_view(obj),
+                  events=event_views(board.store.events(kind="Dataset", name=name, limit=30)))
+
+
+@router.get("/events", response_class=HTMLResponse)
+def events_page(request: Request, board: Dashboard = Depends(dashboard)):
+    kind = request.query_params.get("kind") or None
+    name = request.query_params.get("name") or None
+    events = event_views(board.store.events(kind=kind, name=name, limit=200))
+    return render(request, "events.html", events=events, kind=kind or "", name=name or "",
+                  last=events[-1].seq if events else 0)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request):
+    return render(request, "login.html", next=request.query_params.get("next", "/"), problem=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, board: Dashboard = Depends(dashboard)):
+    form = await _form(request)
+    target = form.get("next", "/")
+    target = target if target.startswith("/") and not target.startswith("//") else "/"
+    problem = _cross_site(request, form)
+    name = None if problem else board.tokens.verify(form.get("token"))
+    if name is None:
+        return render(request, "login.html", 401, next=target, problem=problem or "that token is not valid")
+    response: Response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, board.sessions.open(name), max_age=SESSION_SECONDS, httponly=True,
+                        samesite="strict", path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, board: Dashboard = Depends(dashboard)):
+    form = await _form(request)
+    if _cross_site(request, form) is None:
+        board.sessions.close(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

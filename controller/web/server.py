@@ -1,0 +1,69 @@
+"""Serving the dashboard with uvicorn on a background thread, beside the reconcile loop."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import uvicorn
+
+from controller.errors import UsageError
+from controller.logs import get_logger
+
+log = get_logger("web.server")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`, or `PORT` alone for loopback) as given to `--listen`."""
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", value
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port)
+
+
+class DashboardServer:
+    """uvicorn on its own thread; `start()` returns once the socket listens (port 0: a free one)."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 8080) -> None:
+        self.host = host
+        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError as err:
+            self._socket.close()
+            raise UsageError(f"cannot listen on {host}:{port}: {err.strerror}; pick another --listen") from err
+        self.port = self._socket.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                                     timeout_graceful_shutdown=2))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="dashboard", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> "DashboardServer":
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise UsageError(f"the dashboard did not start on {self.url}")
+            time.sleep(0.02)
+        log.info("dashboard listening", extra={"url": self.url})
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+    def __enter__(self) -> "DashboardServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

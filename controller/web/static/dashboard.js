@@ -1,0 +1,80 @@
+// Live parts of the dashboard, no build step: the fleet page polls its JSON, the event trail
+// follows the server-sent-events stream.
+"use strict";
+
+function text(id, value) {
+  const el = document.getElementById(id);
+  if (el && el.textContent !== String(value)) el.textContent = value;
+}
+
+function cell(row, value) {
+  const td = document.createElement("td");
+  td.textContent = value;
+  row.appendChild(td);
+}
+
+function eventRow(e) {
+  const tr = document.createElement("tr");
+  tr.className = e.type.toLowerCase();
+  tr.dataset.seq = e.seq;
+  [e.seq, new Date(e.ts * 1000).toLocaleString(), e.type, e.kind + "/" + e.name, e.reason, e.message]
+    .forEach((v) => cell(tr, v));
+  return tr;
+}
+
+function renderFleet(f) {
+  const r = f.rollout || {};
+  const p = f.progress;
+  text("target", r.target || "-");
+  text("phase", r.phase || "idle");
+  text("step", r.step || 0);
+  text("paused", r.paused ? "yes" : "no");
+  ["updated", "members", "pending", "failed", "waiting"].forEach((k) => text(k, p[k]));
+  document.getElementById("progress-bar").style.width = p.percent + "%";
+  const status = document.querySelector("#fleet-status .badge");
+  if (status) { status.textContent = f.status; status.className = "badge " + f.status.toLowerCase(); }
+  const steps = document.getElementById("steps");
+  steps.replaceChildren(...p.steps.map((s) => {
+    const li = document.createElement("li");
+    li.className = s.state;
+    li.textContent = `step ${s.step}: up to ${s.quota} member(s) · ${s.state}`;
+    return li;
+  }));
+  const body = document.querySelector("#boards tbody");
+  body.replaceChildren(...p.boards.map((b) => {
+    const tr = document.createElement("tr");
+    [b.board, b.members, b.updated, b.pending, b.failed, b.waiting].forEach((v) => cell(tr, v));
+    return tr;
+  }));
+  const table = document.getElementById("fleet-events");
+  const last = Math.max(0, ...[...table.querySelectorAll("tr[data-seq]")].map((tr) => +tr.dataset.seq));
+  f.events.filter((e) => e.seq > last).forEach((e) => table.appendChild(eventRow(e)));
+}
+
+function followFleet(section) {
+  const tick = async () => {
+    try {
+      const response = await fetch(section.dataset.api, {headers: {Accept: "application/json"}});
+      if (response.ok) renderFleet(await response.json());
+    } catch (err) { /* the controller restarting: try again on the next tick */ }
+    setTimeout(tick, 1000);
+  };
+  setTimeout(tick, 1000);
+}
+
+function followEvents(table) {
+  const query = new URLSearchParams({since: table.dataset.since});
+  if (table.dataset.kind) query.set("kind", table.dataset.kind);
+  if (table.dataset.name) query.set("name", table.dataset.name);
+  const source = new EventSource("/api/v1/events/stream?" + query);
+  source.addEventListener("origami", (msg) => table.appendChild(eventRow(JSON.parse(msg.data))));
+  source.onerror = () => text("live", "reconnecting");
+  source.onopen = () => text("live", "live");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const fleet = document.getElementById("fleet");
+  if (fleet) followFleet(fleet);
+  const events = document.getElementById("events");
+  if (events) followEvents(events);
+});

@@ -1,0 +1,119 @@
+"""A controller really rolling out: the reconcile loop (real pipeline on a tiny sine model, real
+state store), the DeviceHub on the session Mosquitto, virtual Linux boards, and the dashboard on
+a free loopback port. Shared by the dashboard's browser and metrics tests."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from controller.agent.virtual_linux import VirtualLinuxBoard
+from controller.devices.hub import DeviceHub
+from controller.devices.signing import Signer
+from controller.reconciler.loop import Reconciler
+from controller.reconciler.wiring import HubLink, PipelineBuilder
+from controller.sources.local import LocalSource
+from controller.state import StateStore
+from controller.web import ControllerMetrics, DashboardServer, create_app, ensure_operator_token
+from controller.web.metrics import count_ota_bytes
+
+SPECS = {
+    "dataset.yaml": """apiVersion: origami/v1alpha1
+kind: Dataset
+metadata: {name: sine}
+spec:
+  task: regression
+  sources: [{type: generated, generator: sine, samples: 300, seed: 1}]
+  preprocessing: {normalize: {method: none}}
+""",
+    "model.yaml": """apiVersion: origami/v1alpha1
+kind: Model
+metadata: {name: sine}
+spec:
+  dataset: sine
+  architecture: {preset: mlp, units: [8]}
+  training: {epochs: 2, seed: 1}
+  variants: [{name: int8, quantization: int8}]
+""",
+    "fleet.yaml": """apiVersion: origami/v1alpha1
+kind: Fleet
+metadata: {name: %(fleet)s}
+spec:
+  model: sine
+  selector: {boards: [rpi4], matchLabels: {site: %(fleet)s}}
+  rollout: {canary: 1, batchSize: 1, maxUnavailable: 1, pauseSeconds: %(pause)s}
+""",
+}
+
+
+class RolloutWorld:
+    def __init__(self, tmp: Path, broker_url: str, artifacts: Path, *, fleet: str, boards: int,
+                 pause_seconds: float) -> None:
+        self.fleet = fleet
+        specs = tmp / "specs"
+        specs.mkdir(parents=True)
+        for name, text in SPECS.items():
+            (specs / name).write_text(text % {"fleet": fleet, "pause": pause_seconds})
+        self.store = StateStore(tmp / "state" / "origami-state.db")
+        self.builder = PipelineBuilder(artifacts)  # shared across worlds: the second build is all cache hits
+        self.signer = Signer.load_or_create(tmp / "state")
+        self.hub = DeviceHub(broker_url, self.builder.store, client_id=f"controller-{fleet}").start()
+        self.metrics = ControllerMetrics(self.store)
+        self.metrics.watch_mqtt("devices", self.hub.link.connected.is_set)
+        self.metrics.watch_stage_cache(self.builder.cache)
+        count_ota_bytes(self.metrics, self.hub)
+        self.loop = Reconciler(self.store, LocalSource(specs), self.builder, HubLink(self.hub), self.signer)
+        self.metrics.instrument(self.loop)
+        self.tokens, self.token = ensure_operator_token(tmp / "state")
+        self.server = DashboardServer(create_app(self.store, self.builder.store, self.metrics, tokens=self.tokens),
+                                      "127.0.0.1", 0).start()
+        self.boards = [VirtualLinuxBoard(f"{fleet}-{i}", broker_url, tmp / "disks" / str(i), self.signer.public_key,
+                                         labels={"site": fleet}).start() for i in range(boards)]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop.run, args=(self.stop,), kwargs={"interval": 0.3},
+                                       daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def wait(self, what: str, condition, timeout: float = 150.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; events: "
+                             + "; ".join(f"{e.reason}: {e.message}" for e in self.store.events(limit=8)))
+
+    def wait_progressing(self) -> None:
+        self.wait(f"Fleet/{self.fleet} to start rolling out",
+                  lambda: (r := self.store.rollout(self.fleet)) is not None and r.phase == "progressing")
+
+    def updated(self) -> int:
+        obj = self.store.object("Fleet", self.fleet)
+        return int(obj.detail.get("updated", 0)) if obj else 0
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        for board in self.boards:
+            board.stop()
+        self.hub.stop()
+        self.server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_artifacts(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dashboard-artifacts") / "artifacts"
+
+
+def rollout_world(tmp_path_factory, mosquitto, artifacts: Path, fleet: str, boards: int = 6,
+                  pause_seconds: float = 2.0):
+    world = RolloutWorld(tmp_path_factory.mktemp(f"world-{fleet}"), mosquitto.url, artifacts, fleet=fleet,
+                         boards=boards, pause_seconds=pause_seconds)
+    return world

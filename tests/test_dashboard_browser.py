@@ -1,0 +1,123 @@
+"""The dashboard in real headless Chromium while the real loop rolls a model out to virtual boards."""
+from __future__ import annotations
+
+
+import httpx
+import pytest
+
+from tests.browser import browser, page, requires_chromium, screenshot  # noqa: F401  (fixtures)
+from tests.dashboard_world import rollout_world, shared_artifacts  # noqa: F401  (fixture)
+
+pytestmark = requires_chromium
+FLEET = "lab"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, mosquitto, shared_artifacts):
+    world = rollout_world(tmp_path_factory, mosquitto, shared_artifacts, FLEET, boards=8, pause_seconds=3)
+    world.wait_progressing()
+    yield world
+    world.close()
+
+
+def test_fleet_page_shows_progress_advancing_without_a_reload(world, page):
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+    page.goto(f"{world.url}/fleets/{FLEET}")
+    members = int(page.text_content("#members"))
+    first = int(page.text_content("#updated"))
+    assert members == 8 and first < members
+    # The page's own polling must show a later count than the one it was rendered with.
+    page.wait_for_function("n => +document.getElementById('updated').textContent > n", arg=first, timeout=60_000)
+    later = int(page.text_content("#updated"))
+    assert later > first
+    assert later <= world.updated()  # never ahead of the state store
+    assert page.locator("#steps li.done").count() >= 1
+    assert page.locator("#boards tbody tr td").first.text_content() == "rpi4"
+    assert navigations == [f"{world.url}/fleets/{FLEET}"]  # one load, no reload
+    screenshot(page, "fleet")
+
+
+def test_pause_without_a_token_is_refused(world, page):
+    page.goto(f"{world.url}/fleets/{FLEET}")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("#pause")
+    assert answer.value.status == 401
+    assert "need a valid operator token" in page.text_content("#problem")
+    assert world.store.rollout(FLEET).paused is False
+    # A wrong token, and the API without one, are refused the same way.
+    page.goto(f"{world.url}/fleets/{FLEET}")
+    page.fill("#token", "not-the-token")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("#pause")
+    assert answer.value.status == 401
+    assert httpx.post(f"{world.url}/api/v1/fleets/{FLEET}/rollout/pause").status_code == 401
+    assert world.store.rollout(FLEET).paused is False
+    assert not [e for e in world.store.events(kind="Fleet", name=FLEET) if e.reason == "Paused"]
+
+
+def test_a_form_posted_from_another_site_is_refused_even_with_the_token(world):
+    with httpx.Client(base_url=world.url) as client:
+        client.get(f"/fleets/{FLEET}")  # sets the CSRF cookie
+        csrf = client.cookies["origami_csrf"]
+        forged = client.post(f"/fleets/{FLEET}/rollout/pause", data={"csrf": csrf, "token": world.token},
+                             headers={"Origin": "http://evil.example"})
+        no_csrf = client.post(f"/fleets/{FLEET}/rollout/pause", data={"token": world.token})
+    assert forged.status_code == 403 and no_csrf.status_code == 403
+    assert world.store.rollout(FLEET).paused is False
+
+
+def test_pause_with_the_token_pauses_the_rollout(world, page):
+    page.goto(f"{world.url}/fleets/{FLEET}")
+    page.fill("#token", world.token)
+    page.click("#pause")
+    page.wait_for_url(f"**/fleets/{FLEET}?done=pause")
+    assert world.store.rollout(FLEET).paused is True
+    event = [e for e in world.store.events(kind="Fleet", name=FLEET) if e.reason == "Paused"][-1]
+    assert event.message == "operator operator (dashboard): rollout pause"
+    page.wait_for_function("document.getElementById('paused').textContent === 'yes'")
+    if world.store.rollout(FLEET).phase == "progressing":
+        # Paused: passes go on, but no member is assigned the new version any more.
+        sent = len(world.store.installs())
+        passes = world.metrics.passes.labels("ok")._value.get()
+        world.wait("three more passes", lambda: world.metrics.passes.labels("ok")._value.get() >= passes + 3)
+        assert len(world.store.installs()) == sent
+    screenshot(page, "fleet-paused")
+
+
+def test_event_trail_follows_live_and_every_main_page_renders(world, page):
+    page.goto(f"{world.url}/events")
+    rows = page.locator("#events tr[data-seq]").count()
+    # The operator resumes through the API (bearer token); the trail shows it without a reload.
+    answer = httpx.post(f"{world.url}/api/v1/fleets/{FLEET}/rollout/resume",
+                        headers={"Authorization": f"Bearer {world.token}"})
+    assert answer.status_code == 200 and answer.json()["by"] == "operator"
+    page.wait_for_function("n => document.querySelectorAll('#events tr[data-seq]').length > n", arg=rows)
+    page.locator("#events tr[data-seq]", has_text="rollout resume").wait_for()
+    screenshot(page, "events")
+    assert world.store.rollout(FLEET).paused is False
+
+    page.goto(world.url + "/")
+    assert page.locator("#objects", has_text=f"Fleet/{FLEET}").count() == 1
+    assert page.locator("#objects", has_text="Model/sine").count() == 1
+    screenshot(page, "overview")
+
+    page.goto(f"{world.url}/models/sine")
+    page.locator("#card img").first.wait_for()
+    loaded = page.eval_on_selector_all("#card img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
+    assert loaded and all(loaded)  # training curves and size vs MAE, straight from the artifact store
+    assert page.locator("#variants", has_text="int8").count() == 1
+    assert page.locator("#arena", has_text="rpi4").count() == 1
+    screenshot(page, "model")
+
+    page.goto(f"{world.url}/datasets/sine")
+    assert "Model" not in page.title() and page.locator("h1", has_text="Dataset sine").count() == 1
+    screenshot(page, "dataset")
+
+    page.goto(f"{world.url}/devices")
+    device = f"{FLEET}-0"
+    page.click(f"text={device}")
+    page.wait_for_url(f"**/devices/{device}")
+    assert page.locator("h2", has_text="Capabilities").count() == 1
+    assert "rpi4" in page.content()
+    screenshot(page, "device")
