@@ -22,7 +22,8 @@ def decision(digits):
 
     profile = digits.repo.profiles["nano33ble-lite"]
     link = digits.repo.fleets["digits-mcu"].spec.link
-    return plan_split(digits.model, profile, link, digits.spec.split, representative_data=digits.snapshot.x("train"))
+    return plan_split(digits.model, profile, link, digits.spec.split, representative_data=digits.snapshot.x("train"),
+                      name="digits-cnn")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,31 @@ def test_whole_model_does_not_fit_so_it_is_split(decision):
     assert decision.chosen.feasible
     assert decision.cut.head_arena_bytes <= decision.budget.ram
     assert decision.cut.head_flash_bytes <= decision.budget.flash
-    assert "does not fit" in decision.reason
+    assert "does not fit" in decision.reason and decision.model == "digits-cnn"
+
+
+def test_composition_is_within_the_accuracy_gate(digits, pair):
+    from controller.pipeline.squeeze import convert
+    from controller.split import check_composition
+
+    head, tail = pair
+    unsplit = convert(digits.model, "int8", digits.snapshot, 0)
+    report = check_composition(head, tail, digits.snapshot.x("test"), digits.snapshot.y("test"), unsplit,
+                               max_drop=digits.spec.gates.maxAccuracyDrop)
+    assert report.samples == len(digits.snapshot.y("test"))
+    assert report.unsplit_accuracy - report.split_accuracy <= digits.spec.gates.maxAccuracyDrop
+    assert report.agreement >= 0.99
+
+
+def test_explain_table_shows_every_cut_and_marks_the_choice(decision):
+    from controller.cli.split import render
+
+    text = render(decision, "Fleet/digits-mcu")
+    for row in decision.table:
+        assert row.layer in text
+    chosen = [line for line in text.splitlines() if line.startswith("*")]
+    assert len(chosen) == 1 and decision.layer in chosen[0]
+    assert "no (RAM)" in text and f"split after {decision.layer}" in text
 
 
 def test_split_pair_answers_over_mosquitto_like_the_unsplit_model(digits, decision, pair, mosquitto):

@@ -115,8 +115,8 @@ def run_explain(args) -> int:
     try:
         decision = plan_split(keras_model, profiles[args.device], speed, repo.models[args.model].spec.split,
                               worker_macs=worker_macs, representative_data=snapshot.x("train"),
-                              measure=not args.estimate, progress=say)
+                              measure=not args.estimate, progress=say, name=args.model)
     except StageError as err:
-        raise StageError(f"Model/{args.model} on {args.device}: {err}") from err
+        raise StageError(f"Model/{args.model} on {args.device}: {err}") from err  # no traceback: a spec problem
     emit({**decision.to_dict(), "linkSource": source}, args.output, lambda: render(decision, source))
     return 0

@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -40,13 +40,16 @@ def decide(model_profile: ModelProfile, profile: DeviceProfile, link, policy: Sp
 
 def plan_split(keras_model, profile: DeviceProfile, link, policy: SplitPolicy, reserve: int | None = None, *,
                worker_macs: float | None = None, representative_data: np.ndarray | None = None,
-               measure: bool = True, progress: Progress | None = None) -> SplitDecision:
+               measure: bool = True, progress: Progress | None = None, name: str | None = None) -> SplitDecision:
     """Profile every valid cut of `keras_model` (heads measured on TFLM) and choose one for `profile`.
 
-    `link` is a Fleet's `spec.link` or a LinkSpeed; `reserve` overrides `policy.firmwareReserve`.
+    `link` is a Fleet's `spec.link` or a LinkSpeed; `reserve` overrides `policy.firmwareReserve`;
+    `name` (the Model's name) replaces the Keras model's own in the decision and its messages.
     Raises StageError when no head fits or the policy cannot be honoured.
     """
     model_profile = profile_model(keras_model, representative_data, measure=measure, progress=progress)
+    if name is not None:
+        model_profile = replace(model_profile, model=name)
     decision = decide(model_profile, profile, link, policy, reserve, worker_macs)
     log.info("split decided", extra={"model": decision.model, "device": decision.device, "cut": decision.layer,
                                      "split": decision.split, "latency_s": decision.chosen.latency_s,
