@@ -28,7 +28,10 @@ def small_models():
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    return {"float32": float_model, "int8": converter.convert()}, tf
+    float16 = tf.lite.TFLiteConverter.from_keras_model(model)
+    float16.optimizations = [tf.lite.Optimize.DEFAULT]
+    float16.target_spec.supported_types = [tf.float16]
+    return {"float32": float_model, "int8": converter.convert(), "float16": float16.convert()}, tf
 
 
 @pytest.mark.parametrize("kind", ["float32", "int8"])
@@ -56,3 +59,9 @@ def test_tflm_outputs_match_the_tflite_interpreter(small_models):
         interpreter.invoke()
         expected.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0])
     np.testing.assert_allclose(run_tflm(models["float32"], x), np.array(expected), atol=1e-5)
+
+
+def test_an_operator_tflm_cannot_prepare_is_reported_not_probed_forever(small_models):
+    models, _ = small_models
+    with pytest.raises(StageError, match="DEQUANTIZE|dequantize"):  # float16 weights: no TFLM kernel
+        measure_arena(models["float16"])

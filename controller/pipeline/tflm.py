@@ -54,12 +54,13 @@ class _ProbeWorker:
         self.results = None
         self.crashes = 0
         self.probes = 0
+        self.log_path = model_path + ".stderr"
 
     def _start(self) -> None:
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controller.pipeline.tflm_worker", "probe", self.model_path, str(write_fd)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log(),
             pass_fds=(write_fd,), text=True, cwd=_project_root(), env=_worker_env())
         os.close(write_fd)
         self.results = os.fdopen(read_fd, "r")
@@ -81,6 +82,24 @@ class _ProbeWorker:
             return False
         return bool(json.loads(line)["ok"])
 
+    def _log(self):
+        if getattr(self, "_log_file", None) is None:
+            self._log_file = open(self.log_path, "ab")
+        return self._log_file
+
+    def unsupported(self) -> bool:
+        """True when the last failure was an operator TFLM cannot prepare, not a short arena."""
+        message = self.last_message()
+        return "failed to prepare" in message or "Didn't find op" in message
+
+    def last_message(self) -> str:
+        """The interpreter's last complaint (TFLM prints why it failed to stderr)."""
+        try:
+            lines = [line for line in Path(self.log_path).read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            return ""
+        return " / ".join(lines[-3:])
+
     def close(self) -> None:
         if self.proc is not None:
             if self.proc.stdin:
@@ -95,6 +114,9 @@ class _ProbeWorker:
                 self.proc.wait()
         if self.results is not None:
             self.results.close()
+        if getattr(self, "_log_file", None) is not None:
+            self._log_file.close()
+            self._log_file = None
         self.proc, self.results = None, None
 
 
@@ -145,10 +167,11 @@ def measure_arena(tflite: bytes) -> ArenaMeasurement:
         try:
             high = max(16 * 1024, len(tflite) * 4)
             while not worker.works(high):
-                if high >= MAX_ARENA:
+                if high >= MAX_ARENA or worker.unsupported():
                     raise StageError(
-                        f"TFLM cannot run this model even with a {MAX_ARENA // (1024 * 1024)} MiB arena; "
-                        "it probably uses an operator TFLM does not support")
+                        f"TFLM cannot run this model with a {high}-byte arena "
+                        f"(TFLM says: {worker.last_message() or 'nothing'}); it probably uses an operator or "
+                        "tensor type TFLM does not support (float16 weights, hybrid dynamic-range kernels)")
                 high = min(high * 4, MAX_ARENA)
             reported, report = allocation_report(tflite, high)
             # The report is a good first guess: start the bisection around it.
