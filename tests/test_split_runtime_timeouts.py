@@ -100,3 +100,37 @@ def test_worker_refuses_bad_requests_and_keeps_serving(small_split, device, mosq
             head.receive("wrong-shape")
         assert head.infer(data[0]).shape == (3,)
         assert worker.stats.rejected == 2 and worker.stats.served == 1
+
+
+def test_origami_worker_command_serves_a_tail_file(small_split, device, mosquitto, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    model, _, tail, data = small_split
+    path = tmp_path / "tail.tflite"
+    path.write_bytes(tail)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli.main", "worker", "--broker", mosquitto.url,
+                             "--tail", str(path), "--client-id", "split-cli-worker"],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        lines = iter(proc.stderr.readline, "")
+        assert any("serving tail" in line for line in lines)  # LiteRT may log before it
+        head = _head(small_split, device, "cli-board", timeout_s=10.0)
+        outputs = head.infer_many(data[:4])
+        assert np.array_equal(np.argmax(outputs, axis=1), np.argmax(model.predict(data[:4], verbose=0), axis=1))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "served 4 requests" in err
+
+
+def test_origami_worker_refuses_a_missing_tail_file(tmp_path, capsys):
+    from controller.cli.main import main
+
+    assert main(["worker", "--tail", str(tmp_path / "absent.tflite")]) == 2
+    assert "no such file" in capsys.readouterr().err
