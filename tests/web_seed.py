@@ -1,0 +1,52 @@
+"""A state store filled through its real API with what a controller records mid-rollout: objects
+with conditions, devices with hellos and reports, installs, a rollout, events. For the API tests
+that need no running loop."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from controller.reconciler.conditions import with_conditions
+from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateStore
+
+FLEET = "mcu"
+
+
+def seeded_store(directory: Path) -> StateStore:
+    store = StateStore(directory / "origami-state.db")
+    now = time.time()
+    store.put_object(with_conditions(ObjectStatus("Dataset", "digits", detail={"snapshot": "ab" * 32,
+                                                                               "models": ["digits"]}),
+                                     now, ready=(True, "Snapshotted", "ab" * 32)))
+    store.put_object(with_conditions(ObjectStatus("Model", "digits", desired_key="cd" * 32, detail={
+        "built": True, "variants": {"int8": {"passed": True, "quantization": "int8", "size": 20480,
+                                             "accuracy": 0.95, "mae": None, "arena": 9216, "digest": "ef" * 32,
+                                             "failures": [], "tflm": True},
+                                    "float32": {"passed": False, "quantization": "none", "size": 81920,
+                                                "accuracy": 0.97, "mae": None, "arena": None, "digest": "12" * 32,
+                                                "failures": [{"message": "size 81920 B > maxSize 65536 B"}],
+                                                "tflm": False}}}),
+                                     now, ready=(True, "Built", "1/2 variant(s) pass the gates")))
+    for i in range(6):
+        board = "nano33ble" if i % 2 else "pico"
+        store.observe_device(f"dev-{i}", board=board, labels={"site": "lab"},
+                             hello={"deviceId": f"dev-{i}", "capabilities": {"board": board, "ramBytes": 262144}})
+    store.put_rollout(RolloutRecord(FLEET, target="v2", last_good="v1", step=1, phase="progressing",
+                                    strategy={"canary": 1, "batchSize": 2, "maxUnavailable": 2},
+                                    failures=["dev-5"]))
+    for i, reached in ((0, True), (1, False), (5, False)):
+        store.record_install(InstallRecord(f"dev-{i}:1", f"dev-{i}", FLEET, "v2", "ef" * 32, "canary", now),
+                             {"deviceId": f"dev-{i}", "generation": 1})
+        if reached:
+            store.observe_device(f"dev-{i}", reported={"modelVersion": "v2"}, reported_version="v2", healthy=True)
+            store.mark_reached(f"dev-{i}", now)
+    store.observe_device("dev-5", reported={"modelVersion": "v1"}, reported_version="v1", healthy=False)
+    store.observe_device("dev-4", online=False)
+    store.put_object(with_conditions(ObjectStatus("Fleet", FLEET, desired_key="v2", detail={
+        "version": "v2", "target": "v2", "phase": "progressing", "members": 6, "updated": 1, "pending": 1,
+        "failed": 1, "waiting": 3, "boards": ["nano33ble", "pico"], "paused": False}),
+        now, ready=(False, "RollingOut", "1/6 on v2"), reconciling=(True, "RollingOut", "1/6 on v2")))
+    store.emit("Fleet", FLEET, "RolloutStarted", "rolling out v2")
+    store.emit("Fleet", FLEET, "DeviceFailed", "dev-5 failed v2", warning=True)
+    store.emit("Model", "digits", "Built", "1/2 variant(s) pass the gates")
+    return store
