@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from controller.pipeline.build import build_model
+from controller.pipeline.build import ModelBuild, build_model, stage_plan
 from controller.pipeline.keys import model_stage_keys
 from controller.store import ArtifactStore, StageCache
 from tests.spec_repos import sine_repo
@@ -30,7 +30,8 @@ def test_first_build_runs_every_stage_and_measures_each_variant(first_build):
     assert int8.arena_bytes and int8.tflm and int8.mae is not None and int8.mae == int8.tflm["mae"]
     assert "FULLY_CONNECTED" in int8.operators and int8.macs == 16 + 16 * 16 + 16
     assert {"card.json", "card.md", "training_curves.png", "size_vs_accuracy.png"} <= set(int8.cards)
-    json.dumps(build.to_dict())  # the reconciler stores it as JSON
+    stored = json.loads(json.dumps(build.to_dict()))  # the reconciler stores it as JSON
+    assert ModelBuild.from_dict(stored).variant("int8") == int8
 
 
 def test_second_build_trains_and_converts_nothing(first_build):
@@ -38,6 +39,7 @@ def test_second_build_trains_and_converts_nothing(first_build):
     cache = StageCache(store)  # a fresh process: only the records on disk count
     keys = model_stage_keys(repo, "sine")
     assert all(cache.is_cached(key) for key in keys.all().values())
+    assert set(stage_plan(repo, "sine", cache).values()) == {"cached"}
     again = build_model(repo, "sine", store, cache)
     assert cache.executions == {}  # no dataset, training, conversion or card stage ran
     assert again.model_digest == build.model_digest
@@ -50,6 +52,8 @@ def test_changing_only_a_variant_resqueezes_without_retraining(first_build):
     repo = sine_repo(root / "specs", variants="    - {name: float32, quantization: none}\n"
                                               "    - {name: int8}\n    - {name: dyn, quantization: dynamic}")
     cache = StageCache(store)
+    plan = stage_plan(repo, "sine", cache)
+    assert plan["train"] == "cached" and plan["squeeze/dyn"] == "will run" and plan["squeeze/int8"] == "cached"
     changed = build_model(repo, "sine", store, cache)
     assert cache.executions["train"] == 0 and cache.executions["dataset"] == 0
     assert cache.executions["squeeze"] == 1  # only the new variant

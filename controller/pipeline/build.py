@@ -84,6 +84,17 @@ class ModelBuild:
         return {**{k: v for k, v in asdict(self).items() if k != "variants"},
                 "variants": [v.to_dict() for v in self.variants]}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelBuild":
+        """The inverse of to_dict (the reconciler reads builds back from its state store)."""
+        return cls(**{**data, "variants": [VariantResult(**v) for v in data["variants"]]})
+
+
+def stage_plan(repo, model_name: str, cache: StageCache) -> dict[str, str]:
+    """Each stage of a model -> "cached" or "will run", without importing TensorFlow (for `origami plan`)."""
+    keys = model_stage_keys(repo, model_name)
+    return {stage: "cached" if cache.is_cached(key) else "will run" for stage, key in keys.all().items()}
+
 
 class _Lazy:
     """Load the snapshot / Keras model only when a stage that needs it actually runs."""
