@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--interval", type=float, default=30.0, help="seconds between git fetches (default 30)")
     p.add_argument("--once", action="store_true", help="one pass, then exit (0: every fleet Ready)")
     p.add_argument("--broker", default=None, help="mqtt://HOST:PORT of an external broker (default: embedded)")
+    p.add_argument("--listen", default=None, metavar="HOST:PORT",
+                   help="serve the dashboard, the API (/api/v1) and /metrics here, e.g. 127.0.0.1:8080")
     add_state_flag(p)
     p.set_defaults(func=run)
 
@@ -86,12 +88,19 @@ def run(args) -> int:
     reconciler = Reconciler(store, source, builder, link,
                             Signer.load_or_create(state_dir), progress=progress_line)
     stop = threading.Event()
+    dashboard = None
     try:
+        if args.listen:
+            from controller.web.server import start_dashboard
+
+            dashboard = start_dashboard(args.listen, state_dir, store, builder, reconciler, hub)
         result = reconciler.run(stop, interval=args.interval if args.git else 2.0, once=args.once)
     except KeyboardInterrupt:
         stop.set()
         return 130
     finally:
+        if dashboard:
+            dashboard.stop()
         if hub:
             hub.stop()
         if broker:

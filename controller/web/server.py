@@ -67,3 +67,36 @@ class DashboardServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def start_dashboard(listen: str, state_dir, store, builder=None, reconciler=None, hub=None,
+                    out=None) -> DashboardServer:
+    """What `origami reconcile --listen HOST:PORT` runs: the operator token (created and printed once),
+    metrics wired to the running parts, and the server. Off loopback, every request needs the token."""
+    import sys
+    from pathlib import Path
+
+    from controller.web.app import create_app
+    from controller.web.auth import ensure_operator_token, is_loopback
+    from controller.web.metrics import ControllerMetrics, count_ota_bytes
+
+    out = out or sys.stderr
+    host, port = parse_listen(listen)
+    tokens, token = ensure_operator_token(Path(state_dir))
+    metrics = ControllerMetrics(store)
+    if reconciler is not None:
+        metrics.instrument(reconciler)
+    if builder is not None:
+        metrics.watch_stage_cache(builder.cache)
+    if hub is not None:
+        metrics.watch_mqtt("devices", hub.link.connected.is_set)
+        count_ota_bytes(metrics, hub)
+    loopback = is_loopback(host)
+    app = create_app(store, builder.store if builder is not None else None, metrics, tokens=tokens,
+                     require_read_auth=not loopback)
+    server = DashboardServer(app, host, port).start()
+    print(f"origami: dashboard on {server.url} (API {server.url}/api/v1, metrics {server.url}/metrics)"
+          + ("" if loopback else "; not loopback: every request needs the operator token"), file=out)
+    if token:
+        print(f"origami: operator token (shown once, stored hashed in {tokens.path}): {token}", file=out)
+    return server

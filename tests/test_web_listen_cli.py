@@ -1,0 +1,52 @@
+"""`origami reconcile --listen HOST:PORT`: the dashboard beside the loop; the token is printed once."""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from controller.errors import UsageError
+from controller.cli.main import main
+from controller.state import StateStore
+from controller.web.server import parse_listen, start_dashboard
+
+DATASET = """apiVersion: origami/v1alpha1
+kind: Dataset
+metadata: {name: sine}
+spec:
+  task: regression
+  sources: [{type: generated, generator: sine, samples: 100, seed: 1}]
+"""
+
+
+def test_listen_values():
+    assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert parse_listen("[::1]:9000") == ("::1", 9000)
+    assert parse_listen("8081") == ("127.0.0.1", 8081)
+    with pytest.raises(UsageError, match="HOST:PORT"):
+        parse_listen("127.0.0.1:http")
+
+
+def test_reconcile_with_listen_prints_the_token_once(tmp_path, capsys):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "dataset.yaml").write_text(DATASET)
+    argv = ["reconcile", str(specs), "--once", "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "state")]
+    assert main(argv) == 0
+    first = capsys.readouterr().err
+    assert "origami: dashboard on http://127.0.0.1:" in first and "operator token (shown once" in first
+    assert main(argv) == 0
+    second = capsys.readouterr().err
+    assert "origami: dashboard on" in second and "operator token" not in second
+
+
+def test_started_dashboard_serves_the_store_and_refuses_a_taken_port(tmp_path):
+    store = StateStore(tmp_path / "origami-state.db")
+    store.emit("Source", "specs", "CommitObserved", "abc valid")
+    server = start_dashboard("127.0.0.1:0", tmp_path, store)
+    try:
+        assert httpx.get(server.url + "/api/v1/events").json()[0]["reason"] == "CommitObserved"
+        assert "origami_operator_actions" in httpx.get(server.url + "/metrics").text
+        with pytest.raises(UsageError, match="cannot listen"):
+            start_dashboard(f"127.0.0.1:{server.port}", tmp_path, store)
+    finally:
+        server.stop()
