@@ -103,3 +103,12 @@ def test_a_session_acts_only_with_the_csrf_header_from_this_origin(served):
         browser.post("/logout", data={"csrf": csrf})
         assert browser.post(f"/fleets/{FLEET}/rollout/pause", data={"csrf": csrf}).status_code == 401
     assert store.rollout(FLEET).paused is False
+
+
+def test_operator_token_command_replaces_the_token(tmp_path, capsys):
+    from controller.cli.main import main
+
+    tokens, first = ensure_operator_token(tmp_path)
+    assert main(["operator-token", "--state-dir", str(tmp_path)]) == 0
+    new = capsys.readouterr().out.split()[2]
+    assert tokens.verify(first) is None and tokens.verify(new) == "operator"

@@ -25,6 +25,7 @@ COMMANDS = [
     "controller.cli.describe",
     "controller.cli.events",
     "controller.cli.rollout",
+    "controller.cli.operator_token",
     "controller.cli.reconcile",
     "controller.cli.gateway",
     "controller.cli.agent",
