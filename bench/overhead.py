@@ -3,8 +3,8 @@
 One process, TensorFlow imported before any timing. The plain script loads scikit-learn's
 digits, min-max normalises with train statistics, splits with a seed, trains the same
 2-D CNN for the same epochs (no early stopping in either), evaluates on the test split
-and saves the model. After one untimed warm-up it runs before and after Origami; its mean is the
-baseline.
+and saves the model. After one untimed warm-up, plain and Origami runs alternate (--rounds);
+medians are compared.
 `origami build` is timed to the end of its training stage (dataset snapshot + training
 + storing the model) for `overhead_ratio`, and to the end (conversion, LiteRT/TFLM
 measurement, cards) for `full_build_ratio`. `--json`: the last line is one JSON object.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -79,7 +80,7 @@ def origami(tmp: Path) -> tuple[float, float, float, dict]:
     from controller.store import ArtifactStore, StageCache
 
     specs = tmp / "specs"
-    specs.mkdir()
+    specs.mkdir(parents=True)
     (specs / "digits.yaml").write_text(SPECS)
     marks: dict[str, float] = {}
 
@@ -98,26 +99,31 @@ def origami(tmp: Path) -> tuple[float, float, float, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating plain/origami rounds (median taken)")
     args = parser.parse_args()
     import_tf()  # excluded from every timing
+    plain_runs, train_runs, build_runs = [], [], []
     with tempfile.TemporaryDirectory(prefix="origami-bench-overhead-") as tmp:
         tmp = Path(tmp)
         plain_keras(tmp)  # warm-up, untimed: first-use costs (sklearn import, kernel init) belong to neither side
-        plain_1, plain_acc = plain_keras(tmp)
-        train_s, build_s, origami_acc, executions = origami(tmp)
-        plain_2, _ = plain_keras(tmp)
-    baseline = (plain_1 + plain_2) / 2
+        for round_ in range(args.rounds):  # alternate, so load from other processes hits both sides alike
+            seconds, plain_acc = plain_keras(tmp)
+            plain_runs.append(seconds)
+            train_s, build_s, origami_acc, executions = origami(tmp / f"round{round_}")
+            train_runs.append(train_s)
+            build_runs.append(build_s)
+    baseline, train_s, build_s = (statistics.median(r) for r in (plain_runs, train_runs, build_runs))
     result = {
-        "epochs": EPOCHS, "plain_keras_s": [round(plain_1, 2), round(plain_2, 2)], "baseline_s": round(baseline, 2),
-        "origami_train_s": round(train_s, 2), "origami_full_build_s": round(build_s, 2),
+        "epochs": EPOCHS, "plain_keras_s": [round(x, 2) for x in plain_runs], "baseline_s": round(baseline, 2),
+        "origami_train_s": [round(x, 2) for x in train_runs], "origami_full_build_s": [round(x, 2) for x in build_runs],
         "overhead_ratio": train_s / baseline, "full_build_ratio": build_s / baseline,
         "plain_test_accuracy": plain_acc, "origami_test_accuracy": origami_acc, "origami_stages": executions,
     }
-    print(f"plain Keras ({EPOCHS} epochs, digits, cnn2d 16/32): {plain_1:.2f} s, {plain_2:.2f} s "
-          f"(baseline {baseline:.2f} s, test accuracy {plain_acc:.4f})")
-    print(f"origami build to the end of training: {train_s:.2f} s -> overhead_ratio {result['overhead_ratio']:.3f} "
+    print(f"plain Keras ({EPOCHS} epochs, digits, cnn2d 16/32): {', '.join(f'{x:.2f}' for x in plain_runs)} s "
+          f"(median {baseline:.2f} s, test accuracy {plain_acc:.4f})")
+    print(f"origami build to the end of training: median {train_s:.2f} s -> overhead_ratio {result['overhead_ratio']:.3f} "
           f"(target <= 1.10)")
-    print(f"origami build with conversion, LiteRT+TFLM measurement and cards: {build_s:.2f} s "
+    print(f"origami build with conversion, LiteRT+TFLM measurement and cards: median {build_s:.2f} s "
           f"-> full_build_ratio {result['full_build_ratio']:.3f} (test accuracy {origami_acc:.4f})")
     if args.json:
         print(json.dumps(result))
