@@ -58,3 +58,16 @@ def test_changing_only_a_variant_resqueezes_without_retraining(first_build):
     assert cache.executions["train"] == 0 and cache.executions["dataset"] == 0
     assert cache.executions["squeeze"] == 1  # only the new variant
     assert changed.variant("int8").tflite_digest == build.variant("int8").tflite_digest
+
+
+def test_artifacts_cli_lists_and_shows_what_the_build_stored(first_build, capsys):
+    from controller.cli.main import main
+
+    root, _, store, build, _ = first_build
+    assert main(["artifacts", "ls", "--kind", "tflite", "--store", str(store.root)]) == 0
+    listing = capsys.readouterr().out
+    assert build.variant("int8").tflite_digest[:12] in listing and "keras-model" not in listing
+    assert main(["artifacts", "show", build.model_digest[:10], "--store", str(store.root), "-o", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["digest"] == build.model_digest and shown["metadata"]["kind"] == "keras-model"
+    assert shown["metadata"]["dataset_snapshot"] == build.dataset_digest  # which inputs produced it
