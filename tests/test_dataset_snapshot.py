@@ -105,3 +105,19 @@ def test_collected_source_needs_a_provider_with_samples(tmp_path):
         assert build_snapshot(s, tmp_path).input_shape == (4, 3)
     finally:
         register_collected_provider(None)
+
+
+def test_windowing_cuts_long_series_into_labelled_windows(tmp_path):
+    series = np.arange(4 * 100 * 3, dtype=np.float32).reshape(4, 100, 3)
+    np.savez(tmp_path / "long.npz", x=series, y=np.array(["a", "b", "a", "b"]))
+    s = spec([{"type": "files", "format": "npz", "path": "long.npz"}],
+             preprocessing={"normalize": {"method": "none"}, "window": {"size": 20, "stride": 10}})
+    snap = build_snapshot(s, tmp_path)
+    assert snap.input_shape == (20, 3) and snap.preprocessing["window"] == {"size": 20, "stride": 10}
+    windows = np.concatenate([snap.x(p) for p in ("train", "validation", "test")])
+    labels = np.concatenate([snap.y(p) for p in ("train", "validation", "test")])
+    assert len(windows) == 4 * 9
+    for window, label in zip(windows, labels):  # each window is a contiguous slice of its own series
+        sample = int(window[0, 0]) // 300
+        assert np.array_equal(window, series[sample, int(window[0, 0]) % 300 // 3:][:20])
+        assert snap.classes[label] == ["a", "b"][sample % 2]
