@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from controller.agent.virtual_linux import VirtualLinuxBoard
+from controller.devices import topics
 from controller.devices.hub import DeviceHub
+from controller.devices.mqtt_link import MqttLink
 from controller.devices.signing import Signer
 from controller.reconciler.loop import Reconciler
 from controller.reconciler.wiring import HubLink, PipelineBuilder
@@ -52,6 +54,7 @@ class RolloutWorld:
     def __init__(self, tmp: Path, broker_url: str, artifacts: Path, *, fleet: str, boards: int,
                  pause_seconds: float) -> None:
         self.fleet = fleet
+        self.broker_url = broker_url
         specs = tmp / "specs"
         specs.mkdir(parents=True)
         for name, text in SPECS.items():
@@ -105,6 +108,17 @@ class RolloutWorld:
             board.stop()
         self.hub.stop()
         self.server.stop()
+        self._clear_retained()
+
+    def _clear_retained(self) -> None:
+        """Leave the session broker as we found it: no retained hello/state/desired of our boards."""
+        link = MqttLink(f"cleanup-{self.fleet}", self.broker_url).start()
+        try:
+            for board in self.boards:
+                for channel in ("hello", "state", "presence", "desired"):
+                    link.publish_and_wait(topics.device_topic(board.device_id, channel), b"", retain=True)
+        finally:
+            link.stop()
 
 
 @pytest.fixture(scope="session")
