@@ -395,6 +395,10 @@ class Gateway:
     def _converge(self, board: _Board, desired) -> None:
         from specs.v1alpha1.protocol import encode
 
+        last = board.state.get("lastUpdate") or {}
+        if desired.artifact is not None and desired.generation == board.observed_generation and \
+                last.get("digest") == desired.artifact.manifest.digest:
+            return  # already applied (a republish after a controller restart): never install twice
         if desired.artifact is None or desired.artifact.manifest.digest == board.state.get("modelDigest"):
             board.observed_generation = desired.generation
             self._publish_state(board)

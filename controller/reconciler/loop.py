@@ -305,11 +305,12 @@ class Reconciler:
         for d in devices:
             mine = desired.get(d.device_id)
             mine = mine if mine and mine.fleet == name else None
-            if mine and mine.reached_at is None and d.reported_version == mine.version:
+            reported = _reported_version(d, mine.version if mine else None, releases)
+            if mine and mine.reached_at is None and reported == mine.version:
                 self.store.mark_reached(d.device_id, now)
                 mine = replace(mine, reached_at=now)
             members.append(Member(d.device_id, mine.version if mine else None, mine.assigned_at if mine else None,
-                                  bool(mine and mine.reached_at), d.reported_version, d.healthy,
+                                  bool(mine and mine.reached_at), reported, d.healthy,
                                   d.reported.get("failedVersion")))
         decision = next_step(name, spec.rollout, replace(record, strategy=spec.rollout.model_dump(mode="json")),
                              members, desired_version, now, paused=spec.paused or record.paused)
@@ -388,12 +389,26 @@ class Reconciler:
         watcher = threading.Thread(target=self.source.watch, args=(kick.set, stop), daemon=True)
         if not once:
             watcher.start()
+            if hasattr(self.link, "on_activity"):  # a device report wakes the loop at once
+                self.link.on_activity(kick.set)
+        if hasattr(self.link, "settle"):  # decide on the devices that exist (retained hellos), not on none
+            self.link.settle()
         while True:
             result = self.reconcile_once()
             if once or stop.is_set() or (until and until(result)):
                 return result
             kick.wait(interval)
             kick.clear()
+
+
+def _reported_version(device, assigned: str | None, releases: dict[str, dict[str, dict]]) -> str | None:
+    """The version a device runs, read from the digest it reports: a new fleet version whose
+    artifact for this class is byte-identical to the old one needs no install, and the device
+    (which still names the old version) already runs it."""
+    digest = (device.reported or {}).get("modelDigest")
+    if digest and assigned and releases.get(assigned, {}).get(device.board, {}).get("digest") == digest:
+        return assigned
+    return device.reported_version
 
 
 def _root_of(source) -> Path:

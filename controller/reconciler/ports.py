@@ -24,15 +24,20 @@ class Artifact:
     size: int
     target: Target
     variant: str
-    note: str = ""  # e.g. "split: head up to conv2 on device, tail on a worker"
+    note: str = ""  # why this variant: the devices' selection reason, the split decision
+    firmware: str | None = None  # digest of the rendered (or built) firmware project, MCU classes
+    firmware_status: str = ""  # "built" or "rendered: <why no toolchain build>"
+    tail: str | None = None  # digest of the split tail a worker serves, when the device runs a head
 
     def to_dict(self) -> dict:
         return {"digest": self.digest, "size": self.size, "target": self.target.model_dump(mode="json"),
-                "variant": self.variant, "note": self.note}
+                "variant": self.variant, "note": self.note, "firmware": self.firmware,
+                "firmware_status": self.firmware_status, "tail": self.tail}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Artifact":
-        return cls(d["digest"], d["size"], Target(**d["target"]), d["variant"], d.get("note", ""))
+        return cls(d["digest"], d["size"], Target(**d["target"]), d["variant"], d.get("note", ""),
+                   d.get("firmware"), d.get("firmware_status", ""), d.get("tail"))
 
 
 @dataclass
@@ -64,3 +69,6 @@ class DeviceLink(Protocol):
 
     def set_desired(self, device_id: str, desired: DesiredState) -> None:
         """Publish a device's desired state (retained) and be ready to serve its artifact."""
+
+    # Optional: `settle(quiet_s, limit_s)` waits for retained hellos after connecting, and
+    # `on_activity(callback)` wakes the loop when a device reports (both used when present).

@@ -1,19 +1,18 @@
-"""The loop's ports wired to the real parts: the ML pipeline (`build_model`) as the Builder.
-
-Choosing an artifact per device class is done here from the measured figures only until the
-devices' variant selection and the model splitter land: a Linux board gets the best variant that
-passed its gates; a microcontroller gets the best int8 variant whose measured size and arena fit
-its profile's flash and RAM (less the split policy's firmware reserve). A class that needs a split
-model is refused with that reason (the split stage is not wired yet), so its fleet says so.
-"""
+"""The loop's ports wired to the real parts: the ML pipeline (`build_model`) as the Builder,
+variant selection / split heads / firmware (`controller.reconciler.bundles`) for artifacts, and
+the devices' `DeviceHub` on MQTT as the DeviceLink."""
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from pathlib import Path
+from typing import Callable
 
-from controller.errors import StageError
 from controller.loading import SpecRepository
+from controller.reconciler.bundles import BundleMaker
 from controller.reconciler.ports import Artifact, ModelOutcome, Progress
-from specs.v1alpha1.protocol import Hello, Target
+from specs.v1alpha1.protocol import Hello
 
 
 class PipelineBuilder:
@@ -23,6 +22,7 @@ class PipelineBuilder:
 
         self.store = ArtifactStore(Path(artifacts_dir))
         self.cache = StageCache(self.store)
+        self.bundles = BundleMaker(self.store, self.cache)
 
     def build(self, repo: SpecRepository, model: str, progress: Progress) -> ModelOutcome:
         from controller.pipeline.build import build_model
@@ -39,58 +39,49 @@ class PipelineBuilder:
 
     def artifact_for(self, repo: SpecRepository, fleet: str, outcome: ModelOutcome, board: str,
                      hello: Hello | None) -> Artifact:
-        spec = repo.fleets[fleet].spec
-        profiles = repo.profiles
-        if board not in profiles:
-            raise StageError(f"no DeviceProfile '{board}' (reported by a device); add one to the specs")
-        profile = profiles[board].spec
-        reserve = repo.models[spec.model].spec.split.firmwareReserve
-        passed = {n: v for n, v in outcome.variants.items() if v["passed"]}
-        if spec.variant:
-            if spec.variant not in passed:
-                raise StageError(f"pinned variant '{spec.variant}' did not pass its gates")
-            passed = {spec.variant: passed[spec.variant]}
-        if not passed:
-            raise StageError("no variant passed its gates; see `origami describe model/" + spec.model + "`")
-
-        def score(item):
-            v = item[1]
-            return (v["accuracy"] if v["accuracy"] is not None else -(v["mae"] or 0.0), -v["size"])
-
-        if profile.runtime == "litert":
-            name, v = max(passed.items(), key=score)
-            return Artifact(v["digest"], v["size"], Target(runtime="litert", precision=_precision(v)), name)
-        fits = {n: v for n, v in passed.items() if v["tflm"] and v["quantization"] == "int8"
-                and v["size"] + reserve <= profile.flash and (v["arena"] or 0) + reserve <= profile.ram}
-        if not fits:
-            smallest = min((v["arena"] or 0 for v in passed.values()), default=0)
-            raise StageError(f"no int8 variant fits {board} (RAM {profile.ram} B less {reserve} B reserve; smallest "
-                             f"arena {smallest} B): needs a split model, which is not wired in yet")
-        name, v = max(fits.items(), key=score)
-        return Artifact(v["digest"], v["size"], Target(runtime="tflm", precision="int8", board=board), name)
-
-
-def _precision(v: dict) -> str:
-    return {"int8": "int8", "float16": "float16", "dynamic": "dynamic"}.get(v["quantization"], "float32")
+        return self.bundles.artifact_for(repo, fleet, outcome, board, hello)
 
 
 class HubLink:
     """The loop's DeviceLink over the devices' `DeviceHub` (MQTT): reports are drained from the
     hub's queue on each pass; desired states are published retained through it."""
 
+    CHANNELS = ("hello", "state", "presence")
+
     def __init__(self, hub) -> None:
         self.hub = hub
+        self._last_report = time.monotonic()
+        self._wake: list[Callable[[], None]] = []
+        hub.on_report(self._on_report)
+
+    def _on_report(self, report) -> None:
+        if report.channel in self.CHANNELS:
+            self._last_report = time.monotonic()
+            for wake in self._wake:
+                wake()
+
+    def on_activity(self, callback: Callable[[], None]) -> None:
+        """Wake the loop when a device says something (a pass then runs at once, not on the interval)."""
+        self._wake.append(callback)
+
+    def settle(self, quiet_s: float = 0.5, limit_s: float = 5.0) -> None:
+        """After connecting: wait (bounded) until retained hellos and states stop arriving, so the
+        first pass decides on the devices that exist rather than on none."""
+        started = time.monotonic()
+        self._last_report = max(self._last_report, started)
+        while time.monotonic() - started < limit_s:
+            if time.monotonic() - self._last_report >= quiet_s:
+                return
+            threading.Event().wait(0.05)
 
     def poll(self) -> list:
-        import queue
-
         out = []
         while True:
             try:
                 report = self.hub.reports.get_nowait()
             except queue.Empty:
                 return out
-            if report.channel in ("hello", "state", "presence"):
+            if report.channel in self.CHANNELS:
                 out.append(report.message)
 
     def set_desired(self, device_id: str, desired) -> None:

@@ -1,0 +1,184 @@
+"""What a device class installs for one fleet version: variant selection, split heads, firmware.
+
+The choice is the devices' own (`controller.devices.selection.select_variant`) over the variants the
+pipeline built and that passed their gates. A microcontroller's RAM and flash are counted less the
+Model's `split.firmwareReserve` (what the firmware itself needs); when no whole model fits, the
+split head (`controller.split`) becomes a candidate. For microcontrollers the firmware project is
+rendered (`controller.firmware.render`) and built when a toolchain is installed; the rendered
+project is the artifact otherwise. Expensive steps (split profiling, firmware) go through the
+pipeline's StageCache, so a restart or a second fleet does not repeat them.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+
+from controller.errors import StageError
+from controller.logs import get_logger
+from controller.reconciler.graph import content_key
+from controller.reconciler.ports import Artifact, ModelOutcome, Progress
+from controller.devices.selection import Candidate, select_variant
+from specs.v1alpha1.protocol import Capabilities, Hello, Target
+
+log = get_logger("reconciler.bundles")
+PRECISION = {"int8": "int8", "float16": "float16", "dynamic": "dynamic"}
+
+
+def profile_capabilities(profile) -> Capabilities:
+    """What a board of this DeviceProfile would report, for a class known only from the specs."""
+    spec = profile.spec
+    return Capabilities(family=spec.family, board=spec.board, profile=profile.metadata.name,
+                        ramBytes=spec.ram, flashBytes=spec.flash, runtimes=[spec.runtime])
+
+
+def candidates(variants: dict[str, dict], family: str) -> list[Candidate]:
+    """The passed variants as the devices' selection sees them (pure)."""
+    out = []
+    for name, v in sorted(variants.items()):
+        if not v.get("passed"):
+            continue
+        precision = PRECISION.get(v["quantization"], "float32")
+        if family == "mcu":
+            if v.get("tflm") and precision == "int8":
+                out.append(Candidate(name, "tflm", "int8", v["size"], v.get("arena") or 0))
+        else:
+            out.append(Candidate(name, "litert", precision, v["size"]))
+    return out
+
+
+def usable_capabilities(caps: Capabilities, reserve: int) -> Capabilities:
+    """An MCU's RAM and flash less what the firmware keeps for itself."""
+    if caps.family != "mcu":
+        return caps
+    return caps.model_copy(update={"ramBytes": max(1, caps.ramBytes - reserve),
+                                   "flashBytes": max(1, caps.flashBytes - reserve)})
+
+
+class BundleMaker:
+    """`artifact_for` of the PipelineBuilder: one Artifact per (fleet version, device class)."""
+
+    def __init__(self, store, cache) -> None:
+        self.store = store  # ArtifactStore
+        self.cache = cache  # StageCache
+
+    def artifact_for(self, repo, fleet: str, outcome: ModelOutcome, board: str, hello: Hello | None,
+                     progress: Progress | None = None) -> Artifact:
+        say = progress or (lambda what, fraction: None)
+        spec = repo.fleets[fleet].spec
+        model = repo.models[spec.model]
+        if board not in repo.profiles:
+            raise StageError(f"no DeviceProfile '{board}' (reported by a device); add one to the specs")
+        profile = repo.profiles[board]
+        variants = {n: v for n, v in outcome.variants.items() if v.get("passed")}
+        if spec.variant:
+            if spec.variant not in variants:
+                raise StageError(f"pinned variant '{spec.variant}' did not pass its gates")
+            variants = {spec.variant: variants[spec.variant]}
+        if not variants:
+            raise StageError(f"no variant passed its gates; see `origami describe model/{spec.model}`")
+        caps = hello.capabilities if hello is not None else profile_capabilities(profile)
+        reserve = model.spec.split.firmwareReserve if caps.family == "mcu" else 0
+        usable = usable_capabilities(caps, reserve)
+        options = candidates(variants, caps.family)
+        selection = select_variant(usable, options)
+        tail = None
+        if selection.candidate is None and caps.family == "mcu" and model.spec.split.policy != "never" \
+                and options:
+            say(f"{board}: no whole model fits; splitting", 0.0)
+            head = self._split(repo, fleet, outcome, profile, reserve)
+            options.append(Candidate(f"split@{head['layer']}", "tflm", "int8", head["size"], head["arena"], "head"))
+            selection = select_variant(usable, options)
+            tail = head["tail"]
+            head_digest = head["head"]
+        if selection.candidate is None:
+            raise StageError(f"{board}: {selection.reason}")
+        chosen = selection.candidate
+        if chosen.part == "head":
+            digest, variant = head_digest, chosen.name
+        else:
+            digest, variant, tail = variants[chosen.name]["digest"], chosen.name, None
+        if caps.family != "mcu":
+            return Artifact(digest, chosen.size, Target(runtime="litert", precision=chosen.precision), variant,
+                            selection.reason)
+        firmware, status = self._firmware(profile, digest, chosen.arena, say)
+        return Artifact(digest, chosen.size, Target(runtime="tflm", precision="int8", part=chosen.part, board=board),
+                        variant, selection.reason, firmware, status, tail)
+
+    # --- split -----------------------------------------------------------------------------------
+    def _split(self, repo, fleet: str, outcome: ModelOutcome, profile, reserve: int) -> dict:
+        build = outcome.handle
+        if build is None:
+            raise StageError("the model's build is not loaded; cannot split it")
+        spec = repo.fleets[fleet].spec
+        policy = repo.models[spec.model].spec.split
+        key = content_key("split", {"profile": profile.spec.model_dump(mode="json"),
+                                    "link": spec.link.model_dump(mode="json"),
+                                    "policy": policy.model_dump(mode="json"), "reserve": reserve},
+                          {"model": build.model_digest, "dataset": build.dataset_digest})
+
+        def split_stage():
+            from controller.pipeline.datasets import Snapshot
+            from controller.pipeline.tf_runtime import import_tf
+            from controller.split import build_split, plan_split
+
+            _, keras = import_tf()
+            keras_model = keras.models.load_model(self.store.path(build.model_digest), compile=False)
+            snapshot = Snapshot.decode(self.store.read_bytes(build.dataset_digest))
+            data = snapshot.x("train")
+            decision = plan_split(keras_model, profile, spec.link, policy, reserve, representative_data=data,
+                                  name=spec.model)
+            head, tail = build_split(keras_model, decision, data)
+            cut = decision.cut
+            outputs = {"head": self.store.put_bytes(head, {"kind": "split-head", "model": spec.model,
+                                                           "board": profile.metadata.name, "layer": decision.layer})}
+            if tail is not None:
+                outputs["tail"] = self.store.put_bytes(tail, {"kind": "split-tail", "model": spec.model,
+                                                              "layer": decision.layer})
+            return outputs, {"layer": decision.layer, "size": len(head), "arena": cut.head_arena_bytes,
+                             "reason": decision.reason}
+
+        record = self.cache.run("split", key, split_stage)
+        log.info("split head", extra={"board": profile.metadata.name, "layer": record.result["layer"],
+                                      "cached": record.cached})
+        return {**record.result, "head": record.outputs["head"], "tail": record.outputs.get("tail")}
+
+    # --- firmware --------------------------------------------------------------------------------
+    def _firmware(self, profile, model_digest: str, arena: int, say: Progress) -> tuple[str, str]:
+        """The firmware project for this board and model, as a tar.gz in the artifact store."""
+        key = content_key("firmware", {"profile": profile.spec.model_dump(mode="json")}, {"model": model_digest})
+
+        def firmware_stage():
+            from controller.firmware.render import render_firmware
+            from controller.firmware.toolchains import build_firmware
+
+            say(f"{profile.metadata.name}: rendering firmware", 0.0)
+            with tempfile.TemporaryDirectory(prefix="origami-firmware-") as tmp:
+                project = render_firmware(self.store.read_bytes(model_digest), profile, Path(tmp) / "project",
+                                          version=model_digest[:12], arena_measured=arena or None)
+                built = build_firmware(project)
+                status = "built" if built.status == "built" else f"rendered: {built.reason}"
+                digest = self.store.put_bytes(_tar(Path(built.artifact)),
+                                              {"kind": "firmware", "board": profile.metadata.name,
+                                               "model": model_digest, "status": status,
+                                               "project": json.dumps(project.to_dict(), default=str)})
+            return {"firmware": digest}, {"status": status}
+
+        record = self.cache.run("firmware", key, firmware_stage)
+        return record.outputs["firmware"], record.result["status"]
+
+
+def _tar(directory: Path) -> bytes:
+    """A deterministic tar.gz of a directory (sorted names, zero mtimes)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
+        paths = [directory] if directory.is_file() else sorted(p for p in directory.rglob("*") if p.is_file())
+        for path in paths:
+            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(directory.parent if directory.is_file()
+                                                                            else directory)))
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            with open(path, "rb") as f:
+                tar.addfile(info, f)
+    return buffer.getvalue()

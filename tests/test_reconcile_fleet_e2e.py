@@ -1,0 +1,232 @@
+"""From git commits to a converged fleet, end to end: a real git repository, the real pipeline on a
+tiny model, a real Mosquitto, and 22 virtual devices of four board classes (virtual Linux boards
+running the device agent; virtual microcontrollers with real TFLM behind a pty and a Gateway).
+
+The tests run in file order on one world: initial convergence, a rollout-only commit, a model
+change (canary first), a failing canary (halt and roll back), an invalid commit.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import git
+import pytest
+
+from controller.devices.hub import DeviceHub
+from controller.devices.signing import Signer
+from controller.reconciler.loop import Reconciler
+from controller.reconciler.rollout import _order
+from controller.reconciler.wiring import HubLink, PipelineBuilder
+from controller.sources.git import GitSource
+from controller.state import StateStore
+from controller.virtual_fleet import VirtualFleet
+
+BOARDS = {"rpi4": 8, "jetson-nano": 8, "nano33ble": 3, "pico": 3}
+TIMEOUT = 120.0
+
+SPECS = {
+    "dataset.yaml": """apiVersion: origami/v1alpha1
+kind: Dataset
+metadata: {name: sine}
+spec:
+  task: regression
+  sources: [{type: generated, generator: sine, samples: 300, seed: 1}]
+  preprocessing: {normalize: {method: none}}
+""",
+    "model.yaml": """apiVersion: origami/v1alpha1
+kind: Model
+metadata: {name: sine}
+spec:
+  dataset: sine
+  architecture: {preset: mlp, units: [8]}
+  training: {epochs: 2, seed: 1}
+  variants: [{name: int8, quantization: int8}]
+""",
+    "fleets.yaml": """apiVersion: origami/v1alpha1
+kind: Fleet
+metadata: {name: linux}
+spec:
+  model: sine
+  selector: {boards: [rpi4, jetson-nano]}
+  rollout: {canary: 1, batchSize: 50%, maxUnavailable: 50%, failureThreshold: 1, deviceTimeoutSeconds: 60}
+---
+apiVersion: origami/v1alpha1
+kind: Fleet
+metadata: {name: mcu}
+spec:
+  model: sine
+  selector: {boards: [nano33ble, pico]}
+  rollout: {canary: 1, batchSize: 3, maxUnavailable: 3, failureThreshold: 1, deviceTimeoutSeconds: 60}
+""",
+}
+
+
+def commit(repo: git.Repo, files: dict[str, str], message: str) -> str:
+    for name, text in files.items():
+        Path(repo.working_dir, name).write_text(text)
+    repo.index.add(list(files))
+    return repo.index.commit(message).hexsha
+
+
+class World:
+    def __init__(self, tmp: Path, url: str) -> None:
+        self.origin = git.Repo.init(tmp / "origin", initial_branch="main")
+        self.specs = dict(SPECS)
+        self.first = commit(self.origin, self.specs, "sine on a mixed fleet")
+        self.store = StateStore(tmp / "state" / "origami-state.db")
+        self.builder = PipelineBuilder(tmp / "state" / "artifacts")
+        self.signer = Signer.load_or_create(tmp / "state")
+        self.fleet = VirtualFleet(url, tmp / "devices", self.signer.public_key, BOARDS, prefix="e2e").start()
+        self.hub = DeviceHub(url, self.builder.store, client_id="e2e-controller").start()
+        self.source = GitSource(self.origin.working_dir, tmp / "state" / "source", interval=0.5)
+        self.loop = Reconciler(self.store, self.source, self.builder, HubLink(self.hub), self.signer)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop.run, args=(self.stop,), kwargs={"interval": 0.5},
+                                       daemon=True)
+        self.thread.start()
+
+    def change(self, name: str, old: str, new: str, message: str) -> str:
+        assert old in self.specs[name]
+        self.specs[name] = self.specs[name].replace(old, new)
+        return commit(self.origin, {name: self.specs[name]}, message)
+
+    def wait(self, what: str, condition, timeout: float = TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; last events: "
+                             + "; ".join(f"{e.kind}/{e.name} {e.reason}: {e.message}" for e in self.store.events()[-10:]))
+
+    def fleet_status(self, name: str):
+        return self.store.object("Fleet", name)
+
+    def ready_on(self, commit_sha: str, name: str) -> bool:
+        obj = self.fleet_status(name)
+        return bool(obj and obj.observed_commit == commit_sha and obj.is_true("Ready"))
+
+    def versions(self) -> dict[str, str | None]:
+        return {d.device_id: d.reported_version for d in self.store.devices() if d.device_id in self.fleet.device_ids}
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.hub.stop()
+        self.fleet.stop()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, mosquitto):
+    w = World(tmp_path_factory.mktemp("fleet-e2e"), mosquitto.url)
+    yield w
+    w.close()
+
+
+def members(world: World, fleet: str) -> list[str]:
+    boards = {"linux": ("rpi4", "jetson-nano"), "mcu": ("nano33ble", "pico")}[fleet]
+    return [d for d in world.fleet.device_ids if world.fleet.board_of(d) in boards]
+
+
+def test_initial_convergence_every_member_reports_the_desired_version(world):
+    for fleet in ("linux", "mcu"):
+        world.wait(f"Fleet/{fleet} Ready", lambda: world.ready_on(world.first, fleet), timeout=240)
+    running = world.fleet.running()
+    for fleet in ("linux", "mcu"):
+        obj = world.fleet_status(fleet)
+        version = obj.detail["version"]
+        assert obj.detail["members"] == len(members(world, fleet))
+        release = obj.detail["releases"][version]
+        for device_id in members(world, fleet):
+            board = world.fleet.board_of(device_id)
+            assert world.store.device(device_id).reported_version == version
+            assert running[device_id] == release[board]["digest"]  # what the device itself runs
+    mcu = world.fleet_status("mcu").detail
+    for board in ("nano33ble", "pico"):
+        art = mcu["releases"][mcu["version"]][board]
+        assert art["target"]["runtime"] == "tflm" and art["target"]["board"] == board
+        assert art["firmware"] and world.builder.store.exists(art["firmware"])  # the rendered project
+        assert "fits" in art["note"]  # the devices' selection says why
+    linux = world.fleet_status("linux").detail
+    assert linux["releases"][linux["version"]]["rpi4"]["target"]["runtime"] == "litert"
+    installs = world.fleet.installs()
+    assert all(len(installs.get(d, [])) == 1 for d in world.fleet.device_ids), installs
+
+
+def test_a_rollout_only_commit_retrains_nothing_and_installs_nothing(world):
+    executions = dict(world.builder.cache.executions)
+    installs = world.fleet.installs()
+    version = world.fleet_status("linux").detail["version"]
+    sha = world.change("fleets.yaml", "batchSize: 50%", "batchSize: 25%", "smaller linux batches")
+    world.wait("the rollout-only commit to be observed", lambda: world.ready_on(sha, "linux"))
+    assert dict(world.builder.cache.executions) == executions
+    assert world.fleet_status("linux").detail["version"] == version
+    time.sleep(1.0)
+    assert world.fleet.installs() == installs
+
+
+def test_a_model_change_rolls_out_canary_first(world):
+    before = {f: world.fleet_status(f).detail["version"] for f in ("linux", "mcu")}
+    trained = world.builder.cache.executions["train"]
+    sha = world.change("model.yaml", "epochs: 2", "epochs: 3", "train longer")
+    for fleet in ("linux", "mcu"):
+        world.wait(f"Fleet/{fleet} on the new model", lambda: world.ready_on(sha, fleet)
+                   and world.fleet_status(fleet).detail["version"] != before[fleet], timeout=180)
+    assert world.builder.cache.executions["train"] == trained + 1
+    for fleet in ("linux", "mcu"):
+        version = world.fleet_status(fleet).detail["version"]
+        sent = [i for i in world.store.installs() if i.fleet == fleet and i.version == version]
+        sent.sort(key=lambda i: (i.recorded_at, int(i.install_id.rsplit(':', 1)[1])))
+        assert sent[0].reason == "canary" and [i.reason for i in sent].count("canary") == 1
+        assert all(i.reason == "batch" for i in sent[1:]) and len(sent) == len(members(world, fleet))
+        # The canary installed (device event) before any batch member was even assigned.
+        canary = sent[0].device_id
+        assert world.store.device(canary).reported_version == version
+        trail = [e for e in world.store.events(kind="Fleet", name=fleet) if e.commit == sha]
+        reasons = [e.reason for e in trail]
+        assert reasons.index("StepComplete") < reasons.index("RolloutComplete")
+        assert "canary" in trail[reasons.index("StepComplete")].message
+        assert all(v == version for d, v in world.versions().items() if d in members(world, fleet))
+
+
+def test_a_failing_canary_halts_the_rollout_and_rolls_back(world):
+    good = world.fleet_status("linux").detail["version"]
+    linux = members(world, "linux")
+    canary = min(linux, key=lambda d: _order("linux", d))  # the rollout's own order picks the canary
+    world.fleet.fail_health(canary)
+    installs = world.fleet.installs()
+    try:
+        sha = world.change("model.yaml", "epochs: 3", "epochs: 4", "train even longer")
+        world.wait("Fleet/linux halted", lambda: (r := world.store.rollout("linux")) is not None
+                   and r.phase == "halted" and world.fleet_status("linux").observed_commit == sha, timeout=180)
+        world.wait("Fleet/linux back on the last good version", lambda: world.ready_on(sha, "linux"))
+        world.wait("Fleet/mcu (healthy) on the new model", lambda: world.ready_on(sha, "mcu"), timeout=180)
+    finally:
+        world.fleet.fail_health(canary, False)
+    record = world.store.rollout("linux")
+    assert record.target == good and record.failures == [canary]
+    bad = record.failed_version
+    assert bad and bad != good
+    assert [i.device_id for i in world.store.installs() if i.fleet == "linux" and i.version == bad] == [canary]
+    assert all(world.store.device(d).reported_version == good for d in linux)
+    after = world.fleet.installs()
+    assert all(after.get(d, []) == installs.get(d, []) for d in linux)  # the canary rolled back, nobody else moved
+    reasons = [e.reason for e in world.store.events(kind="Fleet", name="linux") if e.commit == sha]
+    assert "RolloutHalted" in reasons
+    assert world.fleet_status("linux").is_true("Stalled")  # halted: the operator must look
+
+
+def test_an_invalid_commit_changes_nothing_on_any_device(world):
+    running = world.fleet.running()
+    installs = world.fleet.installs()
+    desired = {d: r.install_id for d, r in world.store.desired().items()}
+    bad = world.change("model.yaml", "epochs: 4", "epochs: -1", "oops")
+    world.wait("the invalid commit to be recorded", lambda: world.store.source_state()[0] == bad)
+    assert world.store.object("Source", "specs").is_true("Stalled")
+    time.sleep(2.0)  # a few passes on the invalid head
+    assert world.fleet.running() == running
+    assert world.fleet.installs() == installs
+    assert {d: r.install_id for d, r in world.store.desired().items()} == desired
