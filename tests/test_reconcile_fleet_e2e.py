@@ -22,28 +22,15 @@ from controller.reconciler.wiring import HubLink, PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
 from controller.virtual_fleet import VirtualFleet
+from tests.conftest import start_mosquitto, stop_mosquitto
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
 
 BOARDS = {"rpi4": 8, "jetson-nano": 8, "nano33ble": 3, "pico": 3}
 TIMEOUT = 120.0
 
 SPECS = {
-    "dataset.yaml": """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: sine}
-spec:
-  task: regression
-  sources: [{type: generated, generator: sine, samples: 300, seed: 1}]
-  preprocessing: {normalize: {method: none}}
-""",
-    "model.yaml": """apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: sine}
-spec:
-  dataset: sine
-  architecture: {preset: mlp, units: [8]}
-  training: {epochs: 2, seed: 1}
-  variants: [{name: int8, quantization: int8}]
-""",
+    "dataset.yaml": SINE_DATASET,
+    "model.yaml": SINE_MODEL,
     "fleets.yaml": """apiVersion: origami/v1alpha1
 kind: Fleet
 metadata: {name: linux}
@@ -61,13 +48,6 @@ spec:
   rollout: {canary: 1, batchSize: 3, maxUnavailable: 3, failureThreshold: 1, deviceTimeoutSeconds: 60}
 """,
 }
-
-
-def commit(repo: git.Repo, files: dict[str, str], message: str) -> str:
-    for name, text in files.items():
-        Path(repo.working_dir, name).write_text(text)
-    repo.index.add(list(files))
-    return repo.index.commit(message).hexsha
 
 
 class World:
@@ -120,10 +100,13 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, mosquitto):
-    w = World(tmp_path_factory.mktemp("fleet-e2e"), mosquitto.url)
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fleet-e2e")
+    broker = start_mosquitto(tmp / "mosquitto")  # its own: no other test's retained boards join these fleets
+    w = World(tmp, broker.url)
     yield w
     w.close()
+    stop_mosquitto(broker)
 
 
 def members(world: World, fleet: str) -> list[str]:

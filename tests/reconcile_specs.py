@@ -1,0 +1,33 @@
+"""The tiny sine specs the reconciler's end-to-end tests commit to real git repositories."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+
+SINE_DATASET = """apiVersion: origami/v1alpha1
+kind: Dataset
+metadata: {name: sine}
+spec:
+  task: regression
+  sources: [{type: generated, generator: sine, samples: 300, seed: 1}]
+  preprocessing: {normalize: {method: none}}
+"""
+
+SINE_MODEL = """apiVersion: origami/v1alpha1
+kind: Model
+metadata: {name: sine}
+spec:
+  dataset: sine
+  architecture: {preset: mlp, units: [8]}
+  training: {epochs: 2, seed: 1}
+  variants: [{name: int8, quantization: int8}]
+"""
+
+
+def commit(repo: git.Repo, files: dict[str, str], message: str) -> str:
+    """Write `files` into the work tree, stage and commit them; the new commit's sha."""
+    for name, text in files.items():
+        Path(repo.working_dir, name).write_text(text)
+    repo.index.add(list(files))
+    return repo.index.commit(message).hexsha
