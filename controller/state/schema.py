@@ -102,6 +102,70 @@ MIGRATIONS: list[str] = [
         commit_sha TEXT
     );
     """,
+    # 2: collected samples (controller/collect/): windows, versioned labels, rejections, pinned snapshots.
+    """
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        sensor TEXT NOT NULL,
+        ts REAL NOT NULL,                       -- window start on the device's clock
+        digest TEXT NOT NULL,                   -- sha256 of the window (dtype, shape, bytes)
+        blob TEXT NOT NULL,                     -- artifact (segment) holding the window's float32 bytes
+        offset INTEGER NOT NULL,                -- byte offset of the window in the blob
+        shape TEXT NOT NULL,                    -- JSON list
+        dtype TEXT NOT NULL,
+        rate_hz REAL NOT NULL,
+        session TEXT,
+        fleet TEXT,
+        campaign TEXT,
+        boot TEXT,
+        seq INTEGER,
+        label TEXT,                             -- current label (latest row of sample_labels)
+        label_revision INTEGER NOT NULL DEFAULT 0,
+        received_at REAL NOT NULL,
+        UNIQUE (device_id, sensor, ts, digest)  -- a retried message adds nothing
+    );
+    CREATE INDEX samples_by_source ON samples (sensor, fleet, label);
+    CREATE INDEX samples_by_session ON samples (session);
+    CREATE TABLE sample_labels (                -- append-only history; revision orders every change
+        revision INTEGER PRIMARY KEY,
+        sample_id INTEGER NOT NULL,
+        label TEXT,                             -- NULL: label removed
+        how TEXT NOT NULL,                      -- device | session | range | one
+        set_at REAL NOT NULL
+    );
+    CREATE INDEX sample_labels_by_sample ON sample_labels (sample_id, revision);
+    CREATE TABLE sample_rejections (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        message TEXT NOT NULL,
+        payload_digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE TABLE sample_devices (               -- per-device counters the collector keeps
+        device_id TEXT PRIMARY KEY,
+        messages INTEGER NOT NULL DEFAULT 0,
+        windows INTEGER NOT NULL DEFAULT 0,
+        duplicates INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        out_of_order INTEGER NOT NULL DEFAULT 0,
+        boot TEXT,
+        last_seq INTEGER,
+        last_received REAL
+    );
+    CREATE TABLE sample_pins (                  -- the snapshot each collected source currently pins
+        source_key TEXT PRIMARY KEY,
+        dataset TEXT,
+        digest TEXT NOT NULL,                   -- sha256 of the pinned (sample digest, label) list
+        manifest TEXT NOT NULL,                 -- artifact: the pinned samples with blob references
+        count INTEGER NOT NULL,
+        label_revision INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        pinned_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
