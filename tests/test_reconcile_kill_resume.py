@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import git
-import pytest
 
 from controller.devices.signing import Signer
 from controller.reconciler.wiring import PipelineBuilder
 from controller.loading import load_repository
+from controller.errors import StoreError
 from controller.state import StateStore
 from controller.virtual_fleet import VirtualFleet
 from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
@@ -89,7 +89,7 @@ def fleet_ready(db: Path, version: str | None = None) -> bool:
             obj = store.object("Fleet", "boards")
         finally:
             store.close()
-    except sqlite3.OperationalError:
+    except (sqlite3.OperationalError, StoreError):  # not created or not migrated yet
         return False
     return bool(obj and obj.is_true("Ready") and (version is None or obj.detail.get("version") == version))
 
@@ -136,11 +136,6 @@ def run_kills(tmp: Path, url: str, devices: int, points: list[tuple[str, int]]) 
         fleet.stop()
 
 
-def test_sigkill_at_three_points_of_a_rollout_resumes_without_reinstalling(tmp_path, fresh_mosquitto):
-    run_kills(tmp_path, fresh_mosquitto.url, 6, [("events", 4), ("installs", 3), ("events", 14)])
-
-
-@pytest.mark.slow
 def test_sigkill_at_twelve_points_of_a_rollout_resumes_without_reinstalling(tmp_path, fresh_mosquitto):
     points = [("events", 3), ("installs", 1), ("events", 6), ("installs", 2), ("events", 9), ("installs", 4),
               ("events", 13), ("installs", 5), ("events", 17), ("installs", 7), ("events", 21), ("installs", 9)]
