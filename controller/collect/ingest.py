@@ -1,0 +1,310 @@
+"""The collector: `samples` messages from every device, validated, stored and indexed.
+
+paho's network thread only queues (topic, payload, mid); one worker drains up to `drain_max`
+messages at a time, validates each (`parse_message`, pure), writes the accepted windows as one
+segment, indexes them in one transaction, reports each rejection on the device's events topic
+(reason `SampleRejected`, the payload's sha256 as `digest`) and only then acknowledges the drained
+messages (manual PUBACK on a persistent session): a collector killed mid-round gets those
+messages again from the broker, and the index's unique key makes the second delivery a duplicate.
+
+Nothing a device sends can stop the worker: every message ends as stored, duplicate or rejected
+(with a reason recorded in the index and sent back), and counted.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import queue
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from pydantic import ValidationError
+
+from controller.collect.index import NewWindow, Rejection, SampleIndex
+from controller.collect.segments import window_digest, write_segment
+from controller.devices import topics
+from controller.devices.mqtt_link import BrokerAddress
+from controller.errors import DeviceError
+from controller.logs import get_logger
+from controller.store.artifacts import ArtifactStore
+from specs.v1alpha1.collection import (
+    MAX_PAYLOAD_BYTES, MAX_SHAPE_RANK, MAX_VALUES_PER_WINDOW, MAX_WINDOWS_PER_BATCH, SampleBatch,
+)
+from specs.v1alpha1.protocol import DEVICE_ID_PATTERN, Event, encode
+
+log = get_logger("collect.ingest")
+
+_DTYPE_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    batch: SampleBatch
+    windows: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str          # CamelCase, as in Event.reason
+    message: str
+
+
+def parse_message(device_id: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Accepted | Rejected:
+    """Validate one samples payload published on `device_id`'s topic; never raises."""
+    if len(payload) > max_bytes:
+        return Rejected("PayloadTooLarge", f"message of {len(payload)} bytes exceeds the collector's limit of "
+                                           f"{max_bytes} bytes; send fewer windows per batch")
+    if not payload:
+        return Rejected("Malformed", "empty samples message")
+    try:
+        batch = SampleBatch.model_validate_json(payload)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+        return Rejected("Malformed", f"not a valid samples message: {where}: {first.get('msg', 'invalid')} "
+                                     f"({err.error_count()} error(s))")
+    except Exception as err:  # noqa: BLE001 - anything a payload can make the parser do is a rejection
+        return Rejected("Malformed", f"not a valid samples message: {err}")
+    if batch.deviceId != device_id:
+        return Rejected("DeviceMismatch", f"message names device {batch.deviceId} but was published on "
+                                          f"{device_id}'s topic")
+    if len(batch.shape) > MAX_SHAPE_RANK or any(d <= 0 for d in batch.shape):
+        return Rejected("BadShape", f"window shape {batch.shape} must have 1 to {MAX_SHAPE_RANK} positive sizes")
+    size = math.prod(batch.shape)
+    if size > MAX_VALUES_PER_WINDOW:
+        return Rejected("WindowTooLarge", f"window of shape {batch.shape} has {size} values, above the limit of "
+                                          f"{MAX_VALUES_PER_WINDOW}")
+    if batch.windows > MAX_WINDOWS_PER_BATCH:
+        return Rejected("TooManyWindows", f"{batch.windows} windows in one message, above the limit of "
+                                          f"{MAX_WINDOWS_PER_BATCH}")
+    if len(batch.values) != batch.windows * size:
+        return Rejected("ShapeMismatch", f"{len(batch.values)} values do not make {batch.windows} window(s) of "
+                                         f"shape {batch.shape} ({batch.windows * size} values)")
+    if batch.windowTs and len(batch.windowTs) != batch.windows:
+        return Rejected("ShapeMismatch", f"{len(batch.windowTs)} window times for {batch.windows} window(s)")
+    values = np.asarray(batch.values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        return Rejected("NonFiniteValues", "values contain NaN or infinity")
+    if batch.dtype in _DTYPE_RANGES:
+        low, high = _DTYPE_RANGES[batch.dtype]
+        if values.size and (values.min() < low or values.max() > high or not np.all(values == np.round(values))):
+            return Rejected("ValueOutOfRange", f"values do not fit dtype {batch.dtype} ({low}..{high}, integers)")
+    elif values.size and np.abs(values).max() > np.finfo(np.float32).max:
+        return Rejected("ValueOutOfRange", "values overflow float32")
+    windows = list(values.astype(np.float32).reshape((batch.windows, *batch.shape)))
+    return Accepted(batch, windows)
+
+
+@dataclass
+class CollectorStats:
+    messages: int = 0
+    windows: int = 0                 # windows stored (new)
+    duplicates: int = 0              # windows already in the index (retries, redeliveries)
+    rejected: Counter = field(default_factory=Counter)   # by reason
+    out_of_order: int = 0            # batches older than one already seen from the same capture
+    rounds: int = 0
+
+    def to_dict(self) -> dict:
+        return {"messages": self.messages, "windows": self.windows, "duplicates": self.duplicates,
+                "rejected": dict(self.rejected), "outOfOrder": self.out_of_order, "rounds": self.rounds}
+
+
+@dataclass(frozen=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class Collector:
+    """Subscribe to every device's samples and ingest them.
+
+        collector = Collector("mqtt://127.0.0.1:1883", SampleIndex(path), ArtifactStore(root)).start()
+        collector.wait_for(windows=100, timeout=30)
+    """
+
+    def __init__(self, url: str, index: SampleIndex, store: ArtifactStore, *, client_id: str = "origami-collector",
+                 username: str | None = None, password: str | None = None, persistent: bool = True,
+                 drain_max: int = 1000, max_bytes: int = MAX_PAYLOAD_BYTES) -> None:
+        self.index = index
+        self.store = store
+        self.client_id = client_id
+        self.drain_max = drain_max
+        self.max_bytes = max_bytes
+        self.address = BrokerAddress.parse(url)
+        self.stats = CollectorStats()
+        self.changed = threading.Condition()        # notified after every round
+        self._inbox: queue.Queue[_Message | None] = queue.Queue()
+        self._positions = index.device_positions()  # device -> (boot, last seq)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="collector", daemon=True)
+        self.connected = threading.Event()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent,
+                             protocol=mqtt.MQTTv311, manual_ack=True)
+        if username is not None:
+            client.username_pw_set(username, password)
+        if self.address.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=0.2, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = lambda *a: self.connected.clear()
+        client.on_message = self._on_message
+        self._client = client
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> "Collector":
+        self._worker.start()
+        self._client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self._client.loop_start()
+        if not self.connected.wait(timeout):
+            self.stop()
+            raise DeviceError(f"collector cannot connect to MQTT broker {self.address.host}:{self.address.port} "
+                              f"within {timeout:.0f} s; check the URL and that the broker runs")
+        return self
+
+    def stop(self, drain_timeout: float = 10.0) -> None:
+        """Finish the messages already received, then disconnect."""
+        deadline = time.monotonic() + drain_timeout
+        while not self._inbox.empty() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._stop.set()
+        self._inbox.put(None)
+        self._worker.join(drain_timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> "Collector":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_for(self, *, windows: int = 0, messages: int = 0, timeout: float = 30.0) -> bool:
+        """Wait until at least `windows` windows are stored and `messages` messages handled."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while self.stats.windows < windows or self.stats.messages < messages:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changed.wait(left)
+        return True
+
+    # --- network thread: only queue -----------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused the collector", extra={"reason": str(reason_code)})
+            return
+        client.subscribe(topics.all_devices("samples"), qos=1)
+        self.connected.set()
+
+    def _on_message(self, client, userdata, message) -> None:
+        self._inbox.put(_Message(message.topic, message.payload, message.mid, message.qos))
+
+    # --- worker -------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._inbox.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.drain_max:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._inbox.put(None)
+                    break
+                batch.append(item)
+            delay = 0.1
+            while True:
+                try:
+                    self.ingest(batch)
+                    break
+                except Exception:  # storage trouble: keep the messages unacknowledged and try again
+                    log.exception("ingest round failed; retrying", extra={"messages": len(batch)})
+                    if self._stop.wait(delay):
+                        return
+                    delay = min(delay * 2, 5.0)
+            for item in batch:
+                if item.qos > 0:
+                    self._client.ack(item.mid, item.qos)
+
+    def ingest(self, messages: list[_Message]) -> None:
+        """One round: validate, store, index, report. Public so that tests and tools can feed it."""
+        accepted: list[tuple[str, Accepted]] = []
+        rejections: list[tuple[str, str | None, Rejection]] = []    # (device, valid id or None, rejection)
+        counters: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+        received = time.time()
+        for m in messages:
+            ref = topics.parse(m.topic)
+            device = ref.device_id if ref is not None else m.topic.split("/")[-2][:63] if "/" in m.topic else "?"
+            valid = ref is not None and _valid_device(device)
+            try:
+                outcome = parse_message(device, m.payload, self.max_bytes) if valid else \
+                    Rejected("BadTopic", f"topic {m.topic[:120]} does not name a valid device id")
+            except Exception as err:  # noqa: BLE001 - a bug must not cost the message: reject it with the cause
+                outcome = Rejected("InternalError", f"collector could not validate the message: {err}")
+            counters[device]["messages"] += 1
+            if isinstance(outcome, Rejected):
+                digest = hashlib.sha256(m.payload).hexdigest()
+                rejections.append((device, device if valid else None,
+                                   Rejection(device, outcome.reason, outcome.message, digest, len(m.payload), received)))
+                counters[device]["rejected"] += 1
+            else:
+                accepted.append((device, outcome))
+        windows, rows = [], []
+        for device, ok in accepted:
+            b = ok.batch
+            times = b.window_times()
+            if b.seq is not None:
+                boot, last = self._positions.get(device, (None, None))
+                if boot == b.boot and last is not None and b.seq <= last:
+                    counters[device]["out_of_order"] += 1
+                else:
+                    self._positions[device] = (b.boot, b.seq)
+                    counters[device]["boot"], counters[device]["last_seq"] = b.boot, b.seq
+            for window, ts in zip(ok.windows, times):
+                windows.append(window)
+                rows.append((device, b, ts))
+        blob, offsets = write_segment(self.store, windows) if windows else ("", [])
+        new = [NewWindow(device, b.sensor, ts, window_digest(w), blob, off, tuple(b.shape), b.dtype, b.rateHz,
+                         b.session, b.fleet, b.campaign, b.boot, b.seq, b.label)
+               for (device, b, ts), w, off in zip(rows, windows, offsets)]
+        plain = {d: dict(c) for d, c in counters.items()}
+        inserted = self.index.add(new, [r for _, _, r in rejections], plain)
+        for device, valid, rejection in rejections:
+            self._report(valid, rejection)
+        stored = sum(inserted)
+        dups = len(inserted) - stored
+        with self.changed:
+            self.stats.messages += len(messages)
+            self.stats.windows += stored
+            self.stats.duplicates += dups
+            self.stats.out_of_order += sum(c.get("out_of_order", 0) for c in plain.values())
+            self.stats.rejected.update(r.reason for _, _, r in rejections)
+            self.stats.rounds += 1
+            self.changed.notify_all()
+        log.debug("ingest round", extra={"messages": len(messages), "stored": stored, "duplicates": dups,
+                                         "rejected": len(rejections)})
+
+    def _report(self, device: str | None, rejection: Rejection) -> None:
+        log.warning("samples message rejected", extra={"device": rejection.device_id, "reason": rejection.reason,
+                                                        "detail": rejection.message})
+        if device is None:
+            return  # no valid device topic to answer on; the rejection is in the index
+        event = Event(deviceId=device, type="Warning", reason="SampleRejected",
+                      message=f"{rejection.reason}: {rejection.message}"[:2000], digest=rejection.payload_digest)
+        self._client.publish(topics.events_topic(device), encode(event), qos=1)
+
+
+def _valid_device(device_id: str) -> bool:
+    import re
+
+    return re.match(DEVICE_ID_PATTERN, device_id) is not None
