@@ -1,0 +1,53 @@
+"""Data collection inside the controller: the collector, the provider of collected snapshots, and
+the campaigns the fleets' specs ask for, started and stopped together.
+
+    service = CollectionService(url, state_dir / "origami-state.db", artifacts, store=state).start()
+    service.apply(repo, state.devices())     # on every reconcile pass: policies and campaigns
+    service.stop()
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller.collect.campaigns import CampaignPublisher, collect_requests
+from controller.collect.index import SampleIndex
+from controller.collect.ingest import Collector
+from controller.collect.snapshot import CollectedSnapshots
+from controller.devices.mqtt_link import MqttLink
+from controller.pipeline.collected import register_collected_provider
+from controller.reconciler.membership import assign_fleets
+from controller.store.artifacts import ArtifactStore
+
+
+class CollectionService:
+    def __init__(self, url: str, state_file: str | Path, artifacts: ArtifactStore, *, store=None,
+                 client_id: str = "origami-collector", username: str | None = None,
+                 password: str | None = None) -> None:
+        self.index = SampleIndex(state_file)
+        self.artifacts = artifacts
+        self.collector = Collector(url, self.index, artifacts, client_id=client_id, username=username,
+                                   password=password)
+        self.provider = CollectedSnapshots(self.index, artifacts, store=store)
+        self.link = MqttLink(f"{client_id}-campaigns", url, username=username, password=password)
+        self.campaigns = CampaignPublisher(self.link)
+
+    def start(self, timeout: float = 10.0) -> "CollectionService":
+        self.collector.start(timeout)
+        self.link.start(timeout)
+        register_collected_provider(self.provider)
+        return self
+
+    def stop(self) -> None:
+        register_collected_provider(None)
+        self.collector.stop()
+        self.link.stop()
+        self.index.close()
+
+    def apply(self, repo, devices) -> int:
+        """Retrain policies from the Datasets; a collect request to each member of a collecting Fleet."""
+        self.provider.configure(repo.datasets)
+        members, _ = assign_fleets(repo.fleets, list(devices))
+        requests = []
+        for name, fleet in repo.fleets.items():
+            requests += collect_requests(name, fleet, [d.device_id for d in members.get(name, [])], repo.datasets)
+        return self.campaigns.apply(requests, [d.device_id for ds in members.values() for d in ds])
