@@ -33,6 +33,7 @@ COMMANDS = [
     "controller.cli.broker",
     "controller.cli.split",
     "controller.cli.worker",
+    "controller.cli.samples",
 ]
 
 
