@@ -44,7 +44,7 @@ kind: Fleet
 metadata: {name: %(fleet)s}
 spec:
   model: sine
-  selector: {boards: [rpi4], matchLabels: {site: %(fleet)s}}
+  selector: {boards: [rpi4], matchLabels: {site: %(site)s}}
   rollout: {canary: 1, batchSize: 1, maxUnavailable: 1, pauseSeconds: %(pause)s}
 """,
 }
@@ -54,11 +54,13 @@ class RolloutWorld:
     def __init__(self, tmp: Path, broker_url: str, artifacts: Path, *, fleet: str, boards: int,
                  pause_seconds: float) -> None:
         self.fleet = fleet
+        self.site = f"{fleet}-{tmp.name}".lower().replace("_", "-")
         self.broker_url = broker_url
         specs = tmp / "specs"
         specs.mkdir(parents=True)
         for name, text in SPECS.items():
-            (specs / name).write_text(text % {"fleet": fleet, "pause": pause_seconds})
+            # The session broker keeps other tests' retained hellos: select only this world's boards.
+            (specs / name).write_text(text % {"fleet": fleet, "site": self.site, "pause": pause_seconds})
         self.store = StateStore(tmp / "state" / "origami-state.db")
         self.builder = PipelineBuilder(artifacts)  # shared across worlds: the second build is all cache hits
         self.signer = Signer.load_or_create(tmp / "state")
@@ -73,7 +75,7 @@ class RolloutWorld:
         self.server = DashboardServer(create_app(self.store, self.builder.store, self.metrics, tokens=self.tokens),
                                       "127.0.0.1", 0).start()
         self.boards = [VirtualLinuxBoard(f"{fleet}-{i}", broker_url, tmp / "disks" / str(i), self.signer.public_key,
-                                         labels={"site": fleet}).start() for i in range(boards)]
+                                         labels={"site": self.site}).start() for i in range(boards)]
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop.run, args=(self.stop,), kwargs={"interval": 0.3},
                                        daemon=True)
