@@ -15,7 +15,6 @@ import pytest
 
 from controller.agent.virtual_linux import VirtualLinuxBoard
 from controller.collect.campaigns import collect_requests
-from controller.collect.capture import DeviceCollection
 from controller.collect.index import Selection
 from controller.collect.labels import label_one, label_session
 from controller.collect.service import CollectionService
@@ -78,7 +77,9 @@ def world(tmp_path, mosquitto):
     signer = Signer.load_or_create(tmp_path / "state")
     boards = [VirtualLinuxBoard(f"gest-{i}-{tag}", mosquitto.url, tmp_path / f"dev{i}", signer.public_key,
                                 profile="rpi4", labels={"collect": tag}) for i in range(3)]
-    collections = [DeviceCollection.attach(b.agent.link, b.device_id, pace=0) for b in boards]
+    collections = [b.collection for b in boards]     # every virtual board records when asked
+    for collection in collections:
+        collection.pace = 0                              # as fast as the signal can be generated
     for board in boards:
         board.start()
     state = StateStore(tmp_path / "state" / "origami-state.db")

@@ -63,6 +63,9 @@ class VirtualLinuxBoard:
             capabilities=lambda: capabilities, username=username, password=password,
             labels=dict(labels or {}), agent="virtual-linux", health_check=self._health,
             chunk_filter=self._filter, retry_seconds=retry_seconds))
+        from controller.collect.capture import DeviceCollection  # records virtual sensors on CollectRequests
+
+        self.collection = DeviceCollection.attach(self.agent.link, device_id)
 
     @property
     def device_id(self) -> str:
@@ -74,6 +77,7 @@ class VirtualLinuxBoard:
         return self
 
     def stop(self) -> None:
+        self.collection.close()
         if not self.faults.offline:
             self.agent.stop()
 
