@@ -16,25 +16,11 @@ from controller.reconciler.loop import Reconciler
 from controller.reconciler.wiring import PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
 
 SPECS = {
-    "dataset.yaml": """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: sine}
-spec:
-  task: regression
-  sources: [{type: generated, generator: sine, samples: 300, seed: 1}]
-  preprocessing: {normalize: {method: none}}
-""",
-    "model.yaml": """apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: sine}
-spec:
-  dataset: sine
-  architecture: {preset: mlp, units: [8]}
-  training: {epochs: 2, seed: 1}
-  variants: [{name: int8, quantization: int8}]
-""",
+    "dataset.yaml": SINE_DATASET,
+    "model.yaml": SINE_MODEL,
     "fleet.yaml": """apiVersion: origami/v1alpha1
 kind: Fleet
 metadata: {name: boards}
@@ -52,13 +38,6 @@ class NoDevices:
 
     def set_desired(self, device_id, desired):
         raise AssertionError("nothing may be sent without devices")
-
-
-def commit(repo: git.Repo, files: dict[str, str], message: str) -> str:
-    for name, text in files.items():
-        Path(repo.working_dir, name).write_text(text)
-    repo.index.add(list(files))
-    return repo.index.commit(message).hexsha
 
 
 @pytest.fixture(scope="module")
