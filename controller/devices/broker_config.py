@@ -51,6 +51,9 @@ def acl_text(controller_user: str) -> str:
     ]
     lines += [f"pattern write {TOPIC_ROOT}/devices/%u/{channel}" for channel in DEVICE_PUBLISHES]
     lines += [f"pattern read {TOPIC_ROOT}/devices/%u/{channel}" for channel in DEVICE_READS]
+    # A split head sends its crossing tensor to the tail worker's queue; replies come back
+    # on the device's own split/reply channel, which only it can read.
+    lines += ["", "# Split inference requests to any tail worker.", f"pattern write {TOPIC_ROOT}/split/+/request"]
     return "\n".join(lines) + "\n"
 
 

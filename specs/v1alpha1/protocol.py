@@ -99,7 +99,9 @@ def transfer_chunk_topic(device_id: str) -> str:
 
 # Which side publishes on which channel: the broker ACLs are generated from these lists.
 DEVICE_PUBLISHES = ("hello", "state", "presence", "events", "samples", "transfer/request", "transfer/ack")
-DEVICE_READS = ("desired", "transfer/offer", "transfer/chunk")
+# "collect" carries collection campaigns (specs/v1alpha1/collection.py); "split/reply" the tail
+# worker's answers to a split head (specs/v1alpha1/split.py).
+DEVICE_READS = ("desired", "transfer/offer", "transfer/chunk", "collect", "split/reply")
 
 
 # --- hello and capabilities -------------------------------------------------------------------
