@@ -8,7 +8,8 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
                                  status_code_conformance)
 
 from controller.web import DashboardServer, create_app, ensure_operator_token
-from tests.web_seed import seeded_store
+from controller.store.artifacts import ArtifactStore
+from tests.web_seed import seed_collected, seeded_store
 
 # Valid data per operation, then a few invalid requests each (invalid generation is slow: ~0.2 s a case).
 EXAMPLES = {"positive": 80, "negative": 5}
@@ -19,9 +20,12 @@ CHECKS = [not_a_server_error, response_schema_conformance, status_code_conforman
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("openapi-fuzz")
     store = seeded_store(tmp)
+    artifacts = ArtifactStore(tmp / "artifacts")
+    index = seed_collected(store, artifacts)
     tokens, token = ensure_operator_token(tmp)
-    with DashboardServer(create_app(store, tokens=tokens), "127.0.0.1", 0) as server:
+    with DashboardServer(create_app(store, artifacts, tokens=tokens, samples=index), "127.0.0.1", 0) as server:
         yield server, token
+    index.close()
 
 
 def test_generated_requests_never_break_the_server_or_its_schema(server):
@@ -32,7 +36,9 @@ def test_generated_requests_never_break_the_server_or_its_schema(server):
     sent: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {"GET /api/v1/fleets/{name}", "POST /api/v1/fleets/{name}/rollout/{action}",
-                                               "GET /api/v1/events", "GET /api/v1/devices/{device_id}"}
+                                               "GET /api/v1/events", "GET /api/v1/devices/{device_id}",
+                                               "GET /api/v1/samples", "GET /api/v1/samples/counts",
+                                               "POST /api/v1/samples/label", "GET /api/v1/datasets/{name}/samples"}
     for operation, mode in [(op, mode) for op in operations
                             for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)]:
         @given(case=operation.as_strategy(generation_mode=mode))

@@ -1,13 +1,17 @@
 """A state store filled through its real API with what a controller records mid-rollout: objects
 with conditions, devices with hellos and reports, installs, a rollout, events. For the API tests
-that need no running loop."""
+that need no running loop; `seed_collected` adds collected samples and a collected Dataset."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+from controller.collect.index import NewWindow, Rejection, SampleIndex
+from controller.collect.segments import window_digest, write_segment
+from controller.collect.signals import signal_for
 from controller.reconciler.conditions import with_conditions
 from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateStore
+from controller.store.artifacts import ArtifactStore
 
 FLEET = "mcu"
 
@@ -50,3 +54,60 @@ def seeded_store(directory: Path) -> StateStore:
     store.emit("Fleet", FLEET, "DeviceFailed", "dev-5 failed v2", warning=True)
     store.emit("Model", "digits", "Built", "1/2 variant(s) pass the gates")
     return store
+
+
+# --- collected samples ------------------------------------------------------------------------------
+COLLECTED_SPECS = [
+    ("dataset.yaml", """apiVersion: origami/v1alpha1
+kind: Dataset
+metadata: {name: gestures}
+spec:
+  task: classification
+  sources: [{type: collected, fleet: mcu, sensor: accel, window: 32, labels: [idle, shake]}]
+"""),
+    ("model.yaml", """apiVersion: origami/v1alpha1
+kind: Model
+metadata: {name: gestures}
+spec:
+  dataset: gestures
+  architecture: {preset: cnn1d, units: [8]}
+  training: {epochs: 2, seed: 1}
+  variants: [{name: int8, quantization: int8}]
+"""),
+    ("fleet.yaml", """apiVersion: origami/v1alpha1
+kind: Fleet
+metadata: {name: mcu}
+spec:
+  model: gestures
+  selector: {boards: [rpi4], matchLabels: {site: lab}}
+"""),
+]
+# (device, session, label the device gave, windows, sensor, readings per window)
+RECORDINGS = [("dev-0", "s-idle", None, 6, "accel", 32), ("dev-1", "s-shake", "shake", 5, "accel", 32),
+              ("dev-1", "s-mixed", None, 4, "accel", 32), ("dev-2", "s-sine", None, 3, "sine", 32),
+              ("dev-0", "s-long", None, 2, "accel", 64)]
+
+
+def seed_collected(store: StateStore, artifacts: ArtifactStore) -> SampleIndex:
+    """Applied specs with a collected Dataset (gestures, from fleet mcu's accel), and windows from the
+    virtual sensors stored the collector's way: one segment in the artifact store, rows in the index."""
+    store.record_commit("c0ffee" * 6 + "abcd", "seed", True, [], COLLECTED_SPECS)
+    store.put_object(with_conditions(ObjectStatus("Dataset", "gestures", detail={"models": ["gestures"]}),
+                                     time.time(), ready=(False, "Waiting", "no labelled samples yet")))
+    index = SampleIndex(store.path)
+    windows, rows = [], []
+    start = 1_700_000_000.0
+    for device, session, label, count, sensor, readings in RECORDINGS:
+        source = signal_for(sensor, device, 50.0)
+        for i in range(count):
+            window = source.window(readings, label or "idle")
+            windows.append(window)
+            rows.append((device, session, label, sensor, window.shape, start))
+            start += readings / 50.0
+    blob, offsets = write_segment(artifacts, windows)
+    index.add([NewWindow(device, sensor, ts, window_digest(w), blob, off, tuple(shape), "float32", 50.0, session,
+                         FLEET, "seed", "boot-1", n, label)
+               for n, ((device, session, label, sensor, shape, ts), w, off) in enumerate(zip(rows, windows, offsets))],
+              [Rejection("dev-2", "Malformed", "not a valid samples message", "00" * 32, 12, start)],
+              {"dev-2": {"messages": 1, "rejected": 1}})
+    return index

@@ -1,14 +1,19 @@
-"""Operator actions (pause, resume, undo a rollout), recorded in the event trail with who did them.
+"""Operator actions, recorded in the event trail with who did them.
 
-The same effects as `origami rollout pause|resume|undo`: the state store's operator fields, which
-the loop reads on its next pass. The flag and its event land in one transaction.
+Rollouts (pause, resume, undo): the same effects as `origami rollout pause|resume|undo`, the state
+store's operator fields, which the loop reads on its next pass; the flag and its event land in one
+transaction. Labels: the same as `origami samples label` (controller.collect.labels, versioned in
+the sample index), then a `Labelled` event (the index has its own connection, so the two are two
+transactions: a crash between them leaves the label change without its event, never the reverse).
 """
 from __future__ import annotations
 
 from controller.errors import UsageError
 from controller.logs import get_logger
 from controller.state import StateStore
-from controller.web.views import ActionResult
+from controller.collect.index import SampleIndex
+from controller.collect.labels import label_one, label_range, label_session
+from controller.web.views import ActionResult, LabelRequest, LabelResult
 
 log = get_logger("web.actions")
 ROLLOUT_ACTIONS = {"pause": "Paused", "resume": "Resumed", "undo": "UndoRequested"}
@@ -28,3 +33,32 @@ def rollout_action(store: StateStore, fleet: str, action: str, operator: str, ch
     log.info("operator action", extra={"fleet": fleet, "action": action, "operator": operator, "channel": channel})
     return ActionResult(fleet=fleet, action=action, by=operator, event=seq,
                         message=f"{action} recorded; the controller applies it on its next pass")
+
+
+def label_action(store: StateStore, index: SampleIndex, request: LabelRequest, operator: str,
+                 channel: str) -> LabelResult:
+    """Label (or unlabel) samples by session, time range or id for `operator`; UsageError when
+    nothing matches (or the named dataset is unknown)."""
+    if request.dataset is not None and store.object("Dataset", request.dataset) is None:
+        raise UsageError(f"no Dataset/{request.dataset} in the state store; see `origami get datasets`")
+    label = request.label
+    if request.session is not None:
+        how, what = "session", f"session {request.session}"
+        changed = label_session(index, request.session, label, device=request.device)
+    elif request.ids is not None:
+        how, what = "one", "sample(s) " + ", ".join(map(str, request.ids[:20])) + (" ..." if len(request.ids) > 20 else "")
+        changed = label_one(index, list(request.ids), label)
+    else:
+        how, what = "range", f"windows from {request.since} to {request.until}"
+        changed = label_range(index, request.since, request.until, label, device=request.device,
+                              sensor=request.sensor)
+    if request.device is not None:
+        what += f" of {request.device}"
+    verb = "unlabel" if label is None else f"label {label!r} on"
+    message = f"operator {operator} ({channel}): {verb} {what} ({changed} changed)"
+    kind, name = ("Dataset", request.dataset) if request.dataset else ("Samples", "collected")
+    seq = store.emit(kind, name, "Labelled", message)
+    log.info("operator action", extra={"action": "label", "how": how, "label": label, "changed": changed,
+                                       "operator": operator, "channel": channel})
+    return LabelResult(changed=changed, label=label, how=how, by=operator, event=seq,
+                       labelRevision=index.label_revision(), message=message)

@@ -9,17 +9,20 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
+from controller.web import samples as sampling
+
 from controller.errors import UsageError
-from controller.web.actions import rollout_action
+from controller.collect.index import Selection
+from controller.web.actions import label_action, rollout_action
 from controller.web.applied import applied_specs
 from controller.web.app import Dashboard, dashboard
 from controller.web.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, csrf_matches, same_origin
 from controller.web.cards import FIGURES, card_summary, model_cards
 from controller.web.progress import fleet_members, fleet_progress
 from controller.web.views import (
-    ActionResult, BoardFit, CardView, DatasetView, DeviceDetail, DeviceRow, EventView, FleetView, ModelView,
-    ObjectView, Problem, RolloutView, StatusView, VariantView, device_detail, device_rows, event_views,
-    object_view, status_view,
+    ActionResult, BoardFit, CardView, DatasetView, DeviceDetail, DeviceRow, EventView, FleetView, LabelRequest,
+    LabelResult, ModelView, ObjectView, Problem, RejectionView, RolloutView, SampleCounts, SampleView, StatusView,
+    VariantView, device_detail, device_rows, event_views, object_view, status_view,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
@@ -227,3 +230,91 @@ async def stream_events(request: Request, since: int = Query(0, ge=0, le=MAX_SEQ
                 yield ": keep-alive\n\n"
             await asyncio.sleep(board.stream_poll)
     return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+# --- collected samples and labels -------------------------------------------------------------
+TOTAL_HEADER = {"X-Total-Count": {"description": "samples matching the filters (all pages)",
+                                  "schema": {"type": "integer"}}}
+Time = dict(ge=-1e12, le=1e12)
+
+
+def window_filters(device: str | None = Query(None, min_length=1, max_length=253),
+                   session: str | None = Query(None, min_length=1, max_length=253),
+                   label: list[str] | None = Query(None, description="only samples with one of these labels"),
+                   unlabelled: bool = Query(False, description="only samples without a label"),
+                   since: float | None = Query(None, description="window start at or after (Unix s)", **Time),
+                   until: float | None = Query(None, description="window start before (Unix s)", **Time)) -> Selection:
+    """The filters of `origami samples ls` that also narrow a dataset's samples."""
+    return Selection(device=device, session=session, since=since, until=until,
+                     labels=tuple(label) if label else None, labelled=False if unlabelled else None)
+
+
+def sample_filters(window: Selection = Depends(window_filters),
+                   sensor: str | None = Query(None, min_length=1, max_length=253),
+                   fleet: str | None = Query(None, min_length=1, max_length=253)) -> Selection:
+    return sampling.narrow(window, Selection(sensor=sensor, fleet=fleet))
+
+
+def _sample_page(board: Dashboard, selection: Selection, offset: int, limit: int, response: Response):
+    records, total = sampling.page(board.sample_index(), selection, offset, limit)
+    response.headers["X-Total-Count"] = str(total)
+    return [SampleView(**r.to_dict()) for r in records]
+
+
+def Offset():  # a fresh Query() per parameter, as Name()
+    return Query(0, ge=0, le=MAX_SEQ, description="skip this many samples (oldest first)")
+
+
+def Limit():
+    return Query(50, ge=1, le=1000, description="at most this many samples")
+
+
+@router.get("/samples", response_model=list[SampleView], responses={200: {"headers": TOTAL_HEADER}},
+            summary="collected samples, oldest first, paged (`origami samples ls -o json`)")
+def list_samples(response: Response, selection: Selection = Depends(sample_filters), offset: int = Offset(),
+                 limit: int = Limit(), board: Dashboard = Depends(dashboard)):
+    return _sample_page(board, selection, offset, limit, response)
+
+
+@router.get("/samples/counts", response_model=SampleCounts,
+            summary="samples per label and collector counters per device (`origami samples ls --counts`)")
+def sample_counts(selection: Selection = Depends(sample_filters), board: Dashboard = Depends(dashboard)):
+    index = board.sample_index()
+    return SampleCounts(labels=index.counts_by_label(selection), devices=index.device_counters())
+
+
+@router.get("/samples/rejected", response_model=list[RejectionView],
+            summary="messages the collector rejected, with the reason (`origami samples ls --rejected`)")
+def rejected_samples(device: str | None = Query(None, min_length=1, max_length=253),
+                     board: Dashboard = Depends(dashboard)):
+    return [RejectionView(**vars(r)) for r in board.sample_index().rejections(device)]
+
+
+@router.post("/samples/label", response_model=LabelResult, responses={
+    401: {"model": Problem, "description": "no valid operator token"},
+    403: {"model": Problem, "description": "cross-site request refused"},
+    404: {"model": Problem, "description": "no sample matches, or no such dataset"}},
+    summary="label samples by session, time range or id; null unlabels (operator token required)")
+def post_label(request: LabelRequest, operator: str = Depends(api_operator),
+               board: Dashboard = Depends(dashboard)):
+    try:
+        return label_action(board.store, board.sample_index(), request, operator, "api")
+    except UsageError as err:
+        raise HTTPException(404, str(err)) from err
+
+
+@router.get("/datasets/{name}/samples", response_model=list[SampleView], responses={
+    200: {"headers": TOTAL_HEADER}, 404: {"model": Problem, "description": "no such dataset or collected source"}},
+    summary="the samples a dataset's collected source can take, labelled or not, oldest first, paged")
+def dataset_samples(response: Response, name: str = Name(), source: int = Query(
+                        0, ge=0, le=1000, description="which of the dataset's collected sources"),
+                    selection: Selection = Depends(window_filters), offset: int = Offset(), limit: int = Limit(),
+                    board: Dashboard = Depends(dashboard)):
+    sources = sampling.collected_sources(board.store, name)
+    if sources is None:
+        raise _missing(f"Dataset/{name} in the applied specs")
+    if source >= len(sources):
+        raise HTTPException(404, f"Dataset/{name} has {len(sources)} collected source(s); "
+                                 f"`source` counts from 0")
+    return _sample_page(board, sampling.narrow(sampling.browse_selection(sources[source]), selection), offset,
+                        limit, response)

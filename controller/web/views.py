@@ -6,9 +6,12 @@ script can switch between the CLI and the API); the API adds fields the CLI has 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from controller.collect.labels import check_label
+from controller.errors import UsageError
 
 from controller.reconciler.conditions import summary
 from controller.state import StateStore
@@ -258,3 +261,103 @@ def device_detail(store: StateStore, device_id: str) -> DeviceDetail | None:
 
 def event_views(events) -> list[EventView]:
     return [EventView(**e.to_dict()) for e in events]
+
+
+# --- collected samples (`origami samples ls|label -o json`) ---------------------------------------
+class SampleView(View):
+    """One row of `origami samples ls -o json`."""
+
+    id: int
+    device: str
+    sensor: str
+    ts: float = Field(description="window start, device clock (Unix seconds)")
+    digest: str
+    shape: list[int]
+    dtype: str
+    rateHz: float
+    session: str | None
+    fleet: str | None
+    campaign: str | None
+    label: str | None
+    labelRevision: int
+
+
+class SampleDeviceCounters(View):
+    device_id: str
+    messages: int
+    windows: int
+    duplicates: int
+    rejected: int
+    out_of_order: int
+    boot: str | None
+    last_seq: int | None
+    last_received: float | None
+
+
+class SampleCounts(View):
+    """`origami samples ls --counts -o json`: samples per label ("" for unlabelled), collector counters
+    per device."""
+
+    labels: dict[str, int]
+    devices: dict[str, SampleDeviceCounters]
+
+
+class RejectionView(View):
+    """One row of `origami samples ls --rejected -o json`."""
+
+    device_id: str
+    reason: str
+    message: str
+    payload_digest: str
+    size: int
+    received_at: float
+
+
+class LabelResult(View):
+    changed: int = Field(description="samples whose label changed")
+    label: str | None = Field(description="the label set (None: labels removed)")
+    how: str = Field(description="session, range or one")
+    by: str
+    event: int = Field(description="sequence number of the event that records the action")
+    labelRevision: int = Field(description="the label history's latest revision after the change")
+    message: str
+
+
+MAX_ID = 2 ** 62  # SQLite integers are 64-bit signed
+Text = Annotated[str, Field(min_length=1, max_length=253)]
+
+
+class LabelRequest(View):
+    """What to label, one way of three (as `origami samples label`): a `session` (optionally one
+    `device`'s windows), a time range `since`..`until` (optionally one `device`'s or `sensor`'s), or
+    sample `ids`. `label: null` removes the label."""
+
+    label: str | None = Field(description="the label to set; null removes it", min_length=1, max_length=63)
+    session: str | None = Field(default=None, min_length=1, max_length=63)
+    since: float | None = Field(default=None, ge=-1e12, le=1e12, description="window start at or after (Unix s)")
+    until: float | None = Field(default=None, ge=-1e12, le=1e12, description="window start before (Unix s)")
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(default=None, min_length=1, max_length=10_000)
+    device: Text | None = None
+    sensor: Text | None = Field(default=None, description="time ranges only")
+    dataset: Text | None = Field(default=None, description="record the action in this Dataset's event trail")
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        try:
+            return check_label(value)
+        except UsageError as err:
+            raise ValueError(str(err)) from None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "LabelRequest":
+        ranged = self.since is not None or self.until is not None
+        if [self.session is not None, ranged, self.ids is not None].count(True) != 1:
+            raise ValueError("choose what to label: `session`, or `since` and `until`, or `ids`")
+        if ranged and (self.since is None or self.until is None or self.until <= self.since):
+            raise ValueError("a time range needs `since` and a later `until`")
+        if self.sensor is not None and not ranged:
+            raise ValueError("`sensor` narrows time ranges only")
+        if self.device is not None and self.ids is not None:
+            raise ValueError("`device` narrows sessions and time ranges, not `ids`")
+        return self
