@@ -1,6 +1,8 @@
-"""A controller really rolling out: the reconcile loop (real pipeline on a tiny sine model, real
-state store), the DeviceHub on the session Mosquitto, virtual Linux boards, and the dashboard on
-a free loopback port. Shared by the dashboard's browser and metrics tests."""
+"""A controller really rolling out and collecting: the reconcile loop (real pipeline on a tiny sine
+model, real state store), the DeviceHub and the collector (CollectionService) on the session
+Mosquitto, virtual Linux boards that record their virtual accelerometers when asked, and the
+dashboard on a free loopback port, its metrics wired as `origami reconcile --listen` wires them.
+Shared by the dashboard's browser and metrics tests."""
 from __future__ import annotations
 
 import threading
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from controller.agent.virtual_linux import VirtualLinuxBoard
+from controller.collect.service import CollectionService
 from controller.devices import topics
 from controller.devices.hub import DeviceHub
 from controller.devices.mqtt_link import MqttLink
@@ -19,7 +22,8 @@ from controller.reconciler.wiring import HubLink, PipelineBuilder
 from controller.sources.local import LocalSource
 from controller.state import StateStore
 from controller.web import ControllerMetrics, DashboardServer, create_app, ensure_operator_token
-from controller.web.metrics import count_ota_bytes
+from controller.web.metrics import wire_metrics
+from specs.v1alpha1.collection import CollectRequest
 
 SPECS = {
     "dataset.yaml": """apiVersion: origami/v1alpha1
@@ -47,7 +51,15 @@ spec:
   selector: {boards: [rpi4], matchLabels: {site: %(site)s}}
   rollout: {canary: 1, batchSize: 1, maxUnavailable: 1, pauseSeconds: %(pause)s}
 """,
+    "collected.yaml": """apiVersion: origami/v1alpha1
+kind: Dataset
+metadata: {name: gestures}
+spec:
+  task: classification
+  sources: [{type: collected, fleet: %(fleet)s, sensor: accel, window: %(window)s, labels: [idle, shake]}]
+""",
 }
+WINDOW = 64  # readings per collected window
 
 
 class RolloutWorld:
@@ -60,22 +72,26 @@ class RolloutWorld:
         specs.mkdir(parents=True)
         for name, text in SPECS.items():
             # The session broker keeps other tests' retained hellos: select only this world's boards.
-            (specs / name).write_text(text % {"fleet": fleet, "site": self.site, "pause": pause_seconds})
+            (specs / name).write_text(text % {"fleet": fleet, "site": self.site, "pause": pause_seconds,
+                                              "window": WINDOW})
         self.store = StateStore(tmp / "state" / "origami-state.db")
         self.builder = PipelineBuilder(artifacts)  # shared across worlds: the second build is all cache hits
         self.signer = Signer.load_or_create(tmp / "state")
         self.hub = DeviceHub(broker_url, self.builder.store, client_id=f"controller-{fleet}").start()
-        self.metrics = ControllerMetrics(self.store)
-        self.metrics.watch_mqtt("devices", self.hub.link.connected.is_set)
-        self.metrics.watch_stage_cache(self.builder.cache)
-        count_ota_bytes(self.metrics, self.hub)
+        self.collection = CollectionService(broker_url, self.store.path, self.builder.store, store=self.store,
+                                            client_id=f"collector-{self.site}").start()
         self.loop = Reconciler(self.store, LocalSource(specs), self.builder, HubLink(self.hub), self.signer)
-        self.metrics.instrument(self.loop)
+        self.metrics = ControllerMetrics(self.store)
+        wire_metrics(self.metrics, reconciler=self.loop, builder=self.builder, hub=self.hub,
+                     collection=self.collection)
         self.tokens, self.token = ensure_operator_token(tmp / "state")
         self.server = DashboardServer(create_app(self.store, self.builder.store, self.metrics, tokens=self.tokens),
                                       "127.0.0.1", 0).start()
         self.boards = [VirtualLinuxBoard(f"{fleet}-{i}", broker_url, tmp / "disks" / str(i), self.signer.public_key,
-                                         labels={"site": self.site}).start() for i in range(boards)]
+                                         labels={"site": self.site}) for i in range(boards)]
+        for board in self.boards:
+            board.collection.pace = 0   # record as fast as the virtual sensor generates
+            board.start()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop.run, args=(self.stop,), kwargs={"interval": 0.3},
                                        daemon=True)
@@ -103,11 +119,25 @@ class RolloutWorld:
         obj = self.store.object("Fleet", self.fleet)
         return int(obj.detail.get("updated", 0)) if obj else 0
 
+    def record(self, session: str, boards: int, windows: int, timeout: float = 60.0) -> int:
+        """Ask the first `boards` boards to record `windows` unlabelled accelerometer windows each in
+        `session` (a campaign, as a Fleet's `collect` asks), and wait until the collector stored them."""
+        before = self.collection.collector.stats.windows
+        self.collection.campaigns.apply([CollectRequest(
+            deviceId=b.device_id, campaign=session, fleet=self.fleet, sensor="accel", rateHz=50.0,
+            durationSeconds=windows * WINDOW / 50.0, window=WINDOW, session=session) for b in self.boards[:boards]])
+        expected = before + boards * windows
+        assert self.collection.collector.wait_for(windows=expected, timeout=timeout), \
+            f"the collector stored {self.collection.collector.stats.windows} of {expected} windows"
+        return boards * windows
+
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=30)
+        self.collection.campaigns.apply([], [b.device_id for b in self.boards])  # clear retained requests
         for board in self.boards:
             board.stop()
+        self.collection.stop()
         self.hub.stop()
         self.server.stop()
         self._clear_retained()

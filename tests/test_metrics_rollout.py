@@ -61,6 +61,21 @@ def test_rollout_series_move_while_the_fleet_rolls_out(world):
     assert total(after, "origami_stage_cache_hits_total") + total(after, "origami_stage_cache_misses_total") >= 4
 
 
+def test_samples_ingested_are_counted_by_sensor(world):
+    before = scrape(world.url)
+    stored = world.record(f"{FLEET}-walk", boards=2, windows=8)
+    after = scrape(world.url)
+    assert value(after, "origami_samples_ingested_total", sensor="accel") == \
+        value(before, "origami_samples_ingested_total", sensor="accel") + stored == \
+        world.collection.index.count() and stored == 16
+    # A label set through the API is an operator action like the rollout ones.
+    answer = httpx.post(f"{world.url}/api/v1/samples/label", json={"label": "idle", "session": f"{FLEET}-walk"},
+                        headers={"Authorization": f"Bearer {world.token}"})
+    assert answer.status_code == 200 and answer.json()["changed"] == stored
+    assert value(scrape(world.url), "origami_operator_actions_total", action="label") == \
+        value(before, "origami_operator_actions_total", action="label") + 1
+
+
 def test_operator_actions_are_counted_by_kind(world):
     headers = {"Authorization": f"Bearer {world.token}"}
     before = scrape(world.url)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -155,6 +156,13 @@ class Collector:
         client.on_disconnect = lambda *a: self.connected.clear()
         client.on_message = self._on_message
         self._client = client
+        self._ingest_hooks: list[Callable[[str, int], None]] = []
+
+    def on_ingest(self, callback: Callable[[str, int], None]) -> None:
+        """Call `callback(sensor, windows)` once a round is stored (before `wait_for` wakes), per sensor,
+        with the windows newly stored (duplicates excluded), on the worker thread; keep it short. A
+        failing callback is logged only (metrics use it)."""
+        self._ingest_hooks.append(callback)
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> "Collector":
@@ -283,6 +291,13 @@ class Collector:
             self._report(valid, rejection)
         stored = sum(inserted)
         dups = len(inserted) - stored
+        by_sensor = Counter(w.sensor for w, fresh in zip(new, inserted) if fresh)
+        for hook in self._ingest_hooks:
+            for sensor, n in by_sensor.items():
+                try:
+                    hook(sensor, n)
+                except Exception:  # noqa: BLE001 - an observer must not make a stored round retry
+                    log.exception("ingest callback failed", extra={"sensor": sensor, "windows": n})
         with self.changed:
             self.stats.messages += len(messages)
             self.stats.windows += stored

@@ -72,6 +72,7 @@ class DeviceHub:
         self._hellos: dict[str, Hello] = {}
         self._states: dict[str, ReportedState] = {}
         self._online: dict[str, bool] = {}
+        self._send_hooks: list[Callable[[str, int], None]] = []
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> "DeviceHub":
@@ -96,6 +97,11 @@ class DeviceHub:
     def on_report(self, callback: Callable[[DeviceReport], None]) -> None:
         """Call `callback` on paho's network thread for every report; keep it short."""
         self._callbacks.append(callback)
+
+    def on_send(self, callback: Callable[[str, int], None]) -> None:
+        """Call `callback(topic, bytes)` for every artifact-transfer message published (offers, chunks
+        with their headers), on the sending thread; keep it short."""
+        self._send_hooks.append(callback)
 
     def set_desired(self, device_id: str, desired: DesiredState, timeout: float = 10.0) -> None:
         """Publish retained; returns once the broker has it (a device online or not)."""
@@ -122,6 +128,8 @@ class DeviceHub:
     # --- network thread ---------------------------------------------------------------------
     def _send(self, topic: str, payload: bytes) -> None:
         self.link.publish(topic, payload, qos=1)
+        for hook in self._send_hooks:
+            hook(topic, len(payload))
 
     def _on_report(self, topic: str, payload: bytes) -> None:
         ref = topics.parse(topic)

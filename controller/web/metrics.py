@@ -1,7 +1,8 @@
 """Prometheus metrics of the controller, served at `/metrics`.
 
 Two kinds of series. Counters and histograms that the running parts *push* through a small API
-(`ControllerMetrics.observe_pass`, `.action`, `.ota_bytes`, `.samples`); and gauges *read at scrape
+(`ControllerMetrics.observe_pass`, `.ota_bytes`, `.samples`; `wire_metrics` connects them to the hooks
+of the loop, the device hub and the collector); and gauges *read at scrape
 time* from the state store and from watched objects (rollout progress, devices by state and board,
 stage cache hits, MQTT connection), so they are right after a restart and need no bookkeeping.
 """
@@ -143,14 +144,6 @@ class ControllerMetrics:
         """A StageCache whose per-kind `hits` and `executions` counters are exported."""
         self.stage_caches.append(cache)
 
-    def counting_send(self, send: Callable[[str, bytes], None]) -> Callable[[str, bytes], None]:
-        """Wrap an artifact sender's `send(topic, payload)` so that chunk bytes are counted."""
-        def counted(topic: str, payload: bytes) -> None:
-            send(topic, payload)
-            if topic.endswith("/transfer/chunk"):  # bytes on the wire, chunk headers included
-                self.ota_bytes(len(payload))
-        return counted
-
     def instrument(self, reconciler) -> None:
         """Time every pass of a `Reconciler` (the loop has no observer port; its method is wrapped)."""
         inner = reconciler.reconcile_once
@@ -177,8 +170,20 @@ class ControllerMetrics:
             return Counter(self._tally)
 
 
-def count_ota_bytes(metrics: ControllerMetrics, hub) -> None:
-    """Count the chunk bytes a `DeviceHub` sends. The hub has no observer hook yet, so its artifact
-    sender's send function is wrapped (the one place every OTA chunk passes through)."""
-    sender = hub.sender
-    sender._send = metrics.counting_send(sender._send)
+def is_ota_chunk(topic: str) -> bool:
+    return topic.endswith("/transfer/chunk")
+
+
+def wire_metrics(metrics: ControllerMetrics, *, reconciler=None, builder=None, hub=None, collection=None) -> None:
+    """Connect the running parts of a controller to its metrics, through their public hooks: the
+    loop's passes, the stage cache, the device hub's MQTT link and artifact chunks (bytes on the wire,
+    chunk headers included), the collector's stored windows by sensor."""
+    if reconciler is not None:
+        metrics.instrument(reconciler)
+    if builder is not None:
+        metrics.watch_stage_cache(builder.cache)
+    if hub is not None:
+        metrics.watch_mqtt("devices", hub.link.connected.is_set)
+        hub.on_send(lambda topic, n: metrics.ota_bytes(n) if is_ota_chunk(topic) else None)
+    if collection is not None:
+        collection.collector.on_ingest(lambda sensor, n: metrics.samples(n, sensor))

@@ -70,27 +70,24 @@ class DashboardServer:
 
 
 def start_dashboard(listen: str, state_dir, store, builder=None, reconciler=None, hub=None,
-                    out=None) -> DashboardServer:
+                    out=None, collection=None) -> DashboardServer:
     """What `origami reconcile --listen HOST:PORT` runs: the operator token (created and printed once),
-    metrics wired to the running parts, and the server. Off loopback, every request needs the token."""
+    metrics wired to the running parts (`collection`: the CollectionService, whose stored windows
+    are counted), and the server. The samples API reads its own connection to the state file, so
+    pages never wait on the collector's writes. Off loopback, every request needs
+    the token."""
     import sys
     from pathlib import Path
 
     from controller.web.app import create_app
     from controller.web.auth import ensure_operator_token, is_loopback
-    from controller.web.metrics import ControllerMetrics, count_ota_bytes
+    from controller.web.metrics import ControllerMetrics, wire_metrics
 
     out = out or sys.stderr
     host, port = parse_listen(listen)
     tokens, token = ensure_operator_token(Path(state_dir))
     metrics = ControllerMetrics(store)
-    if reconciler is not None:
-        metrics.instrument(reconciler)
-    if builder is not None:
-        metrics.watch_stage_cache(builder.cache)
-    if hub is not None:
-        metrics.watch_mqtt("devices", hub.link.connected.is_set)
-        count_ota_bytes(metrics, hub)
+    wire_metrics(metrics, reconciler=reconciler, builder=builder, hub=hub, collection=collection)
     loopback = is_loopback(host)
     app = create_app(store, builder.store if builder is not None else None, metrics, tokens=tokens,
                      require_read_auth=not loopback)
