@@ -1,9 +1,10 @@
 """The dashboard in real headless Chromium while the real loop rolls a model out to virtual boards."""
 from __future__ import annotations
 
-
 import httpx
 import pytest
+
+from controller.collect.index import Selection
 
 from tests.browser import browser, page, requires_chromium, screenshot  # noqa: F401  (fixtures)
 from tests.dashboard_world import rollout_world, shared_artifacts  # noqa: F401  (fixture)
@@ -121,3 +122,49 @@ def test_event_trail_follows_live_and_every_main_page_renders(world, page):
     assert page.locator("h2", has_text="Capabilities").count() == 1
     assert "rpi4" in page.content()
     screenshot(page, "device")
+
+
+def test_label_a_session_and_single_samples_from_the_dataset_page(world, page):
+    session = f"{FLEET}-walk"
+    stored = world.record(session, boards=2, windows=6)
+    world.wait("Dataset/gestures in the state store", lambda: world.store.object("Dataset", "gestures"))
+    index = world.collection.index
+    shaking = Selection(session=session, labels=("shake",))
+    page.goto(f"{world.url}/datasets/gestures")
+    row = page.locator(f"#sessions tr[data-session='{session}']")
+    assert row.locator("td").nth(2).text_content() == str(stored)
+    assert page.locator("#samples svg.spark polyline").count() >= 3 * min(stored, 25)  # x, y, z of each window
+
+    # Without the token: refused, nothing labelled, nothing in the trail.
+    row.locator("input[type=radio]").check()
+    page.select_option("#label", "shake")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("#label-session")
+    assert answer.value.status == 401 and "need" in page.text_content("#problem")
+    assert index.count(shaking) == 0
+    assert not [e for e in world.store.events(kind="Dataset", name="gestures") if e.reason == "Labelled"]
+
+    # With the token: the whole session, in the sample index, and an event naming the operator.
+    page.goto(f"{world.url}/datasets/gestures")
+    page.locator(f"#sessions tr[data-session='{session}'] input[type=radio]").check()
+    page.select_option("#label", "shake")
+    page.fill("#label-token", world.token)
+    page.click("#label-session")
+    page.wait_for_url("**/datasets/gestures?*done=*")
+    assert index.count(shaking) == stored
+    event = [e for e in world.store.events(kind="Dataset", name="gestures") if e.reason == "Labelled"][-1]
+    assert event.message == f"operator operator (dashboard): label 'shake' on session {session} ({stored} changed)"
+    assert page.text_content("#notice") == event.message
+
+    # One by one: tick the newest sample and relabel it.
+    newest = page.locator("#samples tbody tr").first
+    sample_id = int(newest.get_attribute("data-id"))
+    newest.locator("input[type=checkbox]").check()
+    page.select_option("#label", "idle")
+    page.fill("#label-token", world.token)
+    page.click("#label-selected")
+    page.wait_for_url("**/datasets/gestures?*done=*")
+    assert index.select(Selection(ids=(sample_id,)))[0].label == "idle"
+    assert index.count(shaking) == stored - 1
+    assert page.locator(f"#samples tr[data-id='{sample_id}'] td.label").text_content() == "idle"
+    screenshot(page, "dataset-samples")

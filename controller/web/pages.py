@@ -1,21 +1,26 @@
 """Server-rendered dashboard pages (jinja2, no build step); live parts poll the JSON API."""
 from __future__ import annotations
 
+import math
 import time
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
+
+from pydantic import ValidationError
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from controller.errors import UsageError
-from controller.web.actions import ROLLOUT_ACTIONS, rollout_action
+from controller.collect.index import Selection
+from controller.web import samples as sampling
+from controller.web.actions import ROLLOUT_ACTIONS, label_action, rollout_action
 from controller.web.api import fleet_view, model_view
 from controller.web.app import HERE, Dashboard, dashboard
 from controller.web.auth import (
     CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, SESSION_SECONDS, csrf_matches, new_csrf_token, same_origin,
 )
-from controller.web.views import device_detail, device_rows, event_views, object_view, status_view
+from controller.web.views import LabelRequest, device_detail, device_rows, event_views, object_view, status_view
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -119,13 +124,93 @@ def model_page(request: Request, name: str, board: Dashboard = Depends(dashboard
     return render(request, "model.html", model=view)
 
 
+SAMPLES_PER_PAGE = 25
+
+
+def _number(value: str | None, default: int, low: int, high: int) -> int:
+    return min(max(int(value), low), high) if value and value.isdigit() else default
+
+
 @router.get("/datasets/{name}", response_class=HTMLResponse)
 def dataset_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
     obj = board.store.object("Dataset", name)
     if obj is None:
         return render(request, "missing.html", 404, what=f"Dataset/{name}")
-    return render(request, "dataset.html", dataset=object_view(obj),
-                  events=event_views(board.store.events(kind="Dataset", name=name, limit=30)))
+    query = request.query_params
+    context = {"dataset": object_view(obj), "sources": sampling.collected_sources(board.store, name) or [],
+               "events": event_views(board.store.events(kind="Dataset", name=name, limit=30)),
+               "done": _done(board, name, query.get("done"))}
+    if context["sources"]:
+        context.update(_samples_context(board, context["sources"], query))
+    return render(request, "dataset.html", **context)
+
+
+def _done(board: Dashboard, dataset: str, seq: str | None) -> str | None:
+    """The message of the action event a redirect names (never text from the URL itself)."""
+    if not seq or not seq.isdigit() or int(seq) < 1 or int(seq) > 2 ** 62:
+        return None
+    events = board.store.events(since=int(seq) - 1, kind="Dataset", name=dataset, limit=None)
+    return events[0].message if events and events[0].seq == int(seq) else None
+
+
+def _samples_context(board: Dashboard, sources, query) -> dict:
+    source = _number(query.get("source"), 0, 0, len(sources) - 1)
+    label = query.get("label") or None
+    filters = Selection(device=query.get("device") or None, session=query.get("session") or None,
+                        labels=(label,) if label and label != "-" else None, labelled=False if label == "-" else None)
+    base = sampling.browse_selection(sources[source])
+    selection = sampling.narrow(base, filters)
+    index = board.sample_index()
+    number = _number(query.get("page"), 1, 1, 10 ** 9)
+    records, total = sampling.newest_page(index, selection, number, SAMPLES_PER_PAGE)
+    pages = max(1, math.ceil(total / SAMPLES_PER_PAGE))
+
+    def link(n: int) -> str:
+        keep = {k: v for k, v in query.items() if k not in ("page", "done") and v}
+        return "?" + urlencode({**keep, "page": n})
+    first = (number - 1) * SAMPLES_PER_PAGE + 1 if records else 0
+    return {"source": source, "counts": index.counts_by_label(base), "sessions": sampling.sessions(index, base),
+            "records": records, "sparks": sampling.sparklines(board.artifacts, records), "total": total,
+            "first": first, "last": first + len(records) - 1 if records else 0, "page": number, "pages": pages,
+            "prev_page": link(number - 1) if number > 1 else None,
+            "next_page": link(number + 1) if number < pages else None,
+            "filters": {"device": filters.device, "session": filters.session, "label": label,
+                        "unlabelled": label == "-"}}
+
+
+@router.post("/datasets/{name}/label", response_class=HTMLResponse)
+async def dataset_label(request: Request, name: str, board: Dashboard = Depends(dashboard)):
+    """Label the chosen session, or the ticked samples, from the dataset page (token or session + CSRF)."""
+    body = parse_qs((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
+    form = {k: v[0] for k, v in body.items()}
+    back = f"/datasets/{name}?" + urlencode({"source": request.query_params.get("source", "0")})
+    problem = _cross_site(request, form)
+    if problem:
+        return render(request, "refused.html", 403, problem=problem, back=back)
+    operator = board.tokens.verify(form["token"]) if form.get("token") else board.operator(request)
+    if operator is None:
+        return render(request, "refused.html", 401, back=back, problem="labelling needs a valid operator token")
+    how = form.get("how")
+    try:
+        if how == "session":
+            if not form.get("session"):
+                raise UsageError("choose a session to label")
+            wanted = LabelRequest(label=form.get("label") or None, session=form["session"], dataset=name)
+        elif how == "one":
+            ids = [int(i) for i in body.get("id", []) if i.isdigit()]
+            if not ids:
+                raise UsageError("tick the samples to label")
+            wanted = LabelRequest(label=form.get("label") or None, ids=ids, dataset=name)
+        else:
+            raise UsageError("choose Label session or Label selected samples")
+    except (UsageError, ValidationError) as err:
+        detail = "; ".join(e["msg"] for e in err.errors()) if isinstance(err, ValidationError) else str(err)
+        return render(request, "refused.html", 422, problem=detail, back=back)
+    try:
+        result = label_action(board.store, board.sample_index(), wanted, operator, "dashboard")
+    except UsageError as err:
+        return render(request, "refused.html", 404, problem=str(err), back=back)
+    return RedirectResponse(back + f"&done={result.event}", status_code=303)
 
 
 @router.get("/events", response_class=HTMLResponse)

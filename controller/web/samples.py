@@ -54,6 +54,16 @@ def page(index: SampleIndex, selection: Selection, offset: int, limit: int) -> t
     return index.select(selection, limit=offset + limit)[offset:], total
 
 
+def newest_page(index: SampleIndex, selection: Selection, number: int, per: int) -> tuple[list[SampleRecord], int]:
+    """Page `number` (from 1) of a selection, newest first, and the total: what an operator labels is
+    usually what was just recorded."""
+    total = index.count(selection)
+    end = total - (number - 1) * per
+    if end <= 0:
+        return [], total
+    return index.select(selection, limit=end)[max(0, end - per):][::-1], total
+
+
 @dataclass(frozen=True)
 class SessionRow:
     session: str
@@ -87,10 +97,10 @@ def sparklines(artifacts: ArtifactStore | None, records: list[SampleRecord]) -> 
 
 
 def sparkline_svg(window: np.ndarray, width: int = 160, height: int = 32) -> str:
-    """One polyline per channel (the last axis, up to 8) of a window, on a shared vertical scale.
-    Windows of images and other shapes are drawn flattened."""
+    """One polyline per channel of a time series (readings x channels, up to 8 channels, more readings
+    than channels) on a shared vertical scale. Images and other shapes are drawn flattened."""
     data = np.asarray(window, dtype=np.float64)
-    if data.ndim == 2 and data.shape[1] <= len(COLOURS):
+    if data.ndim == 2 and data.shape[1] <= len(COLOURS) and data.shape[0] > data.shape[1]:
         series = data.T
     else:
         series = data.reshape(1, -1)
