@@ -8,23 +8,16 @@ import httpx
 import pytest
 
 from controller.collect.index import Selection
-from controller.store.artifacts import ArtifactStore
-from controller.web import DashboardServer, create_app, ensure_operator_token
 from controller.web.pages import SAMPLES_PER_PAGE
 from controller.web.samples import sparkline_svg
-from tests.web_seed import seed_collected, seeded_store
+from tests.web_seed import serve_collected
 
 
 @pytest.fixture
 def served(tmp_path):
-    store = seeded_store(tmp_path)
-    artifacts = ArtifactStore(tmp_path / "artifacts")
-    index = seed_collected(store, artifacts)
-    tokens, token = ensure_operator_token(tmp_path)
-    with DashboardServer(create_app(store, artifacts, tokens=tokens), "127.0.0.1", 0) as server:
+    with serve_collected(tmp_path) as (server, store, index, token):
         with httpx.Client(base_url=server.url) as client:
             yield client, store, index, token
-    index.close()
 
 
 def ids(html: str) -> list[int]:

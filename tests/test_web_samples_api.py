@@ -10,20 +10,13 @@ import pytest
 
 from controller.cli.main import main
 from controller.collect.index import Selection
-from controller.store.artifacts import ArtifactStore
-from controller.web import DashboardServer, create_app, ensure_operator_token
-from tests.web_seed import RECORDINGS, seed_collected, seeded_store
+from tests.web_seed import RECORDINGS, serve_collected
 
 
 @pytest.fixture
 def served(tmp_path):
-    store = seeded_store(tmp_path)
-    artifacts = ArtifactStore(tmp_path / "artifacts")
-    index = seed_collected(store, artifacts)
-    tokens, token = ensure_operator_token(tmp_path)
-    with DashboardServer(create_app(store, artifacts, tokens=tokens), "127.0.0.1", 0) as server:
+    with serve_collected(tmp_path) as (server, store, index, token):
         yield server, tmp_path, store, index, {"Authorization": f"Bearer {token}"}
-    index.close()
 
 
 def cli_json(capsys, *argv) -> object:

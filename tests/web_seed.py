@@ -4,7 +4,9 @@ that need no running loop; `seed_collected` adds collected samples and a collect
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from controller.collect.index import NewWindow, Rejection, SampleIndex
 from controller.collect.segments import window_digest, write_segment
@@ -12,6 +14,7 @@ from controller.collect.signals import signal_for
 from controller.reconciler.conditions import with_conditions
 from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateStore
 from controller.store.artifacts import ArtifactStore
+from controller.web import DashboardServer, create_app, ensure_operator_token
 
 FLEET = "mcu"
 
@@ -111,3 +114,18 @@ def seed_collected(store: StateStore, artifacts: ArtifactStore) -> SampleIndex:
               [Rejection("dev-2", "Malformed", "not a valid samples message", "00" * 32, 12, start)],
               {"dev-2": {"messages": 1, "rejected": 1}})
     return index
+
+
+@contextmanager
+def serve_collected(directory: Path) -> Iterator[tuple[DashboardServer, StateStore, SampleIndex, str]]:
+    """The dashboard on a free loopback port over a seeded store with collected samples; yields the
+    server, the store, the sample index and the operator token."""
+    store = seeded_store(directory)
+    artifacts = ArtifactStore(directory / "artifacts")
+    index = seed_collected(store, artifacts)
+    tokens, token = ensure_operator_token(directory)
+    try:
+        with DashboardServer(create_app(store, artifacts, tokens=tokens), "127.0.0.1", 0) as server:
+            yield server, store, index, token
+    finally:
+        index.close()
