@@ -54,4 +54,5 @@ def test_generated_requests_never_break_the_server_or_its_schema(server):
         except Unsatisfiable:
             if mode is schemathesis.GenerationMode.POSITIVE:
                 raise  # only an operation without parameters has no invalid input
+    print(f"schemathesis: {len(sent)} generated requests over {len(operations)} operations")
     assert len(sent) >= 500, f"only {len(sent)} generated requests"
