@@ -8,7 +8,7 @@ from pathlib import Path
 from controller.loading import load_repository
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits-mixed"
-EPOCHS = 8  # enough for > 90 % test accuracy on digits; the example's 30 is for the demo
+EPOCHS = 8  # about 98 % test accuracy on digits already; the example trains up to 30 (early stopping)
 
 
 @dataclass(frozen=True)
