@@ -46,7 +46,8 @@ def label_action(store: StateStore, index: SampleIndex, request: LabelRequest, o
         how, what = "session", f"session {request.session}"
         changed = label_session(index, request.session, label, device=request.device)
     elif request.ids is not None:
-        how, what = "one", "sample(s) " + ", ".join(map(str, request.ids[:20])) + (" ..." if len(request.ids) > 20 else "")
+        shown = ", ".join(map(str, request.ids[:20])) + (" ..." if len(request.ids) > 20 else "")
+        how, what = "one", f"sample(s) {shown}"
         changed = label_one(index, list(request.ids), label)
     else:
         how, what = "range", f"windows from {request.since} to {request.until}"

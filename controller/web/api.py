@@ -136,7 +136,8 @@ def fleet_view(board: Dashboard, name: str) -> FleetView | None:
     desired = store.desired()
     members = fleet_members(name, repo.fleets if repo else None, store.devices(), desired)
     spec = repo.fleets.get(name) if repo else None
-    return FleetView(**object_view(obj), model=spec.spec.model if spec else None, events=event_views(store.events(kind="Fleet", name=name, limit=EVENTS_SHOWN)),
+    return FleetView(**object_view(obj), model=spec.spec.model if spec else None,
+                     events=event_views(store.events(kind="Fleet", name=name, limit=EVENTS_SHOWN)),
                      rollout=RolloutView(**rollout.to_dict()) if rollout else None,
                      progress=fleet_progress(obj, rollout, members, desired))
 
