@@ -47,53 +47,38 @@ def make_source(args, state_dir: Path):
     return LocalSource(args.path or ".")
 
 
-class NoDevices:  # the absence of a device side, stated; not a stand-in for one
-    """The DeviceLink when no device side exists: nobody reports, so nothing is ever sent."""
-
-    def poll(self) -> list:
-        return []
-
-    def set_desired(self, device_id, desired) -> None:  # pragma: no cover - unreachable without reports
-        raise UsageError("no device side in this build")
-
-
 def run(args) -> int:
+    from controller.collect.service import CollectionService
+    from controller.devices.hub import DeviceHub
     from controller.devices.signing import Signer
     from controller.reconciler.loop import Reconciler
-    from controller.reconciler.wiring import PipelineBuilder
+    from controller.reconciler.wiring import HubLink, PipelineBuilder
 
     state_dir = Path(args.state_dir or ".")
     store = open_store(state_dir)
     source = make_source(args, state_dir)
-    broker = hub = None
+    broker = None
     builder = PipelineBuilder(state_dir / ".origami" / "artifacts")
-    try:
-        from controller.devices.hub import DeviceHub
-    except ImportError:  # without the devices' hub no device can be reached: say so, do not pretend
-        print("origami: note: no device side in this build (controller.devices.hub missing): models are built "
-              "and fleets planned, nothing is sent", file=sys.stderr)
-        link = NoDevices()
-    else:
-        from controller.reconciler.wiring import HubLink
+    url = args.broker
+    if not url:
+        from controller.embedded_broker import EmbeddedBroker
 
-        url = args.broker
-        if not url:
-            from controller.embedded_broker import EmbeddedBroker
-
-            broker = EmbeddedBroker().start()
-            url = broker.url
-            print(f"origami: embedded MQTT broker on {url}", file=sys.stderr)
-        hub = DeviceHub(url, builder.store).start()
-        link = HubLink(hub)
-    reconciler = Reconciler(store, source, builder, link,
+        broker = EmbeddedBroker().start()
+        url = broker.url
+        print(f"origami: embedded MQTT broker on {url}", file=sys.stderr)
+    hub = DeviceHub(url, builder.store).start()
+    # Samples from the fleet: ingested as they arrive; datasets and campaigns follow each pass's specs.
+    collection = CollectionService(url, store.path, builder.store, store=store).start()
+    reconciler = Reconciler(store, source, builder, HubLink(hub),
                             Signer.load_or_create(state_dir), progress=progress_line)
+    reconciler.on_repository(lambda repo: collection.apply(repo, store.devices()))
     stop = threading.Event()
     dashboard = None
     try:
         if args.listen:
             from controller.web.server import start_dashboard
 
-            dashboard = start_dashboard(args.listen, state_dir, store, builder, reconciler, hub)
+            dashboard = start_dashboard(args.listen, state_dir, store, builder, reconciler, hub, collection=collection)
         result = reconciler.run(stop, interval=args.interval if args.git else 2.0, once=args.once)
     except KeyboardInterrupt:
         stop.set()
@@ -101,8 +86,8 @@ def run(args) -> int:
     finally:
         if dashboard:
             dashboard.stop()
-        if hub:
-            hub.stop()
+        collection.stop()
+        hub.stop()
         if broker:
             broker.stop()
     print(f"commit {(result.revision or '-')[:12]}: {result.builds} build(s), {result.installs} install(s); "

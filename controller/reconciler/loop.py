@@ -54,6 +54,15 @@ class Reconciler:
         self._outcomes: dict[str, tuple[str, ModelOutcome]] = {}  # model -> (key, outcome) built this run
         self._lock = threading.Lock()
         self._resent = False
+        self._repo_hooks: list = []
+
+    def on_repository(self, hook) -> None:
+        """Call `hook(repo)` in every pass, before anything is built, with the specs in force.
+
+        The collector uses it to configure collected datasets and campaigns from the same
+        commit the pass builds from.
+        """
+        self._repo_hooks.append(hook)
 
     # --- source ---------------------------------------------------------------------------------
     def _desired_repo(self) -> tuple[str | None, SpecRepository | None]:
@@ -155,6 +164,8 @@ class Reconciler:
             self.ingest()
             if repo is None:
                 return result
+            for hook in self._repo_hooks:
+                hook(repo)
             now = self.clock()
             state = RecordedState.from_store(self.store)
             plan = plan_repository(repo, state, self._cached)
