@@ -31,10 +31,10 @@ from tests.conftest import start_mosquitto, stop_mosquitto  # noqa: E402
 
 def devices_main(url: str, devices: int, windows: int, batch: int, prefix: str) -> None:
     """Child process: encode every batch, connect, say ready, publish on 'go', say done."""
-    from controller.collect.capture import WindowKey, encode_batch
-    from controller.collect.signals import Accelerometer
-    from controller.devices.mqtt_link import MqttLink
+    from device.capture import WindowKey, encode_batch
+    from device.signals import Accelerometer
     from specs.v1alpha1.protocol import samples_topic
+    from wire.mqtt import MqttLink
 
     payloads = []
     for d in range(devices):

@@ -94,7 +94,7 @@ def seed_converged(store: StateStore, loop: Reconciler) -> None:
     """Record the converged state: the loop's own first pass records objects; then models, releases
     and devices are recorded as they are after convergence."""
     revision, repo = loop._desired_repo()
-    from controller.planning import plan_repository
+    from controller.planning.plan import plan_repository
 
     graph = plan_repository(repo).graph
     with store.transaction():
@@ -147,14 +147,25 @@ def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, 
     """Run in a child process: `count` devices on one MQTT connection, until `stop` is set."""
     import queue as queue_mod
 
-    from controller.devices import topics
-    from controller.devices.mqtt_link import MqttLink
-    from controller.devices.signing import verify_artifact, verify_manifest
-    from controller.devices.transfer import ChunkReceiver
-    from controller.errors import OrigamiError
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
-    from specs.v1alpha1.protocol import (OFFER_REPLY, Capabilities, DesiredState, Hello, ReportedState,
-                                         TransferRequest, UpdateResult, decode, decode_chunk, encode)
+
+    from device.download import ChunkReceiver
+    from specs.errors import OrigamiError
+    from specs.v1alpha1.protocol import (
+        OFFER_REPLY,
+        Capabilities,
+        DesiredState,
+        Hello,
+        ReportedState,
+        TransferRequest,
+        UpdateResult,
+        decode,
+        decode_chunk,
+        encode,
+    )
+    from wire import topics
+    from wire.manifests import verify_artifact, verify_manifest
+    from wire.mqtt import MqttLink
 
     key = load_pem_public_key(public_pem)
     ids = [f"bench{count}-{i:04d}" for i in range(count)]
@@ -252,10 +263,11 @@ def converge(tmp: Path, url: str, count: int, artifacts: Path) -> tuple[float, f
     import git
 
     from controller.devices.hub import DeviceHub
-    from controller.devices.signing import Signer, public_pem
+    from controller.devices.signing import Signer
     from controller.loading import load_repository
     from controller.reconciler.wiring import HubLink, PipelineBuilder
     from controller.sources.git import GitSource
+    from wire.manifests import public_pem
 
     origin = git.Repo.init(tmp / "origin", initial_branch="main")
     (tmp / "origin" / "model.yaml").write_text(CONVERGE_MODEL)

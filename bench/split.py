@@ -49,7 +49,7 @@ def brute_force(profile, board, link, worker_macs, reserve):
 
 def timed_choice(profile, board, link, policy, worker_macs):
     """(decision or error text, median seconds of the choice over REPEATS runs)."""
-    from controller.errors import StageError
+    from specs.errors import StageError
 
     times, outcome = [], None
     for _ in range(REPEATS):

@@ -1,2 +1,1 @@
 """Origami's controller: loads specs, builds artifacts, reconciles fleets."""
-__version__ = "0.1.0"

@@ -100,7 +100,7 @@ def run() -> int:
     from controller.reconciler.wiring import HubLink, PipelineBuilder
     from controller.sources.git import GitSource
     from controller.state import open_store
-    from controller.virtual_fleet import VirtualFleet
+    from device.virtual.fleet import VirtualFleet
 
     work = Path(tempfile.mkdtemp(prefix="origami-demo-"))
     specs, state = work / "specs", work / "state"

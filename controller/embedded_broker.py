@@ -11,8 +11,8 @@ import logging
 import socket
 import threading
 
-from controller.errors import OrigamiError
-from controller.logs import get_logger
+from specs.errors import OrigamiError
+from wire.logs import get_logger
 
 log = get_logger("embedded_broker")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from controller.collect.index import SampleIndex
 from controller.collect.ingest import Collector
-from controller.devices.mqtt_link import MqttLink
 from controller.store.artifacts import ArtifactStore
 from specs.v1alpha1.protocol import Event
+from wire.mqtt import MqttLink
 
 
 class CollectRig:

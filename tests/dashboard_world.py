@@ -11,19 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from controller.agent.virtual_linux import VirtualLinuxBoard
 from controller.collect.service import CollectionService
-from controller.devices import topics
 from controller.devices.hub import DeviceHub
-from controller.devices.mqtt_link import MqttLink
 from controller.devices.signing import Signer
 from controller.reconciler.loop import Reconciler
 from controller.reconciler.wiring import HubLink, PipelineBuilder
 from controller.sources.local import LocalSource
 from controller.state import StateStore
-from controller.web import ControllerMetrics, DashboardServer, create_app, ensure_operator_token
+from controller.web import (
+    ControllerMetrics,
+    DashboardServer,
+    create_app,
+    ensure_operator_token,
+)
 from controller.web.metrics import wire_metrics
+from device.virtual.linux_board import VirtualLinuxBoard
 from specs.v1alpha1.collection import CollectRequest
+from wire import topics
+from wire.mqtt import MqttLink
 
 SPECS = {
     "dataset.yaml": """apiVersion: origami/v1alpha1

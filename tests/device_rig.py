@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.agent.virtual_linux import Faults, VirtualLinuxBoard
 from controller.devices.hub import DeviceHub, desired_state
 from controller.devices.signing import Signer
 from controller.store.artifacts import ArtifactStore
+from device.virtual.linux_board import Faults, VirtualLinuxBoard
 from specs.v1alpha1.protocol import Manifest, ReportedState, Target
 
 SINE = Path(__import__("tflite_micro").__file__).parent / "python/tflite_micro/sine_float.tflite"

@@ -2,7 +2,7 @@
 the state says why; a model LiteRT cannot load fails the real health check."""
 from __future__ import annotations
 
-from controller.agent.virtual_linux import Faults
+from device.virtual.linux_board import Faults
 from tests.device_rig import model_bytes, rig  # noqa: F401  (fixture)
 
 

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from controller.agent.simulate import fleet_specs, register_device_kind, start_fleet, stop_fleet
-from controller.errors import UsageError
+from device.virtual.simulate import (
+    fleet_specs,
+    register_device_kind,
+    start_fleet,
+    stop_fleet,
+)
+from specs.errors import UsageError
 from tests.device_rig import model_bytes, rig  # noqa: F401  (fixture)
 
 

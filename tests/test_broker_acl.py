@@ -11,10 +11,10 @@ import time
 import pytest
 
 from controller.devices import broker_config
-from controller.devices.mqtt_link import MqttLink
-from controller.errors import DeviceError, UsageError
+from specs.errors import DeviceError, UsageError
 from specs.v1alpha1 import protocol as p
 from tests.conftest import start_mosquitto, stop_mosquitto
+from wire.mqtt import MqttLink
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from controller.collect.capture import SampleCapture, WindowKey
-from controller.collect.signals import Accelerometer, signal_for
+from device.capture import SampleCapture, WindowKey
+from device.signals import Accelerometer, signal_for
 from specs.v1alpha1.collection import SampleBatch
 from specs.v1alpha1.protocol import Event
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import git
 import pytest
 
-from controller.agent.virtual_linux import VirtualLinuxBoard
 from controller.collect.campaigns import collect_requests
 from controller.collect.index import Selection
 from controller.collect.labels import label_one, label_session
@@ -25,6 +23,7 @@ from controller.reconciler.loop import Reconciler
 from controller.reconciler.wiring import HubLink, PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
+from device.virtual.linux_board import VirtualLinuxBoard
 from tests.reconcile_specs import commit
 
 LABELS = ["idle", "shake", "circle", "tilt"]

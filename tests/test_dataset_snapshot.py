@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from controller.errors import StageError
 from controller.pipeline.collected import CollectedSamples, register_collected_provider
 from controller.pipeline.datasets import Snapshot, build_snapshot
+from specs.errors import StageError
 from specs.v1alpha1.dataset import DatasetSpec
 
 

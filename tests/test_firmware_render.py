@@ -8,10 +8,15 @@ import subprocess
 
 import pytest
 
-from controller.errors import StageError
 from controller.firmware.c_array import c_array
-from controller.firmware.operators import model_operators, resolver_method
-from controller.firmware.render import FAMILIES, arena_with_margin, render_firmware, template_family
+from controller.firmware.render import (
+    FAMILIES,
+    arena_with_margin,
+    render_firmware,
+    template_family,
+)
+from runtimes.operators import model_operators, resolver_method
+from specs.errors import StageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from tests.tiny_tflite import dense_int8
 
@@ -26,7 +31,7 @@ def tflite() -> bytes:
 
 @pytest.fixture(scope="session")
 def arena(tflite) -> int:
-    from controller.pipeline.tflm import measure_arena
+    from runtimes.tflm import measure_arena
 
     return measure_arena(tflite).arena_bytes
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from controller.agent.gateway import flash_command, flash_firmware
-from controller.errors import DeviceError
+from device.gateway import flash_command, flash_firmware
+from specs.errors import DeviceError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from tests.conftest import ROOT
 

@@ -5,18 +5,31 @@ import queue
 
 import pytest
 
-from controller.agent.gateway import Gateway, detect_ports, match_usb
-from controller.agent.virtual_mcu import VirtualMCU
-from controller.devices.mqtt_link import MqttLink
 from controller.devices.signing import Signer
-from controller.devices.topics import parse
 from controller.devices.transfer import ArtifactSender
+from device.gateway import Gateway, detect_ports, match_usb
+from device.virtual.mcu_board import VirtualMCU
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.protocol import (
-    ChunkAck, DesiredState, Event, Hello, Manifest, ReportedState, Target, TransferRequest, decode, desired_topic,
-    encode, events_topic, hello_topic, sha256_hex, state_topic,
+    ChunkAck,
+    DesiredState,
+    Event,
+    Hello,
+    Manifest,
+    ReportedState,
+    Target,
+    TransferRequest,
+    decode,
+    desired_topic,
+    encode,
+    events_topic,
+    hello_topic,
+    sha256_hex,
+    state_topic,
 )
 from tests.tiny_tflite import dense_int8, wide_conv_int8
+from wire.mqtt import MqttLink
+from wire.topics import parse
 
 TIMEOUT_S = 60
 

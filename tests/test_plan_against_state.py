@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from controller.loading import load_repository
-from controller.planning import RecordedState, plan_repository
+from controller.planning.plan import RecordedState, plan_repository
 from controller.state import DesiredRecord, DeviceRecord, ObjectStatus, StateStore
 from tests.conftest import EXAMPLES, ROOT
 

@@ -6,8 +6,8 @@ import hashlib
 import pytest
 from pydantic import ValidationError
 
-from controller.devices import topics
 from specs.v1alpha1 import protocol as p
+from wire import topics
 
 
 def test_desired_state_round_trips_and_omits_nothing_signed():

@@ -5,9 +5,6 @@ a rollout-only commit builds nothing, an invalid commit changes nothing, a model
 """
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import git
 import pytest
 

@@ -21,7 +21,7 @@ from controller.reconciler.rollout import _order
 from controller.reconciler.wiring import HubLink, PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
-from controller.virtual_fleet import VirtualFleet
+from device.virtual.fleet import VirtualFleet
 from tests.conftest import start_mosquitto, stop_mosquitto
 from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import git
 
 from controller.devices.signing import Signer
-from controller.reconciler.wiring import PipelineBuilder
 from controller.loading import load_repository
-from controller.errors import StoreError
+from controller.reconciler.wiring import PipelineBuilder
 from controller.state import StateStore
-from controller.virtual_fleet import VirtualFleet
+from device.virtual.fleet import VirtualFleet
+from specs.errors import StoreError
 from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.reconciler.membership import assign_fleets
+from controller.planning.membership import assign_fleets
 from controller.reconciler.rollout import Member
 from controller.reconciler.strategy import resolve, resolve_strategy
 from controller.state.records import DeviceRecord

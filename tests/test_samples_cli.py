@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from controller.cli.main import main
-from controller.collect.capture import WindowKey, encode_batch
 from controller.collect.index import SampleIndex
 from controller.collect.ingest import Collector, _Message
 from controller.store.artifacts import ArtifactStore
+from device.capture import WindowKey, encode_batch
 from specs.v1alpha1.protocol import samples_topic
 
 

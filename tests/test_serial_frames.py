@@ -6,9 +6,19 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.agent.serial_frames import (
-    HEADER_SIZE, MAX_PAYLOAD, AckStatus, Frame, FrameDecoder, FrameType, decode_ack, decode_chunk,
-    encode_ack, encode_chunk, encode_frame, encode_json,
+from device.serial_frames import (
+    HEADER_SIZE,
+    MAX_PAYLOAD,
+    AckStatus,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    decode_ack,
+    decode_chunk,
+    encode_ack,
+    encode_chunk,
+    encode_frame,
+    encode_json,
 )
 
 payloads = st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=8)

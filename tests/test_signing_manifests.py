@@ -7,8 +7,9 @@ import stat
 import pytest
 
 from controller.devices import signing
-from controller.errors import SignatureError
+from specs.errors import SignatureError
 from specs.v1alpha1.protocol import Manifest, SignedManifest, Target
+from wire import manifests
 
 
 def _manifest(data: bytes, version: str = "1") -> Manifest:
@@ -22,25 +23,25 @@ def test_key_pair_created_once_and_private_key_is_owner_only(tmp_path):
     assert first.key_id == second.key_id
     private = tmp_path / "keys" / signing.PRIVATE_KEY_FILE
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
-    public = signing.load_public_key(tmp_path / "keys" / signing.PUBLIC_KEY_FILE)
-    assert signing.key_id(public) == first.key_id
+    public = manifests.load_public_key(tmp_path / "keys" / manifests.PUBLIC_KEY_FILE)
+    assert manifests.key_id(public) == first.key_id
 
 
 def test_signed_manifest_verifies_and_tampering_is_rejected(tmp_path):
     signer = signing.Signer.load_or_create(tmp_path)
     signed = signer.sign(_manifest(b"model bytes"))
-    assert signing.verify_manifest(signed, signer.public_key) == signed.manifest
+    assert manifests.verify_manifest(signed, signer.public_key) == signed.manifest
     bigger = signed.manifest.model_copy(update={"size": signed.manifest.size + 1})
     with pytest.raises(SignatureError, match="invalid signature"):
-        signing.verify_manifest(SignedManifest(manifest=bigger, signature=signed.signature, keyId=signed.keyId),
+        manifests.verify_manifest(SignedManifest(manifest=bigger, signature=signed.signature, keyId=signed.keyId),
                                 signer.public_key)
     other = signing.Signer.load_or_create(tmp_path / "other")
     with pytest.raises(SignatureError, match="trusts key"):
-        signing.verify_manifest(other.sign(signed.manifest), signer.public_key)
+        manifests.verify_manifest(other.sign(signed.manifest), signer.public_key)
     forged = SignedManifest(manifest=signed.manifest, signature=other.sign(signed.manifest).signature,
                             keyId=signer.key_id)
     with pytest.raises(SignatureError):
-        signing.verify_manifest(forged, signer.public_key)
+        manifests.verify_manifest(forged, signer.public_key)
 
 
 def test_artifact_digest_and_size_checked(tmp_path):
@@ -48,15 +49,15 @@ def test_artifact_digest_and_size_checked(tmp_path):
     manifest = _manifest(data)
     path = tmp_path / "artifact"
     path.write_bytes(data)
-    signing.verify_artifact(manifest, path)
+    manifests.verify_artifact(manifest, path)
     path.write_bytes(b"y" + data[1:])
     with pytest.raises(SignatureError, match="sha256"):
-        signing.verify_artifact(manifest, path)
+        manifests.verify_artifact(manifest, path)
     path.write_bytes(data + b"!")
     with pytest.raises(SignatureError, match="bytes"):
-        signing.verify_artifact(manifest, path)
+        manifests.verify_artifact(manifest, path)
 
 
 def test_missing_public_key_says_what_to_do(tmp_path):
     with pytest.raises(SignatureError, match="copy the controller"):
-        signing.load_public_key(tmp_path / "nope.pem")
+        manifests.load_public_key(tmp_path / "nope.pem")

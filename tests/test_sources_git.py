@@ -8,9 +8,9 @@ from pathlib import Path
 import git
 import pytest
 
-from controller.errors import SourceError
 from controller.sources import load_snapshot
 from controller.sources.git import GitSource
+from specs.errors import SourceError
 from tests.conftest import EXAMPLES
 
 

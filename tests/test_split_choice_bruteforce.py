@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller.errors import StageError
 from controller.split import decide
 from controller.split.cost import LinkSpeed
+from specs.errors import StageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.model import SplitPolicy
 from tests.split_digits import digits_profile, trained_digits

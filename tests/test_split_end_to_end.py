@@ -77,12 +77,12 @@ def test_explain_table_shows_every_cut_and_marks_the_choice(decision):
 
 
 def test_split_pair_answers_over_mosquitto_like_the_unsplit_model(digits, decision, pair, mosquitto):
-    from controller.devices.mqtt_link import MqttLink
     from controller.pipeline.squeeze import convert
-    from controller.pipeline.tflm import run_tflm
-    from controller.split.head_runtime import HeadRunner, SplitHead
     from controller.split.worker import TailWorker
+    from device.split_head import HeadRunner, SplitHead
+    from runtimes.tflm import run_tflm
     from specs.v1alpha1.split import tail_id
+    from wire.mqtt import MqttLink
 
     head, tail = pair
     x_test, y_test = digits.snapshot.x("test"), digits.snapshot.y("test")

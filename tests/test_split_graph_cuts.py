@@ -86,8 +86,8 @@ def test_head_and_tail_recompose_the_model(residual_model):
 
 
 def test_cut_inside_a_branch_is_refused_with_the_valid_ones(residual_model):
-    from controller.errors import StageError
     from controller.split.models import tail_model
+    from specs.errors import StageError
 
     with pytest.raises(StageError, match="valid cuts: image, stem, residual"):
         tail_model(residual_model, "inner")

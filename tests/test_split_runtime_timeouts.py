@@ -8,9 +8,16 @@ import time
 import numpy as np
 import pytest
 
-from controller.errors import DeviceError, SplitTimeoutError
-from specs.v1alpha1.split import (SplitReply, SplitRequest, decode_request, encode_request, split_reply_topic,
-                                  split_request_topic, tail_id)
+from specs.errors import DeviceError, SplitTimeoutError
+from specs.v1alpha1.split import (
+    SplitReply,
+    SplitRequest,
+    decode_request,
+    encode_request,
+    split_reply_topic,
+    split_request_topic,
+    tail_id,
+)
 
 pytestmark = pytest.mark.ml
 
@@ -33,7 +40,7 @@ def small_split():
 
 @pytest.fixture
 def device(mosquitto, request):
-    from controller.devices.mqtt_link import MqttLink
+    from wire.mqtt import MqttLink
 
     link = MqttLink(f"split-dev-{request.node.name[:40]}", mosquitto.url).start()
     yield link
@@ -41,8 +48,8 @@ def device(mosquitto, request):
 
 
 def _head(small_split, device, name, timeout_s):
-    from controller.pipeline.tflm import measure_arena
-    from controller.split.head_runtime import HeadRunner, SplitHead
+    from device.split_head import HeadRunner, SplitHead
+    from runtimes.tflm import measure_arena
 
     _, head, tail, _ = small_split
     return SplitHead(HeadRunner(head, measure_arena(head).arena_bytes), device, name, tail_id(tail),

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from controller.pipeline.datasets import build_snapshot
-from controller.pipeline.measure import measure_variant, run_litert
+from controller.pipeline.measure import measure_variant
 from controller.pipeline.squeeze import squeeze
 from controller.pipeline.training import train
+from runtimes.litert import run_litert
 from specs.v1alpha1.dataset import DatasetSpec
 from specs.v1alpha1.model import ModelSpec, Variant
 

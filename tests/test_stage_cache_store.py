@@ -5,8 +5,8 @@ import hashlib
 
 import pytest
 
-from controller.errors import StoreError
 from controller.store import ArtifactStore, StageCache, stage_key
+from specs.errors import StoreError
 
 
 def test_same_bytes_same_digest_stored_once(tmp_path):

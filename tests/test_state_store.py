@@ -8,9 +8,15 @@ import sqlite3
 
 import pytest
 
-from controller.errors import StoreError
-from controller.state import Condition, InstallRecord, ObjectStatus, RolloutRecord, StateStore
+from controller.state import (
+    Condition,
+    InstallRecord,
+    ObjectStatus,
+    RolloutRecord,
+    StateStore,
+)
 from controller.state.schema import SCHEMA_VERSION
+from specs.errors import StoreError
 
 
 def test_new_store_is_wal_and_at_the_current_schema(tmp_path):

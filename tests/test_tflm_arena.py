@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.errors import StageError
-from controller.pipeline.tflm import measure_arena, run_tflm
+from runtimes.tflm import measure_arena, run_tflm
+from specs.errors import StageError
 
 
 @pytest.fixture(scope="module")

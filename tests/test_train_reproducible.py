@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.errors import StageError
 from controller.pipeline.datasets import build_snapshot
 from controller.pipeline.training import train
+from specs.errors import StageError
 from specs.v1alpha1.dataset import DatasetSpec
 from specs.v1alpha1.model import ModelSpec
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from controller.agent.virtual_linux import Faults
+from device.virtual.linux_board import Faults
 from tests.device_rig import model_bytes, rig  # noqa: F401  (fixture)
 
 CHUNK = 16 * 1024

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from controller.agent.gateway import BoardLink
-from controller.agent.serial_frames import AckStatus
-from controller.agent.virtual_mcu import Faults, VirtualMCU
 from controller.devices.signing import Signer
+from device.gateway import BoardLink
+from device.serial_frames import AckStatus
+from device.virtual.mcu_board import Faults, VirtualMCU
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.protocol import Manifest, SignedManifest, Target, encode, sha256_hex
 from tests.tiny_tflite import dense_int8, wide_conv_int8
@@ -102,7 +102,7 @@ def test_failed_health_check_rolls_back_to_the_previous_slot(board, signer):
 
 
 def test_a_silent_board_is_reported_not_waited_for_forever(board):
-    from controller.errors import DeviceError
+    from specs.errors import DeviceError
 
     _, link = board(Faults(silent=True))
     with pytest.raises(DeviceError, match="no hello"):

@@ -6,7 +6,13 @@ import json
 import httpx
 import pytest
 
-from controller.web import DashboardServer, TokenStore, create_app, ensure_operator_token, is_loopback
+from controller.web import (
+    DashboardServer,
+    TokenStore,
+    create_app,
+    ensure_operator_token,
+    is_loopback,
+)
 from controller.web.auth import TOKEN_FILE
 from tests.web_seed import FLEET, seeded_store
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from controller.errors import UsageError
 from controller.cli.main import main
 from controller.state import StateStore
 from controller.web.server import parse_listen, start_dashboard
+from specs.errors import UsageError
 
 DATASET = """apiVersion: origami/v1alpha1
 kind: Dataset

@@ -10,11 +10,11 @@ from typing import Iterator
 
 from controller.collect.index import NewWindow, Rejection, SampleIndex
 from controller.collect.segments import window_digest, write_segment
-from controller.collect.signals import signal_for
 from controller.reconciler.conditions import with_conditions
 from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateStore
 from controller.store.artifacts import ArtifactStore
 from controller.web import DashboardServer, create_app, ensure_operator_token
+from device.signals import signal_for
 
 FLEET = "mcu"
 

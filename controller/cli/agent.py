@@ -23,12 +23,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from controller.agent.device_agent import AgentConfig, DeviceAgent
     from controller.devices.broker_config import check_device_id
     from controller.devices.capabilities import detect_capabilities
-    from controller.devices.mqtt_link import TlsOptions
-    from controller.devices.signing import load_public_key
-    from controller.errors import UsageError
+    from device.agent import AgentConfig, DeviceAgent
+    from specs.errors import UsageError
+    from wire.manifests import load_public_key
+    from wire.mqtt import TlsOptions
 
     check_device_id(args.id)
     labels = dict(item.split("=", 1) for item in args.label if "=" in item)

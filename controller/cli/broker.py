@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 
 def run_config(args) -> int:
     from controller.devices.broker_config import write_broker_config
-    from controller.errors import UsageError
+    from specs.errors import UsageError
 
     devices = list(args.device)
     if args.devices_file:

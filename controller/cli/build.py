@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
-from controller.errors import SpecError, UsageError
 from controller.loading import load_repository
+from specs.errors import SpecError, UsageError
 
 
 def register(subparsers) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 from controller.cli.output import add_output_flag, add_state_flag, age, emit
-from controller.errors import UsageError
 from controller.reconciler.conditions import summary
 from controller.state import open_store
+from specs.errors import UsageError
 
 ALIASES = {"dataset": "Dataset", "model": "Model", "fleet": "Fleet", "device": "Device", "source": "Source"}
 

@@ -5,7 +5,7 @@ import signal
 import threading
 from pathlib import Path
 
-from controller.errors import UsageError
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -43,7 +43,7 @@ def _profiles():
 
 
 def ports(args) -> int:
-    from controller.agent.gateway import detect_ports
+    from device.gateway import detect_ports
 
     found = detect_ports(_profiles())
     if not found:
@@ -54,7 +54,7 @@ def ports(args) -> int:
 
 
 def flash(args) -> int:
-    from controller.agent.gateway import flash_firmware
+    from device.gateway import flash_firmware
 
     profiles = _profiles()
     if args.profile not in profiles:
@@ -64,7 +64,7 @@ def flash(args) -> int:
 
 
 def run(args) -> int:
-    from controller.agent.gateway import Gateway, detect_ports
+    from device.gateway import Gateway, detect_ports
 
     profiles = _profiles()
     password = Path(args.password_file).read_text().strip() if args.password_file else None
@@ -75,8 +75,8 @@ def run(args) -> int:
     if args.virtual:
         if not args.public_key:
             raise UsageError("--virtual needs --public-key: the controller's public key (PEM) the board trusts")
-        from controller.agent.virtual_mcu import VirtualMCU
-        from controller.devices.signing import load_public_key
+        from device.virtual.mcu_board import VirtualMCU
+        from wire.manifests import load_public_key
 
         key = load_public_key(Path(args.public_key))
         for i, name in enumerate(args.virtual):

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
-from controller import __version__
-from controller.errors import OrigamiError
+from specs.errors import OrigamiError
+from wire import __version__
 
 COMMANDS = [
     "controller.cli.validate",
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    from controller.logs import configure_logging
+    from wire.logs import configure_logging
 
     configure_logging(args.log_level)
     try:

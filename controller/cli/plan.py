@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controller.errors import SpecError
 from controller.loading import load_repository
-from controller.planning import RecordedState, plan_repository
+from controller.planning.plan import RecordedState, plan_repository
 from controller.state import DEFAULT_FILE, open_store
+from specs.errors import SpecError
 
 
 def register(subparsers) -> None:

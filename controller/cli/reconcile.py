@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 
 from controller.cli.output import add_state_flag
-from controller.errors import UsageError
-from controller.logs import get_logger
 from controller.state import open_store
+from specs.errors import UsageError
+from wire.logs import get_logger
 
 log = get_logger("cli.reconcile")
 

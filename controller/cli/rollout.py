@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from controller.cli.output import add_state_flag
-from controller.errors import UsageError
 from controller.state import open_store
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:

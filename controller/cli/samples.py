@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from controller.cli.output import add_output_flag, add_state_flag, emit, table
-from controller.errors import UsageError
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:

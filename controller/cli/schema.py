@@ -27,7 +27,7 @@ def run(args) -> int:
     generated = schemas.generate()
     name = f"{args.kind.lower()}.json"
     if name not in generated:
-        from controller.errors import UsageError
+        from specs.errors import UsageError
 
         raise UsageError(f"unknown kind '{args.kind}'; choose from {', '.join(n[:-5] for n in generated)}")
     print(schemas.render(generated[name]), end="")

@@ -7,7 +7,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from controller.errors import UsageError
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -30,9 +30,9 @@ def register(subparsers) -> None:
 
 
 def run(args, stop: threading.Event | None = None) -> int:
-    from controller.agent.simulate import fleet_specs, start_fleet, stop_fleet
-    from controller.agent.virtual_linux import Faults
-    from controller.devices.signing import load_public_key
+    from device.virtual.linux_board import Faults
+    from device.virtual.simulate import fleet_specs, start_fleet, stop_fleet
+    from wire.manifests import load_public_key
 
     labels = {}
     for item in args.label:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 
 from controller.cli.output import add_output_flag, emit, table
-from controller.errors import SpecError, StageError, UsageError
 from controller.loading import load_repository
+from specs.errors import SpecError, StageError, UsageError
 
 
 def register(subparsers) -> None:

@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from controller.errors import UsageError
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:

@@ -11,9 +11,9 @@ import json
 import threading
 from typing import Iterable
 
-from controller.logs import get_logger
 from specs.v1alpha1.collection import CollectRequest, collect_topic
 from specs.v1alpha1.protocol import encode
+from wire.logs import get_logger
 
 log = get_logger("collect.campaigns")
 

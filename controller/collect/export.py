@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from controller.collect.index import SampleRecord
-from controller.errors import UsageError
+from specs.errors import UsageError
 
 
 def _stack(records: list[SampleRecord], windows: list[np.ndarray]) -> np.ndarray:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from controller.errors import StoreError
 from controller.state.store import DEFAULT_FILE, StateStore
+from specs.errors import StoreError
 
 
 @dataclass(frozen=True)

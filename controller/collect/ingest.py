@@ -27,15 +27,19 @@ from pydantic import ValidationError
 
 from controller.collect.index import NewWindow, Rejection, SampleIndex
 from controller.collect.segments import window_digest, write_segment
-from controller.devices import topics
-from controller.devices.mqtt_link import BrokerAddress
-from controller.errors import DeviceError
-from controller.logs import get_logger
 from controller.store.artifacts import ArtifactStore
+from specs.errors import DeviceError
 from specs.v1alpha1.collection import (
-    MAX_PAYLOAD_BYTES, MAX_SHAPE_RANK, MAX_VALUES_PER_WINDOW, MAX_WINDOWS_PER_BATCH, SampleBatch,
+    MAX_PAYLOAD_BYTES,
+    MAX_SHAPE_RANK,
+    MAX_VALUES_PER_WINDOW,
+    MAX_WINDOWS_PER_BATCH,
+    SampleBatch,
 )
 from specs.v1alpha1.protocol import DEVICE_ID_PATTERN, Event, encode
+from wire import topics
+from wire.logs import get_logger
+from wire.mqtt import BrokerAddress
 
 log = get_logger("collect.ingest")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from controller.collect.index import SampleIndex, Selection
-from controller.errors import UsageError
+from specs.errors import UsageError
 
 _LABEL = re.compile(r"^[^\s/][^/]{0,62}$")
 

@@ -12,8 +12,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from controller.errors import StoreError
 from controller.store.artifacts import ArtifactStore
+from specs.errors import StoreError
 
 
 def window_digest(window: np.ndarray) -> str:

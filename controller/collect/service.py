@@ -13,10 +13,10 @@ from controller.collect.campaigns import CampaignPublisher, collect_requests
 from controller.collect.index import SampleIndex
 from controller.collect.ingest import Collector
 from controller.collect.snapshot import CollectedSnapshots
-from controller.devices.mqtt_link import MqttLink
 from controller.pipeline.collected import register_collected_provider
-from controller.reconciler.membership import assign_fleets
+from controller.planning.membership import assign_fleets
 from controller.store.artifacts import ArtifactStore
+from wire.mqtt import MqttLink
 
 
 class CollectionService:

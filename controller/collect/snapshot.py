@@ -21,11 +21,11 @@ import numpy as np
 from controller.collect.index import SampleIndex, Selection
 from controller.collect.retrain import SnapshotDecision, decide
 from controller.collect.segments import load_windows
-from controller.errors import StageError
-from controller.logs import get_logger
 from controller.pipeline.collected import CollectedSamples
 from controller.store.artifacts import ArtifactStore
+from specs.errors import StageError
 from specs.v1alpha1.dataset import CollectedSource
+from wire.logs import get_logger
 
 log = get_logger("collect.snapshot")
 

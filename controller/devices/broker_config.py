@@ -18,8 +18,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.errors import UsageError
-from specs.v1alpha1.protocol import DEVICE_ID_PATTERN, DEVICE_PUBLISHES, DEVICE_READS, TOPIC_ROOT
+from specs.errors import UsageError
+from specs.v1alpha1.protocol import (
+    DEVICE_ID_PATTERN,
+    DEVICE_PUBLISHES,
+    DEVICE_READS,
+    TOPIC_ROOT,
+)
 
 PBKDF2_ITERATIONS = 101   # mosquitto_passwd's default for $7$
 SALT_BYTES = 12

@@ -18,11 +18,8 @@ from typing import Callable
 
 from pydantic import BaseModel, ValidationError
 
-from controller.devices import topics
-from controller.devices.mqtt_link import MqttLink, TlsOptions
 from controller.devices.signing import Signer
 from controller.devices.transfer import ArtifactSender, ArtifactSource
-from controller.logs import get_logger
 from specs.v1alpha1.protocol import (
     DEFAULT_CHUNK_SIZE,
     ChunkAck,
@@ -37,6 +34,9 @@ from specs.v1alpha1.protocol import (
     decode,
     encode,
 )
+from wire import topics
+from wire.logs import get_logger
+from wire.mqtt import MqttLink, TlsOptions
 
 log = get_logger("devices.hub")
 

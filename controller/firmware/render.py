@@ -16,12 +16,12 @@ from typing import Callable
 
 import jinja2
 
-from controller import __version__ as origami_version
-from controller.errors import StageError
 from controller.firmware.c_array import MODEL_ALIGNMENT, c_array
-from controller.firmware.operators import model_operators
-from controller.logs import get_logger
+from runtimes.operators import model_operators
+from specs.errors import StageError
 from specs.v1alpha1.device_profile import DeviceProfile
+from wire import __version__ as origami_version
+from wire.logs import get_logger
 
 log = get_logger("firmware.render")
 
@@ -134,7 +134,7 @@ def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, 
                          "convert it with builtin operators only")
     if arena_measured is None and family != "linux":
         say("measuring the TFLM tensor arena")
-        from controller.pipeline.tflm import measure_arena
+        from runtimes.tflm import measure_arena
 
         arena_measured = measure_arena(tflite).arena_bytes
     arena_measured = arena_measured or 0

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from controller.errors import StageError
 from controller.firmware.render import RenderedProject
-from controller.logs import get_logger
+from specs.errors import StageError
+from wire.logs import get_logger
 
 log = get_logger("firmware.toolchains")
 

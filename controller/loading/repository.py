@@ -5,11 +5,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.errors import SpecError, UsageError
 from controller.loading.documents import LoadedDocument, parse_document
 from controller.loading.issues import SpecIssue
 from controller.loading.references import check_duplicates, check_references
 from controller.loading.yaml_positions import read_yaml
+from specs.errors import SpecError, UsageError
 from specs.v1alpha1 import Dataset, DeviceProfile, Fleet, Model
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 

@@ -11,14 +11,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from controller.errors import StageError
-from controller.logs import get_logger
-from controller.pipeline.cards import (card_json, card_markdown, confusion_png, size_vs_metric_png,
-                                       training_curves_png)
+from controller.pipeline.cards import (
+    card_json,
+    card_markdown,
+    confusion_png,
+    size_vs_metric_png,
+    training_curves_png,
+)
 from controller.pipeline.gates import evaluate_gates, runtime_metrics
 from controller.pipeline.keys import ModelStageKeys, model_stage_keys
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import StageCache
+from specs.errors import StageError
+from wire.logs import get_logger
 
 log = get_logger("pipeline.build")
 Progress = Callable[[str], None]

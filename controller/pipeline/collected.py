@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from controller.errors import StageError
+from specs.errors import StageError
 from specs.v1alpha1.dataset import CollectedSource
 
 

@@ -16,11 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.errors import StageError
 from controller.pipeline.collected import load_collected
 from controller.pipeline.generators import GENERATORS
-from specs.v1alpha1.dataset import (CollectedSource, DatasetSpec, FilesSource, GeneratedSource, PackagedSource,
-                                    Preprocessing)
+from specs.errors import StageError
+from specs.v1alpha1.dataset import (
+    CollectedSource,
+    DatasetSpec,
+    FilesSource,
+    GeneratedSource,
+    PackagedSource,
+    Preprocessing,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm")
 SPLITS = ("train", "validation", "test")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-GESTURE_CLASSES = ("idle", "shake", "circle", "tilt")
+from specs.v1alpha1.dataset import GESTURE_CLASSES
+
 GESTURE_WINDOW = 64  # samples per window at a nominal 50 Hz: about 1.3 s of 3-axis acceleration
 
 

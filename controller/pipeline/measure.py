@@ -5,34 +5,16 @@ import gzip
 
 import numpy as np
 
-from controller.errors import StageError
 from controller.firmware.c_array import c_array
-from controller.firmware.operators import model_operators
-from controller.logs import get_logger
 from controller.pipeline.datasets import Snapshot
 from controller.pipeline.metrics import task_metrics
-from controller.pipeline.tflm import measure_arena, run_tflm
-from controller.pipeline.tflm_worker import dequantize_output, quantize_input
+from runtimes.litert import run_litert
+from runtimes.operators import model_operators
+from runtimes.tflm import measure_arena, run_tflm
+from specs.errors import StageError
+from wire.logs import get_logger
 
 log = get_logger("pipeline.measure")
-
-
-def run_litert(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
-    """Every sample through the LiteRT (TFLite) interpreter, one at a time as a device would."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=tflite)
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    details_in = {"dtype": inp["dtype"], "quantization_parameters": inp["quantization_parameters"]}
-    details_out = {"dtype": out["dtype"], "quantization_parameters": out["quantization_parameters"]}
-    x = quantize_input(np.asarray(inputs, dtype=np.float32), details_in)
-    results = []
-    for sample in x:
-        interpreter.set_tensor(inp["index"], sample.reshape(inp["shape"]))
-        interpreter.invoke()
-        results.append(dequantize_output(np.array(interpreter.get_tensor(out["index"])), details_out))
-    return np.concatenate(results)
 
 
 def count_macs(model) -> int:

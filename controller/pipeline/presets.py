@@ -5,7 +5,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from controller.errors import StageError
+from specs.errors import StageError
 from specs.v1alpha1.model import Architecture
 
 

@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from types import ModuleType
 
-from controller.errors import StageError
+from specs.errors import StageError
 
 
 @lru_cache(maxsize=1)

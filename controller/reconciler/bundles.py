@@ -16,12 +16,12 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from controller.errors import StageError
-from controller.logs import get_logger
-from controller.reconciler.graph import content_key
-from controller.reconciler.ports import Artifact, ModelOutcome, Progress
 from controller.devices.selection import Candidate, select_variant
+from controller.planning.graph import content_key
+from controller.reconciler.ports import Artifact, ModelOutcome, Progress
+from specs.errors import StageError
 from specs.v1alpha1.protocol import Capabilities, Hello, Target
+from wire.logs import get_logger
 
 log = get_logger("reconciler.bundles")
 PRECISION = {"int8": "int8", "float16": "float16", "dynamic": "dynamic"}

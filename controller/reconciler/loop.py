@@ -10,21 +10,33 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from controller.errors import OrigamiError, SourceError
 from controller.loading import SpecRepository
-from controller.logs import get_logger
-from controller.planning import RecordedState, plan_repository
+from controller.planning.graph import DesiredGraph
+from controller.planning.plan import RecordedState, plan_repository
 from controller.reconciler.backoff import next_attempt
 from controller.reconciler.conditions import with_conditions
-from controller.reconciler.graph import DesiredGraph
-from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress
+from controller.reconciler.ports import (
+    Artifact,
+    Builder,
+    DeviceLink,
+    ModelOutcome,
+    Progress,
+)
 from controller.reconciler.rollout import Member, next_step
 from controller.sources import Snapshot, SpecSource, load_snapshot
 from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateStore
-from specs.v1alpha1.protocol import DesiredState, Hello, Manifest, Presence, ReportedState
+from specs.errors import OrigamiError, SourceError
+from specs.v1alpha1.protocol import (
+    DesiredState,
+    Hello,
+    Manifest,
+    Presence,
+    ReportedState,
+)
+from wire.logs import get_logger
 
 log = get_logger("reconciler")
 FAILED_OUTCOMES = ("rolled-back", "rejected", "failed")

@@ -13,10 +13,10 @@ from typing import Callable
 
 import git
 
-from controller.errors import SourceError
 from controller.loading.repository import MAX_FILE_BYTES, SPEC_SUFFIXES
-from controller.logs import get_logger
 from controller.sources.snapshot import Snapshot, Text
+from specs.errors import SourceError
+from wire.logs import get_logger
 
 log = get_logger("sources.git")
 

@@ -9,9 +9,9 @@ from typing import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from controller.errors import UsageError
 from controller.loading.repository import MAX_FILE_BYTES, spec_files
 from controller.sources.snapshot import Snapshot, Text, content_revision
+from specs.errors import UsageError
 
 
 class LocalSource:

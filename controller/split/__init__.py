@@ -7,10 +7,29 @@ imported only by the functions that need it.
 from __future__ import annotations
 
 from controller.split.choose import SplitDecision, choose_cut
-from controller.split.cost import Budget, CutCost, LinkSpeed, budget, cut_cost, link_from_spec
-from controller.split.plan import (CompositionReport, build_split, check_composition, decide, default_worker_macs,
-                                   plan_split, run_split_pair)
-from controller.split.profile import CutProfile, ModelProfile, profile_graph, profile_model
+from controller.split.cost import (
+                                   Budget,
+                                   CutCost,
+                                   LinkSpeed,
+                                   budget,
+                                   cut_cost,
+                                   link_from_spec,
+)
+from controller.split.plan import (
+                                   CompositionReport,
+                                   build_split,
+                                   check_composition,
+                                   decide,
+                                   default_worker_macs,
+                                   plan_split,
+                                   run_split_pair,
+)
+from controller.split.profile import (
+                                   CutProfile,
+                                   ModelProfile,
+                                   profile_graph,
+                                   profile_model,
+)
 
 __all__ = [
     "Budget", "CompositionReport", "CutCost", "CutProfile", "LinkSpeed", "ModelProfile", "SplitDecision",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.errors import StageError
 from controller.split.cost import Budget, CutCost, LinkSpeed, cut_cost
 from controller.split.profile import CutProfile, ModelProfile
+from specs.errors import StageError
 
 
 @dataclass(frozen=True)

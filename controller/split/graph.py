@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from controller.errors import StageError
+from specs.errors import StageError
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.errors import StageError
 from controller.split.graph import as_functional, layer_graph, valid_cuts
+from specs.errors import StageError
 
 
 @dataclass(frozen=True)

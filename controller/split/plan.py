@@ -10,15 +10,15 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from controller.errors import GateError
-from controller.logs import get_logger
 from controller.split.choose import SplitDecision, choose_cut
 from controller.split.cost import LinkSpeed, budget, link_from_spec
 from controller.split.models import split_artifacts
 from controller.split.profile import ModelProfile, Progress, profile_model
+from specs.errors import GateError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.device_profile import DeviceProfile
 from specs.v1alpha1.model import SplitPolicy
+from wire.logs import get_logger
 
 log = get_logger("split.plan")
 DEFAULT_WORKER = "rpi4"  # without a figure for the worker, assume an edge box like the built-in Raspberry Pi 4
@@ -78,8 +78,8 @@ class CompositionReport:
 
 def run_split_pair(head: bytes, tail: bytes | None, inputs: np.ndarray, arena_bytes: int | None = None) -> np.ndarray:
     """Head on TFLM (as the device runs it), its dequantized output through the tail on LiteRT."""
-    from controller.pipeline.measure import run_litert
-    from controller.pipeline.tflm import run_tflm
+    from runtimes.litert import run_litert
+    from runtimes.tflm import run_tflm
 
     crossing = run_tflm(head, inputs, arena_bytes)
     if tail is None:
@@ -96,7 +96,7 @@ def _input_shape(tflite: bytes) -> tuple[int, ...]:
 def check_composition(head: bytes, tail: bytes | None, x_test: np.ndarray, y_test: np.ndarray, unsplit: bytes,
                       max_drop: float | None = None) -> CompositionReport:
     """Split pair vs the unsplit quantized model on the test split; GateError beyond `max_drop`."""
-    from controller.pipeline.tflm import run_tflm
+    from runtimes.tflm import run_tflm
 
     split_pred = np.argmax(run_split_pair(head, tail, x_test).reshape(len(y_test), -1), axis=1)
     unsplit_pred = np.argmax(run_tflm(unsplit, x_test).reshape(len(y_test), -1), axis=1)

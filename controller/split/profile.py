@@ -1,7 +1,7 @@
 """Per-cut figures of a model: what each side holds and computes, and what crosses the link.
 
 Measured mode converts every head to int8 through the shared converter and measures its TFLM arena
-in a subprocess (controller.pipeline.tflm.measure_arena): the figures the device would really see.
+in a subprocess (runtimes.tflm.measure_arena): the figures the device would really see.
 Estimated mode (no TensorFlow conversion, no TFLM) derives flash from int8 weight bytes and the arena
 from the peak of live int8 activations; it is what the benchmark uses for synthetic 100-layer graphs
 and what `--estimate` prints, and every row says which mode produced it.
@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from controller.logs import get_logger
 from controller.split.graph import Cut, LayerGraph, layer_graph, valid_cuts
+from wire.logs import get_logger
 
 log = get_logger("split.profile")
 Progress = Callable[[str], None]
@@ -118,8 +118,8 @@ def profile_model(model, representative_data: np.ndarray | None = None, measure:
     graph = layer_graph(model)
     if not measure:
         return profile_graph(graph)
-    from controller.pipeline.tflm import measure_arena
     from controller.split.models import convert_head
+    from runtimes.tflm import measure_arena
 
     data = calibration_data(model, representative_data)
     cuts = [c for c in valid_cuts(graph) if c.index > 0]

@@ -14,11 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.devices.mqtt_link import MqttLink
-from controller.errors import StageError
-from controller.logs import get_logger
-from specs.v1alpha1.split import (SplitReply, SplitRequest, decode_request, split_reply_topic, split_request_topic,
-                                  tail_id)
+from specs.errors import StageError
+from specs.v1alpha1.split import (
+    SplitReply,
+    SplitRequest,
+    decode_request,
+    split_reply_topic,
+    split_request_topic,
+    tail_id,
+)
+from wire.logs import get_logger
+from wire.mqtt import MqttLink
 
 log = get_logger("split.worker")
 NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "float32": np.float32}

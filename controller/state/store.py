@@ -14,12 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from controller.errors import StoreError
-from controller.logs import get_logger
 from controller.state.records import (
-    CommitRecord, Condition, DesiredRecord, DeviceRecord, Event, InstallRecord, ObjectStatus, RolloutRecord,
+    CommitRecord,
+    Condition,
+    DesiredRecord,
+    DeviceRecord,
+    Event,
+    InstallRecord,
+    ObjectStatus,
+    RolloutRecord,
 )
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION
+from specs.errors import StoreError
+from wire.logs import get_logger
 
 log = get_logger("state")
 DEFAULT_FILE = "origami-state.db"

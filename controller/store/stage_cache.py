@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from controller.errors import StoreError
-from controller.logs import get_logger
-from controller.store.artifacts import ArtifactStore, atomic_write
+from controller.store.artifacts import ArtifactStore
+from specs.errors import StoreError
+from wire.files import atomic_write
+from wire.logs import get_logger
 
 log = get_logger("store.stage_cache")
 

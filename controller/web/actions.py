@@ -8,12 +8,12 @@ transactions: a crash between them leaves the label change without its event, ne
 """
 from __future__ import annotations
 
-from controller.errors import UsageError
-from controller.logs import get_logger
-from controller.state import StateStore
 from controller.collect.index import SampleIndex
 from controller.collect.labels import label_one, label_range, label_session
+from controller.state import StateStore
 from controller.web.views import ActionResult, LabelRequest, LabelResult
+from specs.errors import UsageError
+from wire.logs import get_logger
 
 log = get_logger("web.actions")
 ROLLOUT_ACTIONS = {"pause": "Paused", "resume": "Resumed", "undo": "UndoRequested"}

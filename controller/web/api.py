@@ -9,21 +9,47 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from controller.web import samples as sampling
-
-from controller.errors import UsageError
 from controller.collect.index import Selection
+from controller.web import samples as sampling
 from controller.web.actions import label_action, rollout_action
 from controller.web.applied import applied_specs
-from controller.web.app import Dashboard, dashboard
-from controller.web.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, csrf_matches, same_origin
+from controller.web.auth import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    csrf_matches,
+    same_origin,
+)
 from controller.web.cards import FIGURES, card_summary, model_cards
+from controller.web.context import Dashboard, dashboard
 from controller.web.progress import fleet_members, fleet_progress
 from controller.web.views import (
-    ActionResult, BoardFit, CardView, DatasetView, DeviceDetail, DeviceRow, EventView, FleetView, LabelRequest,
-    LabelResult, ModelView, ObjectView, Problem, RejectionView, RolloutView, SampleCounts, SampleView, StatusView,
-    VariantView, device_detail, device_rows, event_views, object_view, status_view,
+    ActionResult,
+    BoardFit,
+    CardView,
+    DatasetView,
+    DeviceDetail,
+    DeviceRow,
+    EventView,
+    FleetView,
+    LabelRequest,
+    LabelResult,
+    ModelView,
+    ObjectView,
+    Problem,
+    RejectionView,
+    RolloutView,
+    SampleCounts,
+    SampleView,
+    StatusView,
+    VariantView,
+    device_detail,
+    device_rows,
+    event_views,
+    object_view,
+    status_view,
 )
+from specs.errors import UsageError
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 MAX_SEQ = 2 ** 62  # SQLite integers are 64-bit signed

@@ -8,8 +8,6 @@ non-loopback address (`require_read_auth`), every request does.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,53 +15,21 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from controller import __version__
 from controller.collect.index import SampleIndex
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
-from controller.web.auth import SESSION_COOKIE, Sessions, TokenStore
+from controller.web import api, pages
+from controller.web.auth import TokenStore
+from controller.web.context import Dashboard, dashboard
 from controller.web.metrics import ControllerMetrics
+from wire import __version__
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/login", "/static/")
 
 
-@dataclass
-class Dashboard:
-    """What every request handler needs; one per app, at `app.state.dashboard`."""
-
-    store: StateStore
-    artifacts: ArtifactStore | None
-    metrics: ControllerMetrics
-    tokens: TokenStore
-    require_read_auth: bool = False
-    sessions: Sessions = field(default_factory=Sessions)
-    stream_poll: float = 0.5  # seconds between event-trail polls of a server-sent-events stream
-    samples: SampleIndex | None = None  # the collector's index; opened on the state file when first needed
-    _samples_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def sample_index(self) -> SampleIndex:
-        with self._samples_lock:
-            if self.samples is None:
-                self.samples = SampleIndex(self.store.path)
-            return self.samples
-
-    def operator(self, request: Request) -> str | None:
-        """The operator behind a request: a bearer token, or a session cookie (name), else None."""
-        header = request.headers.get("authorization", "")
-        if header[:7].lower() == "bearer ":
-            return self.tokens.verify(header[7:].strip())
-        return self.sessions.who(request.cookies.get(SESSION_COOKIE))
-
-
-def dashboard(request: Request) -> Dashboard:
-    return request.app.state.dashboard
-
-
 def create_app(store: StateStore, artifacts: ArtifactStore | None = None, metrics: ControllerMetrics | None = None,
                *, tokens: TokenStore, require_read_auth: bool = False, samples: SampleIndex | None = None) -> FastAPI:
-    from controller.web import api, pages
-
     app = FastAPI(title="Origami controller API", version=__version__,
                   description="Status of datasets, models, fleets, rollouts and devices; operator actions "
                               "(need `Authorization: Bearer <operator token>`).",

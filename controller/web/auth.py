@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.errors import AuthError
-from controller.logs import get_logger
-from controller.store.artifacts import atomic_write
+from specs.errors import AuthError
+from wire.files import atomic_write
+from wire.logs import get_logger
 
 log = get_logger("web.auth")
 TOKEN_FILE = "operator-tokens.json"

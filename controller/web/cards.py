@@ -6,7 +6,6 @@ which variant. A card is the one whose variant's .tflite digest is the digest th
 """
 from __future__ import annotations
 
-
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import StageCache
 

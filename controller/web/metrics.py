@@ -13,7 +13,8 @@ import time
 from collections import Counter
 from typing import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter as PromCounter, Histogram
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 

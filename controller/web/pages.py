@@ -3,27 +3,40 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode
-
-from pydantic import ValidationError
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
-from controller.errors import UsageError
 from controller.collect.index import Selection
 from controller.web import samples as sampling
 from controller.web.actions import ROLLOUT_ACTIONS, label_action, rollout_action
 from controller.web.api import fleet_view, model_view
-from controller.web.app import HERE, Dashboard, dashboard
 from controller.web.auth import (
-    CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, SESSION_SECONDS, csrf_matches, new_csrf_token, same_origin,
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    csrf_matches,
+    new_csrf_token,
+    same_origin,
 )
-from controller.web.views import LabelRequest, device_detail, device_rows, event_views, object_view, status_view
+from controller.web.context import Dashboard, dashboard
+from controller.web.views import (
+    LabelRequest,
+    device_detail,
+    device_rows,
+    event_views,
+    object_view,
+    status_view,
+)
+from specs.errors import UsageError
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=HERE / "templates")
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 def _when(ts: float | None) -> str:

@@ -5,9 +5,14 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import ValidationError
 
-from controller.reconciler.membership import assign_fleets
+from controller.planning.membership import assign_fleets
 from controller.reconciler.strategy import resolve_strategy
-from controller.state.records import DesiredRecord, DeviceRecord, ObjectStatus, RolloutRecord
+from controller.state.records import (
+    DesiredRecord,
+    DeviceRecord,
+    ObjectStatus,
+    RolloutRecord,
+)
 from controller.web.views import BoardProgress, ProgressView, StepView
 from specs.v1alpha1.fleet import Fleet, Rollout
 

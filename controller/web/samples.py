@@ -15,12 +15,12 @@ import numpy as np
 from controller.collect.index import SampleIndex, SampleRecord, Selection
 from controller.collect.segments import load_windows
 from controller.collect.snapshot import source_selection
-from controller.errors import StoreError
-from controller.logs import get_logger
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
 from controller.web.applied import applied_specs
+from specs.errors import StoreError
 from specs.v1alpha1.dataset import CollectedSource
+from wire.logs import get_logger
 
 log = get_logger("web.samples")
 COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")

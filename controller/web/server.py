@@ -7,8 +7,8 @@ import time
 
 import uvicorn
 
-from controller.errors import UsageError
-from controller.logs import get_logger
+from specs.errors import UsageError
+from wire.logs import get_logger
 
 log = get_logger("web.server")
 

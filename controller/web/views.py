@@ -11,11 +11,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from controller.collect.labels import check_label
-from controller.errors import UsageError
-
 from controller.reconciler.conditions import summary
 from controller.state import StateStore
 from controller.state.records import ObjectStatus
+from specs.errors import UsageError
 
 
 class View(BaseModel):

@@ -5,7 +5,13 @@ from typing import Annotated, Union
 
 from pydantic import Field, TypeAdapter
 
-from specs.v1alpha1.common import API_VERSION, ByteSize, Document, ObjectMeta, StrictModel
+from specs.v1alpha1.common import (
+    API_VERSION,
+    ByteSize,
+    Document,
+    ObjectMeta,
+    StrictModel,
+)
 from specs.v1alpha1.dataset import Dataset, DatasetSpec
 from specs.v1alpha1.device_profile import DeviceProfile, DeviceProfileSpec
 from specs.v1alpha1.fleet import Fleet, FleetSpec

@@ -29,6 +29,10 @@ class PackagedSource(StrictModel):
     name: Literal["sklearn.digits", "sklearn.iris", "sklearn.wine", "sklearn.breast_cancer"]
 
 
+# The classes of the `gestures` generator, in label order; virtual accelerometers perform the same ones.
+GESTURE_CLASSES = ("idle", "shake", "circle", "tilt")
+
+
 class GeneratedSource(StrictModel):
     """Seeded synthetic data."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.errors import StageError
+from specs.errors import StageError
 
 # Where TFLM's `Add...` method name is not the CamelCase of the builtin operator's name.
 _RESOLVER_NAME_EXCEPTIONS = {

@@ -22,8 +22,8 @@ from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 
-from controller.errors import DeviceError, UsageError
-from controller.logs import get_logger
+from specs.errors import DeviceError, UsageError
+from wire.logs import get_logger
 
 log = get_logger("devices.mqtt")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from controller.agent.device_agent import AgentConfig, DeviceAgent, default_health_check
-from controller.agent.health import HealthResult
-from controller.errors import UsageError
+from device.agent import AgentConfig, DeviceAgent, default_health_check
+from device.health import HealthResult
+from specs.errors import UsageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.protocol import Accelerator, Capabilities, DesiredState
 
@@ -63,7 +63,9 @@ class VirtualLinuxBoard:
             capabilities=lambda: capabilities, username=username, password=password,
             labels=dict(labels or {}), agent="virtual-linux", health_check=self._health,
             chunk_filter=self._filter, retry_seconds=retry_seconds))
-        from controller.collect.capture import DeviceCollection  # records virtual sensors on CollectRequests
+        from device.capture import (
+            DeviceCollection,  # records virtual sensors on CollectRequests
+        )
 
         self.collection = DeviceCollection.attach(self.agent.link, device_id)
 

@@ -1,6 +1,6 @@
 """A virtual microcontroller behind a pseudo-terminal, speaking the serial protocol.
 
-It runs the real TFLM interpreter (tflite-micro, via controller.pipeline.tflm) with the board's
+It runs the real TFLM interpreter (tflite-micro, via runtimes.tflm) with the board's
 RAM as its budget and refuses a model that does not fit; it verifies the Ed25519-signed
 manifest and the artifact digest before installing; it keeps two slots and rolls back when
 the new model fails its health check. The gateway opens `port` with pyserial: real serial I/O.
@@ -22,14 +22,22 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from controller import __version__ as origami_version
-from controller.agent.serial_frames import (
-    MAX_PAYLOAD, OVERHEAD, AckStatus, Frame, FrameDecoder, FrameType, decode_chunk, encode_ack, encode_json,
+from device.serial_frames import (
+    MAX_PAYLOAD,
+    OVERHEAD,
+    AckStatus,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    decode_chunk,
+    encode_ack,
+    encode_json,
 )
-from controller.errors import SignatureError, StageError
-from controller.logs import get_logger
+from specs.errors import SignatureError, StageError
 from specs.v1alpha1.device_profile import DeviceProfile
 from specs.v1alpha1.protocol import SignedManifest
+from wire import __version__ as origami_version
+from wire.logs import get_logger
 
 log = get_logger("agent.virtual_mcu")
 
@@ -207,7 +215,7 @@ class VirtualMCU:
         except ValidationError as err:
             self._refuse("ManifestInvalid", f"manifest does not parse: {err.errors()[0]['msg']}", None, None)
             return
-        from controller.devices.signing import verify_manifest
+        from wire.manifests import verify_manifest
 
         manifest = signed.manifest
         try:
@@ -317,16 +325,16 @@ class VirtualMCU:
 
 
 def _measure_arena(model: bytes) -> int:
-    from controller.pipeline.tflm import measure_arena
+    from runtimes.tflm import measure_arena
 
     return measure_arena(model).arena_bytes
 
 
 def _run_probe(model: bytes, arena_bytes: int) -> None:
     import numpy as np
-
-    from controller.pipeline.tflm import run_tflm
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    from runtimes.tflm import run_tflm
 
     graph = schema.Model.GetRootAsModel(bytearray(model), 0).Subgraphs(0)
     shape = graph.Tensors(graph.Inputs(0)).ShapeAsNumpy()

@@ -21,15 +21,10 @@ from typing import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from controller import __version__
-from controller.agent.health import HealthResult, litert_probe
-from controller.agent.slots import Slots
-from controller.devices import topics
-from controller.devices.mqtt_link import MqttLink, TlsOptions, Will
-from controller.devices.signing import key_id, verify_artifact, verify_manifest
-from controller.devices.transfer import ChunkReceiver
-from controller.errors import SignatureError
-from controller.logs import get_logger
+from device.download import ChunkReceiver
+from device.health import HealthResult, litert_probe
+from device.slots import Slots
+from specs.errors import SignatureError
 from specs.v1alpha1.protocol import (
     OFFER_REPLY,
     Capabilities,
@@ -47,6 +42,10 @@ from specs.v1alpha1.protocol import (
     decode_chunk,
     encode,
 )
+from wire import __version__, topics
+from wire.logs import get_logger
+from wire.manifests import key_id, verify_artifact, verify_manifest
+from wire.mqtt import MqttLink, TlsOptions, Will
 
 log = get_logger("agent")
 

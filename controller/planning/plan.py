@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from controller.loading import SpecRepository
-from controller.reconciler.graph import DesiredGraph, build_graph
-from controller.reconciler.membership import assign_fleets
+from controller.planning.graph import DesiredGraph, build_graph
+from controller.planning.membership import assign_fleets
 from controller.state.records import DesiredRecord, DeviceRecord
 
 KINDS = ("snapshot", "train", "squeeze", "build", "rollout", "strategy", "remove")

@@ -15,8 +15,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from controller.store.artifacts import atomic_write
 from specs.v1alpha1.protocol import Manifest, SlotState
+from wire.files import atomic_write
 
 MODEL_FILE = "model.tflite"
 MANIFEST_FILE = "manifest.json"

@@ -15,10 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.devices.mqtt_link import MqttLink
-from controller.errors import DeviceError, SplitTimeoutError
-from controller.logs import get_logger
-from specs.v1alpha1.split import SplitReply, SplitRequest, encode_request, split_reply_topic, split_request_topic
+from specs.errors import DeviceError, SplitTimeoutError
+from specs.v1alpha1.split import (
+    SplitReply,
+    SplitRequest,
+    encode_request,
+    split_reply_topic,
+    split_request_topic,
+)
+from wire.logs import get_logger
+from wire.mqtt import MqttLink
 
 log = get_logger("split.head")
 
@@ -33,8 +39,9 @@ class HeadRunner:
     """The head model on an in-process TFLM interpreter, after its arena was proven in a subprocess."""
 
     def __init__(self, head_tflite: bytes, arena_bytes: int) -> None:
-        from controller.pipeline.tflm import run_tflm
         from tflite_micro import runtime
+
+        from runtimes.tflm import run_tflm
 
         details = _input_details(head_tflite)
         run_tflm(head_tflite, np.zeros((1, *details), np.float32), arena_bytes)  # raises if it does not fit
@@ -48,7 +55,7 @@ class HeadRunner:
 
     def run(self, sample: np.ndarray) -> np.ndarray:
         """One sample (no batch axis) in, the crossing tensor (batch axis dropped) out."""
-        from controller.pipeline.tflm_worker import quantize_input
+        from runtimes.quantization import quantize_input
 
         shape = tuple(int(d) for d in self._input["shape"])
         self._interpreter.set_input(quantize_input(np.asarray(sample, np.float32), self._input).reshape(shape), 0)

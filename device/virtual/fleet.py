@@ -14,8 +14,8 @@ from typing import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from controller.logs import get_logger
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
+from wire.logs import get_logger
 
 log = get_logger("virtual_fleet")
 
@@ -47,10 +47,10 @@ class VirtualFleet:
         return next(board for board, d in self.plan if d == device_id)
 
     def start(self, progress: Callable[[int, int], None] | None = None) -> "VirtualFleet":
-        from controller.agent.gateway import Gateway
-        from controller.agent.virtual_linux import VirtualLinuxBoard
-        from controller.agent.virtual_mcu import VirtualMCU
-        from controller.devices.mqtt_link import MqttLink
+        from device.gateway import Gateway
+        from device.virtual.linux_board import VirtualLinuxBoard
+        from device.virtual.mcu_board import VirtualMCU
+        from wire.mqtt import MqttLink
 
         self._listener = MqttLink(f"{self.prefix}-install-counter", self.url)
         self._listener.subscribe("origami/v1/devices/+/events", self._on_event)

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
-from controller.errors import UsageError
-from controller.pipeline.generators import GESTURE_CLASSES
+from specs.errors import UsageError
+from specs.v1alpha1.dataset import GESTURE_CLASSES
 
 SENSORS = ("accel", "sine", "camera")
 

@@ -22,10 +22,15 @@ from typing import Callable
 import numpy as np
 from pydantic import ValidationError
 
-from controller.collect.signals import SignalSource, signal_for
-from controller.logs import get_logger
-from specs.v1alpha1.collection import MAX_PAYLOAD_BYTES, CollectRequest, SampleBatch, collect_topic
+from device.signals import SignalSource, signal_for
+from specs.v1alpha1.collection import (
+    MAX_PAYLOAD_BYTES,
+    CollectRequest,
+    SampleBatch,
+    collect_topic,
+)
 from specs.v1alpha1.protocol import Event, encode, events_topic, now, samples_topic
+from wire.logs import get_logger
 
 log = get_logger("collect.capture")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.errors import StageError
-from controller.logs import get_logger
+from specs.errors import StageError
+from wire.logs import get_logger
 
 log = get_logger("pipeline.tflm")
 
@@ -59,7 +59,7 @@ class _ProbeWorker:
     def _start(self) -> None:
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "controller.pipeline.tflm_worker", "probe", self.model_path, str(write_fd)],
+            [sys.executable, "-m", "runtimes.tflm_worker", "probe", self.model_path, str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log(),
             pass_fds=(write_fd,), text=True, cwd=_project_root(), env=_worker_env())
         os.close(write_fd)
@@ -121,7 +121,7 @@ class _ProbeWorker:
 
 
 def _project_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
+    return str(Path(__file__).resolve().parents[1])
 
 
 def _worker_env() -> dict:
@@ -143,7 +143,7 @@ def allocation_report(tflite: bytes, arena_bytes: int) -> tuple[int, str]:
         path = _model_file(tflite, tmp)
         read_fd, write_fd = os.pipe()
         proc = subprocess.run(
-            [sys.executable, "-m", "controller.pipeline.tflm_worker", "report", path, str(write_fd), str(arena_bytes)],
+            [sys.executable, "-m", "runtimes.tflm_worker", "report", path, str(write_fd), str(arena_bytes)],
             capture_output=True, text=True, pass_fds=(write_fd,), cwd=_project_root(), env=_worker_env(),
             timeout=PROBE_TIMEOUT_S)
         os.close(write_fd)
@@ -222,7 +222,7 @@ def run_tflm(tflite: bytes, inputs: np.ndarray, arena_bytes: int | None = None,
         read_fd, write_fd = os.pipe()
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "controller.pipeline.tflm_worker", "run", path, str(write_fd),
+                [sys.executable, "-m", "runtimes.tflm_worker", "run", path, str(write_fd),
                  str(arena_bytes), in_path, out_path, "1" if dequantize else "0"],
                 capture_output=True, text=True, pass_fds=(write_fd,), cwd=_project_root(), env=_worker_env(),
                 timeout=max(PROBE_TIMEOUT_S, len(inputs) * 0.05))

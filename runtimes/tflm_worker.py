@@ -1,6 +1,6 @@
 """Subprocess side of the TFLM runtime: the `tflite-micro` interpreter may segfault, so it runs here.
 
-Run as `python -m controller.pipeline.tflm_worker MODE MODEL_PATH RESULT_FD [...]`:
+Run as `python -m runtimes.tflm_worker MODE MODEL_PATH RESULT_FD [...]`:
 
 - `probe`: read arena sizes (one per line) on stdin; for each, build an interpreter with that
   arena and invoke it once on zeros; answer `{"arena": n, "ok": bool, "error": str}` as one line on
@@ -18,6 +18,8 @@ import os
 import sys
 
 import numpy as np
+
+from runtimes.quantization import dequantize_output, quantize_input
 
 
 def _interpreter(model: bytes, arena: int):
@@ -49,25 +51,6 @@ def _report(model: bytes, arena: int) -> None:
     _invoke_zeros(interp)
     interp.print_allocations()
 
-
-def quantize_input(x: np.ndarray, details: dict) -> np.ndarray:
-    dtype = np.dtype(details["dtype"])
-    if x.dtype == dtype or not np.issubdtype(dtype, np.integer):
-        return x.astype(dtype)
-    scale = float(details["quantization_parameters"]["scales"][0])
-    zero = int(details["quantization_parameters"]["zero_points"][0])
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
-
-
-def dequantize_output(y: np.ndarray, details: dict) -> np.ndarray:
-    if not np.issubdtype(y.dtype, np.integer):
-        return y.astype(np.float32)
-    scales = details["quantization_parameters"]["scales"]
-    if len(scales) == 0:
-        return y.astype(np.float32)
-    zero = int(details["quantization_parameters"]["zero_points"][0])
-    return ((y.astype(np.float32) - zero) * float(scales[0])).astype(np.float32)
 
 
 def _run(model: bytes, arena: int, inputs_path: str, outputs_path: str, dequantize: bool, out) -> None:

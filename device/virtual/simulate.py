@@ -11,9 +11,9 @@ from typing import Callable, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from controller.agent.virtual_linux import Faults, VirtualLinuxBoard
-from controller.errors import UsageError
-from controller.logs import get_logger
+from device.virtual.linux_board import Faults, VirtualLinuxBoard
+from specs.errors import UsageError
+from wire.logs import get_logger
 
 log = get_logger("simulate")
 

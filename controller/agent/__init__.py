@@ -1,1 +1,0 @@
-"""Device-side agents: the Linux device agent, the serial gateway and the virtual devices."""

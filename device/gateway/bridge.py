@@ -1,0 +1,257 @@
+"""The gateway's MQTT side: protocol v1 on behalf of the boards on its serial ports (docs/serial.md,
+docs/protocol.md).
+
+Towards MQTT the gateway publishes each board's hello and state (retained), events and samples; it
+follows the board's desired state, downloads the signed artifact in chunks and forwards manifest and
+bytes over serial. The board itself verifies signature and digest: the gateway never installs anything.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+
+from device.gateway.serial_link import BoardLink, drain
+from device.gateway.usb import match_usb
+from device.serial_frames import DEFAULT_CHUNK, Frame, FrameType
+from specs.errors import DeviceError
+from specs.v1alpha1.device_profile import DeviceProfile
+from wire.logs import get_logger
+
+log = get_logger("gateway.bridge")
+
+DOWNLOAD_TIMEOUT_S = 30.0    # silence between two artifact chunks before the download is abandoned
+
+
+def _capabilities(hello: dict, profile: DeviceProfile | None, usb: str | None):
+    from specs.v1alpha1.protocol import Accelerator, Capabilities
+
+    spec = profile.spec if profile else None
+    return Capabilities(
+        family="mcu", board=hello.get("board") or (spec.board if spec else ""),
+        profile=profile.metadata.name if profile else hello.get("profile"),
+        arch=hello.get("cpu") or (spec.cpu if spec else ""), cores=spec.cores if spec else 1,
+        ramBytes=int(hello.get("ram") or (spec.ram if spec else 0)),
+        flashBytes=int(hello.get("flash") or (spec.flash if spec else 0)),
+        runtimes=[hello.get("runtime", "tflm")],
+        accelerators=[Accelerator(kind=a) for a in (spec.accelerators if spec else [])],
+        transports=["usb-serial"], usb=usb or hello.get("usb"))
+
+
+class AttachedBoard:
+    """One attached board: its serial link, what it said, and the desired state it follows."""
+
+    def __init__(self, gateway: "Gateway", link: BoardLink, hello: dict, state: dict, profile: DeviceProfile | None,
+                 usb: str | None) -> None:
+        self.gateway = gateway
+        self.link = link
+        self.hello = hello
+        self.state = state
+        self.profile = profile
+        self.usb = usb
+        self.device_id: str = hello["deviceId"]
+        self.observed_generation = -1
+        self.desired: queue.Queue = queue.Queue()
+        self.offers: queue.Queue = queue.Queue()
+        self.chunks: queue.Queue = queue.Queue()
+        self.worker = threading.Thread(target=self._follow, name=f"gateway-{self.device_id}", daemon=True)
+
+    # Serial frames the board sends on its own (state changes, events, samples) go to MQTT.
+    def on_frame(self, frame: Frame) -> None:
+        if frame.type is FrameType.STATE:
+            self.state = frame.json()
+            self.gateway.publish_state(self)
+        elif frame.type is FrameType.EVENT:
+            self.gateway.publish_event(self, frame.json())
+        elif frame.type is FrameType.SAMPLES:
+            self.gateway.publish_samples(self, frame.json())
+
+    def _follow(self) -> None:
+        while True:
+            desired = self.desired.get()
+            if desired is None:
+                return
+            while not self.desired.empty():  # only the newest desired state matters
+                newer = self.desired.get()
+                if newer is None:
+                    return
+                desired = newer
+            try:
+                self.gateway.converge(self, desired)
+            except DeviceError as err:
+                log.warning("update failed", extra={"device": self.device_id, "error": str(err)})
+                self.gateway.publish_event(self, {"type": "Warning", "reason": "UpdateFailed", "message": str(err),
+                                                   "digest": desired.artifact.manifest.digest if desired.artifact else None})
+
+
+class Gateway:
+    """Bridges boards on serial ports to MQTT protocol v1. `attach(port)` per board; `close()` at the end."""
+
+    def __init__(self, gateway_id: str, broker_url: str, profiles: dict[str, DeviceProfile], *,
+                 spool: str | Path, username: str | None = None, password: str | None = None,
+                 chunk_size: int = DEFAULT_CHUNK) -> None:
+        from specs.v1alpha1.protocol import Presence, encode, presence_topic
+        from wire.mqtt import MqttLink, Will
+
+        self.gateway_id = gateway_id
+        self.profiles = profiles
+        self.chunk_size = chunk_size
+        self.spool = Path(spool)
+        self.boards: dict[str, AttachedBoard] = {}
+        will = Will(presence_topic(gateway_id), encode(Presence(deviceId=gateway_id, online=False)))
+        self.mqtt = MqttLink(f"gateway-{gateway_id}", broker_url, username=username, password=password, will=will)
+        self.mqtt.start()
+        self.mqtt.publish(presence_topic(gateway_id), encode(Presence(deviceId=gateway_id, online=True)), retain=True)
+
+    def attach(self, port: str, *, usb: str | None = None, profile: str | None = None,
+               baudrate: int = 115200) -> str:
+        """Open the board's port, identify it, announce it on MQTT and follow its desired state; its id."""
+        from specs.v1alpha1.protocol import (
+            DesiredState,
+            decode,
+            desired_topic,
+            transfer_chunk_topic,
+            transfer_offer_topic,
+        )
+
+        link = BoardLink(port, baudrate=baudrate)
+        hello, state = link.query()
+        name = profile or hello.get("profile")
+        matched = self.profiles.get(name) if name else None
+        if profile is None and usb:
+            by_usb = self.profiles.get(match_usb(*(int(x, 16) for x in usb.split(":")), self.profiles) or "")
+            matched = by_usb or matched
+        board = AttachedBoard(self, link, hello, state, matched, usb)
+        link.on_frame = board.on_frame
+        self.boards[board.device_id] = board
+        self.publish_hello(board)
+        self.publish_state(board)
+        from specs.v1alpha1.protocol import OFFER_REPLY, decode_chunk
+
+        self.mqtt.subscribe(transfer_offer_topic(board.device_id),
+                            lambda t, p: board.offers.put(OFFER_REPLY.validate_json(p)))
+        self.mqtt.subscribe(transfer_chunk_topic(board.device_id), lambda t, p: board.chunks.put(decode_chunk(p)))
+        board.worker.start()
+        self.mqtt.subscribe(desired_topic(board.device_id), lambda t, p: board.desired.put(decode(DesiredState, p)))
+        log.info("board attached", extra={"device": board.device_id, "port": port,
+                                          "profile": matched.metadata.name if matched else None, "usb": usb})
+        return board.device_id
+
+    def close(self) -> None:
+        from specs.v1alpha1.protocol import Presence, encode, presence_topic
+
+        for board in self.boards.values():
+            board.desired.put(None)
+            board.worker.join(timeout=5)
+            self.mqtt.publish_and_wait(presence_topic(board.device_id),
+                                       encode(Presence(deviceId=board.device_id, online=False)), retain=True)
+            board.link.close()
+        self.mqtt.publish_and_wait(presence_topic(self.gateway_id),
+                                   encode(Presence(deviceId=self.gateway_id, online=False)), retain=True)
+        self.mqtt.stop()
+
+    # --- publishing on the board's behalf ---------------------------------------------------
+
+    def publish_hello(self, board: AttachedBoard) -> None:
+        from specs.v1alpha1.protocol import (
+            Hello,
+            Presence,
+            encode,
+            hello_topic,
+            presence_topic,
+        )
+
+        hello = Hello(deviceId=board.device_id, agent="gateway", agentVersion=board.hello.get("firmwareVersion", ""),
+                      capabilities=_capabilities(board.hello, board.profile, board.usb), gateway=self.gateway_id)
+        self.mqtt.publish_and_wait(hello_topic(board.device_id), encode(hello), retain=True)
+        self.mqtt.publish(presence_topic(board.device_id), encode(Presence(deviceId=board.device_id, online=True)),
+                          retain=True)
+
+    def publish_state(self, board: AttachedBoard) -> None:
+        from specs.v1alpha1.protocol import ReportedState, encode, state_topic
+
+        s = board.state
+        slots = [slot for slot in s.get("slots", []) if slot.get("name") in ("a", "b")]
+        state = ReportedState(
+            deviceId=board.device_id, firmwareVersion=board.hello.get("firmwareVersion", ""),
+            activeSlot=s.get("activeSlot"), slots=slots, modelVersion=s.get("modelVersion"),
+            modelDigest=s.get("modelDigest"), health=s.get("health", "unknown"), healthReason=s.get("healthReason", ""),
+            observedGeneration=board.observed_generation, lastUpdate=s.get("lastUpdate"))
+        self.mqtt.publish_and_wait(state_topic(board.device_id), encode(state), retain=True)
+
+    def publish_event(self, board: AttachedBoard, body: dict) -> None:
+        from specs.v1alpha1.protocol import Event, encode, events_topic
+
+        event = Event(deviceId=board.device_id, type=body.get("type", "Normal"), reason=body.get("reason") or "Event",
+                      message=body.get("message", ""), digest=body.get("digest"))
+        self.mqtt.publish(events_topic(board.device_id), encode(event))
+
+    def publish_samples(self, board: AttachedBoard, body: dict) -> None:
+        from specs.v1alpha1.protocol import Sample, encode, samples_topic
+
+        values = body.get("values", [])
+        sample = Sample(deviceId=board.device_id, sensor=body.get("sensor", "sensor"), session=body.get("session"),
+                        label=body.get("label"), rateHz=body.get("rateHz", 1.0), shape=body.get("shape", [len(values)]),
+                        values=values)
+        self.mqtt.publish(samples_topic(board.device_id), encode(sample))
+
+    # --- converging on the desired state -------------------------------------------------------
+
+    def converge(self, board: AttachedBoard, desired) -> None:
+        from specs.v1alpha1.protocol import encode
+
+        last = board.state.get("lastUpdate") or {}
+        if desired.artifact is not None and desired.generation == board.observed_generation and \
+                last.get("digest") == desired.artifact.manifest.digest:
+            return  # already applied (a republish after a controller restart): never install twice
+        if desired.artifact is None or desired.artifact.manifest.digest == board.state.get("modelDigest"):
+            board.observed_generation = desired.generation
+            self.publish_state(board)
+            return
+        manifest = desired.artifact.manifest
+        data = self._download(board, manifest.digest, manifest.size, desired.chunkSize)
+        outcome = board.link.send_model(encode(desired.artifact), data, chunk_size=self.chunk_size)
+        log.info("board update finished", extra={"device": board.device_id, "outcome": outcome.status.name,
+                                                 "bytes_sent": outcome.bytes_sent, "resends": outcome.resends})
+        _, board.state = board.link.query()
+        board.observed_generation = desired.generation
+        self.publish_state(board)
+
+    def _download(self, board: AttachedBoard, digest: str, size: int, chunk_size: int) -> bytes:
+        """Fetch an artifact over MQTT into the spool (request, offer, chunks, acks), resumable on disk."""
+        from device.download import ChunkReceiver
+        from specs.v1alpha1.protocol import (
+            TransferRequest,
+            encode,
+            transfer_ack_topic,
+            transfer_request_topic,
+        )
+
+        drain(board.offers)
+        drain(board.chunks)
+        receiver = ChunkReceiver(self.spool / board.device_id, digest, size, chunk_size)
+        stalls = 0
+        while not receiver.complete:
+            if stalls > 2:
+                raise DeviceError(f"artifact {digest[:12]}... stalled at {receiver.offset}/{size} B")
+            # (Re)start from the last verified offset: at most one chunk crosses the link twice.
+            self.mqtt.publish(transfer_request_topic(board.device_id),
+                              encode(TransferRequest(digest=digest, offset=receiver.offset, chunkSize=chunk_size)))
+            try:
+                offer = board.offers.get(timeout=DOWNLOAD_TIMEOUT_S)
+            except queue.Empty:
+                stalls += 1
+                continue
+            if offer.kind == "refused":
+                raise DeviceError(f"the controller refused to send {digest[:12]}...: {offer.reason}")
+            while not receiver.complete:
+                try:
+                    chunk = board.chunks.get(timeout=DOWNLOAD_TIMEOUT_S)
+                except queue.Empty:
+                    stalls += 1
+                    break
+                ack = receiver.accept(chunk)
+                self.mqtt.publish(transfer_ack_topic(board.device_id), encode(ack))
+        data = receiver.final.read_bytes()
+        receiver.discard()  # the board keeps the installed copy; the gateway only relays
+        return data

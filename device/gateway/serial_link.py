@@ -1,0 +1,162 @@
+"""One board on one serial port: framed messages in and out (docs/serial.md), a query for its hello
+and state, and a model sent as a signed manifest plus chunks, stop-and-wait, resumed from its acks."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import serial
+
+from device.serial_frames import (
+    DEFAULT_CHUNK,
+    MAX_PAYLOAD,
+    AckStatus,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    decode_ack,
+    encode_chunk,
+    encode_frame,
+)
+from specs.errors import DeviceError
+from wire.logs import get_logger
+
+log = get_logger("gateway.serial")
+
+ACK_TIMEOUT_S = 5.0          # one chunk over a slow UART is well under this
+INSTALL_TIMEOUT_S = 180.0    # the board measures the arena and runs its health check
+MAX_RETRIES = 8              # resends of one chunk before the transfer is abandoned
+
+
+def drain(q: queue.Queue) -> list:
+    """Everything queued now, without waiting."""
+    items = []
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items
+
+
+@dataclass
+class TransferOutcome:
+    status: AckStatus            # INSTALLED, ROLLED_BACK or REFUSED
+    bytes_sent: int              # chunk bytes written to the port, resends included
+    resends: int
+    events: list[dict] = field(default_factory=list)
+
+
+class BoardLink:
+    """Frames in and out of one board; a reader thread routes acks to the sender, the rest to `on_frame`."""
+
+    def __init__(self, port: str | serial.Serial, *, baudrate: int = 115200,
+                 on_frame: Callable[[Frame], None] | None = None) -> None:
+        self.serial = port if isinstance(port, serial.Serial) else serial.Serial(port, baudrate, timeout=0.1)
+        self.decoder = FrameDecoder()
+        self.on_frame = on_frame or (lambda frame: None)
+        self._acks: queue.Queue[tuple[int, AckStatus]] = queue.Queue()
+        self._replies: queue.Queue[Frame] = queue.Queue()  # HELLO / STATE / EVENT, for query() and send_model()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, name=f"serial-{self.serial.port}", daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join(timeout=2)
+        self.serial.close()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.serial.read(max(1, self.serial.in_waiting or 1))
+            except (serial.SerialException, OSError, TypeError):
+                if self._stop.is_set():
+                    return
+                log.warning("serial port failed", extra={"port": self.serial.port})
+                return
+            if not data:
+                continue
+            for frame in self.decoder.feed(data):
+                if frame.type is FrameType.CHUNK_ACK:
+                    self._acks.put(decode_ack(frame.payload))
+                    continue
+                if frame.type in (FrameType.HELLO, FrameType.STATE, FrameType.EVENT):
+                    self._replies.put(frame)
+                self.on_frame(frame)
+
+    def write(self, frame: bytes) -> None:
+        with self._write_lock:
+            self.serial.write(frame)
+            self.serial.flush()
+
+    def query(self, timeout_s: float = 3.0) -> tuple[dict, dict]:
+        """Ask the board to announce itself; its (hello, state). DeviceError when it stays silent."""
+        drain(self._replies)
+        self.write(encode_frame(FrameType.QUERY))
+        hello = state = None
+        deadline = time.monotonic() + timeout_s
+        while (hello is None or state is None) and time.monotonic() < deadline:
+            try:
+                frame = self._replies.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if frame.type is FrameType.HELLO:
+                hello = frame.json()
+            elif frame.type is FrameType.STATE:
+                state = frame.json()
+        if hello is None or state is None:
+            raise DeviceError(f"no hello from the board on {self.serial.port} within {timeout_s:.0f} s: "
+                              "check that it runs Origami firmware and the baud rate matches")
+        return hello, state
+
+    def send_model(self, signed_manifest: bytes, data: bytes, *, chunk_size: int = DEFAULT_CHUNK,
+                   progress: Callable[[int, int], None] | None = None) -> TransferOutcome:
+        """Send a signed manifest, then the bytes in chunks (stop-and-wait, resumed from the board's ack).
+
+        Returns when the board installed, rolled back or refused; DeviceError when it stops answering.
+        """
+        chunk_size = min(chunk_size, MAX_PAYLOAD - 4)
+        drain(self._acks)
+        drain(self._replies)
+        self.write(encode_frame(FrameType.MANIFEST, signed_manifest))
+        offset, status = self._ack(ACK_TIMEOUT_S, "the manifest")
+        sent = resends = 0
+        retries = 0
+        while status in (AckStatus.OK, AckStatus.RESEND) and offset < len(data):
+            chunk = data[offset:offset + chunk_size]
+            self.write(encode_chunk(offset, chunk))
+            sent += len(chunk)
+            last = offset + len(chunk) >= len(data)
+            try:
+                next_offset, status = self._ack(INSTALL_TIMEOUT_S if last else ACK_TIMEOUT_S, f"chunk at {offset}")
+            except DeviceError:
+                retries += 1
+                if retries > MAX_RETRIES:
+                    raise
+                resends += 1
+                continue  # no ack (the chunk or its ack was lost): send the same chunk again
+            if status is AckStatus.RESEND or next_offset <= offset:
+                retries += 1
+                resends += 1
+                if retries > MAX_RETRIES:
+                    raise DeviceError(f"board on {self.serial.port} rejected the chunk at {offset} "
+                                      f"{retries} times; the serial link is too noisy")
+            else:
+                retries = 0
+            offset = next_offset
+            if progress:
+                progress(min(offset, len(data)), len(data))
+        if status in (AckStatus.OK, AckStatus.RESEND) and offset >= len(data):
+            offset, status = self._ack(INSTALL_TIMEOUT_S, "the install")  # e.g. resumed a complete transfer
+        events = [f.json() for f in drain(self._replies) if f.type is FrameType.EVENT]
+        return TransferOutcome(status=status, bytes_sent=sent, resends=resends, events=events)
+
+    def _ack(self, timeout_s: float, what: str) -> tuple[int, AckStatus]:
+        try:
+            return self._acks.get(timeout=timeout_s)
+        except queue.Empty:
+            raise DeviceError(f"board on {self.serial.port} did not acknowledge {what} within {timeout_s:.0f} s") from None

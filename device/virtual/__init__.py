@@ -1,0 +1,1 @@
+"""Virtual boards: real runtimes and real protocols, no hardware (test and demo peers)."""
