@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-slow bench schemas clean
+.PHONY: setup demo test test-slow lint bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -m slow
+
+# Style and layers: ruff, and the import-linter contracts in pyproject.toml (lower layers never import higher ones).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from controller.devices.hub import DeviceHub, desired_state  # noqa: E402
-from controller.devices.signing import Signer  # noqa: E402
-from controller.store.artifacts import ArtifactStore  # noqa: E402
-from device.virtual.linux_board import VirtualLinuxBoard  # noqa: E402
-from device.virtual.simulate import fleet_specs, start_fleet, stop_fleet  # noqa: E402
-from specs.v1alpha1.protocol import DEFAULT_CHUNK_SIZE, Manifest, Target  # noqa: E402
-from tests.conftest import start_mosquitto, stop_mosquitto  # noqa: E402
+from controller.devices.hub import DeviceHub, desired_state
+from controller.devices.signing import Signer
+from controller.store.artifacts import ArtifactStore
+from device.virtual.linux_board import VirtualLinuxBoard
+from device.virtual.simulate import fleet_specs, start_fleet, stop_fleet
+from specs.v1alpha1.protocol import DEFAULT_CHUNK_SIZE, Manifest, Target
+from tests.conftest import start_mosquitto, stop_mosquitto
 
 
 class CountingProxy:

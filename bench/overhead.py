@@ -43,7 +43,7 @@ spec:
   architecture: {preset: cnn2d, units: [16, 32], kernelSize: 3}
   training: {epochs: %d, batchSize: 32, learningRate: 0.002, seed: 42}
   variants: [{name: float32, quantization: none}]
-""" % EPOCHS
+""".replace("%d", str(EPOCHS))
 
 
 def plain_keras(tmp: Path) -> tuple[float, float]:
@@ -121,7 +121,8 @@ def main() -> int:
     }
     print(f"plain Keras ({EPOCHS} epochs, digits, cnn2d 16/32): {', '.join(f'{x:.2f}' for x in plain_runs)} s "
           f"(median {baseline:.2f} s, test accuracy {plain_acc:.4f})")
-    print(f"origami build to the end of training: median {train_s:.2f} s -> overhead_ratio {result['overhead_ratio']:.3f} "
+    print(f"origami build to the end of training: median {train_s:.2f} s -> "
+          f"overhead_ratio {result['overhead_ratio']:.3f} "
           f"(target <= 1.10)")
     print(f"origami build with conversion, LiteRT+TFLM measurement and cards: median {build_s:.2f} s "
           f"-> full_build_ratio {result['full_build_ratio']:.3f} (test accuracy {origami_acc:.4f})")

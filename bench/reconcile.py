@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.reconciler.loop import Reconciler  # noqa: E402
-from controller.reconciler.ports import Artifact  # noqa: E402
-from controller.sources.local import LocalSource  # noqa: E402
-from controller.state import InstallRecord, StateStore  # noqa: E402
-from specs.v1alpha1.protocol import DesiredState, Target  # noqa: E402
+from controller.reconciler.loop import Reconciler
+from controller.reconciler.ports import Artifact
+from controller.sources.local import LocalSource
+from controller.state import InstallRecord, StateStore
+from specs.v1alpha1.protocol import DesiredState, Target
 
 MODELS, DEVICES = 50, 1000
 BOARDS = ["rpi4", "jetson-nano", "esp32s3"]
@@ -299,7 +299,8 @@ def converge(tmp: Path, url: str, count: int, artifacts: Path) -> tuple[float, f
 
         def until(r) -> bool:
             obj = store.object("Fleet", "bench")
-            ok = bool(obj and obj.observed_commit == sha and obj.is_true("Ready") and obj.detail.get("members") == count)
+            ok = bool(obj and obj.observed_commit == sha and obj.is_true("Ready")
+                      and obj.detail.get("members") == count)
             if ok and not result:
                 result.update(s=time.perf_counter() - t0, cpu=time.process_time() - cpu0)
                 done.set()

@@ -116,13 +116,15 @@ def main() -> int:
             results[key] = bench_example(key, Path(tmp))
     for key, r in results.items():
         metric = "accuracy" if r["task"] == "classification" else "mae"
-        print(f"\n{key} ({r['parameters']} parameters): float Keras {metric} {r['float_keras']:.4f} after {r['epochs_run']} epochs, "
+        print(f"\n{key} ({r['parameters']} parameters): float Keras {metric} {r['float_keras']:.4f} "
+              f"after {r['epochs_run']} epochs, "
               f"build {r['build_seconds']} s")
         print(f"  {'variant':24}{'size B':>9}{'fixed B':>9}{'gzip B':>9}{'TFLM ' + metric:>15}{'arena B':>10}  gate")
-        for role, v in r["variants"].items():
+        for v in r["variants"].values():
             shown = f"{v[f'tflm_{metric}']:.4f}" if v[f"tflm_{metric}"] is not None else "n/a"
             print(f"  {v['variant']:24}{v['size_bytes']:>9}{v['fixed_bytes']:>9}{v['gzip_bytes']:>9}{shown:>15}"
-                  f"{v['arena_bytes'] or '-':>10}  {'passed' if v['gate_passed'] else 'FAILED ' + ','.join(v['failing'])}")
+                  f"{v['arena_bytes'] or '-':>10}  "
+                  f"{'passed' if v['gate_passed'] else 'FAILED ' + ','.join(v['failing'])}")
         print(f"  int8 size / float32 size = {r['int8_size_ratio']:.3f} (target <= 0.30)")
         if "int8_acc_drop_pts" in r:
             print(f"  int8 accuracy drop vs float32 (TFLM) = {r['int8_acc_drop_pts']:.2f} points (target <= 1.0)")

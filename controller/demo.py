@@ -27,7 +27,7 @@ import git
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the demo shows Origami's progress, not TensorFlow's chatter
 
-from controller.cli.main import main  # noqa: E402
+from controller.cli.main import main
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits-mixed"
 FLEET = {"rpi4": 6, "jetson-nano": 6, "nano33ble": 3, "esp32s3": 3, "nano33ble-lite": 3}
@@ -150,7 +150,8 @@ def run() -> int:
         print(f"\ndemo: committed {second[:12]} (a model change): retrain, then a rolling update, canary first")
         if not _wait_converged(store, fleets, second, "Reconcile the model change"):
             return 1
-        first_installs = [i for i in store.installs() if i.version == store.object("Fleet", fleets[0]).detail["version"]]
+        first_installs = [i for i in store.installs() if i.version == store.object("Fleet",
+                                                                                   fleets[0]).detail["version"]]
         if first_installs:
             first_installs.sort(key=lambda i: i.recorded_at)
             print(f"  {fleets[0]}: first install of the new version went to {first_installs[0].device_id} "

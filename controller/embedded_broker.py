@@ -39,7 +39,7 @@ class EmbeddedBroker:
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         logging.getLogger("amqtt").setLevel(logging.WARNING)
         logging.getLogger("transitions").setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._run, name="embedded-broker", daemon=True)
@@ -78,13 +78,13 @@ class EmbeddedBroker:
         future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
         try:
             future.result(10)
-        except Exception as err:  # noqa: BLE001 - shutting down: log, do not mask the caller's exit
+        except Exception as err:
             log.warning("embedded broker shutdown", extra={"error": str(err)})
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:
             self._thread.join(10)
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc) -> None:

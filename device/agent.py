@@ -14,9 +14,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
@@ -106,7 +106,7 @@ class DeviceAgent:
             self.link.subscribe(topics.device_topic(self.device_id, channel), self._enqueue(channel))
 
     # --- lifecycle --------------------------------------------------------------------------
-    def start(self, timeout: float | None = 10.0) -> "DeviceAgent":
+    def start(self, timeout: float | None = 10.0) -> DeviceAgent:
         record = self.slots.record()
         if record.trial:  # the agent died during a health check: that slot was never confirmed
             self.slots.roll_back()

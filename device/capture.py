@@ -16,8 +16,8 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from pydantic import ValidationError
@@ -219,7 +219,7 @@ class DeviceCollection:
         self._pump = threading.Thread(target=self._drain, name=f"capture-{device_id}", daemon=True)
 
     @classmethod
-    def attach(cls, link, device_id: str, **options) -> "DeviceCollection":
+    def attach(cls, link, device_id: str, **options) -> DeviceCollection:
         collection = cls(link, device_id, **options)
         link.subscribe(collect_topic(device_id), collection._on_request)
         collection._pump.start()

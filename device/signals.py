@@ -47,7 +47,7 @@ class Calibration:
     noise: float            # g, standard deviation
 
     @classmethod
-    def for_device(cls, device_id: str) -> "Calibration":
+    def for_device(cls, device_id: str) -> Calibration:
         rng = np.random.default_rng(device_seed(device_id, "calibration"))
         angle = rng.uniform(-0.12, 0.12)   # a few degrees off level, about x
         c, s = np.cos(angle), np.sin(angle)

@@ -86,7 +86,7 @@ class SplitHead:
         self._lock = threading.Lock()
         self._subscribed = False
 
-    def start(self) -> "SplitHead":
+    def start(self) -> SplitHead:
         granted = self.link.subscribe(split_reply_topic(self.device_id), self._on_reply)
         if granted == 0x80:
             raise DeviceError(f"{self.device_id}: the broker refused the subscription to "

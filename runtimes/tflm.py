@@ -84,7 +84,7 @@ class _ProbeWorker:
 
     def _log(self):
         if getattr(self, "_log_file", None) is None:
-            self._log_file = open(self.log_path, "ab")
+            self._log_file = open(self.log_path, "ab")  # noqa: SIM115  (kept for the worker's life)
         return self._log_file
 
     def unsupported(self) -> bool:

@@ -28,7 +28,7 @@ class CollectRig:
     def device_id(self, name: str) -> str:
         return f"{name}-{self.tag}"
 
-    def start(self) -> "CollectRig":
+    def start(self) -> CollectRig:
         self.listener.start()
         self.device.start()
         self.collector.start()

@@ -54,7 +54,7 @@ def start_mosquitto(directory: Path, extra_config: str = "", allow_anonymous: bo
         "max_inflight_messages 0\n"
         + extra_config
     )
-    log = open(directory / "mosquitto.log", "w")
+    log = open(directory / "mosquitto.log", "w")  # noqa: SIM115  (the broker's stdout while it runs)
     proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -91,3 +91,43 @@ def fresh_mosquitto(tmp_path):
     broker = start_mosquitto(tmp_path / "mosquitto")
     yield broker
     stop_mosquitto(broker)
+
+
+# --- fixtures shared by several test modules ------------------------------------------------------
+
+@pytest.fixture
+def rig(mosquitto, tmp_path):
+    """A controller-side DeviceHub on the session broker, with virtual Linux boards on demand."""
+    from tests.device_rig import Rig
+
+    rig = Rig(mosquitto.url, tmp_path)
+    yield rig
+    rig.close()
+
+
+@pytest.fixture(scope="session")
+def shared_artifacts(tmp_path_factory) -> Path:
+    """One artifact store for the dashboard worlds: the second world reuses the first one's build."""
+    return tmp_path_factory.mktemp("dashboard-artifacts") / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()

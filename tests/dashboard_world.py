@@ -9,8 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from controller.collect.service import CollectionService
 from controller.devices.hub import DeviceHub
 from controller.devices.signing import Signer
@@ -157,10 +155,6 @@ class RolloutWorld:
         finally:
             link.stop()
 
-
-@pytest.fixture(scope="session")
-def shared_artifacts(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("dashboard-artifacts") / "artifacts"
 
 
 def rollout_world(tmp_path_factory, mosquitto, artifacts: Path, fleet: str, boards: int = 6,

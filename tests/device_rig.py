@@ -7,8 +7,6 @@ import random
 import time
 from pathlib import Path
 
-import pytest
-
 from controller.devices.hub import DeviceHub, desired_state
 from controller.devices.signing import Signer
 from controller.store.artifacts import ArtifactStore
@@ -74,10 +72,3 @@ class Rig:
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
-
-@pytest.fixture
-def rig(mosquitto, tmp_path):
-    """A controller on the session broker; import it into a test module to use it."""
-    rig = Rig(mosquitto.url, tmp_path)
-    yield rig
-    rig.close()

@@ -3,7 +3,7 @@ the state says why; a model LiteRT cannot load fails the real health check."""
 from __future__ import annotations
 
 from device.virtual.linux_board import Faults
-from tests.device_rig import model_bytes, rig  # noqa: F401  (fixture)
+from tests.device_rig import model_bytes
 
 
 def test_failed_health_check_rolls_back_to_previous_slot(rig):

@@ -10,7 +10,7 @@ from device.virtual.simulate import (
     stop_fleet,
 )
 from specs.errors import UsageError
-from tests.device_rig import model_bytes, rig  # noqa: F401  (fixture)
+from tests.device_rig import model_bytes
 
 
 def test_fleet_of_virtual_boards_updates(rig, tmp_path):

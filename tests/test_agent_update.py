@@ -2,7 +2,7 @@
 controller sees the new version; an update to the same digest is a no-op."""
 from __future__ import annotations
 
-from tests.device_rig import model_bytes, rig  # noqa: F401  (fixture)
+from tests.device_rig import model_bytes
 
 
 def test_board_says_hello_and_installs_signed_model(rig):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from controller.devices.hub import desired_state
 from controller.devices.signing import Signer
 from specs.v1alpha1.protocol import SignedManifest
-from tests.device_rig import model_bytes, rig  # noqa: F401  (fixture)
+from tests.device_rig import model_bytes
 
 
 def _installed(board) -> list[str]:

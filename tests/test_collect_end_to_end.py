@@ -165,7 +165,8 @@ def test_collect_label_snapshot_train_and_roll_out_to_the_same_fleet(world):
         try:
             fleet = wait("Fleet/gestures Ready", converged, timeout=150)
         except AssertionError:
-            raise AssertionError("; ".join(f"{e.kind}/{e.name} {e.reason}: {e.message}" for e in state.events()[-12:]))
+            raise AssertionError("; ".join(f"{e.kind}/{e.name} {e.reason}: {e.message}"
+                                      for e in state.events()[-12:])) from None
         version = fleet.detail["version"]
         assert all(state.device(d).reported_version == version for d in devices)
         model = world["builder"].cache

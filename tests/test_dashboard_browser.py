@@ -5,8 +5,8 @@ import httpx
 import pytest
 
 from controller.collect.index import Selection
-from tests.browser import browser, page, requires_chromium, screenshot  # noqa: F401  (fixtures)
-from tests.dashboard_world import rollout_world, shared_artifacts  # noqa: F401  (fixture)
+from tests.browser import requires_chromium, screenshot
+from tests.dashboard_world import rollout_world
 
 pytestmark = requires_chromium
 FLEET = "lab"

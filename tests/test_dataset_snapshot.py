@@ -42,7 +42,8 @@ def test_splits_are_disjoint_and_normalisation_is_fitted_on_train_only(tmp_path)
     assert not rows["train"] & rows["test"] and not rows["validation"] & rows["test"]
     assert abs(snap.x("train").mean()) < 1e-5 and abs(snap.x("train").std() - 1) < 1e-4
     assert abs(snap.x("test").mean()) > 1e-5  # test data was transformed, not fitted
-    raw_test = snap.x("test") * snap.preprocessing["normalize"]["scale"][0] + snap.preprocessing["normalize"]["offset"][0]
+    normalize = snap.preprocessing["normalize"]
+    raw_test = snap.x("test") * normalize["scale"][0] + normalize["offset"][0]
     np.testing.assert_allclose(np.sin(raw_test[:, 0]), snap.y("test"), atol=1e-5)  # noise 0: y = sin(x)
 
 

@@ -21,7 +21,8 @@ from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from tests.tiny_tflite import dense_int8
 
 ARM_GCC = shutil.which("arm-none-eabi-gcc")
-needs_arm_gcc = pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
+needs_arm_gcc = pytest.mark.skipif(ARM_GCC is None,
+                                   reason="arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +94,7 @@ def test_model_array_compiles_for_cortex_m4_and_its_section_is_the_model(tflite,
     model_section = re.search(r"^\.rodata\.g_origami_model\s+(\d+)", sizes, re.M)
     assert model_section and int(model_section.group(1)) == len(tflite)
     sections = subprocess.run(["readelf", "-S", "-W", str(obj)], check=True, capture_output=True, text=True).stdout
-    line = next(l for l in sections.splitlines() if ".rodata.g_origami_model " in l + " " and "_len" not in l)
+    line = next(s for s in sections.splitlines() if ".rodata.g_origami_model " in s + " " and "_len" not in s)
     assert int(line.split()[-1]) == 16  # sh_addralign: the array starts on a 16-byte boundary
     # The section holds exactly the model bytes; a linker pads before it to the 16-byte boundary.
     dump = tmp_path / "model.bin"
@@ -106,7 +107,8 @@ def test_model_array_compiles_for_cortex_m4_and_its_section_is_the_model(tflite,
 def test_serial_client_compiles_cleanly_for_cortex_m0plus(tflite, arena, tmp_path):
     project = render_firmware(tflite, BUILTIN_PROFILES["pico"], tmp_path / "fw", version="1", arena_measured=arena)
     result = subprocess.run(["arm-none-eabi-gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c",
-                             "-mcpu=cortex-m0plus", "-mthumb", "-O2", str(project.directory / "src" / "origami_serial.c"),
+                             "-mcpu=cortex-m0plus", "-mthumb", "-O2",
+                             str(project.directory / "src" / "origami_serial.c"),
                              "-o", str(tmp_path / "serial.o")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from controller.loading import load_texts
 from tests.conftest import EXAMPLES
 
-SEEDS = [doc for path in sorted((EXAMPLES / "digits-mixed").glob("*.yaml")) + sorted((EXAMPLES / "sine-mcu").glob("*.yaml"))
+SEED_FILES = sorted((EXAMPLES / "digits-mixed").glob("*.yaml")) + sorted((EXAMPLES / "sine-mcu").glob("*.yaml"))
+SEEDS = [doc for path in SEED_FILES
          for doc in yaml.safe_load_all(path.read_text()) if doc]
 SEED_TEXTS = [path.read_text() for path in sorted(EXAMPLES.rglob("*.yaml")) if "invalid" not in path.parts]
 LOCATED = re.compile(r"^[^:\n]+:(\d+):(\d+): ")
@@ -27,7 +28,8 @@ scalars = st.one_of(
     st.text(max_size=30),  # unicode included
     st.sampled_from(["", "256KiB", "-1", "1e309", "origami/v1alpha1", "Model", "ǅ名前", "\u202e", "0x10"]),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8),
+                                                                                           inner, max_size=4),
                       max_leaves=12)
 
 
@@ -94,11 +96,13 @@ def test_mutated_documents_yield_located_errors(data, op, value, depth):
     assert_located(repo, text)
 
 
+FRAGMENTS = ["", ":", "- ", "\t", "{", "[", "]", "'", '"', "&a", "*a", "<<: *a", "\n---\n",
+             "!!python/object:os.system", "\x00", "é", "  ", "key: [", "? [a]\n: b"]
+
+
 @SETTINGS
-@given(data=st.data(), cuts=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 20),
-                                               st.sampled_from(["", ":", "- ", "\t", "{", "[", "]", "'", '"', "&a", "*a",
-                                                                "<<: *a", "\n---\n", "!!python/object:os.system", "\x00",
-                                                                "é", "  ", "key: [", "? [a]\n: b"])), max_size=4))
+@given(data=st.data(), cuts=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 20), st.sampled_from(FRAGMENTS)),
+                                     max_size=4))
 def test_corrupted_yaml_text_yields_located_errors(data, cuts):
     text = data.draw(st.sampled_from(SEED_TEXTS))
     for at, drop, insert in cuts:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.dashboard_world import rollout_world, shared_artifacts  # noqa: F401  (fixture)
+from tests.dashboard_world import rollout_world
 
 FLEET = "metrics"
 

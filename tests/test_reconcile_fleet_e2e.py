@@ -80,7 +80,8 @@ class World:
                 return value
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}; last events: "
-                             + "; ".join(f"{e.kind}/{e.name} {e.reason}: {e.message}" for e in self.store.events()[-10:]))
+                             + "; ".join(f"{e.kind}/{e.name} {e.reason}: {e.message}"
+                                         for e in self.store.events()[-10:]))
 
     def fleet_status(self, name: str):
         return self.store.object("Fleet", name)
@@ -116,7 +117,7 @@ def members(world: World, fleet: str) -> list[str]:
 
 def test_initial_convergence_every_member_reports_the_desired_version(world):
     for fleet in ("linux", "mcu"):
-        world.wait(f"Fleet/{fleet} Ready", lambda: world.ready_on(world.first, fleet), timeout=240)
+        world.wait(f"Fleet/{fleet} Ready", lambda fleet=fleet: world.ready_on(world.first, fleet), timeout=240)
     running = world.fleet.running()
     for fleet in ("linux", "mcu"):
         obj = world.fleet_status(fleet)
@@ -156,7 +157,7 @@ def test_a_model_change_rolls_out_canary_first(world):
     trained = world.builder.cache.executions["train"]
     sha = world.change("model.yaml", "epochs: 2", "epochs: 3", "train longer")
     for fleet in ("linux", "mcu"):
-        world.wait(f"Fleet/{fleet} on the new model", lambda: world.ready_on(sha, fleet)
+        world.wait(f"Fleet/{fleet} on the new model", lambda fleet=fleet: world.ready_on(sha, fleet)
                    and world.fleet_status(fleet).detail["version"] != before[fleet], timeout=180)
     assert world.builder.cache.executions["train"] == trained + 1
     for fleet in ("linux", "mcu"):

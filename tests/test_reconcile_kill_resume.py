@@ -48,7 +48,7 @@ class Controller:
     def __init__(self, origin: Path, state: Path, url: str) -> None:
         self.argv = [sys.executable, "-m", "controller.cli.main", "reconcile", "--git", str(origin),
                      "--interval", "0.5", "--broker", url, "--state-dir", str(state)]
-        self.log = open(state / "controller.log", "ab")
+        self.log = open(state / "controller.log", "ab")  # noqa: SIM115  (closed in stop())
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -112,7 +112,8 @@ def run_kills(tmp: Path, url: str, devices: int, points: list[tuple[str, int]]) 
         kills = []
         for table, n in points:
             controller.start()
-            wait(f"{n} rows in {table}", lambda: count(db, table) >= n or fleet_ready(db), 90, controller)
+            wait(f"{n} rows in {table}", lambda table=table, n=n: count(db, table) >= n or fleet_ready(db), 90,
+                 controller)
             if fleet_ready(db):
                 break  # the rollout finished before this point: later points are moot
             controller.kill()

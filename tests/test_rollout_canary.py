@@ -45,9 +45,8 @@ class SimFleet:
             d = self.step(strategy, desired, now)
             out.append(d)
             self.devices_answer()
-            if d.ready or (self.record.phase == "halted" and not d.assignments and out[-1].progress.pending == 0):
-                if d.ready:
-                    break
+            if d.ready:
+                break
             now += dt
         return out
 

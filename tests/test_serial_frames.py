@@ -25,7 +25,8 @@ payloads = st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=8)
 
 
 def test_frames_round_trip_in_one_read_and_byte_by_byte():
-    stream = encode_json(FrameType.HELLO, {"board": "pico"}) + encode_chunk(8192, b"\x01" * 8192) + encode_ack(16384, AckStatus.OK)
+    stream = encode_json(FrameType.HELLO, {"board": "pico"}) + encode_chunk(8192, b"\x01" * 8192) + encode_ack(16384,
+                                                                                                               AckStatus.OK)
     whole = FrameDecoder().feed(stream)
     decoder = FrameDecoder()
     trickled = [frame for i in range(len(stream)) for frame in decoder.feed(stream[i:i + 1])]

@@ -88,10 +88,9 @@ def test_operator_pause_and_undo_are_not_overwritten_by_the_loop(tmp_path):
 def test_event_sequence_is_dense_and_a_failed_transaction_leaves_no_gap(tmp_path):
     store = StateStore(tmp_path / "s.db")
     store.emit("Fleet", "f", "A", "one")
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.emit("Fleet", "f", "B", "rolled back")
-            raise RuntimeError("crash inside the transaction")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.emit("Fleet", "f", "B", "rolled back")
+        raise RuntimeError("crash inside the transaction")
     store.emit("Fleet", "f", "C", "three", warning=True)
     events = store.events()
     assert [e.seq for e in events] == [1, 2] and [e.reason for e in events] == ["A", "C"]

@@ -18,7 +18,8 @@ def model_spec(architecture: dict, epochs: int = 3, **training) -> ModelSpec:
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    spec = DatasetSpec.model_validate({"task": "classification", "sources": [{"type": "packaged", "name": "sklearn.digits"}],
+    spec = DatasetSpec.model_validate({"task": "classification", "sources": [{"type": "packaged",
+                                                                              "name": "sklearn.digits"}],
                                        "preprocessing": {"normalize": {"method": "minmax"}}})
     return build_snapshot(spec, tmp_path_factory.mktemp("d"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from device.virtual.linux_board import Faults
-from tests.device_rig import model_bytes, rig  # noqa: F401  (fixture)
+from tests.device_rig import model_bytes
 
 CHUNK = 16 * 1024
 

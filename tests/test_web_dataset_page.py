@@ -15,9 +15,8 @@ from tests.web_seed import serve_collected
 
 @pytest.fixture
 def served(tmp_path):
-    with serve_collected(tmp_path) as (server, store, index, token):
-        with httpx.Client(base_url=server.url) as client:
-            yield client, store, index, token
+    with serve_collected(tmp_path) as (server, store, index, token), httpx.Client(base_url=server.url) as client:
+        yield client, store, index, token
 
 
 def ids(html: str) -> list[int]:

@@ -39,7 +39,8 @@ def test_generated_requests_never_break_the_server_or_its_schema(server):
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     sent: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.label for op in operations} >= {"GET /api/v1/fleets/{name}", "POST /api/v1/fleets/{name}/rollout/{action}",
+    assert {op.label for op in operations} >= {"GET /api/v1/fleets/{name}",
+                                               "POST /api/v1/fleets/{name}/rollout/{action}",
                                                "GET /api/v1/events", "GET /api/v1/devices/{device_id}",
                                                "GET /api/v1/samples", "GET /api/v1/samples/counts",
                                                "POST /api/v1/samples/label", "GET /api/v1/datasets/{name}/samples"}

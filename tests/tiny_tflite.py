@@ -5,7 +5,7 @@ Built once per test process (lru_cache) with tf-keras and full-integer post-trai
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -22,7 +22,7 @@ def _convert_int8(model, samples) -> bytes:
     return converter.convert()
 
 
-@lru_cache(maxsize=None)
+@cache
 def dense_int8(units: int = 16) -> bytes:
     """8 inputs -> Dense(units, relu) -> Dense(3, softmax): FULLY_CONNECTED and SOFTMAX, ~2 KB."""
     import numpy as np
@@ -34,7 +34,7 @@ def dense_int8(units: int = 16) -> bytes:
     return _convert_int8(model, np.random.default_rng(0).normal(size=(32, 8)).astype("float32"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def wide_conv_int8(side: int = 128, filters: int = 16) -> bytes:
     """A conv whose activations (side*side*filters int8) need more RAM than a small board has."""
     import numpy as np

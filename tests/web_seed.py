@@ -4,9 +4,9 @@ that need no running loop; `seed_collected` adds collected samples and a collect
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from controller.collect.index import NewWindow, Rejection, SampleIndex
 from controller.collect.segments import window_digest, write_segment
@@ -102,7 +102,7 @@ def seed_collected(store: StateStore, artifacts: ArtifactStore) -> SampleIndex:
     start = 1_700_000_000.0
     for device, session, label, count, sensor, readings in RECORDINGS:
         source = signal_for(sensor, device, 50.0)
-        for i in range(count):
+        for _ in range(count):
             window = source.window(readings, label or "idle")
             windows.append(window)
             rows.append((device, session, label, sensor, window.shape, start))

@@ -16,8 +16,8 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -53,7 +53,7 @@ class BrokerAddress:
     tls: bool
 
     @classmethod
-    def parse(cls, url: str) -> "BrokerAddress":
+    def parse(cls, url: str) -> BrokerAddress:
         """`mqtt://host:1883` or `mqtts://host:8883` (port optional)."""
         parsed = urlparse(url if "://" in url else f"mqtt://{url}")
         if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
@@ -67,7 +67,7 @@ class MqttLink:
 
     def __init__(self, client_id: str, url: str, *, username: str | None = None, password: str | None = None,
                  tls: TlsOptions | None = None, will: Will | None = None, keepalive: int = 30,
-                 on_connected: Callable[["MqttLink"], None] | None = None) -> None:
+                 on_connected: Callable[[MqttLink], None] | None = None) -> None:
         self.client_id = client_id
         self.address = BrokerAddress.parse(url)
         self._on_connected = on_connected
@@ -99,7 +99,7 @@ class MqttLink:
         self._keepalive = keepalive
 
     # --- lifecycle --------------------------------------------------------------------------
-    def start(self, timeout: float | None = 10.0) -> "MqttLink":
+    def start(self, timeout: float | None = 10.0) -> MqttLink:
         """Connect in the background and, unless timeout is None, wait for the broker to accept."""
         self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive)
         self._client.loop_start()

@@ -11,7 +11,8 @@ def register(subparsers) -> None:
                        description="Each device may publish only on its own topics and read only its own "
                                    "desired state; the controller account reads and writes everything. "
                                    "Running it again keeps existing passwords.")
-    c.add_argument("--out", type=Path, required=True, help="directory for mosquitto.conf, passwd, acl, credentials.json")
+    c.add_argument("--out", type=Path, required=True,
+                   help="directory for mosquitto.conf, passwd, acl, credentials.json")
     c.add_argument("--device", action="append", default=[], help="device id, repeatable")
     c.add_argument("--devices-file", type=Path, help="file with one device id per line")
     c.add_argument("--controller-user", default="controller")

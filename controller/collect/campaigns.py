@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 from specs.v1alpha1.collection import CollectRequest, collect_topic
 from specs.v1alpha1.protocol import encode

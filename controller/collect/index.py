@@ -11,10 +11,10 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from controller.state.store import DEFAULT_FILE, StateStore
 from specs.errors import StoreError
@@ -146,7 +146,7 @@ class SampleIndex:
         self._lock = threading.RLock()
 
     @classmethod
-    def in_state_dir(cls, state_dir: str | Path | None) -> "SampleIndex":
+    def in_state_dir(cls, state_dir: str | Path | None) -> SampleIndex:
         return cls(Path(state_dir or ".") / DEFAULT_FILE)
 
     def close(self) -> None:

@@ -18,8 +18,8 @@ import queue
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -72,7 +72,7 @@ def parse_message(device_id: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_B
         where = ".".join(str(p) for p in first.get("loc", ())) or "message"
         return Rejected("Malformed", f"not a valid samples message: {where}: {first.get('msg', 'invalid')} "
                                      f"({err.error_count()} error(s))")
-    except Exception as err:  # noqa: BLE001 - anything a payload can make the parser do is a rejection
+    except Exception as err:
         return Rejected("Malformed", f"not a valid samples message: {err}")
     if batch.deviceId != device_id:
         return Rejected("DeviceMismatch", f"message names device {batch.deviceId} but was published on "
@@ -169,7 +169,7 @@ class Collector:
         self._ingest_hooks.append(callback)
 
     # --- lifecycle --------------------------------------------------------------------------
-    def start(self, timeout: float = 10.0) -> "Collector":
+    def start(self, timeout: float = 10.0) -> Collector:
         self._worker.start()
         self._client.connect_async(self.address.host, self.address.port, keepalive=30)
         self._client.loop_start()
@@ -190,7 +190,7 @@ class Collector:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def __enter__(self) -> "Collector":
+    def __enter__(self) -> Collector:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -261,13 +261,14 @@ class Collector:
             try:
                 outcome = parse_message(device, m.payload, self.max_bytes) if valid else \
                     Rejected("BadTopic", f"topic {m.topic[:120]} does not name a valid device id")
-            except Exception as err:  # noqa: BLE001 - a bug must not cost the message: reject it with the cause
+            except Exception as err:
                 outcome = Rejected("InternalError", f"collector could not validate the message: {err}")
             counters[device]["messages"] += 1
             if isinstance(outcome, Rejected):
                 digest = hashlib.sha256(m.payload).hexdigest()
                 rejections.append((device, device if valid else None,
-                                   Rejection(device, outcome.reason, outcome.message, digest, len(m.payload), received)))
+                                   Rejection(device, outcome.reason, outcome.message, digest, len(m.payload),
+                                             received)))
                 counters[device]["rejected"] += 1
             else:
                 accepted.append((device, outcome))
@@ -291,7 +292,7 @@ class Collector:
                for (device, b, ts), w, off in zip(rows, windows, offsets)]
         plain = {d: dict(c) for d, c in counters.items()}
         inserted = self.index.add(new, [r for _, _, r in rejections], plain)
-        for device, valid, rejection in rejections:
+        for _device, valid, rejection in rejections:
             self._report(valid, rejection)
         stored = sum(inserted)
         dups = len(inserted) - stored
@@ -300,7 +301,7 @@ class Collector:
             for sensor, n in by_sensor.items():
                 try:
                     hook(sensor, n)
-                except Exception:  # noqa: BLE001 - an observer must not make a stored round retry
+                except Exception:
                     log.exception("ingest callback failed", extra={"sensor": sensor, "windows": n})
         with self.changed:
             self.stats.messages += len(messages)

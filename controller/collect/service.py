@@ -31,7 +31,7 @@ class CollectionService:
         self.link = MqttLink(f"{client_id}-campaigns", url, username=username, password=password)
         self.campaigns = CampaignPublisher(self.link)
 
-    def start(self, timeout: float = 10.0) -> "CollectionService":
+    def start(self, timeout: float = 10.0) -> CollectionService:
         self.collector.start(timeout)
         self.link.start(timeout)
         register_collected_provider(self.provider)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pydantic import BaseModel, ValidationError
 
@@ -75,7 +75,7 @@ class DeviceHub:
         self._send_hooks: list[Callable[[str, int], None]] = []
 
     # --- lifecycle --------------------------------------------------------------------------
-    def start(self, timeout: float = 10.0) -> "DeviceHub":
+    def start(self, timeout: float = 10.0) -> DeviceHub:
         for channel in _REPORTS:
             self.link.subscribe(topics.all_devices(channel), self._on_report)
         self.link.subscribe(topics.all_devices("transfer/request"), self._on_transfer_request)
@@ -87,7 +87,7 @@ class DeviceHub:
         self.link.stop()
         self.sender.close()
 
-    def __enter__(self) -> "DeviceHub":
+    def __enter__(self) -> DeviceHub:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -86,7 +86,8 @@ def _select_linux(caps: Capabilities, candidates: list[Candidate], compiler: boo
     if tpu is not None:
         compiled = next((c for c in litert if c.edgetpu), None)
         if tpu.usable and compiled is not None:
-            return Selection(compiled, f"Edge TPU {tpu.detail or ''} usable; {compiled.name} is compiled for it".strip())
+            return Selection(compiled,
+                             f"Edge TPU {tpu.detail or ''} usable; {compiled.name} is compiled for it".strip())
         if not tpu.usable:
             note = f"Edge TPU detected but not usable ({tpu.reason or 'no runtime'}); "
         elif not compiler:

@@ -27,7 +27,7 @@ class Signer:
         self.key_id = key_id(self.public_key)
 
     @classmethod
-    def load_or_create(cls, state_dir: Path) -> "Signer":
+    def load_or_create(cls, state_dir: Path) -> Signer:
         """Load `state_dir/keys/signing-key.pem`, or create the pair there (private key mode 0600)."""
         keys = Path(state_dir) / "keys"
         private_path = keys / PRIVATE_KEY_FILE

@@ -14,9 +14,10 @@ receiver returns the ack to publish. Both are driven from one thread (paho's net
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Protocol
+from typing import BinaryIO, Protocol
 
 from specs.errors import OrigamiError
 from specs.v1alpha1.protocol import (
@@ -96,8 +97,9 @@ class ArtifactSender:
         self._close(device_id)
         stats = self.stats.setdefault((device_id, request.digest), TransferStats(size=size))
         stats.requests += 1
-        session = _Session(device_id, request.digest, size, request.chunkSize, request.window,
-                           open(path, "rb"), stats, next_offset=request.offset, have=set(request.have))
+        handle = open(path, "rb")  # noqa: SIM115  (closed with the session)
+        session = _Session(device_id, request.digest, size, request.chunkSize, request.window, handle, stats,
+                           next_offset=request.offset, have=set(request.have))
         self._sessions[device_id] = session
         self._send(transfer_offer_topic(device_id), encode(TransferOffer(
             digest=request.digest, size=size, offset=request.offset, chunkSize=request.chunkSize)))

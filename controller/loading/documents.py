@@ -43,9 +43,9 @@ def _data_path(data, loc: tuple) -> tuple:
     shown: list = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
         elif not isinstance(node, (dict, list)) or (isinstance(node, dict) and node.get("type") == part):
             continue  # a union tag

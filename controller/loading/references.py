@@ -40,7 +40,8 @@ def check_references(docs: list[LoadedDocument]) -> list[SpecIssue]:
         spec = doc.spec
         if isinstance(spec, Model) and spec.spec.dataset not in datasets:
             issues.append(doc.issue(("spec", "dataset"),
-                                    f"Dataset '{spec.spec.dataset}' does not exist{_hint(spec.spec.dataset, datasets)}"))
+                                    f"Dataset '{spec.spec.dataset}' does not exist"
+                                    f"{_hint(spec.spec.dataset, datasets)}"))
         if isinstance(spec, Dataset):
             for i, source in enumerate(spec.spec.sources):
                 if isinstance(source, CollectedSource) and source.fleet not in fleets:
@@ -50,7 +51,8 @@ def check_references(docs: list[LoadedDocument]) -> list[SpecIssue]:
             model = models.get(spec.spec.model)
             if model is None:
                 issues.append(doc.issue(("spec", "model"),
-                                        f"Model '{spec.spec.model}' does not exist{_hint(spec.spec.model, set(models))}"))
+                                        f"Model '{spec.spec.model}' does not exist"
+                                        f"{_hint(spec.spec.model, set(models))}"))
             elif spec.spec.variant is not None:
                 variants = {v.name for v in model.spec.variants}
                 if spec.spec.variant not in variants:

@@ -55,7 +55,7 @@ class SpecRepository:
                 return Path(self.root, doc.raw.file).parent  # an absolute file path wins the join
         raise KeyError(ref)
 
-    def require_valid(self) -> "SpecRepository":
+    def require_valid(self) -> SpecRepository:
         if self.issues:
             raise SpecError(self.issues)
         return self

@@ -7,9 +7,9 @@ function of the recorded figures and are evaluated on every build.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from controller.pipeline.cards import (
     card_json,
@@ -90,7 +90,7 @@ class ModelBuild:
                 "variants": [v.to_dict() for v in self.variants]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelBuild":
+    def from_dict(cls, data: dict) -> ModelBuild:
         """The inverse of to_dict (the reconciler reads builds back from its state store)."""
         return cls(**{**data, "variants": [VariantResult(**v) for v in data["variants"]]})
 

@@ -67,7 +67,7 @@ class Snapshot:
         return b"ORIGAMI-SNAPSHOT-1\n" + len(head).to_bytes(8, "little") + head + body.getvalue()
 
     @classmethod
-    def decode(cls, data: bytes) -> "Snapshot":
+    def decode(cls, data: bytes) -> Snapshot:
         magic = b"ORIGAMI-SNAPSHOT-1\n"
         if not data.startswith(magic):
             raise StageError("not an Origami dataset snapshot (bad magic); rebuild the dataset")
@@ -273,7 +273,8 @@ def normalisation(x_train: np.ndarray, method: str) -> dict:
         return {"method": method, "offset": mean.tolist(), "scale": np.where(std > 1e-8, std, 1.0).tolist()}
     if method == "minmax":
         low, high = x_train.min(axis=axes), x_train.max(axis=axes)
-        return {"method": method, "offset": low.tolist(), "scale": np.where(high - low > 1e-8, high - low, 1.0).tolist()}
+        return {"method": method, "offset": low.tolist(), "scale": np.where(high - low > 1e-8, high - low,
+                                                                            1.0).tolist()}
     return {"method": "none"}
 
 

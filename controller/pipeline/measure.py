@@ -30,9 +30,7 @@ def count_macs(model) -> int:
         positions = int(np.prod([d for d in out_shape[1:-1] if d])) if len(out_shape) > 2 else 1
         if kind == "Dense":
             total += positions * kernel.shape[0] * kernel.shape[1]
-        elif kind in ("Conv1D", "Conv2D"):
-            total += positions * int(np.prod(kernel.shape))
-        elif kind == "DepthwiseConv2D":
+        elif kind in ("Conv1D", "Conv2D") or kind == "DepthwiseConv2D":
             total += positions * int(np.prod(kernel.shape))
     return int(total)
 

@@ -1,9 +1,9 @@
 """Seeded, reproducible Keras training with early stopping, history and progress."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

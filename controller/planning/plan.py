@@ -6,8 +6,8 @@ One code path: `origami plan` prints this plan and the reconcile loop executes i
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from controller.loading import SpecRepository
 from controller.planning.graph import DesiredGraph, build_graph
@@ -36,7 +36,7 @@ class RecordedState:
     desired: dict[str, DesiredRecord] = field(default_factory=dict)
 
     @classmethod
-    def from_store(cls, store) -> "RecordedState":
+    def from_store(cls, store) -> RecordedState:
         state = cls(devices=store.devices(), desired=store.desired())
         for obj in store.objects():
             if obj.desired_key:

@@ -239,7 +239,7 @@ class Reconciler:
         self.store.emit("Model", name, "BuildStarted", f"building {name} ({node.key[:12]})", commit=revision)
         try:
             outcome = self.builder.build(repo, name, lambda what, f: self.progress(f"Model/{name}: {what}", f))
-        except Exception as err:  # noqa: BLE001 - one broken model must not stop the other objects
+        except Exception as err:
             if not isinstance(err, OrigamiError):
                 log.error("build crashed", exc_info=True, extra={"model": name})
                 err = OrigamiError(f"build crashed: {type(err).__name__}: {err}")
@@ -363,7 +363,8 @@ class Reconciler:
                                   f"{len(decision.record.failures)} member(s)"
                                   if decision.record.phase == "halted" else None)
             message = (f"{p.updated}/{p.members} on {decision.record.target or '-'}"
-                       + (f", {p.pending} updating" if p.pending else "") + (f", {p.failed} failed" if p.failed else ""))
+                       + (f", {p.pending} updating" if p.pending else "")
+                       + (f", {p.failed} failed" if p.failed else ""))
             detail = {"version": node.version, "target": decision.record.target, "phase": decision.record.phase,
                       "strategy_key": node.strategy_key, "releases": releases, "members": p.members,
                       "updated": p.updated, "pending": p.pending, "failed": p.failed, "waiting": p.waiting,

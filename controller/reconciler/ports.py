@@ -7,8 +7,9 @@ with figures and gate results), variant selection and firmware/bundles (`control
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from controller.loading import SpecRepository
 from specs.v1alpha1.protocol import DesiredState, Hello, Presence, ReportedState, Target
@@ -35,7 +36,7 @@ class Artifact:
                 "firmware_status": self.firmware_status, "tail": self.tail}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Artifact":
+    def from_dict(cls, d: dict) -> Artifact:
         return cls(d["digest"], d["size"], Target(**d["target"]), d["variant"], d.get("note", ""),
                    d.get("firmware"), d.get("firmware_status", ""), d.get("tail"))
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from controller.loading import SpecRepository
 from controller.reconciler.bundles import BundleMaker

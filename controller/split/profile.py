@@ -8,8 +8,8 @@ and what `--estimate` prints, and every row says which mode produced it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def estimated_arena(graph: LayerGraph, cut: Cut) -> int:
             last_use[producer] = i
     last_use[cut.layer] = len(head)  # the crossing tensor is read out after the head
     peak = 0
-    for i, node in enumerate(head):
+    for i in range(len(head)):
         live = sum(head[j].output_elements for j in range(i + 1) if last_use[head[j].name] >= i)
         peak = max(peak, live)
     return peak

@@ -77,7 +77,7 @@ class TailWorker:
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, name=f"{client_id}-tails", daemon=True)
 
-    def start(self, timeout: float = 10.0) -> "TailWorker":
+    def start(self, timeout: float = 10.0) -> TailWorker:
         self._thread.start()
         self.link.start(timeout)
         for tail in self.runners:
@@ -90,7 +90,7 @@ class TailWorker:
         self._queue.put(None)
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> "TailWorker":
+    def __enter__(self) -> TailWorker:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -12,9 +12,10 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from specs.errors import StoreError
 from wire.files import atomic_write
@@ -120,7 +121,8 @@ class ArtifactStore:
             return prefix
         matches = [info.digest for info in self.list() if info.digest.startswith(prefix)]
         if not matches:
-            raise StoreError(f"no artifact in {self.root} starts with {prefix!r}; list them with `origami artifacts ls`")
+            raise StoreError(f"no artifact in {self.root} starts with {prefix!r}; "
+                             "list them with `origami artifacts ls`")
         if len(matches) > 1:
             raise StoreError(f"{len(matches)} artifacts start with {prefix!r}; give more digits")
         return matches[0]

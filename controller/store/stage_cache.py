@@ -11,9 +11,9 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from controller.store.artifacts import ArtifactStore
 from specs.errors import StoreError

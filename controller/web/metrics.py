@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as PromCounter
@@ -27,7 +27,7 @@ ACTION_REASONS = {"Paused": "pause", "Resumed": "resume", "UndoRequested": "undo
 class _StoreCollector(Collector):
     """Gauges computed from the state store on every scrape."""
 
-    def __init__(self, metrics: "ControllerMetrics") -> None:
+    def __init__(self, metrics: ControllerMetrics) -> None:
         self.m = metrics
 
     def collect(self) -> Iterable:

@@ -47,7 +47,7 @@ class DashboardServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> "DashboardServer":
+    def start(self, timeout: float = 10.0) -> DashboardServer:
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -62,7 +62,7 @@ class DashboardServer:
         self._thread.join(timeout=5)
         self._socket.close()
 
-    def __enter__(self) -> "DashboardServer":
+    def __enter__(self) -> DashboardServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

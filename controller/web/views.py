@@ -349,7 +349,7 @@ class LabelRequest(View):
             raise ValueError(str(err)) from None
 
     @model_validator(mode="after")
-    def _one_way(self) -> "LabelRequest":
+    def _one_way(self) -> LabelRequest:
         ranged = self.since is not None or self.until is not None
         if [self.session is not None, ranged, self.ids is not None].count(True) != 1:
             raise ValueError("choose what to label: `session`, or `since` and `until`, or `ids`")

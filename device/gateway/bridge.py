@@ -41,7 +41,7 @@ def _capabilities(hello: dict, profile: DeviceProfile | None, usb: str | None):
 class AttachedBoard:
     """One attached board: its serial link, what it said, and the desired state it follows."""
 
-    def __init__(self, gateway: "Gateway", link: BoardLink, hello: dict, state: dict, profile: DeviceProfile | None,
+    def __init__(self, gateway: Gateway, link: BoardLink, hello: dict, state: dict, profile: DeviceProfile | None,
                  usb: str | None) -> None:
         self.gateway = gateway
         self.link = link
@@ -81,7 +81,8 @@ class AttachedBoard:
             except DeviceError as err:
                 log.warning("update failed", extra={"device": self.device_id, "error": str(err)})
                 self.gateway.publish_event(self, {"type": "Warning", "reason": "UpdateFailed", "message": str(err),
-                                                   "digest": desired.artifact.manifest.digest if desired.artifact else None})
+                                                   "digest": desired.artifact.manifest.digest
+                                                   if desired.artifact else None})
 
 
 class Gateway:

@@ -33,5 +33,6 @@ def flash_firmware(profile: DeviceProfile, port: str, firmware: str | Path, *, t
         raise DeviceError(f"flasher {command[0]} did not finish within {timeout_s:.0f} s") from None
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0:
-        raise DeviceError(f"flashing {profile.metadata.name} on {port} failed (exit {result.returncode}): {output[-1000:]}")
+        raise DeviceError(f"flashing {profile.metadata.name} on {port} failed (exit {result.returncode}): "
+                          f"{output[-1000:]}")
     return output

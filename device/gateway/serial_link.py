@@ -5,8 +5,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import serial
 
@@ -159,4 +159,5 @@ class BoardLink:
         try:
             return self._acks.get(timeout=timeout_s)
         except queue.Empty:
-            raise DeviceError(f"board on {self.serial.port} did not acknowledge {what} within {timeout_s:.0f} s") from None
+            raise DeviceError(f"board on {self.serial.port} did not acknowledge {what} "
+                              f"within {timeout_s:.0f} s") from None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -46,7 +46,7 @@ class VirtualFleet:
     def board_of(self, device_id: str) -> str:
         return next(board for board, d in self.plan if d == device_id)
 
-    def start(self, progress: Callable[[int, int], None] | None = None) -> "VirtualFleet":
+    def start(self, progress: Callable[[int, int], None] | None = None) -> VirtualFleet:
         from device.gateway import Gateway
         from device.virtual.linux_board import VirtualLinuxBoard
         from device.virtual.mcu_board import VirtualMCU

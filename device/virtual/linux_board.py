@@ -73,7 +73,7 @@ class VirtualLinuxBoard:
     def device_id(self) -> str:
         return self.agent.device_id
 
-    def start(self, timeout: float | None = 10.0) -> "VirtualLinuxBoard":
+    def start(self, timeout: float | None = 10.0) -> VirtualLinuxBoard:
         if not self.faults.offline:
             self.agent.start(timeout)
         return self
@@ -91,12 +91,11 @@ class VirtualLinuxBoard:
     def _filter(self, payload: bytes) -> bytes | None:
         index = self._chunks_seen
         self._chunks_seen += 1
-        if self._drop_at is not None:
-            if index == self._drop_at:
-                self._drop_at = None
-                self.fault_log.dropped_at.append(index)
-                self.agent.link.drop()   # the chunk being received is lost with the connection
-                return None
+        if self._drop_at is not None and index == self._drop_at:
+            self._drop_at = None
+            self.fault_log.dropped_at.append(index)
+            self.agent.link.drop()   # the chunk being received is lost with the connection
+            return None
         if self.faults.corrupt_chunk is not None and index == self.faults.corrupt_chunk:
             self.fault_log.corrupted_at.append(index)
             corrupted = bytearray(payload)

@@ -56,7 +56,7 @@ class Faults:
 class _Transfer:
     signed: SignedManifest
     received: int = 0
-    digest: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
 
 def ram_budget(profile: DeviceProfile) -> int:
@@ -89,7 +89,7 @@ class VirtualMCU:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> "VirtualMCU":
+    def start(self) -> VirtualMCU:
         self._thread = threading.Thread(target=self._run, name=f"virtual-mcu-{self.device_id}", daemon=True)
         self._thread.start()
         return self
@@ -104,7 +104,7 @@ class VirtualMCU:
             except OSError:
                 pass
 
-    def __enter__(self) -> "VirtualMCU":
+    def __enter__(self) -> VirtualMCU:
         return self.start()
 
     def __exit__(self, *exc) -> None:

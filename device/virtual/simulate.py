@@ -5,9 +5,10 @@ and the serial-gateway side registers its virtual microcontrollers with `registe
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -21,7 +22,7 @@ log = get_logger("simulate")
 class VirtualDevice(Protocol):
     device_id: str
 
-    def start(self, timeout: float | None = 10.0) -> "VirtualDevice": ...
+    def start(self, timeout: float | None = 10.0) -> VirtualDevice: ...
 
     def stop(self) -> None: ...
 

@@ -1,7 +1,7 @@
 """origami/v1alpha1: the spec kinds and their shared types."""
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
@@ -24,7 +24,7 @@ KINDS: dict[str, type[Document]] = {
     "DeviceProfile": DeviceProfile,
 }
 
-AnyDocument = Annotated[Union[Dataset, Model, Fleet, DeviceProfile], Field(discriminator="kind")]
+AnyDocument = Annotated[Dataset | Model | Fleet | DeviceProfile, Field(discriminator="kind")]
 ANY_DOCUMENT = TypeAdapter(AnyDocument)
 
 __all__ = [

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -54,7 +54,7 @@ class CollectedSource(StrictModel):
 
 
 Source = Annotated[
-    Union[FilesSource, PackagedSource, GeneratedSource, CollectedSource],
+    FilesSource | PackagedSource | GeneratedSource | CollectedSource,
     Field(discriminator="type"),
 ]
 
@@ -86,7 +86,7 @@ class Split(StrictModel):
     seed: Seed = 0
 
     @model_validator(mode="after")
-    def _ratios_sum_to_one(self) -> "Split":
+    def _ratios_sum_to_one(self) -> Split:
         total = self.train + self.validation + self.test
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"train + validation + test must sum to 1, not {total:g}")

@@ -28,7 +28,8 @@ class DeviceProfileSpec(StrictModel):
     accelerators: list[Literal["edgetpu", "cuda", "ethos-u", "esp-nn", "cmsis-nn"]] = Field(default_factory=list)
     transports: list[Literal["usb-serial", "ble", "wifi", "ethernet"]] = Field(min_length=1)
     flasher: str | None = Field(default=None, max_length=1024,
-                                description="Command that flashes a built firmware; {port} and {firmware} are filled in.")
+                                description="Command that flashes a built firmware; {port} and {firmware} "
+                                            "are filled in.")
     usb: list[UsbId] = Field(default_factory=list)
 
 

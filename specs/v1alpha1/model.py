@@ -23,7 +23,7 @@ class Architecture(StrictModel):
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Architecture":
+    def _exactly_one(self) -> Architecture:
         if (self.preset is None) == (self.entryPoint is None):
             raise ValueError("set exactly one of 'preset' and 'entryPoint'")
         return self
@@ -64,7 +64,7 @@ class Variant(StrictModel):
     qatEpochs: int = Field(default=2, gt=0, le=10_000)
 
     @model_validator(mode="after")
-    def _qat_needs_int8(self) -> "Variant":
+    def _qat_needs_int8(self) -> Variant:
         if self.qat and self.quantization != "int8":
             raise ValueError("qat: true needs quantization: int8")
         return self
@@ -88,7 +88,7 @@ class SplitPolicy(StrictModel):
     firmwareReserve: ByteSize = Field(default=65536, description="RAM and flash kept for the firmware itself.")
 
     @model_validator(mode="after")
-    def _at_iff_policy_at(self) -> "SplitPolicy":
+    def _at_iff_policy_at(self) -> SplitPolicy:
         if (self.policy == "at") != (self.at is not None):
             raise ValueError("'at' is required with policy: at, and only then")
         return self
@@ -103,7 +103,7 @@ class ModelSpec(StrictModel):
     split: SplitPolicy = Field(default_factory=SplitPolicy)
 
     @model_validator(mode="after")
-    def _unique_variant_names(self) -> "ModelSpec":
+    def _unique_variant_names(self) -> ModelSpec:
         seen: set[str] = set()
         for variant in self.variants:
             if variant.name in seen:
