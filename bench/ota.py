@@ -70,7 +70,7 @@ class CountingProxy:
                     pass
 
 
-def build_model(path: Path) -> bytes:
+def model_file(path: Path) -> bytes:
     """A digits-sized CNN (about 21k parameters, as the design brief's reference), float32 LiteRT."""
     import tensorflow as tf
 
@@ -104,7 +104,7 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="origami-bench-ota-"))
-    data = args.model.read_bytes() if args.model else build_model(tmp / "model.tflite")
+    data = args.model.read_bytes() if args.model else model_file(tmp / "model.tflite")
     broker = start_mosquitto(tmp / "broker")
     store = ArtifactStore(tmp / "artifacts")
     signer = Signer.load_or_create(tmp / "controller")

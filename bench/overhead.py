@@ -77,6 +77,7 @@ def plain_keras(tmp: Path) -> tuple[float, float]:
 def origami(tmp: Path) -> tuple[float, float, float, dict]:
     from controller.loading import load_repository
     from controller.pipeline.build import build_model
+    from controller.planning.keys import model_keys
     from controller.store import ArtifactStore, StageCache
 
     specs = tmp / "specs"
@@ -91,7 +92,7 @@ def origami(tmp: Path) -> tuple[float, float, float, dict]:
     started = time.perf_counter()
     repo = load_repository(specs).require_valid()
     store = ArtifactStore(tmp / "store")
-    build = build_model(repo, "digits-cnn", store, StageCache(store), progress)
+    build = build_model(repo, "digits-cnn", model_keys(repo, "digits-cnn"), store, StageCache(store), progress)
     ended = time.perf_counter()
     return marks["trained"] - started, ended - started, build.training["metrics"]["accuracy"], build.executions
 

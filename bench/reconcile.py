@@ -28,10 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from controller.planning.plan import RecordedState
 from controller.reconciler.loop import Reconciler
-from controller.reconciler.ports import Artifact
+from controller.reconciler.ports import Artifact, ModelOutcome
 from controller.sources.local import LocalSource
-from controller.state import InstallRecord, StateStore
+from controller.state import InstallRecord, ObjectStatus, StateStore
 from specs.v1alpha1.protocol import DesiredState, Target
 
 MODELS, DEVICES = 50, 1000
@@ -66,12 +67,27 @@ spec:
     (root / "specs.yaml").write_text("---\n".join(docs))
 
 
-class MustNotBuild:
-    def build(self, *a, **k):
+ARTIFACT = Artifact("0" * 64, 1000, Target(runtime="litert"), "int8")
+
+
+class AlreadyBuilt:
+    """Every stage is in the store (a converged controller): reads succeed, builds must not happen."""
+
+    def is_built(self, key):
+        return True
+
+    def model(self, repo, model, keys):
+        return ModelOutcome(variants={"int8": {"passed": True, "quantization": "int8", "size": 1000,
+                                               "digest": ARTIFACT.digest, "tflm": True}}, dataset_digest="0" * 64)
+
+    def bundle(self, key):
+        return ARTIFACT
+
+    def build_model(self, *a, **k):
         raise AssertionError("a no-op pass tried to build")
 
-    def artifact_for(self, *a, **k):
-        raise AssertionError("a no-op pass tried to choose an artifact")
+    def build_bundle(self, *a, **k):
+        raise AssertionError("a no-op pass tried to bundle")
 
 
 class Quiet:
@@ -84,6 +100,12 @@ class Quiet:
     def set_desired(self, device_id, desired):
         self.sent += 1
 
+    def settle(self):
+        pass
+
+    def on_activity(self, callback):
+        pass
+
 
 class Unsigned:
     def sign(self, manifest):
@@ -93,40 +115,36 @@ class Unsigned:
 def seed_converged(store: StateStore, loop: Reconciler) -> None:
     """Record the converged state: the loop's own first pass records objects; then models, releases
     and devices are recorded as they are after convergence."""
-    revision, repo = loop._desired_repo()
     from controller.planning.plan import plan_repository
+    from controller.state import RolloutRecord
 
-    graph = plan_repository(repo).graph
+    revision, repo = loop.revisions.current(time.time())
+    devices = {f"dev-{i:04d}": (f"f{i % MODELS}", BOARDS[i % len(BOARDS)]) for i in range(DEVICES)}
     with store.transaction():
-        for name, node in graph.models.items():
-            from controller.state import ObjectStatus
-
-            store.put_object(ObjectStatus("Model", name, revision, node.key,
-                                          detail={"built": True, "variant_keys": node.variants}))
-        for i in range(DEVICES):
-            fleet = f"f{i % MODELS}"
-            board = BOARDS[i % len(BOARDS)]
+        for dev, (fleet, board) in devices.items():
+            store.observe_device(dev, board=board, labels={"group": f"g{fleet[1:]}"}, hello={})
+    graph = plan_repository(repo, RecordedState.from_store(store)).graph
+    with store.transaction():
+        for dev, (fleet, _board) in devices.items():
             version = graph.fleets[fleet].version
-            dev = f"dev-{i:04d}"
-            store.observe_device(dev, board=board, labels={"group": f"g{i % MODELS}"}, hello={})
-            store.observe_device(dev, reported={"modelVersion": version}, reported_version=version, healthy=True)
-            store.record_install(InstallRecord(f"{dev}:1", dev, fleet, version, "0" * 64, "batch", 0.0),
+            store.observe_device(dev, reported={"modelVersion": version, "modelDigest": ARTIFACT.digest,
+                                                "observedGeneration": 1, "health": "ok"},
+                                 reported_version=version, healthy=True)
+            store.record_install(InstallRecord(f"{dev}:1", dev, fleet, version, ARTIFACT.digest, "batch", 0.0),
                                  DesiredState(deviceId=dev, generation=1).model_dump(mode="json"))
             store.mark_reached(dev, 1.0)
-        for name, node in graph.fleets.items():
-            art = Artifact("0" * 64, 1000, Target(runtime="litert"), "int8").to_dict()
-            store.put_object(ObjectStatus("Fleet", name, revision, None,
-                                          detail={"releases": {node.version: {b: art for b in BOARDS}}}))
-            from controller.state import RolloutRecord
-
-            store.put_rollout(RolloutRecord(name, target=node.version, last_good=node.version, phase="complete"))
+        for name, keys in graph.fleets.items():
+            store.put_object(ObjectStatus("Fleet", name, revision.id, None,
+                                          detail={"releases": {keys.version: {b: ARTIFACT.to_dict()
+                                                                              for b in BOARDS}}}))
+            store.put_rollout(RolloutRecord(name, target=keys.version, last_good=keys.version, phase="complete"))
 
 
 def noop(tmp: Path) -> tuple[float, int, int]:
     write_specs(tmp / "specs")
     store = StateStore(tmp / "origami-state.db")
     link = Quiet()
-    loop = Reconciler(store, LocalSource(tmp / "specs"), MustNotBuild(), link, Unsigned())
+    loop = Reconciler(store, LocalSource(tmp / "specs"), AlreadyBuilt(), link, Unsigned())
     seed_converged(store, loop)
     loop.reconcile_once()  # settles conditions once (the first pass after seeding writes status)
     link.sent = 0  # the first pass after a (re)start republishes recorded desired states; not an action
@@ -265,6 +283,7 @@ def converge(tmp: Path, url: str, count: int, artifacts: Path) -> tuple[float, f
     from controller.devices.hub import DeviceHub
     from controller.devices.signing import Signer
     from controller.loading import load_repository
+    from controller.planning.keys import model_keys
     from controller.reconciler.wiring import HubLink, PipelineBuilder
     from controller.sources.git import GitSource
     from wire.manifests import public_pem
@@ -274,7 +293,8 @@ def converge(tmp: Path, url: str, count: int, artifacts: Path) -> tuple[float, f
     origin.index.add(["model.yaml"])
     origin.index.commit("model")
     builder = PipelineBuilder(artifacts)
-    builder.build(load_repository(tmp / "origin").require_valid(), "sine", lambda what, f: None)
+    repo = load_repository(tmp / "origin").require_valid()
+    builder.build_model(repo, "sine", model_keys(repo, "sine"), lambda what, f: None)
     signer = Signer.load_or_create(tmp / "state")
     ctx = multiprocessing.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()

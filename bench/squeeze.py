@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from controller.loading import load_repository  # noqa: E402
 from controller.pipeline.build import build_model  # noqa: E402
+from controller.planning.keys import model_keys  # noqa: E402
 from controller.store import ArtifactStore, StageCache  # noqa: E402
 
 # key: (example folder, model, clusters, architecture units override)
@@ -82,7 +83,7 @@ def bench_example(key: str, tmp: Path) -> dict:
     repo = load_repository(specs).require_valid()
     store = ArtifactStore(tmp / f"{key}-store")
     started = time.perf_counter()
-    build = build_model(repo, model_name, store, StageCache(store),
+    build = build_model(repo, model_name, model_keys(repo, model_name), store, StageCache(store),
                         progress=lambda m: None if ": epoch " in m else print(f"  [{key}] {m}", file=sys.stderr))
     seconds = time.perf_counter() - started
     picked = _pick(build)

@@ -96,8 +96,9 @@ def run() -> int:
     from controller.devices.signing import Signer
     from controller.embedded_broker import EmbeddedBroker
     from controller.loading import load_repository
+    from controller.reconciler.build_queue import BuildQueue
     from controller.reconciler.loop import Reconciler
-    from controller.reconciler.wiring import HubLink, PipelineBuilder
+    from controller.reconciler.wiring import HubLink, PipelineBuilder, artifact_dir
     from controller.sources.git import GitSource
     from controller.state import open_store
     from device.virtual.fleet import VirtualFleet
@@ -119,7 +120,7 @@ def run() -> int:
     print(f"demo: embedded MQTT broker (amqtt) on {broker.url}")
     state.mkdir(parents=True)
     store = open_store(state)
-    builder = PipelineBuilder(state / ".origami" / "artifacts")
+    builder = PipelineBuilder(artifact_dir(state))
     signer = Signer.load_or_create(state)
     profiles = load_repository(specs).require_valid().profiles
     print(f"demo: starting {sum(FLEET.values())} virtual devices: "
@@ -127,7 +128,9 @@ def run() -> int:
     fleet = VirtualFleet(broker.url, work / "devices", signer.public_key, FLEET, prefix="demo",
                          profiles=profiles).start()
     hub = DeviceHub(broker.url, builder.store, client_id="origami-demo-controller").start()
-    loop = Reconciler(store, GitSource(str(specs), state / "source", interval=1.0), builder, HubLink(hub), signer)
+    builds = BuildQueue(workers=1)
+    loop = Reconciler(store, GitSource(str(specs), state / "source", interval=1.0), builder, HubLink(hub), signer,
+                      builds=builds)
     stop = threading.Event()
     thread = threading.Thread(target=loop.run, args=(stop,), kwargs={"interval": 1.0}, daemon=True)
     worker = None
@@ -159,6 +162,7 @@ def run() -> int:
     finally:
         stop.set()
         thread.join(timeout=30)
+        builds.stop()
         if worker is not None:
             worker.stop()
         hub.stop()

@@ -28,6 +28,7 @@ spec:
 def commit(repo: git.Repo, files: dict[str, str], message: str) -> str:
     """Write `files` into the work tree, stage and commit them; the new commit's sha."""
     for name, text in files.items():
+        Path(repo.working_dir, name).parent.mkdir(parents=True, exist_ok=True)
         Path(repo.working_dir, name).write_text(text)
     repo.index.add(list(files))
     return repo.index.commit(message).hexsha

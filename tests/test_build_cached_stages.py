@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from controller.pipeline.build import ModelBuild, build_model, stage_plan
-from controller.pipeline.keys import model_stage_keys
+from controller.pipeline.build import ModelBuild, build_model
+from controller.planning.keys import model_keys
+from controller.planning.plan import plan_repository
 from controller.store import ArtifactStore, StageCache
 from tests.spec_repos import sine_repo
 
@@ -17,7 +18,7 @@ def first_build(tmp_path_factory):
     repo = sine_repo(root / "specs")
     store = ArtifactStore(root / "store" / "artifacts")
     lines: list[str] = []
-    build = build_model(repo, "sine", store, StageCache(store), progress=lines.append)
+    build = build_model(repo, "sine", model_keys(repo, "sine"), store, StageCache(store), progress=lines.append)
     return root, repo, store, build, lines
 
 
@@ -37,10 +38,10 @@ def test_first_build_runs_every_stage_and_measures_each_variant(first_build):
 def test_second_build_trains_and_converts_nothing(first_build):
     _, repo, store, build, _ = first_build
     cache = StageCache(store)  # a fresh process: only the records on disk count
-    keys = model_stage_keys(repo, "sine")
+    keys = model_keys(repo, "sine")
     assert all(cache.is_cached(key) for key in keys.all().values())
-    assert set(stage_plan(repo, "sine", cache).values()) == {"cached"}
-    again = build_model(repo, "sine", store, cache)
+    assert not plan_repository(repo, is_built=cache.is_cached).builds("sine")  # nothing to build
+    again = build_model(repo, "sine", keys, store, cache)
     assert cache.executions == {}  # no dataset, training, conversion or card stage ran
     assert again.model_digest == build.model_digest
     assert [v.tflite_digest for v in again.variants] == [v.tflite_digest for v in build.variants]
@@ -52,9 +53,9 @@ def test_changing_only_a_variant_resqueezes_without_retraining(first_build):
     repo = sine_repo(root / "specs", variants="    - {name: float32, quantization: none}\n"
                                               "    - {name: int8}\n    - {name: dyn, quantization: dynamic}")
     cache = StageCache(store)
-    plan = stage_plan(repo, "sine", cache)
-    assert plan["train"] == "cached" and plan["squeeze/dyn"] == "will run" and plan["squeeze/int8"] == "cached"
-    changed = build_model(repo, "sine", store, cache)
+    work = {a.target for a in plan_repository(repo, is_built=cache.is_cached).builds("sine")}
+    assert work == {"Model/sine#dyn", "Model/sine"}  # the new variant, and the gates/cards over it
+    changed = build_model(repo, "sine", model_keys(repo, "sine"), store, cache)
     assert cache.executions["train"] == 0 and cache.executions["dataset"] == 0
     assert cache.executions["squeeze"] == 1  # only the new variant
     assert changed.variant("int8").tflite_digest == build.variant("int8").tflite_digest

@@ -4,6 +4,8 @@ from __future__ import annotations
 from controller.cli.main import main
 from controller.pipeline.build import build_model
 from controller.pipeline.gates import evaluate_gates
+from controller.planning.keys import model_keys
+from controller.reconciler.wiring import artifact_dir
 from controller.store import ArtifactStore, StageCache
 from specs.v1alpha1.model import Gates
 from tests.spec_repos import sine_repo
@@ -27,8 +29,8 @@ def test_a_variant_that_does_not_run_on_tflm_fails_max_arena():
 
 def test_build_reports_the_failing_variant_and_figure(tmp_path, capsys):
     repo = sine_repo(tmp_path / "specs", gates="    maxMAE: 5.0\n    maxSize: 3200", epochs=2)
-    store = ArtifactStore(tmp_path / "store")
-    build = build_model(repo, "sine", store, StageCache(store))
+    store = ArtifactStore(artifact_dir(tmp_path / "state"))  # the store `origami build --state-dir` uses
+    build = build_model(repo, "sine", model_keys(repo, "sine"), store, StageCache(store))
     sizes = {v.name: v.size_bytes for v in build.variants}
     for v in build.variants:  # the gate is 3200 B; which variant passes depends only on its measured size
         assert v.passed == (sizes[v.name] <= 3200)
@@ -37,6 +39,6 @@ def test_build_reports_the_failing_variant_and_figure(tmp_path, capsys):
             assert f"size {v.size_bytes} B > maxSize 3200 B" in v.gate["failures"][0]["message"]
     assert not all(v.passed for v in build.variants)
     # The CLI shows it and exits non-zero (the stages are cached now, so this is fast).
-    code = main(["build", str(tmp_path / "specs"), "--store", str(tmp_path / "store"), "-q"])
+    code = main(["build", str(tmp_path / "specs"), "--state-dir", str(tmp_path / "state"), "-q"])
     out = capsys.readouterr().out
     assert code == 3 and "FAILED: size_bytes" in out and "stages run: none (all cached)" in out

@@ -36,6 +36,12 @@ class NoDevices:
     def set_desired(self, device_id, desired):
         raise AssertionError("nothing may be sent without devices")
 
+    def settle(self):
+        pass
+
+    def on_activity(self, callback):
+        pass
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):

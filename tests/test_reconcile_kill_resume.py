@@ -17,7 +17,8 @@ import git
 
 from controller.devices.signing import Signer
 from controller.loading import load_repository
-from controller.reconciler.wiring import PipelineBuilder
+from controller.planning.keys import model_keys
+from controller.reconciler.wiring import PipelineBuilder, artifact_dir
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from specs.errors import StoreError
@@ -101,8 +102,8 @@ def run_kills(tmp: Path, url: str, devices: int, points: list[tuple[str, int]]) 
     state = tmp / "state"
     state.mkdir()
     # Build once here, into the controller's artifact store: the subprocess then finds every stage cached.
-    PipelineBuilder(state / ".origami" / "artifacts").build(load_repository(origin).require_valid(), "sine",
-                                                            lambda what, f: None)
+    repo = load_repository(origin).require_valid()
+    PipelineBuilder(artifact_dir(state)).build_model(repo, "sine", model_keys(repo, "sine"), lambda what, f: None)
     signer = Signer.load_or_create(state)
     fleet = VirtualFleet(url, tmp / "devices", signer.public_key, {"rpi4": devices},
                          prefix="kill").start()

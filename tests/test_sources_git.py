@@ -1,4 +1,4 @@
-"""Sources: a real git repository in a temp dir, read at a branch and a path, without a checkout."""
+"""Sources: a real git repository in a temp dir, each commit materialized whole at a branch and a path."""
 from __future__ import annotations
 
 import shutil
@@ -8,8 +8,9 @@ from pathlib import Path
 import git
 import pytest
 
-from controller.sources import load_snapshot
+from controller.sources import load_revision
 from controller.sources.git import GitSource
+from controller.sources.tree import Budget
 from specs.errors import SourceError
 from tests.conftest import EXAMPLES
 
@@ -24,29 +25,54 @@ def make_repo(tmp_path: Path, subdir: str = "specs") -> git.Repo:
     return repo
 
 
-def test_fetch_reads_the_branch_and_path_and_records_the_sha(tmp_path):
+def test_the_first_commit_is_materialized_whole_at_the_branch_and_path(tmp_path):
     origin = make_repo(tmp_path)
-    source = GitSource(str(origin.working_dir), tmp_path / "clone", branch="main", path="specs")
-    snap = source.fetch()
-    assert snap.revision == origin.head.commit.hexsha and snap.summary == "initial specs"
-    assert sorted(name for name, _, _ in snap.texts) == ["dataset.yaml", "fleets.yaml", "model.yaml", "profiles.yaml"]
-    repo = load_snapshot(snap)
+    data = Path(origin.working_dir) / "specs" / "data" / "x.csv"
+    data.parent.mkdir()
+    data.write_text("a,b\n1,2\n")
+    (Path(origin.working_dir) / "specs" / "net.py").write_text("def model(**kw):\n    return None\n")
+    origin.git.add(A=True)
+    sha = origin.index.commit("data and a module").hexsha
+    revision = GitSource(str(origin.working_dir), tmp_path / "state", branch="main", path="specs").fetch()
+    assert revision.id == sha and revision.summary == "data and a module"
+    files = sorted(p.relative_to(revision.root).as_posix() for p in revision.root.rglob("*") if p.is_file())
+    assert files == ["data/x.csv", "dataset.yaml", "fleets.yaml", "model.yaml", "net.py", "profiles.yaml"]
+    assert (revision.root / "data" / "x.csv").read_text() == "a,b\n1,2\n"
+    repo = load_revision(revision)
     assert repo.valid and set(repo.fleets) == {"digits-mcu", "digits-linux"}
-    assert not (tmp_path / "clone" / "specs").exists()  # nothing checked out to validate
 
 
-def test_a_new_commit_is_seen_on_the_next_fetch_and_materialize_checks_it_out(tmp_path):
+def test_each_commit_gets_its_own_tree_and_a_pruned_one_comes_back(tmp_path):
     origin = make_repo(tmp_path)
-    source = GitSource(str(origin.working_dir), tmp_path / "clone", path="specs")
+    source = GitSource(str(origin.working_dir), tmp_path / "state", path="specs")
     first = source.fetch()
     fleets = Path(origin.working_dir) / "specs" / "fleets.yaml"
     fleets.write_text(fleets.read_text().replace("canary: 1", "canary: 2"))
     origin.index.add([str(fleets)])
     second_sha = origin.index.commit("canary of two").hexsha
     second = source.fetch()
-    assert second.revision == second_sha != first.revision
-    root = source.materialize(second)
-    assert "canary: 2" in (root / "fleets.yaml").read_text()
+    assert second.id == second_sha != first.id and second.root != first.root
+    assert "canary: 2" in (second.root / "fleets.yaml").read_text()
+    assert "canary: 1" in (first.root / "fleets.yaml").read_text()  # the older tree is untouched
+    source.prune(keep={second.id})
+    assert first.root.exists()  # the most recent few are kept anyway
+    shutil.rmtree(first.root)
+    again = source.revision(first.id)
+    assert again is not None and "canary: 1" in (again.root / "fleets.yaml").read_text()
+    assert source.revision("0" * 40) is None
+
+
+def test_a_tree_over_its_byte_budget_is_refused_without_being_written(tmp_path):
+    origin = make_repo(tmp_path)
+    big = Path(origin.working_dir) / "specs" / "zeros.bin"
+    with open(big, "wb") as f:  # compresses to almost nothing in git
+        f.truncate(3 * 1024 * 1024)
+    origin.git.add(A=True)
+    origin.index.commit("a large data file")
+    source = GitSource(str(origin.working_dir), tmp_path / "state", path="specs", budget=Budget(bytes=1024 * 1024))
+    with pytest.raises(SourceError, match="larger than"):
+        source.fetch()
+    assert not any((tmp_path / "state" / "revisions").iterdir())  # nothing half-written is left
 
 
 def test_an_invalid_commit_is_reported_with_file_and_line(tmp_path):
@@ -55,7 +81,7 @@ def test_an_invalid_commit_is_reported_with_file_and_line(tmp_path):
     model.write_text(model.read_text().replace("epochs: 30", "epochs: -3"))
     origin.index.add([str(model)])
     origin.index.commit("break it")
-    repo = load_snapshot(GitSource(str(origin.working_dir), tmp_path / "clone", path="specs").fetch())
+    repo = load_revision(GitSource(str(origin.working_dir), tmp_path / "clone", path="specs").fetch())
     assert not repo.valid
     assert any(i.file == "model.yaml" and i.field == "spec.training.epochs" for i in repo.issues)
 

@@ -5,22 +5,36 @@ import shutil
 import threading
 import time
 
-from controller.sources import load_snapshot
+from controller.sources import load_revision
 from controller.sources.local import LocalSource
 from tests.conftest import EXAMPLES
 
 
-def test_revision_is_a_content_digest(tmp_path):
+def test_revision_is_a_digest_of_the_whole_tree(tmp_path):
     shutil.copytree(EXAMPLES / "digits-mixed", tmp_path / "specs")
     source = LocalSource(tmp_path / "specs")
     a, b = source.fetch(), source.fetch()
-    assert a.revision == b.revision and a.revision.startswith("local:")
-    assert load_snapshot(a).valid
-    (tmp_path / "specs" / "notes.txt").write_text("ignored")
-    assert source.fetch().revision == a.revision
-    f = tmp_path / "specs" / "fleets.yaml"
-    f.write_text(f.read_text().replace("canary: 1", "canary: 3"))
-    assert source.fetch().revision != a.revision
+    assert a.id == b.id and a.id.startswith("local:") and a.root == tmp_path / "specs"
+    assert load_revision(a).valid
+    (tmp_path / "specs" / "data.csv").write_text("x,y\n1,a\n")  # a data file is part of the revision
+    with_data = source.fetch()
+    assert with_data.id != a.id
+    (tmp_path / "specs" / "data.csv").write_text("x,y\n2,a\n")
+    assert source.fetch().id != with_data.id
+
+
+def test_each_revision_is_copied_so_a_pass_reads_one_consistent_tree(tmp_path):
+    shutil.copytree(EXAMPLES / "digits-mixed", tmp_path / "specs")
+    (tmp_path / "specs" / "data").mkdir()
+    (tmp_path / "specs" / "data" / "x.csv").write_text("a,b\n1,2\n")
+    source = LocalSource(tmp_path / "specs", workdir=tmp_path / "state")
+    first = source.fetch()
+    assert first.root != tmp_path / "specs" and (first.root / "data" / "x.csv").read_text() == "a,b\n1,2\n"
+    (tmp_path / "specs" / "data" / "x.csv").write_text("a,b\n3,4\n")  # the user keeps editing
+    assert (first.root / "data" / "x.csv").read_text() == "a,b\n1,2\n"
+    second = source.fetch()
+    assert second.id != first.id and (second.root / "data" / "x.csv").read_text() == "a,b\n3,4\n"
+    assert source.revision(first.id).root == first.root
 
 
 def test_a_burst_of_writes_is_debounced_into_one_notification(tmp_path):

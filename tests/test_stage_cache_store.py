@@ -5,7 +5,8 @@ import hashlib
 
 import pytest
 
-from controller.store import ArtifactStore, StageCache, stage_key
+from controller.planning.keys import stage_key
+from controller.store import ArtifactStore, StageCache
 from specs.errors import StoreError
 
 
@@ -33,12 +34,17 @@ def test_put_file_and_prefix_resolution(tmp_path):
         store.path("0" * 64)
 
 
-def test_stage_key_changes_with_spec_inputs_and_tools():
-    base = stage_key("train", {"epochs": 3}, {"dataset": "d1"}, {"tensorflow": "2.21.0"})
-    assert base == stage_key("train", {"epochs": 3}, {"dataset": "d1"}, {"tensorflow": "2.21.0"})
-    assert base != stage_key("train", {"epochs": 4}, {"dataset": "d1"}, {"tensorflow": "2.21.0"})
-    assert base != stage_key("train", {"epochs": 3}, {"dataset": "d2"}, {"tensorflow": "2.21.0"})
-    assert base != stage_key("train", {"epochs": 3}, {"dataset": "d1"}, {"tensorflow": "2.22.0"})
+def test_stage_key_changes_with_spec_inputs_and_tools(monkeypatch):
+    from controller.planning import keys
+
+    base = stage_key("train", {"epochs": 3}, {"dataset": "d1"})
+    assert base == stage_key("train", {"epochs": 3}, {"dataset": "d1"})
+    assert base != stage_key("train", {"epochs": 4}, {"dataset": "d1"})
+    assert base != stage_key("train", {"epochs": 3}, {"dataset": "d2"})
+    assert base != stage_key("squeeze", {"epochs": 3}, {"dataset": "d1"})
+    installed = keys._installed()
+    monkeypatch.setattr(keys, "_installed", lambda: {**installed, "tensorflow": "9.9.9"})
+    assert base != stage_key("train", {"epochs": 3}, {"dataset": "d1"})  # a TensorFlow upgrade re-keys training
 
 
 def test_cache_runs_a_stage_once_and_reruns_when_outputs_vanish(tmp_path):
@@ -50,7 +56,7 @@ def test_cache_runs_a_stage_once_and_reruns_when_outputs_vanish(tmp_path):
         calls.append(1)
         return {"model": store.put_bytes(b"m")}, {"loss": 0.1}
 
-    key = stage_key("train", {}, {}, {})
+    key = stage_key("train", {}, {})
     first = cache.run("train", key, compute)
     second = StageCache(store).run("train", key, compute)  # a new process sees the record
     assert (first.cached, second.cached) == (False, True)

@@ -1,9 +1,14 @@
-"""`origami build [PATH] [--model NAME]`: run the ML pipeline and print each variant's figures."""
+"""`origami build [PATH] [--model NAME]`: run the ML pipeline and print each variant's figures.
+
+Stages are keyed and cached exactly as the controller keys them, in the artifact store of
+`--state-dir`: a model built here is not trained again by `origami reconcile` on the same state dir,
+and `origami plan` lists nothing to train for it."""
 from __future__ import annotations
 
 import json
 import sys
 
+from controller.cli.output import add_state_flag
 from controller.loading import load_repository
 from specs.errors import SpecError, UsageError
 
@@ -12,7 +17,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("build", help="build (train, squeeze, measure) the models of a spec repository")
     p.add_argument("path", nargs="?", default=".", help="spec repository (default: .)")
     p.add_argument("--model", action="append", help="only this model (repeatable; default: every model)")
-    p.add_argument("--store", default=None, help="artifact store directory (default: .origami/artifacts)")
+    add_state_flag(p)
     p.add_argument("--output", "-o", choices=["text", "json"], default="text")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
@@ -45,6 +50,8 @@ def render_table(build) -> str:
 
 def run(args) -> int:
     from controller.pipeline.build import build_model
+    from controller.planning.keys import model_keys
+    from controller.reconciler.wiring import artifact_dir
     from controller.store import ArtifactStore, StageCache
 
     repo = load_repository(args.path)
@@ -56,10 +63,10 @@ def run(args) -> int:
         raise UsageError(f"no Model named {unknown[0]!r} in {args.path}; models: {', '.join(sorted(repo.models))}")
     if not names:
         raise UsageError(f"{args.path} defines no Model to build")
-    store = ArtifactStore(args.store)
+    store = ArtifactStore(artifact_dir(args.state_dir))
     cache = StageCache(store)
     progress = None if args.quiet else (lambda message: print(f"  {message}", file=sys.stderr, flush=True))
-    builds = [build_model(repo, name, store, cache, progress) for name in names]
+    builds = [build_model(repo, name, model_keys(repo, name), store, cache, progress) for name in names]
     if args.output == "json":
         print(json.dumps([b.to_dict() for b in builds], indent=2, default=str))
     else:

@@ -1,7 +1,8 @@
-"""`origami plan [PATH]`: what applying a spec repository would change (for pull requests).
+"""`origami plan [PATH]`: what applying a spec repository would do (for pull requests).
 
-Compared with the recorded state when a state store exists (`--state-dir`, default: the working
-directory), else with an empty state (everything is new).
+Stages are looked up in the artifact store of `--state-dir` (what is built already is not built
+again) and rollouts are compared with the recorded state there when a state store exists; without
+one, every fleet is new and no device is known.
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from controller.loading import load_repository
 from controller.planning.plan import RecordedState, plan_repository
+from controller.reconciler.wiring import artifact_dir
 from controller.state import DEFAULT_FILE, open_store
+from controller.store import ArtifactStore, StageCache
 from specs.errors import SpecError
 
 
@@ -18,8 +21,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("plan", help="show what applying a spec repository would change")
     p.add_argument("path", nargs="?", default=".", help="spec repository (default: .)")
     p.add_argument("--state-dir", default=None,
-                   help=f"directory holding {DEFAULT_FILE} to compare with (default: the working directory; "
-                        "without one, the plan starts from empty state)")
+                   help=f"directory holding {DEFAULT_FILE} and the artifact store to compare with (default: the "
+                        "working directory; without them, the plan starts from empty state)")
     p.add_argument("--output", "-o", choices=["text", "json"], default="text")
     p.set_defaults(func=run)
 
@@ -28,16 +31,13 @@ def run(args) -> int:
     repo = load_repository(args.path)
     if not repo.valid:
         raise SpecError(repo.issues)
-    state, cached = RecordedState(), None
+    state = RecordedState()
     state_dir = Path(args.state_dir or ".")
     if (state_dir / DEFAULT_FILE).exists():
-        store = open_store(state_dir, read_only=True)
-        state = RecordedState.from_store(store)
-
-        def cached(kind: str, key: str) -> bool:
-            stage = store.stage(key)
-            return bool(stage and stage["status"] == "done")
-    plan = plan_repository(repo, state, cached)
+        state = RecordedState.from_store(open_store(state_dir, read_only=True))
+    artifacts = artifact_dir(state_dir)
+    is_built = StageCache(ArtifactStore(artifacts)).is_cached if artifacts.is_dir() else None
+    plan = plan_repository(repo, state, is_built)
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2))
     else:

@@ -20,7 +20,12 @@ def register(subparsers) -> None:
     p.add_argument("--branch", default="main")
     p.add_argument("--path", dest="subpath", default="", help="directory inside the git repository")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between git fetches (default 30)")
-    p.add_argument("--once", action="store_true", help="one pass, then exit (0: every fleet Ready)")
+    p.add_argument("--once", action="store_true",
+                   help="one pass, builds included, then exit (0: every fleet Ready)")
+    p.add_argument("--build-workers", type=int, default=1, metavar="N",
+                   help="builds running at once, off the loop's thread (default 1)")
+    p.add_argument("--online-timeout", type=float, default=180.0, metavar="SECONDS",
+                   help="a device silent for this long is offline (default 180; devices report every 60 s)")
     p.add_argument("--broker", default=None, help="mqtt://HOST:PORT of an external broker (default: embedded)")
     p.add_argument("--listen", default=None, metavar="HOST:PORT",
                    help="serve the dashboard, the API (/api/v1) and /metrics here, e.g. 127.0.0.1:8080")
@@ -44,21 +49,25 @@ def make_source(args, state_dir: Path):
                          interval=args.interval)
     from controller.sources.local import LocalSource
 
-    return LocalSource(args.path or ".")
+    return LocalSource(args.path or ".", workdir=state_dir / "source")
 
 
 def run(args) -> int:
     from controller.collect.service import CollectionService
     from controller.devices.hub import DeviceHub
     from controller.devices.signing import Signer
+    from controller.reconciler.build_queue import BuildQueue
     from controller.reconciler.loop import Reconciler
-    from controller.reconciler.wiring import HubLink, PipelineBuilder
+    from controller.reconciler.wiring import HubLink, PipelineBuilder, artifact_dir
 
     state_dir = Path(args.state_dir or ".")
     store = open_store(state_dir)
     source = make_source(args, state_dir)
     broker = None
-    builder = PipelineBuilder(state_dir / ".origami" / "artifacts")
+    builder = PipelineBuilder(artifact_dir(state_dir))
+    if args.build_workers < 1:
+        raise UsageError("--build-workers must be at least 1")
+    builds = BuildQueue(workers=0 if args.once else args.build_workers)
     url = args.broker
     if not url:
         from controller.embedded_broker import EmbeddedBroker
@@ -69,8 +78,8 @@ def run(args) -> int:
     hub = DeviceHub(url, builder.store).start()
     # Samples from the fleet: ingested as they arrive; datasets and campaigns follow each pass's specs.
     collection = CollectionService(url, store.path, builder.store, store=store).start()
-    reconciler = Reconciler(store, source, builder, HubLink(hub),
-                            Signer.load_or_create(state_dir), progress=progress_line)
+    reconciler = Reconciler(store, source, builder, HubLink(hub), Signer.load_or_create(state_dir),
+                            progress=progress_line, builds=builds, online_timeout=args.online_timeout)
     reconciler.on_repository(lambda repo: collection.apply(repo, store.devices()))
     stop = threading.Event()
     dashboard = None
@@ -84,6 +93,7 @@ def run(args) -> int:
         stop.set()
         return 130
     finally:
+        builds.stop()
         if dashboard:
             dashboard.stop()
         collection.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from controller.cli.output import add_output_flag, emit, table
+from controller.cli.output import add_output_flag, add_state_flag, emit, table
 from controller.loading import load_repository
 from specs.errors import SpecError, StageError, UsageError
 
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     e.add_argument("--worker", default=None, help="DeviceProfile whose MAC rate the tail worker has (default rpi4)")
     e.add_argument("--estimate", action="store_true",
                    help="estimate head flash and arena from the graph instead of converting and measuring on TFLM")
-    e.add_argument("--store", default=None, help="artifact store directory (default: .origami/artifacts)")
+    add_state_flag(e)
     e.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     add_output_flag(e)
     e.set_defaults(func=run_explain)
@@ -81,6 +81,8 @@ def run_explain(args) -> int:
     from controller.pipeline.build import build_model
     from controller.pipeline.datasets import Snapshot
     from controller.pipeline.tf_runtime import import_tf
+    from controller.planning.keys import model_keys
+    from controller.reconciler.wiring import artifact_dir
     from controller.split import plan_split
     from controller.split.cost import LinkSpeed, link_from_spec
     from controller.store import ArtifactStore, StageCache
@@ -106,8 +108,8 @@ def run_explain(args) -> int:
                                      is not None else ""]))
 
     say = None if args.quiet else (lambda message: print(f"  {message}", file=sys.stderr, flush=True))
-    store = ArtifactStore(args.store)
-    build = build_model(repo, args.model, store, StageCache(store), say)
+    store = ArtifactStore(artifact_dir(args.state_dir))
+    build = build_model(repo, args.model, model_keys(repo, args.model), store, StageCache(store), say)
     _, keras = import_tf()
     keras_model = keras.models.load_model(store.path(build.model_digest), compile=False)
     snapshot = Snapshot.decode(store.read_bytes(build.dataset_digest))

@@ -73,6 +73,7 @@ class DeviceHub:
         self._states: dict[str, ReportedState] = {}
         self._online: dict[str, bool] = {}
         self._send_hooks: list[Callable[[str, int], None]] = []
+        self._rejected_hooks: list[Callable[[str, str, str], None]] = []
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> DeviceHub:
@@ -98,6 +99,15 @@ class DeviceHub:
         """Call `callback` on paho's network thread for every report; keep it short."""
         self._callbacks.append(callback)
 
+    def on_rejected(self, callback: Callable[[str, str, str], None]) -> None:
+        """Call `callback(device_id, channel, reason)` for every device message refused (malformed, naming
+        another device): the loop turns them into rate-limited Warning events."""
+        self._rejected_hooks.append(callback)
+
+    def _reject(self, device_id: str, channel: str, reason: str) -> None:
+        for hook in self._rejected_hooks:
+            hook(device_id, channel, reason)
+
     def on_send(self, callback: Callable[[str, int], None]) -> None:
         """Call `callback(topic, bytes)` for every artifact-transfer message published (offers, chunks
         with their headers), on the sending thread; keep it short."""
@@ -112,6 +122,10 @@ class DeviceHub:
     def clear_desired(self, device_id: str, timeout: float = 10.0) -> None:
         """Remove the retained desired state (a device leaving the fleet)."""
         self.link.publish_and_wait(topics.desired_topic(device_id), b"", retain=True, timeout=timeout)
+
+    def connected(self) -> bool:
+        """Whether the hub's MQTT connection is up now."""
+        return self.link.connected.is_set()
 
     def hellos(self) -> dict[str, Hello]:
         with self._lock:
@@ -140,9 +154,11 @@ class DeviceHub:
         except ValidationError as err:
             log.warning("malformed report", extra={"device": ref.device_id, "channel": ref.channel,
                                                    "error": str(err)[:300]})
+            self._reject(ref.device_id, ref.channel, _validation_summary(err))
             return
         if getattr(message, "deviceId", ref.device_id) != ref.device_id:
             log.warning("report names another device", extra={"device": ref.device_id, "channel": ref.channel})
+            self._reject(ref.device_id, ref.channel, "the message names another device")
             return
         with self._lock:
             if isinstance(message, Hello):
@@ -177,3 +193,9 @@ class DeviceHub:
         except ValidationError:
             return
         self.sender.on_ack(ref.device_id, ack)
+
+
+def _validation_summary(err: ValidationError) -> str:
+    """Which fields were wrong, never the values a device sent (they may be huge or hostile)."""
+    fields = sorted({".".join(str(p) for p in e["loc"]) or "(message)" for e in err.errors()})
+    return f"malformed message: {len(err.errors())} error(s) in {', '.join(fields[:5])}"[:300]

@@ -90,6 +90,20 @@ def template_family(profile: DeviceProfile) -> str:
         f"templates exist for {', '.join(sorted(_BY_CPU))} (firmware_templates/)")
 
 
+def template_digest(profile: DeviceProfile) -> str:
+    """sha256 over the template files a board's firmware is rendered from (its family and `common/`):
+    editing a template changes the firmware's stage key. "none" when no family fits the board (the
+    bundle stage then reports why)."""
+    try:
+        family = template_family(profile)
+    except StageError:
+        return "none"
+    h = hashlib.sha256()
+    for relative in sorted(_template_files(family) + _template_files("common")):
+        h.update(relative.encode() + b"\0" + (TEMPLATES / relative).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def arena_with_margin(measured: int, margin: float = ARENA_MARGIN) -> int:
     return math.ceil(measured * (1 + margin) / MODEL_ALIGNMENT) * MODEL_ALIGNMENT
 

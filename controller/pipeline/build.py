@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from controller.pipeline.cards import (
     card_json,
@@ -19,14 +20,24 @@ from controller.pipeline.cards import (
     training_curves_png,
 )
 from controller.pipeline.gates import evaluate_gates, runtime_metrics
-from controller.pipeline.keys import ModelStageKeys, model_stage_keys
 from controller.store.artifacts import ArtifactStore
-from controller.store.stage_cache import StageCache
+from controller.store.stage_cache import CachedOnly, NotBuilt, StageCache
 from specs.errors import StageError
 from wire.logs import get_logger
 
 log = get_logger("pipeline.build")
-Progress = Callable[[str], None]
+Say = Callable[[str], None]  # one progress line
+
+
+class StageKeys(Protocol):
+    """A model's stage keys, computed by `controller.planning.keys.model_keys` (the one key function)."""
+
+    dataset: str
+    train: str
+    variants: dict[str, str]
+    cards: str
+
+    def all(self) -> dict[str, str]: ...
 
 
 @dataclass
@@ -95,12 +106,6 @@ class ModelBuild:
         return cls(**{**data, "variants": [VariantResult(**v) for v in data["variants"]]})
 
 
-def stage_plan(repo, model_name: str, cache: StageCache) -> dict[str, str]:
-    """Each stage of a model -> "cached" or "will run", without importing TensorFlow (for `origami plan`)."""
-    keys = model_stage_keys(repo, model_name)
-    return {stage: "cached" if cache.is_cached(key) else "will run" for stage, key in keys.all().items()}
-
-
 class _Lazy:
     """Load the snapshot / Keras model only when a stage that needs it actually runs."""
 
@@ -127,9 +132,20 @@ class _Lazy:
         return self._model
 
 
-def build_model(repo, model_name: str, store: ArtifactStore, cache: StageCache,
-                progress: Progress | None = None) -> ModelBuild:
-    """Run (or reuse) every stage of one model of a validated spec repository."""
+def built_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, cache: StageCache, *,
+                count_hits: bool = False) -> ModelBuild | None:
+    """The model's build read back from its stage records (figures, gates), or None when a stage has
+    not run: no training, no TensorFlow import."""
+    try:
+        return build_model(repo, model_name, keys, store, CachedOnly(cache, count_hits=count_hits))
+    except NotBuilt:
+        return None
+
+
+def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, cache: StageCache | CachedOnly,
+                progress: Say | None = None) -> ModelBuild:
+    """Run (or reuse) every stage of one model of a validated spec repository, under the stage keys
+    the planner computed for it."""
     if model_name not in repo.models:
         raise StageError(f"no Model named {model_name!r} in {repo.root}; models: {', '.join(sorted(repo.models))}")
     say = progress or (lambda _message: None)
@@ -137,7 +153,6 @@ def build_model(repo, model_name: str, store: ArtifactStore, cache: StageCache,
     model = repo.models[model_name]
     spec = model.spec
     dataset = repo.datasets[spec.dataset]
-    keys: ModelStageKeys = model_stage_keys(repo, model_name)
     lazy = _Lazy(store)
 
     # 1. dataset snapshot

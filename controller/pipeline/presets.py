@@ -86,7 +86,7 @@ def load_entry_point(entry_point: str, search_path: Path):
     return function
 
 
-def build_model(keras, arch: Architecture, input_shape: tuple[int, ...], task: str, outputs: int,
+def keras_model(keras, arch: Architecture, input_shape: tuple[int, ...], task: str, outputs: int,
                 search_path: Path):
     """A fresh (uncompiled) Keras model for the spec's architecture."""
     if arch.entryPoint:

@@ -9,7 +9,7 @@ import numpy as np
 
 from controller.pipeline.datasets import Snapshot
 from controller.pipeline.metrics import task_metrics
-from controller.pipeline.presets import build_model
+from controller.pipeline.presets import keras_model
 from controller.pipeline.tf_runtime import import_tf
 from specs.v1alpha1.model import ModelSpec, Training
 
@@ -77,7 +77,7 @@ def train(snapshot: Snapshot, spec: ModelSpec, search_path: Path, progress: Prog
     """Train the spec's architecture on the snapshot's train split (validation for early stopping only)."""
     _, keras = import_tf()
     seed_everything(spec.training.seed)
-    model = build_model(keras, spec.architecture, snapshot.input_shape, snapshot.task, snapshot.outputs, search_path)
+    model = keras_model(keras, spec.architecture, snapshot.input_shape, snapshot.task, snapshot.outputs, search_path)
     compile_model(model, spec.training, snapshot.task)
     history = fit(model, snapshot, spec.training, spec.training.epochs, progress, label)
     outputs = model.predict(snapshot.x("test"), batch_size=256, verbose=0)

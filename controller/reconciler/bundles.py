@@ -1,12 +1,14 @@
-"""What a device class installs for one fleet version: variant selection, split heads, firmware.
+"""The bundle stage: what a device class installs for one fleet release (variant selection, split
+head, firmware), keyed by `controller.planning.keys.bundle_key` and recorded in the stage cache.
 
-The choice is the devices' own (`controller.devices.selection.select_variant`) over the variants the
-pipeline built and that passed their gates. A microcontroller's RAM and flash are counted less the
-Model's `split.firmwareReserve` (what the firmware itself needs); when no whole model fits, the
-split head (`controller.split`) becomes a candidate. For microcontrollers the firmware project is
-rendered (`controller.firmware.render`) and built when a toolchain is installed; the rendered
-project is the artifact otherwise. Expensive steps (split profiling, firmware) go through the
-pipeline's StageCache, so a restart or a second fleet does not repeat them.
+The choice is `controller.devices.selection.select_variant` over the variants that passed their
+gates, for the board as its DeviceProfile describes it (the spec is the trusted description of a
+class; a device's hello only says which class it belongs to). A microcontroller's RAM and flash are
+counted less the Model's `split.firmwareReserve`; when no whole model fits, the split head
+(`controller.split`) becomes a candidate. For microcontrollers the firmware project is rendered
+(`controller.firmware.render`) and built when a toolchain is installed; the rendered project is the
+artifact otherwise. Split and firmware are sub-stages with keys of their own, so a second fleet or a
+restart does not repeat them.
 """
 from __future__ import annotations
 
@@ -17,21 +19,23 @@ import tempfile
 from pathlib import Path
 
 from controller.devices.selection import Candidate, select_variant
-from controller.planning.graph import content_key
+from controller.firmware.render import template_digest
+from controller.planning.keys import stage_key
 from controller.reconciler.ports import Artifact, ModelOutcome, Progress
 from specs.errors import StageError
-from specs.v1alpha1.protocol import Capabilities, Hello, Target
+from specs.v1alpha1.protocol import Accelerator, Capabilities, Target
 from wire.logs import get_logger
 
 log = get_logger("reconciler.bundles")
 PRECISION = {"int8": "int8", "float16": "float16", "dynamic": "dynamic"}
 
 
-def profile_capabilities(profile) -> Capabilities:
-    """What a board of this DeviceProfile would report, for a class known only from the specs."""
+def class_capabilities(profile) -> Capabilities:
+    """A device class's capabilities as its DeviceProfile states them (the trusted description)."""
     spec = profile.spec
     return Capabilities(family=spec.family, board=spec.board, profile=profile.metadata.name,
-                        ramBytes=spec.ram, flashBytes=spec.flash, runtimes=[spec.runtime])
+                        ramBytes=spec.ram, flashBytes=spec.flash, runtimes=[spec.runtime],
+                        accelerators=[Accelerator(kind=kind) for kind in spec.accelerators])
 
 
 def candidates(variants: dict[str, dict], family: str) -> list[Candidate]:
@@ -58,13 +62,33 @@ def usable_capabilities(caps: Capabilities, reserve: int) -> Capabilities:
 
 
 class BundleMaker:
-    """`artifact_for` of the PipelineBuilder: one Artifact per (fleet version, device class)."""
+    """Builds (or reads back) the artifact of one (fleet release, device class)."""
 
     def __init__(self, store, cache) -> None:
         self.store = store  # ArtifactStore
         self.cache = cache  # StageCache
 
-    def artifact_for(self, repo, fleet: str, outcome: ModelOutcome, board: str, hello: Hello | None,
+    def built(self, key: str) -> Artifact | None:
+        """The bundle recorded under `key`, or None when it has not been built."""
+        record = self.cache.get(key)
+        return Artifact.from_dict(record.result["artifact"]) if record is not None else None
+
+    def build(self, repo, fleet: str, board: str, key: str, outcome: ModelOutcome,
+              progress: Progress | None = None) -> Artifact:
+        record = self.cache.run("bundle", key, lambda: self._bundle(repo, fleet, board, outcome, progress))
+        return Artifact.from_dict(record.result["artifact"])
+
+    def _bundle(self, repo, fleet: str, board: str, outcome: ModelOutcome,
+                progress: Progress | None) -> tuple[dict[str, str], dict]:
+        artifact = self.artifact_for(repo, fleet, outcome, board, progress)
+        outputs = {"artifact": artifact.digest}
+        if artifact.firmware:
+            outputs["firmware"] = artifact.firmware
+        if artifact.tail:
+            outputs["tail"] = artifact.tail
+        return outputs, {"artifact": artifact.to_dict()}
+
+    def artifact_for(self, repo, fleet: str, outcome: ModelOutcome, board: str,
                      progress: Progress | None = None) -> Artifact:
         say = progress or (lambda what, fraction: None)
         spec = repo.fleets[fleet].spec
@@ -79,7 +103,7 @@ class BundleMaker:
             variants = {spec.variant: variants[spec.variant]}
         if not variants:
             raise StageError(f"no variant passed its gates; see `origami describe model/{spec.model}`")
-        caps = hello.capabilities if hello is not None else profile_capabilities(profile)
+        caps = class_capabilities(profile)
         reserve = model.spec.split.firmwareReserve if caps.family == "mcu" else 0
         usable = usable_capabilities(caps, reserve)
         options = candidates(variants, caps.family)
@@ -114,10 +138,10 @@ class BundleMaker:
             raise StageError("the model's build is not loaded; cannot split it")
         spec = repo.fleets[fleet].spec
         policy = repo.models[spec.model].spec.split
-        key = content_key("split", {"profile": profile.spec.model_dump(mode="json"),
-                                    "link": spec.link.model_dump(mode="json"),
-                                    "policy": policy.model_dump(mode="json"), "reserve": reserve},
-                          {"model": build.model_digest, "dataset": build.dataset_digest})
+        key = stage_key("split", {"profile": profile.spec.model_dump(mode="json"),
+                                  "link": spec.link.model_dump(mode="json"),
+                                  "policy": policy.model_dump(mode="json"), "reserve": reserve},
+                        {"model": build.model_digest, "dataset": build.dataset_digest})
 
         def split_stage():
             from controller.pipeline.datasets import Snapshot
@@ -148,7 +172,8 @@ class BundleMaker:
     # --- firmware --------------------------------------------------------------------------------
     def _firmware(self, profile, model_digest: str, arena: int, say: Progress) -> tuple[str, str]:
         """The firmware project for this board and model, as a tar.gz in the artifact store."""
-        key = content_key("firmware", {"profile": profile.spec.model_dump(mode="json")}, {"model": model_digest})
+        key = stage_key("firmware", {"profile": profile.spec.model_dump(mode="json")},
+                        {"model": model_digest, "templates": template_digest(profile)})
 
         def firmware_stage():
             from controller.firmware.render import render_firmware

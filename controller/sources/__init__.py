@@ -1,3 +1,5 @@
-"""Spec sources: where the desired state comes from. A source is *fetched* into a `Snapshot`
-(a revision and the spec files' texts); the loop *loads* and *validates* it."""
-from controller.sources.snapshot import Snapshot, SpecSource, load_snapshot  # noqa: F401
+"""Spec sources: where the desired state comes from. A source is *fetched* into a `Revision` (the
+whole tree of one commit, materialized); the loop *loads* and *validates* it."""
+from controller.sources.revision import Revision, SpecSource, load_revision
+
+__all__ = ["Revision", "SpecSource", "load_revision"]

@@ -1,5 +1,11 @@
 """A local directory as a spec source, watched with watchdog; bursts of changes are debounced
-into one notification (an editor's save writes several files and temporaries)."""
+into one notification (an editor's save writes several files and temporaries).
+
+The revision is the digest of the whole tree (specs, data files, modules). With a `workdir`, each
+revision is copied there before anything reads it, so a pass builds from one consistent tree while
+the user keeps editing; without one (`origami validate`, `plan` and `build` on a working copy), the
+directory itself is the revision's tree.
+"""
 from __future__ import annotations
 
 import threading
@@ -9,43 +15,61 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from controller.loading.repository import MAX_FILE_BYTES, spec_files
-from controller.sources.snapshot import Snapshot, Text, content_revision
+from controller.sources.revision import Revision
+from controller.sources.tree import Budget, Entry, TreeDigest, materialize, prune, revision_dir, walk
 from specs.errors import UsageError
 
 
 class LocalSource:
-    def __init__(self, path: str | Path, *, debounce: float = 0.5) -> None:
+    def __init__(self, path: str | Path, *, workdir: str | Path | None = None, debounce: float = 0.5,
+                 budget: Budget = Budget()) -> None:
         self.path = Path(path).resolve()
+        self.workdir = Path(workdir) if workdir is not None else None
         self.debounce = debounce
+        self.budget = budget
         self.description = str(self.path)
+        self._digest = TreeDigest()
+        self._lock = threading.Lock()
 
-    def fetch(self) -> Snapshot:
-        if not self.path.exists():
-            raise UsageError(f"{self.path}: no such file or directory")
-        texts: list[Text] = []
-        for file in spec_files(self.path):
-            shown = str(file.relative_to(self.path)) if self.path.is_dir() else file.name
-            try:
-                if file.stat().st_size > MAX_FILE_BYTES:
-                    texts.append((shown, None, f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB"))
-                    continue
-                texts.append((shown, file.read_bytes().decode("utf-8"), None))
-            except UnicodeDecodeError as err:
-                texts.append((shown, None, f"not UTF-8 text: {err.reason}"))
-            except OSError as err:  # deleted between listing and reading: the next event catches up
-                texts.append((shown, None, f"cannot read: {err.strerror}"))
-        snapshot_texts = tuple(texts)
-        root = self.path if self.path.is_dir() else self.path.parent
-        return Snapshot(content_revision(snapshot_texts), self.description, snapshot_texts, root)
+    @property
+    def _trees(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "revisions"
 
-    def materialize(self, snapshot: Snapshot) -> Path:
-        return snapshot.root
+    def fetch(self) -> Revision:
+        if not self.path.is_dir():
+            raise UsageError(f"{self.path}: no such directory (a spec repository is a directory)")
+        with self._lock:
+            revision = "local:" + self._digest.of(self.path, self.budget)
+            if self.workdir is None:
+                return Revision(revision, self.description, self.path)
+            root = materialize(self._entries(), revision_dir(self._trees, revision), self.budget)
+            return Revision(revision, self.description, root)
+
+    def revision(self, revision_id: str) -> Revision | None:
+        if self.workdir is None:
+            current = self.fetch()
+            return current if current.id == revision_id else None
+        root = revision_dir(self._trees, revision_id)
+        return Revision(revision_id, self.description, root) if root.is_dir() else None
+
+    def _entries(self):
+        for relative, info in walk(self.path):
+            path = self.path / relative
+            if path.is_symlink():
+                yield Entry(relative, link=str(path.readlink()))
+            else:
+                yield Entry(relative, executable=bool(info.st_mode & 0o111), size=info.st_size,
+                            open=lambda path=path: open(path, "rb"))  # noqa: SIM115  (used in a with)
+
+    def prune(self, keep: set[str]) -> None:
+        if self.workdir is not None:
+            prune(self._trees, {revision_dir(self._trees, r) for r in keep})
 
     def watch(self, changed: Callable[[], None], stop: threading.Event) -> None:
         debouncer = _Debouncer(self.debounce, changed)
         observer = Observer()
-        observer.schedule(debouncer, str(self.path if self.path.is_dir() else self.path.parent), recursive=True)
+        observer.schedule(debouncer, str(self.path), recursive=True)
         observer.start()
         try:
             stop.wait()

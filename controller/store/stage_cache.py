@@ -1,13 +1,12 @@
 """The stage cache: which stage key produced which outputs, so a stage never runs twice.
 
-A stage key hashes the stage's spec section, the digests (or keys) of its inputs and
-the versions of the tools that shape its output (TensorFlow, the converter, TFLM).
-Records are small JSON files under `<store root>/../stages/<kind>/<key>.json`; a record
-whose output artifacts have vanished from the store is treated as a miss.
+Keys come from `controller.planning.keys.stage_key` (the one key function: the stage's spec section,
+the digests of its inputs, the tools' versions). Records are small JSON files under
+`<store root>/../stages/<key[:2]>/<key>.json`; a record whose output artifacts have vanished from the
+store is treated as a miss.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter
@@ -22,15 +21,6 @@ from wire.logs import get_logger
 
 log = get_logger("store.stage_cache")
 
-
-def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def stage_key(kind: str, spec: dict, inputs: dict[str, str], tools: dict[str, str]) -> str:
-    """sha256 over the stage kind, its spec section, its input digests and tool versions."""
-    payload = canonical_json({"kind": kind, "spec": spec, "inputs": inputs, "tools": tools})
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 @dataclass
@@ -99,3 +89,31 @@ class StageCache:
         log.info("stage running", extra={"kind": kind, "key": key[:12]})
         outputs, result = compute()
         return self.put(kind, key, outputs, result)
+
+
+class NotBuilt(LookupError):
+    """A stage that a cache-only read needed has not run (its outputs are not in the store)."""
+
+
+class CachedOnly:
+    """A read-only view of a StageCache: `run` returns the record or raises NotBuilt, never computes.
+    Lets the controller read a model's figures back from its records without TensorFlow. With
+    `count_hits`, each record read counts as a hit of the underlying cache (a stage reused)."""
+
+    def __init__(self, cache: StageCache, *, count_hits: bool = False) -> None:
+        self.cache = cache
+        self.store = cache.store
+        self.count_hits = count_hits
+        self.executions: Counter[str] = Counter()
+
+    def is_cached(self, key: str) -> bool:
+        return self.cache.is_cached(key)
+
+    def run(self, kind: str, key: str, compute: Callable[[], tuple[dict[str, str], dict]]) -> StageRecord:
+        record = self.cache.get(key)
+        if record is None:
+            raise NotBuilt(f"{kind} {key[:12]}")
+        record.cached = True
+        if self.count_hits:
+            self.cache.hits[kind] += 1
+        return record

@@ -9,7 +9,6 @@ stage cache hits, MQTT connection), so they are right after a restart and need n
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -18,6 +17,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from controller.reconciler.ports import Rejection
 from controller.state import StateStore
 
 # Event reasons that are operator actions, whoever made them (CLI or dashboard): reason -> action kind.
@@ -124,6 +124,10 @@ class ControllerMetrics:
                                registry=self.registry)
         self.samples_ingested = PromCounter("origami_samples_ingested", "Sensor samples stored by the collector",
                                             ["sensor"], registry=self.registry)
+        self.rejected = PromCounter("origami_device_messages_rejected",
+                                    "Device messages the controller refused (malformed, oversized, unknown device)",
+                                    ["channel"], registry=self.registry)
+        self.builds_running = 0
         self.registry.register(_StoreCollector(self))
 
     # --- what running parts call ------------------------------------------------------------
@@ -145,20 +149,8 @@ class ControllerMetrics:
         """A StageCache whose per-kind `hits` and `executions` counters are exported."""
         self.stage_caches.append(cache)
 
-    def instrument(self, reconciler) -> None:
-        """Time every pass of a `Reconciler` (the loop has no observer port; its method is wrapped)."""
-        inner = reconciler.reconcile_once
-
-        def timed():
-            start = time.perf_counter()
-            try:
-                result = inner()
-            except Exception:
-                self.observe_pass(time.perf_counter() - start, ok=False)
-                raise
-            self.observe_pass(time.perf_counter() - start, ok=True)
-            return result
-        reconciler.reconcile_once = timed
+    def rejected_message(self, channel: str) -> None:
+        self.rejected.labels(channel).inc()
 
     # --- scrape-time helpers ----------------------------------------------------------------
     def tally_actions(self, store: StateStore) -> Counter[str]:
@@ -180,11 +172,13 @@ def wire_metrics(metrics: ControllerMetrics, *, reconciler=None, builder=None, h
     loop's passes, the stage cache, the device hub's MQTT link and artifact chunks (bytes on the wire,
     chunk headers included), the collector's stored windows by sensor."""
     if reconciler is not None:
-        metrics.instrument(reconciler)
+        reconciler.on_pass(lambda result, seconds: metrics.observe_pass(seconds, ok=result is not None))
+        reconciler.reports.on_report(lambda o: metrics.rejected_message(o.channel) if isinstance(o, Rejection)
+                                     else None)
     if builder is not None:
         metrics.watch_stage_cache(builder.cache)
     if hub is not None:
-        metrics.watch_mqtt("devices", hub.link.connected.is_set)
+        metrics.watch_mqtt("devices", hub.connected)
         hub.on_send(lambda topic, n: metrics.ota_bytes(n) if is_ota_chunk(topic) else None)
     if collection is not None:
         collection.collector.on_ingest(lambda sensor, n: metrics.samples(n, sensor))

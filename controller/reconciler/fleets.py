@@ -1,0 +1,252 @@
+"""The loop's rollout phase for one fleet, in named steps:
+
+1. *release*: the artifact of every device class of the fleet's release, read back from the bundle
+   stage (or its build submitted to the build queue);
+2. *members*: each member as the rollout sees it — what it was assigned and what it proves to run
+   (the assigned digest, at the assigned generation, with a passing health check);
+3. *decision*: the rollout's next step (`controller.reconciler.rollout`, pure);
+4. *record and send*: installs are recorded with the decision before any desired state is sent;
+5. *status*: the fleet's conditions and counts.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from controller.loading import SpecRepository
+from controller.planning.keys import FleetKeys
+from controller.planning.plan import Plan
+from controller.reconciler.backoff import next_attempt
+from controller.reconciler.build_queue import BuildQueue, Job
+from controller.reconciler.conditions import with_conditions
+from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress
+from controller.reconciler.rollout import Member, next_step
+from controller.state import DesiredRecord, DeviceRecord, InstallRecord, ObjectStatus, RolloutRecord, StateStore
+from specs.v1alpha1.protocol import DesiredState, Manifest
+
+KEEP_RELEASES = 4  # releases whose artifacts a fleet keeps (current, last good, a few before)
+
+
+@dataclass
+class Release:
+    """The artifacts of one fleet version, per device class, and why it is not complete yet."""
+
+    version: str
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # board -> Artifact.to_dict()
+    waiting: list[str] = field(default_factory=list)  # boards whose bundle is building
+    problems: list[str] = field(default_factory=list)  # boards whose bundle cannot be built, and why
+
+    @property
+    def complete(self) -> bool:
+        return not self.waiting and not self.problems
+
+
+class FleetPhase:
+    def __init__(self, store: StateStore, builder: Builder, link: DeviceLink, signer: Any, queue: BuildQueue,
+                 progress: Progress, clock: Callable[[], float], online_timeout: float) -> None:
+        self.store = store
+        self.builder = builder
+        self.link = link
+        self.signer = signer
+        self.queue = queue
+        self.progress = progress
+        self.clock = clock
+        self.online_timeout = online_timeout
+        self.revisions: dict[str, str] = {}  # bundle job key -> revision it reads
+
+    # --- 1. release ---------------------------------------------------------------------------
+    def release(self, repo: SpecRepository, name: str, keys: FleetKeys, outcome: ModelOutcome | None,
+                revision: str) -> Release:
+        release = Release(keys.version)
+        for board, key in keys.bundles.items():
+            artifact = self.builder.bundle(key)
+            if artifact is not None:
+                release.artifacts[board] = artifact.to_dict()
+                self.queue.forget(key)
+                self.revisions.pop(key, None)
+                continue
+            if outcome is None:
+                release.waiting.append(board)
+                continue
+            job = self.queue.state(key)
+            if job is not None and job.status == "failed":
+                self._bundle_failed(name, board, key, job.error or "bundle failed", revision)
+                self.queue.forget(key)
+                release.problems.append(f"{board}: {job.error}")
+                continue
+            if job is not None:
+                release.waiting.append(board)
+                continue
+            failure = self._bundle_failure(name, board, key)
+            if failure is not None:
+                release.problems.append(f"{board}: {failure}")
+                continue
+            self.revisions[key] = revision
+            self.queue.submit(Job(key, f"Fleet/{name}@{board}", self._bundle_job(repo, name, board, key, outcome)))
+            artifact = self.builder.bundle(key) if self.queue.workers == 0 else None
+            if artifact is not None:
+                release.artifacts[board] = artifact.to_dict()
+                self.queue.forget(key)
+            elif self.queue.workers == 0:
+                job = self.queue.state(key)
+                error = (job.error if job else None) or "bundle failed"
+                self._bundle_failed(name, board, key, error, revision)
+                self.queue.forget(key)
+                release.problems.append(f"{board}: {error}")
+            else:
+                release.waiting.append(board)
+        return release
+
+    def _bundle_job(self, repo: SpecRepository, fleet: str, board: str, key: str,
+                    outcome: ModelOutcome) -> Callable[[], Artifact]:
+        say = self.progress
+        return lambda: self.builder.build_bundle(repo, fleet, board, key, outcome,
+                                                 lambda what, f: say(f"Fleet/{fleet}@{board}: {what}", f))
+
+    def _bundle_failure(self, fleet: str, board: str, key: str) -> str | None:
+        """The recorded failure of this bundle while its back-off lasts, else None."""
+        old = self.store.object("Fleet", fleet)
+        failed = (old.detail.get("bundle_failures", {}) if old else {}).get(key)
+        if failed and self.clock() < failed["next_attempt"]:
+            return str(failed["error"])
+        return None
+
+    def _bundle_failed(self, fleet: str, board: str, key: str, error: str, revision: str) -> None:
+        now = self.clock()
+        old = self.store.object("Fleet", fleet) or ObjectStatus("Fleet", fleet)
+        failures = dict(old.detail.get("bundle_failures", {}))
+        count = failures.get(key, {}).get("count", 0) + 1
+        failures[key] = {"board": board, "error": error, "count": count, "next_attempt": next_attempt(count, now)}
+        with self.store.transaction():
+            self.store.put_object(replace(old, detail=old.detail | {"bundle_failures": failures}))
+            self.store.emit("Fleet", fleet, "BundleFailed", f"{board}: {error}", warning=True, commit=revision)
+
+    # --- 2. members ---------------------------------------------------------------------------
+    def members(self, name: str, devices: list[DeviceRecord], desired: dict[str, DesiredRecord],
+                releases: dict[str, dict[str, dict[str, Any]]], now: float) -> list[Member]:
+        out = []
+        for d in devices:
+            mine = desired.get(d.device_id)
+            mine = mine if mine and mine.fleet == name else None
+            runs = self._proven_version(d, mine, releases)
+            if mine and mine.reached_at is None and runs == mine.version:
+                self.store.mark_reached(d.device_id, now)
+                mine = replace(mine, reached_at=now)
+            out.append(Member(d.device_id, mine.version if mine else None, mine.assigned_at if mine else None,
+                              bool(mine and mine.reached_at), runs, d.healthy, d.reported.get("failedVersion")))
+        return out
+
+    def online(self, device: DeviceRecord, now: float) -> bool:
+        """Online is presence plus a recent message: a device that only said hello goes offline."""
+        return device.online and now - device.last_seen <= self.online_timeout
+
+    @staticmethod
+    def _proven_version(device: DeviceRecord, mine: DesiredRecord | None,
+                        releases: dict[str, dict[str, dict[str, Any]]]) -> str | None:
+        """The version a device is believed to run: the one it was assigned, only when it reports that
+        version's digest for its class at the assigned generation or later with a passing health
+        check; otherwise what it runs is not one of ours ("digest:<first 12>")."""
+        reported = device.reported or {}
+        digest = reported.get("modelDigest")
+        if mine is not None and digest:
+            expected = releases.get(mine.version, {}).get(device.board or "", {}).get("digest")
+            generation = (mine.payload or {}).get("generation", 0)
+            if digest == expected and reported.get("observedGeneration", -1) >= generation \
+                    and reported.get("health") == "ok":
+                return mine.version
+        return f"digest:{digest[:12]}" if digest else None
+
+    # --- 3-5. decision, record and send, status -----------------------------------------------
+    def apply(self, repo: SpecRepository, plan: Plan, name: str, outcome: ModelOutcome | None,
+              revision: str) -> tuple[int, bool]:
+        keys = plan.graph.fleets[name]
+        spec = repo.fleets[name].spec
+        now = self.clock()
+        old = self.store.object("Fleet", name) or ObjectStatus("Fleet", name)
+        record = self.store.rollout(name) or RolloutRecord(name)
+        devices = plan.members[name]
+        release = self.release(repo, name, keys, outcome, revision)
+        releases: dict[str, dict[str, dict[str, Any]]] = dict(old.detail.get("releases", {}))
+        desired_version = None
+        problem = None
+        if release.complete:
+            releases[keys.version] = release.artifacts
+            desired_version = keys.version
+            keep = [v for v in (keys.version, record.target, record.last_good, record.previous_good) if v]
+            releases = {v: releases[v] for v in dict.fromkeys(keep + list(releases)) if v in releases}
+            releases = dict(list(releases.items())[:KEEP_RELEASES])
+        elif release.problems:
+            problem = "; ".join(release.problems)
+        elif outcome is None:
+            problem = None  # the model is building: Reconciling, not a problem
+        members = self.members(name, devices, self.store.desired(), releases, now)
+        decision = next_step(name, spec.rollout, replace(record, strategy=spec.rollout.model_dump(mode="json")),
+                             members, desired_version, now, paused=spec.paused or record.paused)
+        by_id = {d.device_id: d for d in devices}
+        pending: list[tuple[str, DesiredState]] = []
+        with self.store.transaction():
+            for note in decision.notes:
+                self.store.emit("Fleet", name, note.reason, note.message, warning=note.warning, commit=revision)
+            if decision.record.undo_requested is False and record.undo_requested:
+                self.store.clear_undo(name)
+            for a in decision.assignments:
+                art = releases.get(a.version, {}).get(by_id[a.device_id].board or "")
+                if art is None:
+                    continue  # no artifact kept for that version and class: nothing sensible to send
+                pending.append((a.device_id, self._install(name, keys.model, a, Artifact.from_dict(art), spec, now)))
+            if decision.assignments:
+                counts: dict[str, int] = {}
+                for a in decision.assignments:
+                    counts[a.reason] = counts.get(a.reason, 0) + 1
+                self.store.emit("Fleet", name, "InstallsSent", f"{len(pending)} install(s): " + ", ".join(
+                    f"{n} {r}" for r, n in sorted(counts.items())), commit=revision)
+            if decision.record != record or decision.notes:
+                self.store.put_rollout(decision.record)
+            new = self._status(old, keys, decision, release, releases, plan.conflicts.get(name, []), devices,
+                               problem, spec.paused or record.paused, revision, now)
+            if (new.conditions, new.detail, new.observed_commit, new.last_error, new.desired_key) != (
+                    old.conditions, old.detail, old.observed_commit, old.last_error, old.desired_key):
+                self.store.put_object(new)
+        for device_id, desired_state in pending:  # sent only once recorded
+            self.link.set_desired(device_id, desired_state)
+        return len(pending), new.is_true("Ready")
+
+    def _status(self, old: ObjectStatus, keys: FleetKeys, decision: Any, release: Release,
+                releases: dict[str, Any], conflicts: list[str], devices: list[DeviceRecord], problem: str | None,
+                paused: bool, revision: str, now: float) -> ObjectStatus:
+        p = decision.progress
+        stalled = problem or (f"halted: {decision.record.failed_version} failed on "
+                              f"{len(decision.record.failures)} member(s)"
+                              if decision.record.phase == "halted" else None)
+        message = (f"{p.updated}/{p.members} on {decision.record.target or '-'}"
+                   + (f", {p.pending} updating" if p.pending else "")
+                   + (f", {p.failed} failed" if p.failed else ""))
+        if release.waiting:
+            message += f"; building artifacts for {', '.join(release.waiting)}"
+        detail = {"version": keys.version, "target": decision.record.target, "phase": decision.record.phase,
+                  "strategy_key": keys.strategy, "releases": releases, "members": p.members,
+                  "updated": p.updated, "pending": p.pending, "failed": p.failed, "waiting": p.waiting,
+                  "conflicts": conflicts, "boards": sorted({d.board for d in devices if d.board}),
+                  "paused": paused, "bundle_failures": old.detail.get("bundle_failures", {})}
+        building = bool(release.waiting)
+        reconciling = building or decision.record.phase == "progressing" or bool(p.pending)
+        ready = decision.ready and not problem and not building
+        return with_conditions(replace(old, observed_commit=revision, desired_key=keys.version,
+                                       last_error=problem, detail=detail), now,
+                               ready=(ready, "Converged" if ready else "RollingOut", message),
+                               reconciling=(reconciling and not stalled, "Building" if building else
+                                            "RollingOut" if reconciling else "Idle", message),
+                               stalled=(bool(stalled), "Halted" if decision.record.phase == "halted" and not problem
+                                        else "Blocked" if stalled else "Healthy", stalled or ""))
+
+    def _install(self, fleet: str, model: str, a: Any, art: Artifact, spec: Any, now: float) -> DesiredState:
+        generation = len(self.store.installs(a.device_id)) + 1
+        manifest = Manifest(name=model, version=a.version, digest=art.digest, size=art.size, target=art.target,
+                            createdAt=round(now, 3))
+        desired = DesiredState(deviceId=a.device_id, generation=generation, artifact=self.signer.sign(manifest),
+                               healthCheck=spec.healthCheck.probeInference, maxLatencyMs=spec.healthCheck.maxLatencyMs,
+                               issuedAt=round(now, 3))
+        self.store.record_install(InstallRecord(f"{a.device_id}:{generation}", a.device_id, fleet, a.version,
+                                                art.digest, a.reason, now), desired.model_dump(mode="json"))
+        return desired
