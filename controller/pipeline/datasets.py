@@ -281,7 +281,10 @@ def _images(root: Path, folder: DataFile, prep: Preprocessing, budget: DatasetBu
                     stored = (prep.resize.width * prep.resize.height if prep.resize else width * height) * channels
                     budget.take(file.shown, 1, stored)
                     image = opened.convert("L") if channels == 1 else opened.convert("RGB")
-            except (OSError, ValueError, Image.DecompressionBombError):
+            except Image.DecompressionBombError:  # PIL's own ceiling, from the header too
+                raise StageError(f"{file.shown}: the image has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, "
+                                 "more than the image decoder accepts") from None
+            except (OSError, ValueError):
                 raise StageError(f"{file.shown}: not a readable image") from None
             if prep.resize:
                 image = image.resize((prep.resize.width, prep.resize.height), Image.BILINEAR)
