@@ -35,6 +35,17 @@ def spec_of(path: str, format: str = "csv") -> DatasetSpec:
                                        "sources": [{"type": "files", "format": format, "path": path}]})
 
 
+def refusals(tmp_path, clone, path: str, format: str = "csv") -> tuple[str, str]:
+    """What validate says at the source's line, and what the reader says on the checkout (a commit
+    checked out unvalidated); neither shows the secret or a host path."""
+    output = assert_clean_refusal(origami("validate", str(clone)), tmp_path)
+    with pytest.raises(StageError) as refused:
+        build_snapshot(spec_of(path, format), clone, root=clone)
+    stage = str(refused.value)
+    assert SECRET not in stage and str(tmp_path) not in stage
+    return LOCATED.search(output).group(1), stage
+
+
 @pytest.mark.parametrize(("path", "why"), [
     ("../outside/secret.csv", "leaves the spec repository"),
     ("sub/../../outside/secret.csv", "leaves the spec repository"),
@@ -44,13 +55,8 @@ def spec_of(path: str, format: str = "csv") -> DatasetSpec:
 def test_a_files_source_that_climbs_out_is_refused_at_its_line_and_nothing_is_read(tmp_path, path, why):
     secret_beside(tmp_path)
     clone = spec_repository(tmp_path, {"dataset.yaml": dataset(path)})
-    done = origami("validate", str(clone))
-    output = assert_clean_refusal(done, tmp_path)
-    message = LOCATED.search(output).group(1)
-    assert message.startswith(f"{path!r} {why}")
-    with pytest.raises(StageError) as refused:  # the reader refuses it too (a commit checked out unvalidated)
-        build_snapshot(spec_of(path), clone, root=clone)
-    assert why in str(refused.value) and SECRET not in str(refused.value) and str(tmp_path) not in str(refused.value)
+    located, stage = refusals(tmp_path, clone, path)
+    assert located.startswith(f"{path!r} {why}") and why in stage
 
 
 def test_an_absolute_path_to_a_file_beside_the_repository_is_refused_unread(tmp_path):
@@ -65,13 +71,9 @@ def test_a_committed_symlink_to_a_file_outside_is_refused_by_validate_and_by_the
     secret_beside(tmp_path)
     clone = spec_repository(tmp_path, {"dataset.yaml": dataset("data/train.csv")},
                             symlinks={"data/train.csv": "../../outside/secret.csv"})
-    done = origami("validate", str(clone))
-    output = assert_clean_refusal(done, tmp_path)
-    assert LOCATED.search(output).group(1) == ("'data/train.csv' resolves outside the spec repository "
-                                               "(through a symlink)")
-    with pytest.raises(StageError, match="through a symlink") as refused:
-        build_snapshot(spec_of("data/train.csv"), clone, root=clone)
-    assert SECRET not in str(refused.value) and str(tmp_path) not in str(refused.value)
+    located, stage = refusals(tmp_path, clone, "data/train.csv")
+    assert located == "'data/train.csv' resolves outside the spec repository (through a symlink)"
+    assert stage == "dataset path 'data/train.csv' resolves outside the spec repository (through a symlink)"
     with pytest.raises(StageError, match="through a symlink"):
         source_input_digest(spec_of("data/train.csv").sources[0], clone, root=clone)
 
@@ -80,13 +82,9 @@ def test_a_symlink_inside_a_class_folder_is_refused_by_validate_and_by_the_reade
     secret_beside(tmp_path)
     clone = spec_repository(tmp_path, {"dataset.yaml": dataset("audio", format="wav"), "audio/yes/a.wav": b"RIFF"},
                             symlinks={"audio/no/b.wav": "../../../outside/secret.csv"})
-    done = origami("validate", str(clone))
-    output = assert_clean_refusal(done, tmp_path)
-    assert LOCATED.search(output).group(1) == ("'audio' holds 'no/b.wav', which resolves outside the spec "
-                                               "repository (through a symlink)")
-    with pytest.raises(StageError, match="'no/b.wav', which resolves outside") as refused:
-        build_snapshot(spec_of("audio", format="wav"), clone, root=clone)
-    assert SECRET not in str(refused.value) and str(tmp_path) not in str(refused.value)
+    located, stage = refusals(tmp_path, clone, "audio", format="wav")
+    assert located == "'audio' holds 'no/b.wav', which resolves outside the spec repository (through a symlink)"
+    assert stage == "audio: holds 'no/b.wav', which resolves outside the spec repository (through a symlink)"
 
 
 def test_a_yaml_symlink_leaving_the_repository_is_not_loaded_and_is_an_error_at_the_file(tmp_path):
