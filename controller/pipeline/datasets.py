@@ -147,12 +147,25 @@ def _column_names(header: list[str]) -> str:
     return shown + (f" and {len(header) - 12} more" if len(header) > 12 else "")
 
 
+MAX_CSV_LINE = 4 * 1024 * 1024  # characters: a row of thousands of features, not a file without newlines
+
+
+def _lines(f, shown: str):
+    """The lines of a text file, refusing one longer than MAX_CSV_LINE before it is read whole."""
+    number = 0
+    while line := f.readline(MAX_CSV_LINE + 1):
+        number += 1
+        if len(line) > MAX_CSV_LINE and not line.endswith("\n"):
+            raise StageError(f"{shown}: row {number} is longer than {MAX_CSV_LINE // 1024 // 1024} MiB")
+        yield line
+
+
 def _csv(file: DataFile, target: str | None, task: str, budget: DatasetBudget):
     """Rows streamed into float32 features: memory is the decoded values, not Python lists of cells."""
     features = array("f")
     labels: list[str] = []
     with open(file.real, newline="", encoding="utf-8") as f:
-        rows = csv.reader(f)
+        rows = csv.reader(_lines(f, file.shown))
         try:
             header = next(rows, None)
             if not header:
