@@ -102,14 +102,15 @@ def test_with_consent_the_module_is_loaded_from_its_file_and_shadows_nothing_ins
     repo = tmp_path / "repo"
     (repo / "nets").mkdir(parents=True)
     (repo / "json.py").write_text("def build(input_shape, outputs, task):\n    return 'from the repository'\n")
-    (repo / "nets" / "__init__.py").write_text("from .layers import WIDTH\n")
+    (repo / "nets" / "__init__.py").write_text("from .layers import build\n")  # a package imports its own
     (repo / "nets" / "layers.py").write_text("WIDTH = 7\ndef build(input_shape, outputs, task):\n    return WIDTH\n")
     build = load_entry_point("json:build", repo, allow_repo_code=True)
     assert build(input_shape=(1,), outputs=1, task="regression") == "from the repository"
     assert sys.modules["json"].__file__.endswith("/json/__init__.py")  # the standard library's, untouched
     assert str(repo) not in sys.path
-    assert load_entry_point("nets.layers:build", repo, allow_repo_code=True)(input_shape=(1,), outputs=1,
-                                                                              task="regression") == 7
+    for entry_point in ("nets:build", "nets.layers:build"):
+        assert load_entry_point(entry_point, repo, allow_repo_code=True)(input_shape=(1,), outputs=1,
+                                                                         task="regression") == 7
 
 
 @pytest.mark.parametrize(("source", "message"), [
