@@ -202,10 +202,7 @@ def test_a_preset_over_the_parameter_budget_is_refused_before_keras_allocates_an
 
 @pytest.mark.ml
 @pytest.mark.parametrize("preset", ["mlp", "cnn1d", "cnn2d", "dscnn"])
-def test_the_parameter_estimate_equals_what_keras_builds(preset):
-    from controller.pipeline.tf_runtime import import_tf
-
-    _, keras = import_tf()
+def test_the_parameter_estimate_equals_what_keras_builds(keras, preset):
     for shape in [(64, 3), (8, 8, 1), (28, 28, 3), (5, 7)]:
         for task, outputs in (("classification", 4), ("regression", 1)):
             arch = Architecture(preset=preset, units=[8, 6, 5], kernelSize=3)

@@ -133,10 +133,7 @@ def test_with_consent_a_failing_module_is_a_clear_error_that_echoes_nothing(tmp_
 
 
 @pytest.mark.ml
-def test_with_consent_a_function_that_returns_no_keras_model_is_a_clear_error(tmp_path):
-    from controller.pipeline.tf_runtime import import_tf
-
-    _, keras = import_tf()
+def test_with_consent_a_function_that_returns_no_keras_model_is_a_clear_error(keras, tmp_path):
     (tmp_path / "mod.py").write_text("def build(input_shape, outputs, task):\n    return [1, 2]\n")
     with pytest.raises(StageError, match="returned list, not a tf_keras Model"):
         build_model(keras, Architecture(entryPoint="mod:build"), (8,), "classification", 2, tmp_path,
