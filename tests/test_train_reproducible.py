@@ -64,7 +64,7 @@ def test_entry_point_from_the_spec_repository(digits, tmp_path):
         "    inputs = keras.Input(input_shape)\n"
         "    x = keras.layers.Flatten()(inputs)\n"
         "    return keras.Model(inputs, keras.layers.Dense(outputs, activation='softmax')(x))\n")
-    outcome = train(digits, model_spec({"entryPoint": "my_models:tiny"}, epochs=1), tmp_path)
+    outcome = train(digits, model_spec({"entryPoint": "my_models:tiny"}, epochs=1), tmp_path, allow_repo_code=True)
     assert outcome.model.count_params() == 64 * 10 + 10
     with pytest.raises(StageError, match="has no function missing"):
-        train(digits, model_spec({"entryPoint": "my_models:missing"}, epochs=1), tmp_path)
+        train(digits, model_spec({"entryPoint": "my_models:missing"}, epochs=1), tmp_path, allow_repo_code=True)

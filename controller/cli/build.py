@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
+from controller.cli.limits_option import add_limits_option, add_repo_code_option, limits_from_args
 from controller.cli.output import add_state_flag
 from controller.loading import load_repository
 from specs.errors import SpecError, UsageError
@@ -18,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("path", nargs="?", default=".", help="spec repository (default: .)")
     p.add_argument("--model", action="append", help="only this model (repeatable; default: every model)")
     add_state_flag(p)
+    add_limits_option(p)
+    add_repo_code_option(p)
     p.add_argument("--output", "-o", choices=["text", "json"], default="text")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
@@ -54,7 +57,8 @@ def run(args) -> int:
     from controller.reconciler.wiring import artifact_dir
     from controller.store import ArtifactStore, StageCache
 
-    repo = load_repository(args.path)
+    limits = limits_from_args(args)
+    repo = load_repository(args.path, limits)
     if not repo.valid:
         raise SpecError(repo.issues)
     names = args.model or sorted(repo.models)
@@ -66,7 +70,8 @@ def run(args) -> int:
     store = ArtifactStore(artifact_dir(args.state_dir))
     cache = StageCache(store)
     progress = None if args.quiet else (lambda message: print(f"  {message}", file=sys.stderr, flush=True))
-    builds = [build_model(repo, name, model_keys(repo, name), store, cache, progress) for name in names]
+    builds = [build_model(repo, name, model_keys(repo, name), store, cache, progress,
+                          allow_repo_code=args.allow_repo_code, limits=limits) for name in names]
     if args.output == "json":
         print(json.dumps([b.to_dict() for b in builds], indent=2, default=str))
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from controller.cli.limits_option import add_limits_option, limits_from_args
 from controller.loading import load_repository
 from controller.planning.plan import RecordedState, plan_repository
 from controller.reconciler.wiring import artifact_dir
@@ -24,11 +25,12 @@ def register(subparsers) -> None:
                    help=f"directory holding {DEFAULT_FILE} and the artifact store to compare with (default: the "
                         "working directory; without them, the plan starts from empty state)")
     p.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    add_limits_option(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    repo = load_repository(args.path)
+    repo = load_repository(args.path, limits_from_args(args))
     if not repo.valid:
         raise SpecError(repo.issues)
     state = RecordedState()

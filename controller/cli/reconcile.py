@@ -5,6 +5,7 @@ import sys
 import threading
 from pathlib import Path
 
+from controller.cli.limits_option import add_limits_option, add_repo_code_option, limits_from_args
 from controller.cli.output import add_state_flag
 from controller.state import open_store
 from specs.errors import UsageError
@@ -30,6 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--listen", default=None, metavar="HOST:PORT",
                    help="serve the dashboard, the API (/api/v1) and /metrics here, e.g. 127.0.0.1:8080")
     add_state_flag(p)
+    add_limits_option(p)
+    add_repo_code_option(p)
     p.set_defaults(func=run)
 
 
@@ -64,7 +67,8 @@ def run(args) -> int:
     store = open_store(state_dir)
     source = make_source(args, state_dir)
     broker = None
-    builder = PipelineBuilder(artifact_dir(state_dir))
+    limits = limits_from_args(args)
+    builder = PipelineBuilder(artifact_dir(state_dir), allow_repo_code=args.allow_repo_code, limits=limits)
     if args.build_workers < 1:
         raise UsageError("--build-workers must be at least 1")
     builds = BuildQueue(workers=0 if args.once else args.build_workers)
@@ -79,7 +83,8 @@ def run(args) -> int:
     # Samples from the fleet: ingested as they arrive; datasets and campaigns follow each pass's specs.
     collection = CollectionService(url, store.path, builder.store, store=store).start()
     reconciler = Reconciler(store, source, builder, HubLink(hub), Signer.load_or_create(state_dir),
-                            progress=progress_line, builds=builds, online_timeout=args.online_timeout)
+                            progress=progress_line, builds=builds, online_timeout=args.online_timeout,
+                            limits=limits)
     reconciler.on_repository(lambda repo: collection.apply(repo, store.devices()))
     stop = threading.Event()
     dashboard = None

@@ -1,9 +1,13 @@
-"""`origami validate [PATH]`: check a spec repository, for CI. Exit 0 valid, 1 invalid, 2 usage."""
+"""`origami validate [PATH]`: check a spec repository, for CI. Exit 0 valid, 1 invalid, 2 usage.
+
+Notices (a Model that runs repository code) are printed too but keep the exit code at 0.
+"""
 from __future__ import annotations
 
 import json
 import sys
 
+from controller.cli.limits_option import add_limits_option, limits_from_args
 from controller.loading import load_repository
 
 
@@ -13,25 +17,27 @@ def register(subparsers) -> None:
     p.add_argument("path", nargs="?", default=".", help="spec repository or file (default: .)")
     p.add_argument("--format", choices=["text", "json", "github"], default="text",
                    help="github prints workflow annotations (::error file=...,line=...)")
+    add_limits_option(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    repo = load_repository(args.path)
+    repo = load_repository(args.path, limits_from_args(args))
     if args.format == "json":
         print(json.dumps({
             "valid": repo.valid,
             "files": repo.files,
             "documents": [{"ref": d.ref, "file": d.raw.file, "line": d.raw.start[0]} for d in repo.documents],
             "errors": [i.to_dict() for i in repo.issues],
+            "notices": [i.to_dict() for i in repo.notices],
         }, indent=2))
     elif args.format == "github":
-        for issue in repo.issues:
+        for issue in repo.issues + repo.notices:
             print(issue.github())
         summary = "valid" if repo.valid else f"{len(repo.issues)} error(s)"
         print(f"origami validate: {repo.files} file(s), {len(repo.documents)} document(s): {summary}", file=sys.stderr)
     else:
-        for issue in repo.issues:
+        for issue in repo.issues + repo.notices:
             print(issue)
         if repo.valid:
             print(f"{repo.files} file(s), {len(repo.documents)} document(s): valid")

@@ -1,4 +1,8 @@
-"""A located spec problem, printed as `file:LINE:COL: kind/name: field.path: message`."""
+"""A located spec problem, printed as `file:LINE:COL: kind/name: field.path: message`.
+
+A notice is located the same way but does not make the repository invalid (e.g. a Model that
+runs repository code, which the controller builds only when an operator allows it).
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -12,6 +16,7 @@ class SpecIssue:
     ref: str | None  # "Kind/name" when the document says so
     field: str | None  # "spec.training.epochs"
     message: str
+    severity: str = "error"  # or "notice"
 
     def __str__(self) -> str:
         parts = [f"{self.file}:{self.line}:{self.col}"]
@@ -19,6 +24,8 @@ class SpecIssue:
             parts.append(self.ref)
         if self.field:
             parts.append(self.field)
+        if self.severity != "error":
+            parts.append(self.severity)
         parts.append(self.message)
         return ": ".join(parts)
 
@@ -29,7 +36,7 @@ class SpecIssue:
         """A GitHub Actions workflow command that annotates the line in the pull request."""
         title = _escape_property(self.ref or "origami")
         text = _escape_data(": ".join(p for p in (self.field, self.message) if p))
-        return (f"::error file={_escape_property(self.file)},line={self.line},col={self.col},"
+        return (f"::{self.severity} file={_escape_property(self.file)},line={self.line},col={self.col},"
                 f"title={title}::{text}")
 
 

@@ -5,8 +5,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.limits import DEFAULT_LIMITS, Limits, exceeds, show_bytes
+from controller.loading.budgets import check_budgets
+from controller.loading.confinement import RefusedPath, confine
+from controller.loading.data_files import check_data_files, check_data_paths
 from controller.loading.documents import LoadedDocument, parse_document
+from controller.loading.entry_points import check_entry_points, repository_code_notices
 from controller.loading.issues import SpecIssue
+from controller.loading.overlaps import check_fleet_overlaps
 from controller.loading.references import check_duplicates, check_references
 from controller.loading.yaml_positions import read_yaml
 from specs.errors import SpecError, UsageError
@@ -14,7 +20,7 @@ from specs.v1alpha1 import Dataset, DeviceProfile, Fleet, Model
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = DEFAULT_LIMITS.max_spec_file_bytes
 
 
 @dataclass
@@ -22,6 +28,7 @@ class SpecRepository:
     root: Path
     documents: list[LoadedDocument] = field(default_factory=list)
     issues: list[SpecIssue] = field(default_factory=list)
+    notices: list[SpecIssue] = field(default_factory=list)  # located, but the repository stays valid
     files: int = 0
 
     @property
@@ -61,15 +68,29 @@ class SpecRepository:
         return self
 
 
-def spec_files(root: Path) -> list[Path]:
-    """Every .yaml/.yml file under root, skipping hidden directories (.git, .github)."""
+def _walk_spec_files(root: Path) -> list[tuple[Path, str | None]]:
+    """(file, why it is refused or None) for every .yaml/.yml file under root, skipping hidden
+    directories (.git, .github); a symlink whose target leaves the repository is refused."""
     if root.is_file():
-        return [root]
+        return [(root, None)]
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(SPEC_SUFFIXES)]
+        for name in sorted(filenames):
+            if name.endswith(SPEC_SUFFIXES):
+                path, refused = Path(dirpath) / name, None
+                if path.is_symlink():
+                    try:
+                        confine(root, path)
+                    except RefusedPath as err:
+                        refused = f"this spec file {err}; it is not read"
+                found.append((path, refused))
     return found
+
+
+def spec_files(root: Path) -> list[Path]:
+    """Every spec file under root that may be read (none reached through a symlink leaving it)."""
+    return [path for path, refused in _walk_spec_files(root) if refused is None]
 
 
 def _display(path: Path, root: Path) -> str:
@@ -78,31 +99,38 @@ def _display(path: Path, root: Path) -> str:
     return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
 
-def load_repository(root: str | os.PathLike) -> SpecRepository:
-    """Load and validate every document under `root`; all problems end up in `.issues`."""
+def load_repository(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> SpecRepository:
+    """Load and validate every document under `root`, and the files they name; all problems end up
+    in `.issues`."""
     root = Path(root)
     if not root.exists():
         raise UsageError(f"{root}: no such file or directory")
     repo = SpecRepository(root=root if root.is_dir() else root.parent)
     texts: list[tuple[str, str | None, str | None]] = []
-    for path in spec_files(root):
+    for path, refused in _walk_spec_files(root):
         shown = _display(path, root)
+        if refused:
+            texts.append((shown, None, refused))
+            continue
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                texts.append((shown, None, f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB"))
+            size = path.stat().st_size
+            if size > limits.max_spec_file_bytes:
+                too_big = exceeds(limits, "max_spec_file_bytes", f"the file holds {show_bytes(size)}")
+                texts.append((shown, None, too_big))
                 continue
             texts.append((shown, path.read_bytes().decode("utf-8"), None))
         except UnicodeDecodeError as err:
             texts.append((shown, None, f"not UTF-8 text: {err.reason}"))
         except OSError as err:
             texts.append((shown, None, f"cannot read: {err.strerror}"))
-    return load_texts(texts, repo)
+    return check_on_disk(load_texts(texts, repo, limits), limits)
 
 
-def load_texts(texts, repo: SpecRepository | None = None) -> SpecRepository:
+def load_texts(texts, repo: SpecRepository | None = None, limits: Limits = DEFAULT_LIMITS) -> SpecRepository:
     """Validate in-memory files: (display name, text or None, read error or None) triples.
 
-    The git source feeds blobs straight from a commit through here, without a checkout.
+    The git source feeds blobs straight from a commit through here, without a checkout: every
+    check here reads the texts only (the files the specs name are checked by `check_on_disk`).
     """
     repo = repo if repo is not None else SpecRepository(root=Path("."))
     for shown, text, read_error in texts:
@@ -110,7 +138,7 @@ def load_texts(texts, repo: SpecRepository | None = None) -> SpecRepository:
         if read_error is not None:
             repo.issues.append(SpecIssue(shown, 1, 1, None, None, read_error))
             continue
-        raws, issues = read_yaml(shown, text)
+        raws, issues = read_yaml(shown, text, limits)
         repo.issues += issues
         for raw in raws:
             doc, doc_issues = parse_document(raw)
@@ -119,5 +147,18 @@ def load_texts(texts, repo: SpecRepository | None = None) -> SpecRepository:
                 repo.documents.append(doc)
     repo.issues += check_duplicates(repo.documents)
     repo.issues += check_references(repo.documents)
+    repo.issues += check_fleet_overlaps(repo.documents)
+    repo.issues += check_budgets(repo.documents, limits)
+    repo.issues += check_data_paths(repo.documents)
+    repo.notices = sorted(repository_code_notices(repo.documents))
+    repo.issues.sort(key=lambda i: (i.file, i.line, i.col, i.message))
+    return repo
+
+
+def check_on_disk(repo: SpecRepository, limits: Limits = DEFAULT_LIMITS) -> SpecRepository:
+    """Add the problems of the files the specs name under `repo.root` (on disk: a checkout of the
+    revision): data files and entry-point modules inside the repository, present, within budget."""
+    repo.issues += check_data_files(repo.documents, repo.root, limits)
+    repo.issues += check_entry_points(repo.documents, repo.root)
     repo.issues.sort(key=lambda i: (i.file, i.line, i.col, i.message))
     return repo

@@ -3,6 +3,10 @@
 PyYAML's composer gives nodes with marks; we turn nodes into Python values ourselves so
 that duplicate keys, unhashable keys and runaway nesting become located issues rather
 than silent overwrites or tracebacks.
+
+A file is untrusted: a few hundred bytes of nested anchors and aliases expand to billions of
+nodes. The composer counts every node as it would be after expanding aliases (and so merge
+keys) and stops at the file's budget with a located issue, before anything is expanded.
 """
 from __future__ import annotations
 
@@ -10,17 +14,83 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
+from controller.limits import DEFAULT_LIMITS, Limits, how_to_raise
 from controller.loading.issues import SpecIssue
 
-try:  # the C composer is several times faster on large repositories
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
+try:  # libyaml's parser is several times faster than PyYAML's on large repositories
+    from yaml.cyaml import CParser as _Events
+except ImportError:  # pragma: no cover - libyaml missing
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
 
-MAX_DEPTH = 64
+    class _Events(Reader, Scanner, Parser):  # type: ignore[no-redef]
+        def __init__(self, stream) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+
+        def dispose(self) -> None:
+            pass
+
 Path = tuple  # of str | int
+
+
+class _OverBudget(Exception):
+    def __init__(self, mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _BudgetedLoader(Composer, _Events, SafeConstructor, Resolver):
+    """PyYAML's composer on libyaml's events, counting nodes as they would be with aliases expanded."""
+
+    def __init__(self, stream: str, limits: Limits) -> None:
+        _Events.__init__(self, stream)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self.limits = limits
+        self.expanded = 0  # nodes in this file so far, every alias counted as the nodes it stands for
+        self.depth = 0
+        self.sizes: dict[str, int] = {}  # anchor -> expanded nodes under it, once it is complete
+
+    def compose_document(self):
+        self.sizes = {}
+        return super().compose_document()
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            node = super().compose_node(parent, index)  # raises on an undefined alias
+            if event.anchor not in self.sizes:
+                raise _OverBudget(event.start_mark, f"alias *{event.anchor:.40} refers to its own anchor; "
+                                                    "recursive structures are not specs")
+            self._count(self.sizes[event.anchor], event.start_mark)
+            return node
+        self.depth += 1
+        if self.depth > self.limits.max_yaml_depth:
+            raise _OverBudget(event.start_mark, f"nesting deeper than {self.limits.max_yaml_depth} levels")
+        before = self.expanded
+        self._count(1, event.start_mark)
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        if event.anchor is not None:
+            self.sizes[event.anchor] = self.expanded - before
+        return node
+
+    def _count(self, nodes: int, mark) -> None:
+        self.expanded += nodes
+        if self.expanded > self.limits.max_yaml_nodes:
+            raise _OverBudget(mark, f"more than {self.limits.max_yaml_nodes} YAML nodes once aliases are "
+                                    f"expanded; {how_to_raise('max_yaml_nodes')}")
 
 
 @dataclass
@@ -55,9 +125,10 @@ def _mark(node) -> tuple[int, int]:
 
 
 class _Builder:
-    def __init__(self, file: str, issues: list[SpecIssue]) -> None:
+    def __init__(self, file: str, issues: list[SpecIssue], max_depth: int) -> None:
         self.file = file
         self.issues = issues
+        self.max_depth = max_depth
         self.constructor = yaml.constructor.SafeConstructor()
 
     def issue(self, node, message: str) -> None:
@@ -66,8 +137,8 @@ class _Builder:
 
     def build(self, node, doc: RawDocument, path: Path, depth: int) -> Any:
         doc.values[path] = _mark(node)
-        if depth > MAX_DEPTH:
-            self.issue(node, f"nesting deeper than {MAX_DEPTH} levels")
+        if depth > self.max_depth:  # aliases can nest deeper than the text itself
+            self.issue(node, f"nesting deeper than {self.max_depth} levels")
             return None
         if isinstance(node, ScalarNode):
             try:
@@ -114,18 +185,25 @@ class _Builder:
         return out
 
 
-def read_yaml(file: str, text: str) -> tuple[list[RawDocument], list[SpecIssue]]:
+def read_yaml(file: str, text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[list[RawDocument], list[SpecIssue]]:
     """Parse every document of one file; problems come back as issues, never exceptions."""
     issues: list[SpecIssue] = []
     docs: list[RawDocument] = []
-    builder = _Builder(file, issues)
+    builder = _Builder(file, issues, limits.max_yaml_depth)
+    loader = None
     try:
-        for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
-            if node is None:
-                continue
-            doc = RawDocument(file=file, index=index, data=None, start=_mark(node))
-            doc.data = builder.build(node, doc, (), 0)
-            docs.append(doc)
+        loader = _BudgetedLoader(text, limits)
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                doc = RawDocument(file=file, index=index, data=None, start=_mark(node))
+                doc.data = builder.build(node, doc, (), 0)
+                docs.append(doc)
+            index += 1
+    except _OverBudget as err:
+        line, col = err.mark.line + 1, err.mark.column + 1
+        return [], [*issues, SpecIssue(file, line, col, None, None, err.message)]
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -134,5 +212,8 @@ def read_yaml(file: str, text: str) -> tuple[list[RawDocument], list[SpecIssue]]
     except yaml.YAMLError as err:
         issues.append(SpecIssue(file, 1, 1, None, None, f"YAML error: {err}"))
     except RecursionError:
-        issues.append(SpecIssue(file, 1, 1, None, None, f"nesting deeper than {MAX_DEPTH} levels"))
+        issues.append(SpecIssue(file, 1, 1, None, None, f"nesting deeper than {limits.max_yaml_depth} levels"))
+    finally:
+        if loader is not None:
+            loader.dispose()
     return docs, issues

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from controller.limits import DEFAULT_LIMITS, Limits
 from controller.pipeline.cards import (
     card_json,
     card_markdown,
@@ -143,7 +144,8 @@ def built_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, ca
 
 
 def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, cache: StageCache | CachedOnly,
-                progress: Say | None = None) -> ModelBuild:
+                progress: Say | None = None, *, allow_repo_code: bool = False,
+                limits: Limits = DEFAULT_LIMITS) -> ModelBuild:
     """Run (or reuse) every stage of one model of a validated spec repository, under the stage keys
     the planner computed for it."""
     if model_name not in repo.models:
@@ -160,7 +162,7 @@ def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, ca
         from controller.pipeline.datasets import build_snapshot
 
         say(f"dataset {spec.dataset}: building snapshot")
-        snap = build_snapshot(dataset.spec, repo.source_of(dataset.ref))
+        snap = build_snapshot(dataset.spec, repo.source_of(dataset.ref), root=repo.root, limits=limits)
         lazy._snapshot = snap
         digest = store.put_bytes(snap.encode(), {"kind": "dataset-snapshot", "dataset": spec.dataset,
                                                  "stage_key": keys.dataset})
@@ -175,7 +177,8 @@ def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, ca
         from controller.pipeline.training import train
 
         say(f"model {model_name}: training ({spec.training.epochs} epochs max)")
-        outcome = train(lazy.snapshot(), spec, repo.source_of(model.ref), say, label=f"train {model_name}")
+        outcome = train(lazy.snapshot(), spec, repo.source_of(model.ref), say, label=f"train {model_name}",
+                        allow_repo_code=allow_repo_code, root=repo.root, limits=limits)
         lazy._model = outcome.model
         with tempfile.TemporaryDirectory(prefix="origami-train-") as tmp:
             path = Path(tmp) / "model.h5"

@@ -10,16 +10,23 @@ import csv
 import hashlib
 import io
 import json
+import math
+import os
 import wave
+import zipfile
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from controller.limits import DEFAULT_LIMITS, Limits, exceeds, show_bytes
+from controller.loading.confinement import MissingPath, RefusedPath, files_under, resolve_in_repository
 from controller.pipeline.collected import load_collected
 from controller.pipeline.generators import GENERATORS
 from specs.errors import StageError
 from specs.v1alpha1.dataset import (
+    GENERATED_SAMPLE_SHAPES,
     CollectedSource,
     DatasetSpec,
     FilesSource,
@@ -84,86 +91,249 @@ class Snapshot:
 
 
 # --- sources -------------------------------------------------------------------------------------
-def _csv(path: Path, target: str | None, task: str):
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise StageError(f"{path}: a CSV dataset needs a header row and at least one data row")
-    header, rows = rows[0], rows[1:]
-    target = target or header[-1]
-    if target not in header:
-        raise StageError(f"{path}: no column named {target!r}; columns are {', '.join(header)}")
-    t = header.index(target)
+# Every file a spec names is untrusted: it is resolved inside the repository (`confinement`), its
+# bytes are counted before it is opened, and what it would decode (rows, array shapes, pixels, WAV
+# frames) is read from its header and counted before it is decoded. Messages name the file by its
+# repository-relative path, a row, a column or an array, never a host path or a value of the file.
+@dataclass
+class DatasetBudget:
+    """What one Dataset's sources have used of the limits: file bytes, samples, decoded values."""
+
+    limits: Limits = DEFAULT_LIMITS
+    bytes: int = 0
+    samples: int = 0
+    values: int = 0
+
+    def take_bytes(self, shown: str, n: int) -> None:
+        self.bytes += n
+        if self.bytes > self.limits.max_dataset_bytes:
+            raise StageError(f"{shown}: " + exceeds(self.limits, "max_dataset_bytes",
+                                                    f"the Dataset's files reach {show_bytes(self.bytes)}"))
+
+    def take(self, shown: str, samples: int, values: int) -> None:
+        """Count samples and the values they decode to, before decoding them."""
+        self.samples += samples
+        self.values += values
+        if self.samples > self.limits.max_samples:
+            raise StageError(f"{shown}: " + exceeds(self.limits, "max_samples",
+                                                    f"the Dataset reaches {self.samples:,} samples"))
+        self.fits(shown, self.values, "the Dataset reaches")
+
+    def fits(self, shown: str, values: int, what: str) -> None:
+        """An array of `values` numbers may be made (e.g. padded clips or windows of the samples)."""
+        if values > self.limits.max_dataset_values:
+            raise StageError(f"{shown}: " + exceeds(self.limits, "max_dataset_values", f"{what} {values:,} values"))
+
+
+@dataclass(frozen=True)
+class DataFile:
+    real: Path    # the real path, inside the repository
+    shown: str    # relative to the repository root, for messages
+
+
+def _data_file(root: Path, real: Path) -> DataFile:
+    return DataFile(real, os.path.relpath(real, os.path.realpath(root)))
+
+
+def _resolve(source: FilesSource, base: Path, root: Path) -> DataFile:
     try:
-        x = np.array([[float(v) for i, v in enumerate(r) if i != t] for r in rows], dtype=np.float32)
-    except ValueError as err:
-        raise StageError(f"{path}: feature columns must be numbers ({err})") from err
-    labels = [r[t] for r in rows]
+        return _data_file(root, resolve_in_repository(root, base, source.path))
+    except RefusedPath as err:
+        raise StageError(f"dataset path {source.path!r:.200} {err}") from None
+
+
+def _column_names(header: list[str]) -> str:
+    shown = ", ".join(f"{name!r:.40}" for name in header[:12])
+    return shown + (f" and {len(header) - 12} more" if len(header) > 12 else "")
+
+
+MAX_CSV_LINE = 4 * 1024 * 1024  # characters: a row of thousands of features, not a file without newlines
+
+
+def _lines(f, shown: str):
+    """The lines of a text file, refusing one longer than MAX_CSV_LINE before it is read whole."""
+    number = 0
+    while line := f.readline(MAX_CSV_LINE + 1):
+        number += 1
+        if len(line) > MAX_CSV_LINE and not line.endswith("\n"):
+            raise StageError(f"{shown}: row {number} is longer than {MAX_CSV_LINE // 1024 // 1024} MiB")
+        yield line
+
+
+def _csv(file: DataFile, target: str | None, task: str, budget: DatasetBudget):
+    """Rows streamed into float32 features: memory is the decoded values, not Python lists of cells."""
+    features = array("f")
+    labels: list[str] = []
+    with open(file.real, newline="", encoding="utf-8") as f:
+        rows = csv.reader(_lines(f, file.shown))
+        try:
+            header = next(rows, None)
+            if not header:
+                raise StageError(f"{file.shown}: a CSV dataset needs a header row and at least one data row")
+            target = target or header[-1]
+            if target not in header:
+                raise StageError(f"{file.shown}: no column named {target!r:.80}; columns are {_column_names(header)}")
+            t = header.index(target)
+            for row in rows:
+                if not row:
+                    continue  # a blank line
+                if len(row) != len(header):
+                    raise StageError(f"{file.shown}: row {rows.line_num} has {len(row)} columns, "
+                                     f"the header {len(header)}")
+                budget.take(file.shown, 1, len(row) - 1)
+                for i, cell in enumerate(row):
+                    if i != t:
+                        try:
+                            features.append(float(cell))
+                        except ValueError:
+                            raise StageError(f"{file.shown}: row {rows.line_num}, column {header[i]!r:.40}: "
+                                             "not a number") from None
+                labels.append(row[t])
+        except csv.Error as err:
+            raise StageError(f"{file.shown}: not valid CSV at row {rows.line_num} ({err})") from None
+        except UnicodeDecodeError:
+            raise StageError(f"{file.shown}: not UTF-8 text (after row {rows.line_num})") from None
+    if not labels:
+        raise StageError(f"{file.shown}: a CSV dataset needs a header row and at least one data row")
+    x = np.frombuffer(features, dtype=np.float32).reshape(len(labels), len(header) - 1)
     if task == "regression":
-        return x, np.array([float(v) for v in labels], dtype=np.float32), None
+        try:
+            return x, np.array([float(v) for v in labels], dtype=np.float32), None
+        except ValueError:
+            raise StageError(f"{file.shown}: column {target!r:.40}: a regression target must be a number "
+                             "in every row") from None
     classes = sorted(set(labels))
-    return x, np.array([classes.index(v) for v in labels], dtype=np.int64), classes
+    index = {name: i for i, name in enumerate(classes)}
+    return x, np.array([index[v] for v in labels], dtype=np.int64), classes
 
 
-def _npz(path: Path, features: str | None, target: str | None, task: str):
-    with np.load(path, allow_pickle=False) as data:
-        fx, fy = features or "x", target or "y"
-        missing = [k for k in (fx, fy) if k not in data]
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _npz_shapes(file: DataFile, names: tuple[str, str]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of each wanted array from its .npy header, without decompressing its data."""
+    found = {}
+    with zipfile.ZipFile(file.real) as archive:
+        members = {info.filename[:-4]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+        missing = [name for name in names if name not in members]
         if missing:
-            raise StageError(f"{path}: no array named {missing[0]!r}; arrays are {', '.join(data.files)}")
-        x, y = data[fx].astype(np.float32), data[fy]
-    if task == "regression":
-        return x, y.astype(np.float32), None
-    classes = sorted({str(v) for v in y.tolist()})
-    return x, np.array([classes.index(str(v)) for v in y.tolist()], dtype=np.int64), classes
-
-
-def _class_folders(path: Path, suffixes: tuple[str, ...]) -> list[tuple[str, list[Path]]]:
-    if not path.is_dir():
-        raise StageError(f"{path}: expected a folder with one sub-folder per class")
-    found = [(d.name, sorted(f for f in d.iterdir() if f.suffix.lower() in suffixes))
-             for d in sorted(path.iterdir()) if d.is_dir()]
-    found = [(name, files) for name, files in found if files]
-    if not found:
-        raise StageError(f"{path}: no class sub-folders holding {'/'.join(suffixes)} files")
+            arrays = ", ".join(f"{n!r:.40}" for n in sorted(members)[:12])
+            raise StageError(f"{file.shown}: no array named {missing[0]!r:.40}; arrays are {arrays}")
+        for name in names:
+            with archive.open(members[name]) as member:
+                read_header = _NPY_HEADERS.get(np.lib.format.read_magic(member))
+                if read_header is None:
+                    raise StageError(f"{file.shown}: array {name!r:.40} has an unsupported .npy version")
+                shape, _, dtype = read_header(member)
+            if dtype.hasobject:
+                raise StageError(f"{file.shown}: array {name!r:.40} holds Python objects; only numbers and "
+                                 "strings are read")
+            found[name] = (shape, dtype)
     return found
 
 
-def _images(path: Path, prep: Preprocessing):
+def _npz(file: DataFile, features: str | None, target: str | None, task: str, budget: DatasetBudget):
+    fx, fy = features or "x", target or "y"
+    try:
+        shapes = _npz_shapes(file, (fx, fy))
+        (x_shape, _), (y_shape, y_dtype) = shapes[fx], shapes[fy]
+        samples = x_shape[0] if x_shape else 0
+        if not x_shape or y_shape[:1] != (samples,):
+            raise StageError(f"{file.shown}: arrays {fx!r:.40} and {fy!r:.40} need one sample per row "
+                             f"(shapes {x_shape} and {y_shape})")
+        budget.take(file.shown, samples, math.prod(x_shape))
+        budget.fits(file.shown, math.prod(y_shape) * max(1, y_dtype.itemsize // 4), f"array {fy!r:.40} holds")
+        with np.load(file.real, allow_pickle=False) as data:
+            x, y = data[fx].astype(np.float32), data[fy]
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        raise StageError(f"{file.shown}: not a readable NPZ file of plain arrays") from None
+    if task == "regression":
+        return x, y.astype(np.float32), None
+    classes = sorted({str(v) for v in y.tolist()})
+    index = {name: i for i, name in enumerate(classes)}
+    return x, np.array([index[str(v)] for v in y.tolist()], dtype=np.int64), classes
+
+
+def _class_folders(root: Path, folder: DataFile, suffixes: tuple[str, ...], budget: DatasetBudget
+                   ) -> list[tuple[str, list[DataFile]]]:
+    """(class, files) per sub-folder; every file in the repository and counted before it is opened."""
+    if not folder.real.is_dir():
+        raise StageError(f"{folder.shown}: expected a folder with one sub-folder per class")
+    try:
+        files = files_under(root, folder.real, budget.limits.max_samples)
+    except RefusedPath as err:
+        raise StageError(f"{folder.shown}: {err}") from None
+    for _, real in files:
+        budget.take_bytes(folder.shown, real.stat().st_size)
+    found: dict[str, list[DataFile]] = {}
+    for relative, real in files:
+        label, _, rest = relative.partition("/")
+        if rest and "/" not in rest and real.suffix.lower() in suffixes:
+            found.setdefault(label, []).append(_data_file(root, real))
+    if not found:
+        raise StageError(f"{folder.shown}: no class sub-folders holding {'/'.join(suffixes)} files")
+    return sorted(found.items())
+
+
+GRAY_MODES = ("L", "1", "P", "I", "I;16")
+
+
+def _images(root: Path, folder: DataFile, prep: Preprocessing, budget: DatasetBudget):
     from PIL import Image
 
     xs, ys, classes = [], [], []
     size = None
-    for label, files in _class_folders(path, IMAGE_SUFFIXES):
+    for label, files in _class_folders(root, folder, IMAGE_SUFFIXES, budget):
         classes.append(label)
         for file in files:
-            image = Image.open(file)
-            image = image.convert("L") if image.mode in ("L", "1", "P", "I", "I;16") else image.convert("RGB")
+            try:
+                with Image.open(file.real) as opened:  # reads the header only
+                    width, height = opened.size
+                    channels = 1 if opened.mode in GRAY_MODES else 3
+                    budget.fits(file.shown, width * height * len(opened.getbands()), "decoding this image gives")
+                    stored = (prep.resize.width * prep.resize.height if prep.resize else width * height) * channels
+                    budget.take(file.shown, 1, stored)
+                    image = opened.convert("L") if channels == 1 else opened.convert("RGB")
+            except Image.DecompressionBombError:  # PIL's own ceiling, from the header too
+                raise StageError(f"{file.shown}: the image has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, "
+                                 "more than the image decoder accepts") from None
+            except (OSError, ValueError):
+                raise StageError(f"{file.shown}: not a readable image") from None
             if prep.resize:
                 image = image.resize((prep.resize.width, prep.resize.height), Image.BILINEAR)
             size = size or image.size
             if image.size != size:
-                raise StageError(f"{file}: is {image.size[0]}x{image.size[1]}, others are {size[0]}x{size[1]}; "
-                                 "set preprocessing.resize")
-            array = np.asarray(image, dtype=np.float32)
-            xs.append(array[..., None] if array.ndim == 2 else array)
+                raise StageError(f"{file.shown}: is {image.size[0]}x{image.size[1]}, others are "
+                                 f"{size[0]}x{size[1]}; set preprocessing.resize")
+            array_ = np.asarray(image, dtype=np.float32)
+            xs.append(array_[..., None] if array_.ndim == 2 else array_)
             ys.append(len(classes) - 1)
     return np.stack(xs), np.array(ys, dtype=np.int64), classes
 
 
-def _wav(path: Path, prep: Preprocessing):
+def _wav(root: Path, folder: DataFile, prep: Preprocessing, budget: DatasetBudget):
     xs, ys, classes = [], [], []
-    for label, files in _class_folders(path, (".wav",)):
+    for label, files in _class_folders(root, folder, (".wav",), budget):
         classes.append(label)
         for file in files:
-            with wave.open(str(file)) as w:
-                if w.getsampwidth() != 2:
-                    raise StageError(f"{file}: only 16-bit PCM WAV is supported")
-                frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
-                xs.append(frames.reshape(-1, w.getnchannels()))
+            try:
+                with wave.open(str(file.real)) as w:
+                    if w.getsampwidth() != 2:
+                        raise StageError(f"{file.shown}: only 16-bit PCM WAV is supported")
+                    frames, channels = w.getnframes(), w.getnchannels()
+                    budget.take(file.shown, 1, frames * channels)  # from the header, before reading
+                    data = w.readframes(frames)
+            except (wave.Error, EOFError, OSError):
+                raise StageError(f"{file.shown}: not a readable WAV file") from None
+            clip = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+            if xs and channels != xs[0].shape[1]:
+                raise StageError(f"{file.shown}: has {channels} channel(s), others have {xs[0].shape[1]}")
+            xs.append(clip.reshape(-1, channels))
             ys.append(len(classes) - 1)
-    length = prep.window.size if prep.window else max(len(a) for a in xs)
-    padded = np.zeros((len(xs), max(length, max(len(a) for a in xs)), xs[0].shape[1]), dtype=np.float32)
+    longest = max(len(a) for a in xs)
+    length = max(prep.window.size if prep.window else longest, longest)
+    budget.fits(folder.shown, len(xs) * length * xs[0].shape[1], "padding the clips to the longest gives")
+    padded = np.zeros((len(xs), length, xs[0].shape[1]), dtype=np.float32)
     for i, a in enumerate(xs):
         padded[i, :len(a)] = a
     return padded, np.array(ys, dtype=np.int64), classes
@@ -179,41 +349,57 @@ def _packaged(name: str):
     return x.astype(np.float32), bunch.target.astype(np.int64), [str(c) for c in bunch.target_names]
 
 
-def read_source(source, base: Path, spec: DatasetSpec):
-    """(x, y, classes or None) of one source."""
+def read_source(source, base: Path, spec: DatasetSpec, *, root: Path | None = None,
+                budget: DatasetBudget | None = None):
+    """(x, y, classes or None) of one source; files are confined to `root` (default: `base` itself)."""
+    budget = budget if budget is not None else DatasetBudget()
+    root = root if root is not None else base
     if isinstance(source, FilesSource):
-        path = (base / source.path).resolve()
-        if not path.exists():
-            raise StageError(f"dataset file {source.path} not found (looked in {base})")
-        if source.format == "csv":
-            return _csv(path, source.target, spec.task)
-        if source.format == "npz":
-            return _npz(path, source.features, source.target, spec.task)
+        file = _resolve(source, base, root)
+        if source.format in ("csv", "npz"):
+            if not file.real.is_file():
+                raise StageError(f"{file.shown}: format {source.format} reads one file, not a folder")
+            budget.take_bytes(file.shown, file.real.stat().st_size)
+            if source.format == "csv":
+                return _csv(file, source.target, spec.task, budget)
+            return _npz(file, source.features, source.target, spec.task, budget)
         if source.format == "images":
-            return _images(path, spec.preprocessing)
-        return _wav(path, spec.preprocessing)
+            return _images(root, file, spec.preprocessing, budget)
+        return _wav(root, file, spec.preprocessing, budget)
     if isinstance(source, PackagedSource):
-        return _packaged(source.name)
-    if isinstance(source, GeneratedSource):
+        found = _packaged(source.name)
+    elif isinstance(source, GeneratedSource):
+        shape = GENERATED_SAMPLE_SHAPES[source.generator]
+        budget.take(f"generated source {source.generator}", source.samples, source.samples * math.prod(shape))
         return GENERATORS[source.generator](source.samples, source.seed, source.noise)
-    if isinstance(source, CollectedSource):
-        return load_collected(source)
-    raise StageError(f"unknown dataset source {type(source).__name__}")  # pragma: no cover
+    elif isinstance(source, CollectedSource):
+        found = load_collected(source)
+    else:  # pragma: no cover
+        raise StageError(f"unknown dataset source {type(source).__name__}")
+    budget.take(f"{source.type} source", len(found[0]), found[0].size)
+    return found
 
 
-def source_input_digest(source, base: Path) -> str:
-    """What a source's data depends on beyond its spec: file bytes (without reading through TF)."""
+def source_input_digest(source, base: Path, *, root: Path | None = None, limits: Limits = DEFAULT_LIMITS) -> str:
+    """What a source's data depends on beyond its spec: file bytes (without reading through TF).
+
+    Only files inside `root` (default: `base` itself) are hashed, and no more than the dataset's byte budget.
+    """
     if isinstance(source, FilesSource):
-        path = (base / source.path).resolve()
-        h = hashlib.sha256()
-        if path.is_file():
-            files = [path]
-        elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
-        else:
+        root = root if root is not None else base
+        try:
+            path = resolve_in_repository(root, base, source.path)
+            files = [(path.name, path)] if path.is_file() else files_under(root, path, limits.max_samples)
+        except MissingPath:
             return "missing"
-        for file in files:
-            h.update(str(file.relative_to(path if path.is_dir() else path.parent)).encode() + b"\0")
+        except RefusedPath as err:
+            raise StageError(f"dataset path {source.path!r:.200} {err}") from None
+        budget, shown = DatasetBudget(limits), _data_file(root, path).shown
+        for _, file in files:
+            budget.take_bytes(shown, file.stat().st_size)
+        h = hashlib.sha256()
+        for relative, file in files:
+            h.update(relative.encode() + b"\0")
             with open(file, "rb") as f:
                 while chunk := f.read(1 << 20):
                     h.update(chunk)
@@ -243,12 +429,14 @@ def _merge(parts: list, task: str):
     return x, y, classes
 
 
-def _window(x: np.ndarray, y: np.ndarray, size: int, stride: int):
+def _window(x: np.ndarray, y: np.ndarray, size: int, stride: int, budget: DatasetBudget):
     if x.ndim == 2:  # one long series per sample row: treat as (n, time, 1)
         x = x[..., None]
     if x.shape[1] < size:
         raise StageError(f"window size {size} is longer than the samples ({x.shape[1]} steps)")
     starts = range(0, x.shape[1] - size + 1, stride)
+    budget.fits("preprocessing.window", len(x) * len(starts) * size * math.prod(x.shape[2:]),
+                "the windows of the samples hold")
     xs = np.concatenate([x[:, s:s + size] for s in starts])
     ys = np.concatenate([y for _ in starts])
     return xs, ys
@@ -284,15 +472,22 @@ def apply_normalisation(x: np.ndarray, params: dict) -> np.ndarray:
     return ((x - np.asarray(params["offset"], np.float32)) / np.asarray(params["scale"], np.float32)).astype(np.float32)
 
 
-def build_snapshot(spec: DatasetSpec, base: Path) -> Snapshot:
-    """Every source read, merged, windowed, split (seeded) and normalised with train-only statistics."""
-    x, y, classes = _merge([read_source(s, base, spec) for s in spec.sources], spec.task)
+def build_snapshot(spec: DatasetSpec, base: Path, *, root: Path | None = None,
+                   limits: Limits = DEFAULT_LIMITS) -> Snapshot:
+    """Every source read, merged, windowed, split (seeded) and normalised with train-only statistics.
+
+    Files are read only inside `root`, the repository (default: `base`, the spec file's folder, itself).
+    """
+    budget = DatasetBudget(limits)
+    x, y, classes = _merge([read_source(s, base, spec, root=root, budget=budget) for s in spec.sources], spec.task)
     prep = spec.preprocessing
     if prep.resize and x.ndim == 4 and x.shape[1:3] != (prep.resize.height, prep.resize.width):
+        budget.fits("preprocessing.resize", len(x) * prep.resize.height * prep.resize.width * x.shape[3],
+                    "the resized samples hold")
         x = _resize(x, prep.resize.height, prep.resize.width)
     params: dict = {}
     if prep.window:
-        x, y = _window(x, y, prep.window.size, prep.window.stride)
+        x, y = _window(x, y, prep.window.size, prep.window.stride, budget)
         params["window"] = {"size": prep.window.size, "stride": prep.window.stride}
     parts = _split_indices(len(x), (spec.split.train, spec.split.validation, spec.split.test), spec.split.seed)
     params["normalize"] = normalisation(x[parts["train"]], prep.normalize.method)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from specs.v1alpha1.dataset import GESTURE_CLASSES
+from specs.v1alpha1.dataset import GENERATED_SAMPLE_SHAPES, GESTURE_CLASSES
 
-GESTURE_WINDOW = 64  # samples per window at a nominal 50 Hz: about 1.3 s of 3-axis acceleration
+GESTURE_WINDOW = GENERATED_SAMPLE_SHAPES["gestures"][0]  # at a nominal 50 Hz: about 1.3 s of 3-axis acceleration
 
 
 def sine(samples: int, seed: int, noise: float) -> tuple[np.ndarray, np.ndarray, list[str] | None]:

@@ -1,10 +1,20 @@
-"""Architecture presets (MLP, 1-D CNN, 2-D CNN, DS-CNN) and user entry points, as Keras 2 models."""
+"""Architecture presets (MLP, 1-D CNN, 2-D CNN, DS-CNN) and user entry points, as Keras 2 models.
+
+An entry point is code from the spec repository: it runs only when the controller was started
+with `--allow-repo-code`, only from a module file inside the repository, and is loaded from that
+file (the repository never goes on `sys.path`, so it cannot shadow an installed module).
+"""
 from __future__ import annotations
 
-import importlib
+import importlib.util
+import inspect
+import math
 import sys
+import traceback
 from pathlib import Path
 
+from controller.limits import DEFAULT_LIMITS, Limits, exceeds
+from controller.loading.confinement import RefusedPath, module_file
 from specs.errors import StageError
 from specs.v1alpha1.model import Architecture
 
@@ -69,32 +79,122 @@ def _dscnn(keras, arch: Architecture, inputs):
 PRESETS = {"mlp": _mlp, "cnn1d": _cnn1d, "cnn2d": _cnn2d, "dscnn": _dscnn}
 
 
-def load_entry_point(entry_point: str, search_path: Path):
-    """Import `module:function`, looking first in the spec repository (search_path)."""
+def preset_parameters(arch: Architecture, input_shape: tuple[int, ...], task: str, outputs: int) -> int | None:
+    """The parameters (weights, biases, batch-norm statistics) the preset would create, computed
+    before Keras allocates any; None when the input does not suit the preset (building says why)."""
+    k = arch.kernelSize
+    if arch.preset == "mlp":
+        width, total = math.prod(input_shape), 0
+        for units in arch.units:
+            total, width = total + width * units + units, units
+    elif arch.preset == "cnn1d":
+        steps, channels = input_shape if len(input_shape) == 2 else (math.prod(input_shape), 1)
+        total = 0
+        for filters in arch.units:
+            total, channels = total + k * channels * filters + filters, filters
+            steps = steps // 2 if steps >= 4 else steps
+        width = steps * channels
+    else:
+        if len(input_shape) not in (2, 3):
+            return None
+        height, wide, channels = (*input_shape, 1)[:3]
+        if arch.preset == "cnn2d":
+            total = 0
+            for filters in arch.units:
+                total, channels = total + k * k * channels * filters + filters, filters
+                height, wide = (height // 2, wide // 2) if min(height, wide) >= 4 else (height, wide)
+            width = height * wide * channels
+        else:  # dscnn: no biases; each batch normalisation keeps 4 numbers per channel
+            total, channels = k * k * channels * arch.units[0] + 4 * arch.units[0], arch.units[0]
+            for filters in arch.units[1:]:
+                total += k * k * channels + 4 * channels + channels * filters + 4 * filters
+                channels = filters
+            width = channels
+    heads = outputs if task == "classification" else 1
+    return total + width * heads + heads
+
+
+REPOSITORY_MODULES = "origami_spec_repository__"  # sys.modules prefix: never an installed module's name
+
+
+def _where_in(file: Path, err: BaseException) -> str:
+    lines = [frame.lineno for frame in traceback.extract_tb(err.__traceback__) if frame.filename == str(file)]
+    return f" at line {lines[-1]}" if lines else ""
+
+
+def load_entry_point(entry_point: str, search_path: Path, *, allow_repo_code: bool = False,
+                     root: Path | None = None):
+    """The function of `module:function`, loaded from `module.py` (or `module/__init__.py`) next to the
+    Model's spec file (`search_path`), inside the repository `root` (default: `search_path` itself).
+
+    Refused unless the controller runs with --allow-repo-code. Failures are StageErrors naming the
+    module and a line, never the exception's text (it could carry anything the code read).
+    """
     module_name, function_name = entry_point.split(":")
-    sys.path.insert(0, str(search_path))
+    if not allow_repo_code:
+        raise StageError(f"architecture.entryPoint {entry_point}: this Model runs code from the spec repository; "
+                         "start the controller with --allow-repo-code to build it")
     try:
-        module = importlib.import_module(module_name)
+        file = module_file(root if root is not None else search_path, search_path, module_name)
+    except RefusedPath as err:
+        raise StageError(f"architecture.entryPoint {entry_point}: module {module_name} {err}") from None
+    name = REPOSITORY_MODULES + module_name.replace(".", "__")
+    package = [str(file.parent)] if file.name == "__init__.py" else None
+    spec = importlib.util.spec_from_file_location(name, file, submodule_search_locations=package)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a fresh load at every build: edits to the module take effect
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise StageError(f"architecture.entryPoint {entry_point}: {module_name} has a syntax error at line "
+                         f"{err.lineno}") from None
     except ImportError as err:
-        raise StageError(f"architecture.entryPoint {entry_point}: cannot import {module_name} ({err}); "
-                         f"put {module_name.replace('.', '/')}.py in the spec repository") from err
-    finally:
-        sys.path.remove(str(search_path))
+        raise StageError(f"architecture.entryPoint {entry_point}: importing {module_name} failed"
+                         f"{_where_in(file, err)}: no module named {err.name!r:.80} is installed") from None
+    except Exception as err:  # any failure of the repository's code is the spec's problem
+        raise StageError(f"architecture.entryPoint {entry_point}: importing {module_name} raised "
+                         f"{type(err).__name__}{_where_in(file, err)}") from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise StageError(f"architecture.entryPoint {entry_point}: {module_name} has no function {function_name}")
     return function
 
 
+def _call_entry_point(function, entry_point: str, **arguments):
+    try:
+        inspect.signature(function).bind(**arguments)
+    except TypeError:
+        raise StageError(f"architecture.entryPoint {entry_point}: the function must accept the keyword arguments "
+                         f"{', '.join(arguments)}") from None
+    except ValueError:  # no signature to inspect (a builtin): the call says
+        pass
+    try:
+        return function(**arguments)
+    except Exception as err:  # any failure of the repository's code is the spec's problem
+        file = Path(inspect.getsourcefile(function) or "")
+        raise StageError(f"architecture.entryPoint {entry_point}: the function raised "
+                         f"{type(err).__name__}{_where_in(file, err)}") from None
+
+
 def keras_model(keras, arch: Architecture, input_shape: tuple[int, ...], task: str, outputs: int,
-                search_path: Path):
-    """A fresh (uncompiled) Keras model for the spec's architecture."""
+                search_path: Path, *, allow_repo_code: bool = False, root: Path | None = None,
+                limits: Limits = DEFAULT_LIMITS):
+    """A fresh (uncompiled) Keras model for the spec's architecture, within the parameter budget."""
     if arch.entryPoint:
-        model = load_entry_point(arch.entryPoint, search_path)(input_shape=input_shape, outputs=outputs, task=task)
+        function = load_entry_point(arch.entryPoint, search_path, allow_repo_code=allow_repo_code, root=root)
+        model = _call_entry_point(function, arch.entryPoint, input_shape=input_shape, outputs=outputs, task=task)
         if not isinstance(model, keras.Model):
-            raise StageError(f"architecture.entryPoint {arch.entryPoint} returned {type(model).__name__}, "
+            raise StageError(f"architecture.entryPoint {arch.entryPoint} returned {type(model).__name__:.80}, "
                              "not a tf_keras Model (Keras 2; import tf_keras, not keras 3)")
-        return model
-    inputs = keras.Input(shape=input_shape, name="input")
-    body = PRESETS[arch.preset](keras, arch, inputs)
-    return keras.Model(inputs, _head(keras, body, task, outputs, arch.dropout), name=arch.preset)
+    else:
+        estimate = preset_parameters(arch, input_shape, task, outputs)
+        if estimate is not None and estimate > limits.max_model_parameters:
+            raise StageError(f"architecture {arch.preset}: " + exceeds(
+                limits, "max_model_parameters", f"{estimate:,} parameters for inputs of shape {input_shape}"))
+        inputs = keras.Input(shape=input_shape, name="input")
+        body = PRESETS[arch.preset](keras, arch, inputs)
+        model = keras.Model(inputs, _head(keras, body, task, outputs, arch.dropout), name=arch.preset)
+    if model.count_params() > limits.max_model_parameters:
+        what = f"architecture.entryPoint {arch.entryPoint}" if arch.entryPoint else f"architecture {arch.preset}"
+        raise StageError(f"{what}: " + exceeds(limits, "max_model_parameters", f"{model.count_params():,} parameters"))
+    return model

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from controller.limits import DEFAULT_LIMITS, Limits
 from controller.pipeline.datasets import Snapshot
 from controller.pipeline.metrics import task_metrics
 from controller.pipeline.presets import keras_model
@@ -73,11 +74,16 @@ def fit(model, snapshot: Snapshot, training: Training, epochs: int, progress: Pr
 
 
 def train(snapshot: Snapshot, spec: ModelSpec, search_path: Path, progress: Progress | None = None,
-          label: str = "train") -> TrainOutcome:
-    """Train the spec's architecture on the snapshot's train split (validation for early stopping only)."""
+          label: str = "train", *, allow_repo_code: bool = False, root: Path | None = None,
+          limits: Limits = DEFAULT_LIMITS) -> TrainOutcome:
+    """Train the spec's architecture on the snapshot's train split (validation for early stopping only).
+
+    An entry point runs only with `allow_repo_code` (the controller's --allow-repo-code), from inside `root`.
+    """
     _, keras = import_tf()
     seed_everything(spec.training.seed)
-    model = keras_model(keras, spec.architecture, snapshot.input_shape, snapshot.task, snapshot.outputs, search_path)
+    model = keras_model(keras, spec.architecture, snapshot.input_shape, snapshot.task, snapshot.outputs, search_path,
+                        allow_repo_code=allow_repo_code, root=root, limits=limits)
     compile_model(model, spec.training, snapshot.task)
     history = fit(model, snapshot, spec.training, spec.training.epochs, progress, label)
     outputs = model.predict(snapshot.x("test"), batch_size=256, verbose=0)

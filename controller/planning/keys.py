@@ -98,7 +98,7 @@ def _dump(model: Any) -> Any:
 def dataset_key(repo: SpecRepository, name: str) -> str:
     dataset = repo.datasets[name]
     base = repo.source_of(dataset.ref)
-    inputs = {f"source{i}": source_input_digest(s, base) for i, s in enumerate(dataset.spec.sources)}
+    inputs = {f"source{i}": source_input_digest(s, base, root=repo.root) for i, s in enumerate(dataset.spec.sources)}
     return stage_key("dataset", _dump(dataset.spec), inputs)
 
 

@@ -17,16 +17,20 @@ def matches(selector: Selector, device: DeviceRecord) -> bool:
 
 def assign_fleets(fleets: Mapping[str, Fleet], devices: Iterable[DeviceRecord]
                   ) -> tuple[dict[str, list[DeviceRecord]], dict[str, list[str]]]:
-    """Members per fleet (online devices only), and devices claimed by more than one fleet.
+    """Members per fleet (online devices only), and the conflicts resolved: fleet -> the devices it
+    matched but another fleet took.
 
-    A device matching several fleets joins the first by name, so its desired state is never
-    contested; the conflict is reported on the fleets that lost it.
+    A device matching several fleets joins the one with the highest `spec.priority` (unset counts
+    as 0), then the first by name, so its desired state is never contested. Validation refuses
+    fleets that can share devices without distinct priorities, so a conflict here was decided by
+    priority or comes from specs that were never validated; the caller reports it (a Warning event).
     """
     members: dict[str, list[DeviceRecord]] = {name: [] for name in fleets}
     conflicts: dict[str, list[str]] = {}
     # Index selectors once: by board (or "any board"), labels as item sets; a pass over 1,000 devices
     # and 50 fleets then costs a few set operations per device.
     by_board: dict[str | None, list[tuple[str, frozenset]]] = {}
+    rank = {name: (-fleets[name].priority, name) for name in fleets}
     for name in sorted(fleets):
         selector = fleets[name].spec.selector
         labels = frozenset(selector.matchLabels.items())
@@ -37,7 +41,7 @@ def assign_fleets(fleets: Mapping[str, Fleet], devices: Iterable[DeviceRecord]
             continue
         items = device.labels.items()
         candidates = by_board.get(device.board, []) + by_board.get(None, [])
-        claimed = sorted(name for name, labels in candidates if labels <= items)
+        claimed = sorted((name for name, labels in candidates if labels <= items), key=rank.__getitem__)
         if not claimed:
             continue
         members[claimed[0]].append(device)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from controller.limits import DEFAULT_LIMITS, Limits
 from controller.loading import SpecRepository
 from controller.planning.plan import Plan, RecordedState, plan_repository
 from controller.reconciler.build_queue import BuildQueue
@@ -46,7 +47,8 @@ class PassResult:
 class Reconciler:
     def __init__(self, store: StateStore, source: SpecSource, builder: Builder, link: DeviceLink, signer: object,
                  *, progress: Progress | None = None, clock: Callable[[], float] = time.time,
-                 builds: BuildQueue | None = None, online_timeout: float = ONLINE_TIMEOUT_S) -> None:
+                 builds: BuildQueue | None = None, online_timeout: float = ONLINE_TIMEOUT_S,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.source = source
         self.builder = builder
@@ -55,7 +57,7 @@ class Reconciler:
         self.progress: Progress = progress or (lambda what, fraction: None)
         self.clock = clock
         self.builds = builds if builds is not None else BuildQueue(workers=0)
-        self.revisions = RevisionTracker(store, source)
+        self.revisions = RevisionTracker(store, source, limits)
         self.reports = ReportIngest(store, link, clock=clock)
         self.models = ModelPhase(store, builder, self.builds, self.progress, clock)
         self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from controller.limits import DEFAULT_LIMITS, Limits
 from controller.loading import SpecRepository
 from controller.loading.repository import MAX_FILE_BYTES, spec_files
 from controller.reconciler.conditions import with_conditions
@@ -31,9 +32,10 @@ def spec_texts(root: Path) -> list[tuple[str, str]]:
 
 
 class RevisionTracker:
-    def __init__(self, store: StateStore, source: SpecSource) -> None:
+    def __init__(self, store: StateStore, source: SpecSource, limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.source = source
+        self.limits = limits
         self._loaded: tuple[Revision, SpecRepository] | None = None
 
     def current(self, now: float) -> tuple[Revision | None, SpecRepository | None]:
@@ -45,7 +47,7 @@ class RevisionTracker:
             return self.last_good()
         known = self.store.commit(revision.id)
         if known is None:
-            repo = load_revision(revision)
+            repo = load_revision(revision, self.limits)
             issues = [str(i) for i in repo.issues]
             with self.store.transaction():
                 self.store.record_commit(revision.id, revision.source, repo.valid, issues,
@@ -61,7 +63,7 @@ class RevisionTracker:
                 self._loaded = (revision, repo)
             known = self.store.commit(revision.id)
         elif known.valid and (self._loaded is None or self._loaded[0].id != revision.id):
-            self._loaded = (revision, load_revision(revision))
+            self._loaded = (revision, load_revision(revision, self.limits))
         assert known is not None
         if known.valid:
             self._status(True, "Fetched", f"at {revision.short}", now, revision=revision.id)
@@ -80,7 +82,7 @@ class RevisionTracker:
         if revision is None:
             log.warning("the last good revision is no longer available from the source", extra={"revision": good})
             return None, None
-        repo = load_revision(revision)
+        repo = load_revision(revision, self.limits)
         if not repo.valid:  # the tree changed under us (a local directory): do not act on it
             return None, None
         self._loaded = (revision, repo)

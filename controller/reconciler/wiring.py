@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controller.limits import DEFAULT_LIMITS, Limits
 from controller.loading import SpecRepository
 from controller.reconciler.bundles import BundleMaker
 from controller.reconciler.ports import Artifact, ModelOutcome, Progress, Rejection
@@ -40,7 +41,10 @@ class PipelineBuilder:
     point, runs here too: the sandboxed builder (`controller.reconciler.sandbox`) is what the
     controller uses when that is not acceptable."""
 
-    def __init__(self, artifacts_dir: str | Path) -> None:
+    def __init__(self, artifacts_dir: str | Path, *, allow_repo_code: bool = False,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
+        self.allow_repo_code = allow_repo_code
+        self.limits = limits
         self.store = ArtifactStore(Path(artifacts_dir))
         self.cache = StageCache(self.store)
         self.bundles = BundleMaker(self.store, self.cache)
@@ -67,7 +71,8 @@ class PipelineBuilder:
     def build_model(self, repo: SpecRepository, model: str, keys: Any, progress: Progress) -> ModelOutcome:
         from controller.pipeline.build import build_model
 
-        build = build_model(repo, model, keys, self.store, self.cache, lambda message: progress(message, 0.0))
+        build = build_model(repo, model, keys, self.store, self.cache, lambda message: progress(message, 0.0),
+                            allow_repo_code=self.allow_repo_code, limits=self.limits)
         return outcome_of(build)
 
     def build_bundle(self, repo: SpecRepository, fleet: str, board: str, key: str, outcome: ModelOutcome,

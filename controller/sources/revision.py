@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from controller.limits import DEFAULT_LIMITS, Limits
 from controller.loading import SpecRepository, load_repository
 
 
@@ -27,9 +28,9 @@ class Revision:
         return self.id.split(":")[-1][:12]
 
 
-def load_revision(revision: Revision) -> SpecRepository:
+def load_revision(revision: Revision, limits: Limits = DEFAULT_LIMITS) -> SpecRepository:
     """Load and validate a revision's specs against its own tree (data paths resolve inside it)."""
-    return load_repository(revision.root)
+    return load_repository(revision.root, limits)
 
 
 class SpecSource(Protocol):

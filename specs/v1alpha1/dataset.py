@@ -31,6 +31,8 @@ class PackagedSource(StrictModel):
 
 # The classes of the `gestures` generator, in label order; virtual accelerometers perform the same ones.
 GESTURE_CLASSES = ("idle", "shake", "circle", "tilt")
+# The shape of one sample of each generator: what `samples` costs in memory, known before generating.
+GENERATED_SAMPLE_SHAPES = {"sine": (1,), "gestures": (64, 3)}  # gestures: 64 readings of 3 axes at ~50 Hz
 
 
 class GeneratedSource(StrictModel):

@@ -16,6 +16,14 @@ class Selector(StrictModel):
     matchLabels: dict[str, str] = Field(default_factory=dict)
     boards: list[Name] = Field(default_factory=list, description="DeviceProfile names.")
 
+    def can_share_devices(self, other: Selector) -> bool:
+        """Whether one device can match both: boards overlap (none listed means any board) and no
+        label asks for two different values."""
+        boards = not self.boards or not other.boards or bool(set(self.boards) & set(other.boards))
+        contradict = any(key in other.matchLabels and other.matchLabels[key] != value
+                         for key, value in self.matchLabels.items())
+        return boards and not contradict
+
 
 class Link(StrictModel):
     """The link between the devices and the tail worker, for the split cost model."""
@@ -52,6 +60,10 @@ class FleetSpec(StrictModel):
     model: Name
     variant: Name | None = Field(default=None, description="Pin a variant; by default the best that fits each device.")
     selector: Selector = Field(default_factory=Selector)
+    priority: int | None = Field(
+        default=None, ge=-1_000_000, le=1_000_000,
+        description="Which fleet takes a device that several selectors match: the higher priority (unset "
+                    "counts as 0), then the first name. Fleets that can share devices need distinct values.")
     link: Link = Field(default_factory=Link)
     rollout: Rollout = Field(default_factory=Rollout)
     healthCheck: HealthCheck = Field(default_factory=HealthCheck)
@@ -62,3 +74,7 @@ class FleetSpec(StrictModel):
 class Fleet(Document):
     kind: Literal["Fleet"]
     spec: FleetSpec
+
+    @property
+    def priority(self) -> int:
+        return self.spec.priority or 0

@@ -1,0 +1,75 @@
+"""The files a Dataset names: inside the repository, present, and within the dataset's byte budget.
+
+`check_data_paths` judges the paths as written (pure: a git commit is checked before checkout);
+`check_data_files` looks at the disk (real paths, symlinks followed, sizes from `stat` only, never
+the contents). Messages quote the path as the spec wrote it, never a host path.
+"""
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from controller.limits import Limits, exceeds, show_bytes
+from controller.loading.confinement import RefusedPath, files_under, lexical_problem, resolve_in_repository
+from controller.loading.documents import LoadedDocument
+from controller.loading.issues import SpecIssue
+from specs.v1alpha1 import Dataset
+from specs.v1alpha1.dataset import FilesSource
+
+ONE_FILE = ("csv", "npz")  # the other formats read a folder with one sub-folder per class
+
+
+def spec_folder(doc: LoadedDocument) -> str:
+    """The folder of the document's file, relative to the repository root ('' at the root)."""
+    folder = str(PurePosixPath(doc.raw.file).parent)
+    return "" if folder == "." else folder
+
+
+def _files_sources(docs: list[LoadedDocument]):
+    for doc in docs:
+        if isinstance(doc.spec, Dataset):
+            for i, source in enumerate(doc.spec.spec.sources):
+                if isinstance(source, FilesSource):
+                    yield doc, i, source
+
+
+def check_data_paths(docs: list[LoadedDocument]) -> list[SpecIssue]:
+    issues = []
+    for doc, i, source in _files_sources(docs):
+        problem = lexical_problem(spec_folder(doc), source.path)
+        if problem:
+            issues.append(doc.issue(("spec", "sources", i, "path"), f"{source.path!r:.200} {problem}"))
+    return issues
+
+
+def _size(root: Path, real: Path, source: FilesSource, limits: Limits) -> int:
+    if source.format in ONE_FILE:
+        if not real.is_file():
+            raise RefusedPath(f"is a folder; format {source.format} reads one file")
+        return real.stat().st_size
+    if not real.is_dir():
+        raise RefusedPath(f"is a file; format {source.format} reads a folder with one sub-folder per class")
+    return sum(file.stat().st_size for _, file in files_under(root, real, limits.max_samples))
+
+
+def check_data_files(docs: list[LoadedDocument], root: Path, limits: Limits) -> list[SpecIssue]:
+    issues = []
+    totals: dict[str, int] = {}
+    for doc, i, source in _files_sources(docs):
+        if lexical_problem(spec_folder(doc), source.path):
+            continue  # reported by check_data_paths
+        at = ("spec", "sources", i, "path")
+        try:
+            real = resolve_in_repository(root, root / spec_folder(doc), source.path)
+            size = _size(root, real, source, limits)
+        except RefusedPath as err:
+            issues.append(doc.issue(at, f"{source.path!r:.200} {err}"))
+            continue
+        except OSError as err:
+            issues.append(doc.issue(at, f"{source.path!r:.200} cannot be read: {err.strerror}"))
+            continue
+        before = totals.get(doc.ref, 0)
+        totals[doc.ref] = before + size
+        if before <= limits.max_dataset_bytes < before + size:
+            issues.append(doc.issue(at, exceeds(limits, "max_dataset_bytes",
+                                                f"the Dataset's files reach {show_bytes(before + size)} here")))
+    return issues
