@@ -95,6 +95,8 @@ def fleet_conditions(*, phase: str, target: str | None, held: str | None, progre
     if p.members == 0:
         return Conditions.idle("NoMembers", "no device matches the selector")
     text = counts(p, target)
+    if building:  # the desired version is not rolled out while it builds: not there yet
+        return Conditions.reconciling_("AwaitingArtifacts", f"waiting for the desired version's artifacts; {text}")
     if phase in ("complete", "rolled-back"):
         if p.updated >= required:
             if phase == "rolled-back":

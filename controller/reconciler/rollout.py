@@ -152,7 +152,7 @@ def _retry(record: RolloutRecord, now: float, notes: list[Note]) -> tuple[Rollou
 
 def _undo(record: RolloutRecord, now: float, notes: list[Note]) -> RolloutRecord:
     """Operator undo: back to the last good version (or the one before it, once complete)."""
-    record = replace(record, undo_requested=False)
+    record, before = replace(record, undo_requested=False), record.target
     if record.phase in ("progressing", "halted") and record.last_good:
         back, held = record.last_good, record.failed_version if record.phase == "halted" else record.target
         record = replace(record, target=back, failed_version=held)
@@ -165,7 +165,8 @@ def _undo(record: RolloutRecord, now: float, notes: list[Note]) -> RolloutRecord
         return record
     notes.append(Note("RolloutUndone", f"undo: back to {back}; {held} is held until a retry or a new version",
                       warning=True))
-    return replace(record, phase="rolled-back", step_done_at=None, started_at=now)
+    started = now if back != before else record.started_at  # a halt already went back: that attempt goes on
+    return replace(record, phase="rolled-back", step_done_at=None, started_at=started)
 
 
 def _progress(record: RolloutRecord, statuses: dict[str, MemberStatus], s: Resolved, now: float,
@@ -260,9 +261,7 @@ def _reason(record: RolloutRecord, m: Member, s: Resolved) -> str:
         if m.desired_version == record.target:
             return "retry"
         return "canary" if record.step == 0 and s.canary else "batch"
-    if record.phase in ("halted", "rolled-back"):
-        return "rollback" if m.desired_version == record.failed_version else "join"
-    return "join"
+    return "rollback" if record.phase in ("halted", "rolled-back") else "join"
 
 
 def _awaiting(record: RolloutRecord, statuses: dict[str, MemberStatus], s: Resolved, now: float) -> str:
