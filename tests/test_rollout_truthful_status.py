@@ -141,3 +141,14 @@ def test_a_member_that_turns_unhealthy_on_its_old_model_while_pending_is_not_bla
     assert d.failures == [] and fleet.record.phase == "progressing"
     assert d.members[canary].state == "pending" and d.members[canary].reason == "health degraded: battery low"
     assert "battery low" in d.conditions.reconciling.message
+
+
+def test_what_a_device_says_about_itself_is_quoted_bounded():
+    fleet = SimFleet(2, "v1")
+    dev = fleet.devices["d000"]
+    dev.health, dev.health_reason, dev.online, dev.last_seen = "failed", "x" * 5000, False, 1e300
+    d = fleet.step(Rollout(), "v1", now=0)
+    assert d.members["d000"].reason == "offline since an unknown time"
+    fleet.set_online("d000", True, now=1)
+    reason = fleet.step(Rollout(), "v1", now=1).members["d000"].reason
+    assert reason.startswith("health failed: xxx") and len(reason) < 200

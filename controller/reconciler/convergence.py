@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 UNHEALTHY = ("degraded", "failed")
+REASON_CHARS = 120  # of a device's own health reason quoted in a status message
 State = Literal["updated", "pending", "failed", "waiting"]
 
 
@@ -89,7 +90,10 @@ def short(digest: str | None) -> str:
 
 
 def _since(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts is not None else "an unknown time"
+    try:  # `last_seen` comes from a device's own clock: any number
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts is not None else "an unknown time"
+    except (OverflowError, OSError, ValueError):
+        return "an unknown time"
 
 
 def proves(m: Member, version: str, digest: str) -> bool:
@@ -138,7 +142,8 @@ def assess(m: Member, version: str, digest: str | None, *, attempt_start: float 
 
 
 def _health(m: Member) -> str:
-    return f"health {m.health}" + (f": {m.health_reason}" if m.health_reason else "")
+    reason = m.health_reason[:REASON_CHARS] + ("…" if len(m.health_reason) > REASON_CHARS else "")
+    return f"health {m.health}" + (f": {reason}" if reason else "")
 
 
 def _waiting_reason(m: Member, version: str, assigned: bool) -> str:
