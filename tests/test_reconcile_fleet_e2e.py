@@ -186,7 +186,9 @@ def test_a_failing_canary_halts_the_rollout_and_rolls_back(world):
         sha = world.change("model.yaml", "epochs: 3", "epochs: 4", "train even longer")
         world.wait("Fleet/linux halted", lambda: (r := world.store.rollout("linux")) is not None
                    and r.phase == "halted" and world.fleet_status("linux").observed_commit == sha, timeout=180)
-        world.wait("Fleet/linux back on the last good version", lambda: world.ready_on(sha, "linux"))
+        world.wait("every linux device back on the last good version, the fleet Stalled (never Ready too)",
+                   lambda: all(world.store.device(d).reported_version == good for d in linux)
+                   and (f := world.fleet_status("linux")).is_true("Stalled") and not f.is_true("Ready"))
         world.wait("Fleet/mcu (healthy) on the new model", lambda: world.ready_on(sha, "mcu"), timeout=180)
     finally:
         world.fleet.fail_health(canary, False)

@@ -17,7 +17,8 @@ def matches(selector: Selector, device: DeviceRecord) -> bool:
 
 def assign_fleets(fleets: Mapping[str, Fleet], devices: Iterable[DeviceRecord]
                   ) -> tuple[dict[str, list[DeviceRecord]], dict[str, list[str]]]:
-    """Members per fleet (online devices only), and the conflicts resolved: fleet -> the devices it
+    """Members per fleet (offline devices included: a member that is away stays pending, it does not
+    leave), and the conflicts resolved: fleet -> the devices it
     matched but another fleet took.
 
     A device matching several fleets joins the one with the highest `spec.priority` (unset counts
@@ -37,7 +38,7 @@ def assign_fleets(fleets: Mapping[str, Fleet], devices: Iterable[DeviceRecord]
         for board in selector.boards or [None]:
             by_board.setdefault(board, []).append((name, labels))
     for device in devices:
-        if not device.online or device.board is None:
+        if device.board is None:
             continue
         items = device.labels.items()
         candidates = by_board.get(device.board, []) + by_board.get(None, [])

@@ -19,9 +19,11 @@ from controller.planning.keys import FleetKeys
 from controller.planning.plan import Plan
 from controller.reconciler.backoff import next_attempt
 from controller.reconciler.build_queue import BuildQueue, Job
-from controller.reconciler.conditions import with_conditions
+from controller.reconciler.conditions import Conditions, counts
+from controller.reconciler.conditions import apply as apply_conditions
+from controller.reconciler.convergence import Member
 from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress
-from controller.reconciler.rollout import Member, next_step
+from controller.reconciler.rollout import next_step
 from controller.state import DesiredRecord, DeviceRecord, InstallRecord, ObjectStatus, RolloutRecord, StateStore
 from specs.v1alpha1.protocol import DesiredState, Manifest
 
@@ -124,38 +126,38 @@ class FleetPhase:
 
     # --- 2. members ---------------------------------------------------------------------------
     def members(self, name: str, devices: list[DeviceRecord], desired: dict[str, DesiredRecord],
-                releases: dict[str, dict[str, dict[str, Any]]], now: float) -> list[Member]:
+                now: float) -> list[Member]:
+        """Each member as the rollout sees it. A failure the device itself reports (install refused,
+        health check failed) is recorded durably, but only when it is about the assignment in force
+        (its generation), so an old report cannot fail a version again after a retry."""
+        failed = self.store.failed_versions(name)
         out = []
         for d in devices:
             mine = desired.get(d.device_id)
             mine = mine if mine and mine.fleet == name else None
-            runs = self._proven_version(d, mine, releases)
-            if mine and mine.reached_at is None and runs == mine.version:
-                self.store.mark_reached(d.device_id, now)
-                mine = replace(mine, reached_at=now)
-            out.append(Member(d.device_id, mine.version if mine else None, mine.assigned_at if mine else None,
-                              bool(mine and mine.reached_at), runs, d.healthy, d.reported.get("failedVersion")))
+            rep = d.reported or {}
+            payload = (mine.payload or {}) if mine else {}
+            generation = payload.get("generation")
+            versions = failed.get(d.device_id, frozenset())
+            last = rep.get("lastUpdate") or {}
+            reported_failure = (mine is not None and generation is not None and mine.version not in versions
+                                and last.get("outcome") in ("rejected", "rolled-back", "failed")
+                                and last.get("version") == mine.version and last.get("digest") == _digest(payload)
+                                and rep.get("observedGeneration", -1) >= generation)
+            if reported_failure and mine is not None:
+                self.store.record_failure(d.device_id, name, mine.version, str(last.get("reason", ""))[:300], now)
+                versions = versions | {mine.version}
+            out.append(Member(
+                d.device_id, d.board, self.online(d, now), str(rep.get("health", "unknown")),
+                str(rep.get("healthReason", "")), mine.version if mine else None, generation,
+                _digest(payload) if mine else None, mine.assigned_at if mine else None,
+                mine.reached_at if mine else None, rep.get("modelDigest"), rep.get("observedGeneration"),
+                versions, d.online_since, d.last_seen))
         return out
 
     def online(self, device: DeviceRecord, now: float) -> bool:
         """Online is presence plus a recent message: a device that only said hello goes offline."""
         return device.online and now - device.last_seen <= self.online_timeout
-
-    @staticmethod
-    def _proven_version(device: DeviceRecord, mine: DesiredRecord | None,
-                        releases: dict[str, dict[str, dict[str, Any]]]) -> str | None:
-        """The version a device is believed to run: the one it was assigned, only when it reports that
-        version's digest for its class at the assigned generation or later with a passing health
-        check; otherwise what it runs is not one of ours ("digest:<first 12>")."""
-        reported = device.reported or {}
-        digest = reported.get("modelDigest")
-        if mine is not None and digest:
-            expected = releases.get(mine.version, {}).get(device.board or "", {}).get("digest")
-            generation = (mine.payload or {}).get("generation", 0)
-            if digest == expected and reported.get("observedGeneration", -1) >= generation \
-                    and reported.get("health") == "ok":
-                return mine.version
-        return f"digest:{digest[:12]}" if digest else None
 
     # --- 3-5. decision, record and send, status -----------------------------------------------
     def apply(self, repo: SpecRepository, plan: Plan, name: str, outcome: ModelOutcome | None,
@@ -169,30 +171,41 @@ class FleetPhase:
         release = self.release(repo, name, keys, outcome, revision)
         releases: dict[str, dict[str, dict[str, Any]]] = dict(old.detail.get("releases", {}))
         desired_version = None
-        problem = None
         if release.complete:
             releases[keys.version] = release.artifacts
             desired_version = keys.version
-            keep = [v for v in (keys.version, record.target, record.last_good, record.previous_good) if v]
+            keep = [v for v in (keys.version, record.target, record.last_good, record.previous_good,
+                                record.failed_version) if v]
             releases = {v: releases[v] for v in dict.fromkeys(keep + list(releases)) if v in releases}
             releases = dict(list(releases.items())[:KEEP_RELEASES])
-        elif release.problems:
-            problem = "; ".join(release.problems)
-        elif outcome is None:
-            problem = None  # the model is building: Reconciling, not a problem
-        members = self.members(name, devices, self.store.desired(), releases, now)
+        problem = "; ".join(release.problems) or None
+        model_failed = self._model_failure(keys.model) if outcome is None else None
+        desired = self.store.desired()
+        members = self.members(name, devices, desired, now)
         decision = next_step(name, spec.rollout, replace(record, strategy=spec.rollout.model_dump(mode="json")),
-                             members, desired_version, now, paused=spec.paused or record.paused)
+                             members, desired_version, _digest_of(releases), now,
+                             paused=spec.paused or record.paused)
         by_id = {d.device_id: d for d in devices}
         pending: list[tuple[str, DesiredState]] = []
         with self.store.transaction():
             for note in decision.notes:
                 self.store.emit("Fleet", name, note.reason, note.message, warning=note.warning, commit=revision)
-            if decision.record.undo_requested is False and record.undo_requested:
+            for failure in decision.failures:
+                self.store.record_failure(failure.device_id, name, failure.version, failure.reason, now)
+            if decision.forget_failures:
+                self.store.forget_failures(name, decision.forget_failures)
+            if record.undo_requested and not decision.record.undo_requested:
                 self.store.clear_undo(name)
+            if record.retry_requested and not decision.record.retry_requested:
+                self.store.clear_retry(name)
+            for device_id, status in decision.members.items():
+                mine = desired.get(device_id)
+                if status.updated and mine is not None and mine.reached_at is None and mine.fleet == name:
+                    self.store.mark_reached(device_id, now)
             for a in decision.assignments:
-                art = releases.get(a.version, {}).get(by_id[a.device_id].board or "")
-                if art is None:
+                board = by_id[a.device_id].board
+                art = releases.get(a.version, {}).get(board or "")
+                if art is None or board is None:
                     continue  # no artifact kept for that version and class: nothing sensible to send
                 pending.append((a.device_id, self._install(name, keys.model, a, Artifact.from_dict(art), spec, now)))
             if decision.assignments:
@@ -204,7 +217,7 @@ class FleetPhase:
             if decision.record != record or decision.notes:
                 self.store.put_rollout(decision.record)
             new = self._status(old, keys, decision, release, releases, plan.conflicts.get(name, []), devices,
-                               problem, spec.paused or record.paused, revision, now)
+                               problem or model_failed, spec.paused or record.paused, revision, now)
             if (new.conditions, new.detail, new.observed_commit, new.last_error, new.desired_key) != (
                     old.conditions, old.detail, old.observed_commit, old.last_error, old.desired_key):
                 self.store.put_object(new)
@@ -212,33 +225,33 @@ class FleetPhase:
             self.link.set_desired(device_id, desired_state)
         return len(pending), new.is_true("Ready")
 
+    def _model_failure(self, model: str) -> str | None:
+        """Why the fleet's model cannot be built now (it failed and waits for its retry), or None."""
+        status = self.store.object("Model", model)
+        if status is not None and status.is_true("Stalled"):
+            return f"Model/{model}: {status.last_error or status.conditions['Stalled'].message}"
+        return None
+
     def _status(self, old: ObjectStatus, keys: FleetKeys, decision: Any, release: Release,
                 releases: dict[str, Any], conflicts: list[str], devices: list[DeviceRecord], problem: str | None,
                 paused: bool, revision: str, now: float) -> ObjectStatus:
         p = decision.progress
-        stalled = problem or (f"halted: {decision.record.failed_version} failed on "
-                              f"{len(decision.record.failures)} member(s)"
-                              if decision.record.phase == "halted" else None)
-        message = (f"{p.updated}/{p.members} on {decision.record.target or '-'}"
-                   + (f", {p.pending} updating" if p.pending else "")
-                   + (f", {p.failed} failed" if p.failed else ""))
-        if release.waiting:
-            message += f"; building artifacts for {', '.join(release.waiting)}"
         detail = {"version": keys.version, "target": decision.record.target, "phase": decision.record.phase,
                   "strategy_key": keys.strategy, "releases": releases, "members": p.members,
                   "updated": p.updated, "pending": p.pending, "failed": p.failed, "waiting": p.waiting,
+                  "offline": p.offline, "unhealthy": p.unhealthy, "unsupported": p.unsupported,
                   "conflicts": conflicts, "boards": sorted({d.board for d in devices if d.board}),
-                  "paused": paused, "bundle_failures": old.detail.get("bundle_failures", {})}
-        building = bool(release.waiting)
-        reconciling = building or decision.record.phase == "progressing" or bool(p.pending)
-        ready = decision.ready and not problem and not building
-        return with_conditions(replace(old, observed_commit=revision, desired_key=keys.version,
-                                       last_error=problem, detail=detail), now,
-                               ready=(ready, "Converged" if ready else "RollingOut", message),
-                               reconciling=(reconciling and not stalled, "Building" if building else
-                                            "RollingOut" if reconciling else "Idle", message),
-                               stalled=(bool(stalled), "Halted" if decision.record.phase == "halted" and not problem
-                                        else "Blocked" if stalled else "Healthy", stalled or ""))
+                  "paused": paused, "bundle_failures": old.detail.get("bundle_failures", {}),
+                  "reasons": {i: s.reason for i, s in decision.members.items() if s.reason}}
+        conditions = decision.conditions
+        if problem:  # the desired version cannot be built: nothing the rollout can do about it
+            conditions = Conditions.stalled_("BuildFailed", problem)
+        elif release.waiting and decision.record.phase != "halted":
+            conditions = Conditions.reconciling_(
+                "AwaitingArtifacts", f"building artifacts for {', '.join(release.waiting)}; "
+                                     f"{counts(p, decision.record.target or keys.version)}")
+        return apply_conditions(replace(old, observed_commit=revision, desired_key=keys.version,
+                                        last_error=problem, detail=detail), now, conditions)
 
     def _install(self, fleet: str, model: str, a: Any, art: Artifact, spec: Any, now: float) -> DesiredState:
         generation = len(self.store.installs(a.device_id)) + 1
@@ -250,3 +263,14 @@ class FleetPhase:
         self.store.record_install(InstallRecord(f"{a.device_id}:{generation}", a.device_id, fleet, a.version,
                                                 art.digest, a.reason, now), desired.model_dump(mode="json"))
         return desired
+
+
+def _digest(payload: dict[str, Any]) -> str | None:
+    """The artifact digest a recorded desired state names."""
+    artifact = payload.get("artifact") or {}
+    manifest = artifact.get("manifest") or {}
+    return manifest.get("digest")
+
+
+def _digest_of(releases: dict[str, dict[str, dict[str, Any]]]) -> Callable[[str, str], str | None]:
+    return lambda version, board: releases.get(version, {}).get(board, {}).get("digest")

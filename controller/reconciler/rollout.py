@@ -1,39 +1,44 @@
-"""The next step of a fleet's rollout, as a pure function of the strategy, the rollout record and
-what each member reports. The loop records the decision and sends the assignments.
+"""The next step of a fleet's rollout, as a pure function of the strategy, the rollout record and what
+each member proves. The loop records the decision, then sends the assignments. `docs/rollout.md`
+states the semantics and draws the phases:
 
-Phases: `progressing` (a new version goes out canary-first, then in batches), `complete` (every
-member was updated), `halted` (failures reached the threshold or an operator undid the rollout;
-the fleet is back on the last good version). Outside `progressing`, members that joined late get
-the current version and members that drifted are driven back.
+- `progressing`: a new version goes out canary first, then in batches, never more than
+  `maxUnavailable` members in flight, only to online members that are healthy;
+- `complete`: every step is done; members that join or come back online get the version;
+- `halted`: failures reached `failureThreshold`; the fleet goes back to the last good version and
+  stays there until an operator retries or the desired version changes (a revert converges);
+- `rolled-back`: an operator undid the rollout; Ready with reason RolledBack once back.
 """
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from controller.reconciler.strategy import resolve_strategy
+from controller.reconciler.conditions import Conditions, fleet_conditions
+from controller.reconciler.convergence import Member, MemberStatus, Progress, assess
+from controller.reconciler.strategy import Resolved, resolve_strategy
 from controller.state.records import RolloutRecord
 from specs.v1alpha1.fleet import Rollout
 
-
-@dataclass(frozen=True)
-class Member:
-    """One fleet member as the rollout sees it."""
-
-    device_id: str
-    desired_version: str | None = None  # what we last assigned it
-    assigned_at: float | None = None
-    reached: bool = False  # it has reported `desired_version` since that assignment
-    reported_version: str | None = None
-    healthy: bool | None = None
-    failed_version: str | None = None  # a version it reported failing (health check, install error)
+DigestOf = Callable[[str, str | None], str | None]  # (version, board) -> artifact digest, None: no artifact
 
 
 @dataclass(frozen=True)
 class Assignment:
     device_id: str
     version: str
-    reason: str  # canary | batch | join | drift | rollback
+    digest: str
+    reason: str  # canary | batch | retry | join | drift | rollback
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failure the decision found (a timeout): the loop adds `version` to the member's failed versions."""
+
+    device_id: str
+    version: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -44,21 +49,19 @@ class Note:
 
 
 @dataclass
-class Progress:
-    members: int = 0
-    updated: int = 0  # report the target version and healthy
-    pending: int = 0  # assigned the target, not there yet
-    failed: int = 0
-    waiting: int = 0  # not assigned the target yet
-
-
-@dataclass
 class RolloutDecision:
     record: RolloutRecord
+    conditions: Conditions
     assignments: list[Assignment] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    forget_failures: str | None = None  # an operator retry: the loop clears every member's failure of it
     progress: Progress = field(default_factory=Progress)
-    ready: bool = False
+    members: dict[str, MemberStatus] = field(default_factory=dict)  # why each member is (not) updated
+
+    @property
+    def ready(self) -> bool:
+        return self.conditions.ready.status
 
 
 def _order(fleet: str, device_id: str) -> str:
@@ -66,127 +69,212 @@ def _order(fleet: str, device_id: str) -> str:
     return hashlib.sha256(f"{fleet}/{device_id}".encode()).hexdigest()
 
 
-def is_updated(m: Member, version: str | None) -> bool:
-    return (version is not None and m.desired_version == version and m.reported_version == version
-            and m.healthy is not False)
-
-
-def _failed(m: Member, version: str, now: float, timeout: float) -> bool:
-    if m.desired_version != version or is_updated(m, version):
-        return False
-    timed_out = m.assigned_at is not None and now - m.assigned_at > timeout
-    return m.failed_version == version or timed_out
-
-
-def start(record: RolloutRecord, version: str) -> tuple[RolloutRecord, Note]:
-    """A new desired version supersedes whatever was going on."""
-    good = record.target if record.phase != "progressing" and record.target else record.last_good
-    previous = record.last_good if good != record.last_good else record.previous_good
-    new = replace(record, target=version, last_good=good, previous_good=previous, phase="progressing", step=0,
-                  step_done_at=None, failures=[], failed_version=None)
-    return new, Note("RolloutStarted", f"rolling out {version}" + (f" (last good {good})" if good else ""))
-
-
-def undo(record: RolloutRecord) -> tuple[RolloutRecord, Note]:
-    """Operator undo: back to the last good version (or the one before, once complete)."""
-    if record.phase == "progressing" and record.last_good:
-        back = record.last_good
-        new = replace(record, failed_version=record.target, target=back, phase="halted", step_done_at=None)
-    elif record.previous_good:
-        back = record.previous_good
-        new = replace(record, failed_version=record.target, target=back, last_good=back, previous_good=None,
-                      phase="halted", step_done_at=None)
-    else:
-        return replace(record, undo_requested=False), Note("UndoRefused", "nothing to undo: no earlier good version",
-                                                           warning=True)
-    return replace(new, undo_requested=False), Note("RolloutUndone", f"undo: back to {back}", warning=True)
-
-
-def next_step(fleet: str, strategy: Rollout, record: RolloutRecord, members: list[Member],
-              desired_version: str | None, now: float, *, paused: bool = False) -> RolloutDecision:
-    """What to do now. Idempotent: called again with the same inputs it assigns nothing new."""
+def next_step(fleet: str, strategy: Rollout, record: RolloutRecord, members: Sequence[Member],
+              desired_version: str | None, digest_of: DigestOf, now: float, *,
+              paused: bool = False) -> RolloutDecision:
+    """What to do now. Idempotent: called again with the same inputs (and the assignments recorded)
+    it assigns nothing new."""
+    s = resolve_strategy(strategy, len(members))
     notes: list[Note] = []
-    if record.undo_requested:
-        record, note = undo(record)
-        notes.append(note)
-    elif desired_version and desired_version not in (record.target, record.failed_version):
-        record, note = start(record, desired_version)
-        notes.append(note)
-    decision = RolloutDecision(record=record, notes=notes)
-    target = record.target
-    total = len(members)
-    decision.progress.members = total
-    if target is None:
-        return decision
-    s = resolve_strategy(strategy, total)
+    record, forget = _operator_and_desired(record, desired_version, now, notes)
     ordered = sorted(members, key=lambda m: _order(fleet, m.device_id))
-    on_target = [m for m in ordered if m.desired_version == target]
-    updated = [m for m in on_target if is_updated(m, target)]
-    failed = [m for m in on_target if _failed(m, target, now, s.device_timeout)]
-    failed_ids = {m.device_id for m in failed}
-    pending = [m for m in on_target if not is_updated(m, target) and m.device_id not in failed_ids]
-    waiting = [m for m in ordered if m.desired_version != target]
-    drifted = [m for m in on_target if m.reached and m.reported_version != target
-               and m.device_id not in failed_ids and m.failed_version != target]
+    statuses = _assess(record, ordered, digest_of, now, s, forget)
+    timeouts = [Failure(i, record.target, st.reason) for i, st in statuses.items()
+                if st.timed_out and record.target is not None]
+    notes += [Note("MemberTimedOut", f"{f.device_id}: {f.reason}", warning=True) for f in timeouts]
+    if record.phase == "progressing" and record.target is not None:
+        before = (record.target, record.started_at)
+        record = _progress(record, statuses, s, now, notes)
+        if (record.target, record.started_at) != before:  # halted: judge members against the way back
+            statuses = _assess(record, ordered, digest_of, now, s, None)
+    elif record.phase == "complete":
+        failed = {i for i, st in statuses.items() if st.state == "failed"}
+        if not failed <= set(record.failures):
+            record = replace(record, failures=sorted(set(record.failures) | failed))
+    assignments = [] if paused or record.target is None else _assign(record, ordered, statuses, digest_of, s)
+    progress = Progress.of(list(statuses.values()))
+    conditions = fleet_conditions(phase=record.phase, target=record.target, held=record.failed_version,
+                                  progress=progress, required=s.required, paused=paused,
+                                  awaiting=_awaiting(record, statuses, s, now), building=desired_version is None)
+    return RolloutDecision(record, conditions, assignments, notes, timeouts, forget, progress, statuses)
 
-    if record.phase == "progressing":
-        failures = sorted(set(record.failures) | failed_ids)
-        record = replace(record, failures=failures)
-        if s.failure_threshold and len(failures) >= s.failure_threshold:
-            return _halt(fleet, record, ordered, notes, now)
-        for m in drifted:
-            decision.assignments.append(Assignment(m.device_id, target, "drift"))
-        if not paused:
-            settled = len(updated) + len(failed)
-            quota = s.quota(record.step, total)
-            if len(on_target) >= quota and settled == len(on_target):
-                if len(on_target) >= total:
-                    record = replace(record, phase="complete", previous_good=record.last_good
-                                     if record.last_good != target else record.previous_good,
-                                     last_good=target, step_done_at=now)
-                    notes.append(Note("RolloutComplete", f"{target} on {len(updated)}/{total} member(s)"))
-                else:
-                    if record.step_done_at is None:
-                        record = replace(record, step_done_at=now)
-                        label = "canary" if record.step == 0 and s.canary else f"step {record.step}"
-                        notes.append(Note("StepComplete", f"{label} of {target}: {len(updated)} updated, "
-                                                          f"{len(failed)} failed"))
-                    if now - record.step_done_at >= s.pause_seconds:
-                        record = replace(record, step=record.step + 1, step_done_at=None)
-                        quota = s.quota(record.step, total)
-            if record.phase == "progressing":
-                room = min(quota - len(on_target), s.in_flight - len(pending))
-                reason = "canary" if record.step == 0 and s.canary else "batch"
-                for m in waiting[:max(0, room)]:
-                    decision.assignments.append(Assignment(m.device_id, target, reason))
+
+# --- transitions ---------------------------------------------------------------------------------
+
+def _operator_and_desired(record: RolloutRecord, desired: str | None, now: float,
+                          notes: list[Note]) -> tuple[RolloutRecord, str | None]:
+    """Apply an operator undo, then follow the desired version, then an operator retry."""
+    forget = None
+    if record.undo_requested:
+        record = _undo(record, now, notes)
+        if record.retry_requested:
+            record = replace(record, retry_requested=False)
+            notes.append(Note("RetryRefused", "undo and retry requested together: the undo wins", warning=True))
+    if desired is not None:
+        record = _follow(record, desired, now, notes)
+    if record.retry_requested:
+        record, forget = _retry(record, now, notes)
+    return record, forget
+
+
+def _start(record: RolloutRecord, version: str, now: float) -> RolloutRecord:
+    """A new attempt on `version`; the last good version stays what it was."""
+    good = record.target if record.phase in ("complete", "rolled-back") else record.last_good
+    return replace(record, target=version, last_good=good, phase="progressing", step=0, step_done_at=None,
+                   failures=[], failed_version=None, started_at=now)
+
+
+def _follow(record: RolloutRecord, desired: str, now: float, notes: list[Note]) -> RolloutRecord:
+    if desired == record.target:
+        if record.phase in ("halted", "rolled-back"):  # a revert of the bad commit: nothing is held any more
+            notes.append(Note("RolloutReverted", f"desired version is {desired} again: {record.failed_version} "
+                                                 "is no longer held"))
+            return replace(record, phase="complete", failed_version=None)
+        return record
+    if desired == record.failed_version:
+        return record  # still the held version: only a retry or a new version moves on
+    record = _start(record, desired, now)
+    notes.append(Note("RolloutStarted", f"rolling out {desired}"
+                      + (f" (last good {record.last_good})" if record.last_good else "")))
+    return record
+
+
+def _retry(record: RolloutRecord, now: float, notes: list[Note]) -> tuple[RolloutRecord, str | None]:
+    """Operator retry: forget the failures of the held (or current) version and start it over."""
+    version = record.failed_version if record.phase in ("halted", "rolled-back") else record.target
+    record = replace(record, retry_requested=False)
+    if version is None:
+        notes.append(Note("RetryRefused", "nothing to retry: no rollout", warning=True))
+        return record, None
+    notes.append(Note("RolloutRetried", f"retrying {version}: its recorded failures are cleared"))
+    return _start(record, version, now), version
+
+
+def _undo(record: RolloutRecord, now: float, notes: list[Note]) -> RolloutRecord:
+    """Operator undo: back to the last good version (or the one before it, once complete)."""
+    record, before = replace(record, undo_requested=False), record.target
+    if record.phase in ("progressing", "halted") and record.last_good:
+        back, held = record.last_good, record.failed_version if record.phase == "halted" else record.target
+        record = replace(record, target=back, failed_version=held)
+    elif record.phase == "complete" and record.previous_good:
+        back, held = record.previous_good, record.target
+        record = replace(record, target=back, last_good=back, previous_good=None, failed_version=held)
     else:
-        # Steady state (complete or halted): late joiners get the current version, drift is undone.
-        for m in waiting:
-            back = record.phase == "halted" and m.desired_version == record.failed_version
-            decision.assignments.append(Assignment(m.device_id, target, "rollback" if back else "join"))
-        for m in drifted:
-            decision.assignments.append(Assignment(m.device_id, target, "drift"))
-
-    decision.record = record
-    decision.progress = Progress(total, len(updated), len(pending), len(failed), len(waiting))
-    decision.ready = record.phase != "progressing" and len(updated) == total
-    return decision
+        notes.append(Note("UndoRefused", "nothing to undo: " + ("already rolled back" if record.phase == "rolled-back"
+                                                                 else "no earlier good version"), warning=True))
+        return record
+    notes.append(Note("RolloutUndone", f"undo: back to {back}; {held} is held until a retry or a new version",
+                      warning=True))
+    started = now if back != before else record.started_at  # a halt already went back: that attempt goes on
+    return replace(record, phase="rolled-back", step_done_at=None, started_at=started)
 
 
-def _halt(fleet: str, record: RolloutRecord, ordered: list[Member], notes: list[Note], now: float
-          ) -> RolloutDecision:
-    """Too many failures: stop, and send the failed and updated members back to the last good version."""
-    bad = record.target
-    back = record.last_good
-    notes.append(Note("RolloutHalted", f"{len(record.failures)} member(s) failed {bad} "
-                                       f"({', '.join(record.failures[:5])}); "
+def _progress(record: RolloutRecord, statuses: dict[str, MemberStatus], s: Resolved, now: float,
+              notes: list[Note]) -> RolloutRecord:
+    """Count failures (halting at the threshold), then close the current step or the whole rollout."""
+    target = record.target
+    failed = sorted({i for i, st in statuses.items() if st.state == "failed"} | set(record.failures))
+    record = replace(record, failures=failed)
+    if s.failure_threshold and len(failed) >= s.failure_threshold:
+        return _halt(record, s, now, notes)
+    total = len(statuses)
+    started = sum(st.state != "waiting" for st in statuses.values())
+    pending = sum(st.state == "pending" for st in statuses.values())
+    open_ = sum(_can_get(st, judging=True) for st in statuses.values())
+    quota = s.quota(record.step, total)
+    if pending or started == 0 or (started < quota and open_):  # the step still has members to take
+        return record
+    updated = sum(st.updated for st in statuses.values())
+    if quota >= total:
+        rest = total - updated - len(failed)
+        notes.append(Note("RolloutComplete", f"{target} on {updated}/{total} member(s)"
+                          + (f", {len(failed)} failed" if failed else "")
+                          + (f"; {rest} more get it when they are online and healthy" if rest else "")))
+        previous = record.last_good if record.last_good != target else record.previous_good
+        return replace(record, phase="complete", last_good=target, previous_good=previous, step_done_at=now)
+    if record.step_done_at is None:
+        label = "canary" if record.step == 0 and s.canary else f"step {record.step}"
+        notes.append(Note("StepComplete", f"{label} of {target}: {updated} updated, {len(failed)} failed"))
+        record = replace(record, step_done_at=now)
+    if record.step_done_at is not None and now - record.step_done_at >= s.pause_seconds:
+        record = replace(record, step=record.step + 1, step_done_at=None)
+    return record
+
+
+def _halt(record: RolloutRecord, s: Resolved, now: float, notes: list[Note]) -> RolloutRecord:
+    """Too many failures: stop, and take the fleet back to the last good version."""
+    bad, back, failed = record.target, record.last_good, record.failures
+    notes.append(Note("RolloutHalted", f"{bad} failed on {len(failed)} member(s) ({', '.join(failed[:5])}"
+                                       f"{', …' if len(failed) > 5 else ''}), failureThreshold {s.failure_threshold}; "
                       + (f"rolling back to {back}" if back else "no earlier good version to roll back to"),
                       warning=True))
-    record = replace(record, phase="halted", failed_version=bad, target=back, step_done_at=now)
-    decision = RolloutDecision(record=record, notes=notes)
-    decision.progress.members = len(ordered)
-    if back:
-        for m in ordered:
-            if m.desired_version == bad:
-                decision.assignments.append(Assignment(m.device_id, back, "rollback"))
-    return decision
+    return replace(record, phase="halted", failed_version=bad, target=back, step_done_at=None, started_at=now)
+
+
+# --- members and assignments ---------------------------------------------------------------------
+
+def _assess(record: RolloutRecord, ordered: list[Member], digest_of: DigestOf, now: float, s: Resolved,
+            forget: str | None) -> dict[str, MemberStatus]:
+    target = record.target
+    if target is None:
+        return {m.device_id: MemberStatus(m.device_id, "waiting", "no version to roll out", offline=not m.online)
+                for m in ordered}
+    return {m.device_id: assess(m, target, digest_of(target, m.board), attempt_start=record.started_at, now=now,
+                                timeout=s.device_timeout, forgotten=forget) for m in ordered}
+
+
+def _can_get(st: MemberStatus, *, judging: bool) -> bool:
+    """May be sent the target now. A member that judges a version (canary, batch, join) must be
+    healthy, or its old trouble would be blamed on the new version; going back needs no health."""
+    return st.state == "waiting" and st.can_install and (st.healthy or not judging)
+
+
+def _assign(record: RolloutRecord, ordered: list[Member], statuses: dict[str, MemberStatus], digest_of: DigestOf,
+            s: Resolved) -> list[Assignment]:
+    target = record.target
+    assert target is not None
+    judging = record.phase in ("progressing", "complete")
+    out = [Assignment(m.device_id, target, _digest(digest_of, target, m), "drift") for m in ordered
+           if statuses[m.device_id].drifted and statuses[m.device_id].can_install
+           and (statuses[m.device_id].healthy or not judging)]
+    pending = sum(st.state == "pending" for st in statuses.values())
+    room = s.in_flight - pending
+    if record.phase == "progressing":
+        started = sum(st.state != "waiting" for st in statuses.values())
+        room = min(room, s.quota(record.step, len(ordered)) - started)
+    candidates = [m for m in ordered if _can_get(statuses[m.device_id], judging=judging)]
+    if not judging:  # going back: members that run the held version first
+        candidates.sort(key=lambda m: m.desired_version != record.failed_version)
+    for m in candidates[:max(0, room)]:
+        out.append(Assignment(m.device_id, target, _digest(digest_of, target, m), _reason(record, m, s)))
+    return out
+
+
+def _digest(digest_of: DigestOf, version: str, m: Member) -> str:
+    digest = digest_of(version, m.board)
+    assert digest is not None  # only members with an artifact are assigned
+    return digest
+
+
+def _reason(record: RolloutRecord, m: Member, s: Resolved) -> str:
+    if record.phase == "progressing":
+        if m.desired_version == record.target:
+            return "retry"
+        return "canary" if record.step == 0 and s.canary else "batch"
+    return "rollback" if record.phase in ("halted", "rolled-back") else "join"
+
+
+def _awaiting(record: RolloutRecord, statuses: dict[str, MemberStatus], s: Resolved, now: float) -> str:
+    """What a rollout in progress waits for, in words, for the Reconciling message."""
+    pending = [(i, st.reason) for i, st in statuses.items() if st.state == "pending"]
+    if pending:
+        shown = "; ".join(f"{i}: {why}" for i, why in pending[:3])
+        return f"{len(pending)} in flight ({shown}{'; …' if len(pending) > 3 else ''})"
+    if record.phase == "progressing" and record.step_done_at is not None:
+        return f"step {record.step + 1} in {max(0.0, record.step_done_at + s.pause_seconds - now):.0f}s"
+    waiting = [st for st in statuses.values() if st.state == "waiting"]
+    blocked = [f"{n} {what}" for n, what in ((sum(st.offline for st in waiting), "offline"),
+                                              (sum(st.unhealthy for st in waiting), "unhealthy")) if n]
+    if blocked:
+        return f"{' and '.join(blocked)} member(s) to be online and healthy"
+    return f"{len(waiting)} member(s) to be sent {record.target}" if waiting else ""

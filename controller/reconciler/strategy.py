@@ -23,6 +23,7 @@ class Resolved:
     failure_threshold: int  # failures that halt the rollout (0: never halt)
     pause_seconds: float
     device_timeout: float
+    required: int  # updated members for Ready once the rollout is done (from `completion`)
 
     def quota(self, step: int, total: int) -> int:
         """Members that may be on the new version once `step` has started."""
@@ -43,4 +44,5 @@ def resolve_strategy(rollout: Rollout, total: int) -> Resolved:
         failure_threshold=failure,
         pause_seconds=rollout.pauseSeconds,
         device_timeout=rollout.deviceTimeoutSeconds,
+        required=resolve(rollout.completion, total),
     )

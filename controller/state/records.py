@@ -65,6 +65,7 @@ class DeviceRecord:
     online: bool
     first_seen: float
     last_seen: float
+    online_since: float | None = None  # start of the current online period (presence went up)
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,11 @@ class RolloutRecord:
     strategy: dict = field(default_factory=dict)
     paused: bool = False
     undo_requested: bool = False
-    phase: str = "idle"  # idle | progressing | complete | halted
-    failures: list[str] = field(default_factory=list)
+    phase: str = "idle"  # idle | progressing | complete | halted | rolled-back
+    failures: list[str] = field(default_factory=list)  # members that failed the version of this attempt
     updated_at: float = 0.0
+    retry_requested: bool = False  # operator retry, like undo_requested: set by the operator, cleared by the loop
+    started_at: float | None = None  # this attempt on `target` began: earlier assignments are not in flight
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -166,6 +166,21 @@ MIGRATIONS: list[str] = [
         pinned_at REAL NOT NULL
     );
     """,
+    # 3: truthful rollouts: operator retry and attempt start on rollouts; failures each member recorded
+    # durably (never re-sent a version it failed); when a device's current online period began.
+    """
+    ALTER TABLE rollouts ADD COLUMN retry_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rollouts ADD COLUMN started_at REAL;
+    ALTER TABLE devices ADD COLUMN online_since REAL;
+    CREATE TABLE member_failures (
+        device_id TEXT NOT NULL,
+        fleet TEXT NOT NULL,
+        version TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at REAL NOT NULL,
+        PRIMARY KEY (device_id, fleet, version)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -201,7 +201,9 @@ class StateStore:
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO devices (device_id, first_seen, last_seen) VALUES (?,?,?)",
                        (device_id, now, now))
-            sets, params = ["online=?", "last_seen=MAX(last_seen, ?)"], [int(online), now]
+            sets = ["online_since=CASE WHEN ?=0 THEN NULL WHEN online=0 OR online_since IS NULL THEN ? "
+                    "ELSE online_since END", "online=?", "last_seen=MAX(last_seen, ?)"]
+            params = [int(online), now, int(online), now]
             for column, value in (("board", board), ("labels", labels), ("hello", hello),
                                   ("reported", reported)):
                 if value is not None:
@@ -264,17 +266,50 @@ class StateStore:
         (another process may set them at any time), so an update never overwrites them."""
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO rollouts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(fleet) DO UPDATE SET "
+                "INSERT INTO rollouts (fleet, target, last_good, previous_good, failed_version, step, step_done_at, "
+                "strategy, paused, undo_requested, phase, failures, updated_at, retry_requested, started_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(fleet) DO UPDATE SET "
                 "target=excluded.target, last_good=excluded.last_good, previous_good=excluded.previous_good, "
                 "failed_version=excluded.failed_version, step=excluded.step, step_done_at=excluded.step_done_at, "
                 "strategy=excluded.strategy, phase=excluded.phase, failures=excluded.failures, "
-                "updated_at=excluded.updated_at",
+                "updated_at=excluded.updated_at, started_at=excluded.started_at",
                 (r.fleet, r.target, r.last_good, r.previous_good, r.failed_version, r.step, r.step_done_at,
-                 _j(r.strategy), int(r.paused), int(r.undo_requested), r.phase, _j(r.failures), time.time()))
+                 _j(r.strategy), int(r.paused), int(r.undo_requested), r.phase, _j(r.failures), time.time(),
+                 int(r.retry_requested), r.started_at))
 
     def clear_undo(self, fleet: str) -> None:
         with self.transaction() as db:
             db.execute("UPDATE rollouts SET undo_requested=0 WHERE fleet=?", (fleet,))
+
+    def request_retry(self, fleet: str) -> bool:
+        """Operator retry of a halted or undone rollout; the loop applies it on its next pass. False when
+        the fleet has no rollout."""
+        with self.transaction() as db:
+            return db.execute("UPDATE rollouts SET retry_requested=1, updated_at=? WHERE fleet=?",
+                              (time.time(), fleet)).rowcount > 0
+
+    def clear_retry(self, fleet: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE rollouts SET retry_requested=0 WHERE fleet=?", (fleet,))
+
+    # --- member failures ------------------------------------------------------------------------
+    def record_failure(self, device_id: str, fleet: str, version: str, reason: str, at: float) -> bool:
+        """A member failed a version (refused, health check, timeout); True when it is new."""
+        with self.transaction() as db:
+            return db.execute("INSERT OR IGNORE INTO member_failures VALUES (?,?,?,?,?)",
+                              (device_id, fleet, version, reason[:500], at)).rowcount > 0
+
+    def forget_failures(self, fleet: str, version: str) -> None:
+        """An operator retry: every member may be sent `version` again."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM member_failures WHERE fleet=? AND version=?", (fleet, version))
+
+    def failed_versions(self, fleet: str) -> dict[str, frozenset[str]]:
+        """Device -> the versions of this fleet it failed."""
+        out: dict[str, set[str]] = {}
+        for r in self._rows("SELECT device_id, version FROM member_failures WHERE fleet=?", (fleet,)):
+            out.setdefault(r["device_id"], set()).add(r["version"])
+        return {d: frozenset(v) for d, v in out.items()}
 
     def set_paused(self, fleet: str, paused: bool) -> bool:
         """Operator pause/resume; False when the fleet has no rollout record yet."""
@@ -329,13 +364,14 @@ def _device(r: sqlite3.Row) -> DeviceRecord:
     return DeviceRecord(r["device_id"], r["board"], json.loads(r["labels"]), json.loads(r["hello"]),
                         json.loads(r["reported"]), r["reported_version"],
                         None if r["healthy"] is None else bool(r["healthy"]), bool(r["online"]),
-                        r["first_seen"], r["last_seen"])
+                        r["first_seen"], r["last_seen"], r["online_since"])
 
 
 def _rollout(r: sqlite3.Row) -> RolloutRecord:
     return RolloutRecord(r["fleet"], r["target"], r["last_good"], r["previous_good"], r["failed_version"], r["step"],
                          r["step_done_at"], json.loads(r["strategy"]), bool(r["paused"]), bool(r["undo_requested"]),
-                         r["phase"], json.loads(r["failures"]), r["updated_at"])
+                         r["phase"], json.loads(r["failures"]), r["updated_at"], bool(r["retry_requested"]),
+                         r["started_at"])
 
 
 def open_store(state_dir: str | Path | None = None, *, read_only: bool = False) -> StateStore:

@@ -64,7 +64,7 @@ class _StoreCollector(Collector):
             step.add_metric([r.fleet], float(r.step))
             paused.add_metric([r.fleet], 1.0 if r.paused else 0.0)
             failures.add_metric([r.fleet], float(len(r.failures)))
-            for p in ("idle", "progressing", "complete", "halted"):
+            for p in ("idle", "progressing", "complete", "halted", "rolled-back"):
                 phase.add_metric([r.fleet, p], 1.0 if r.phase == p else 0.0)
         yield from states.values()
         yield from (step, paused, failures, phase)

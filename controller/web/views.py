@@ -117,6 +117,7 @@ class DeviceDetail(View):
     online: bool
     first_seen: float
     last_seen: float
+    online_since: float | None = None
     desired: DesiredView | None
     installs: list[InstallView]
     capabilities: dict[str, Any] | None
@@ -136,6 +137,8 @@ class RolloutView(View):
     phase: str
     failures: list[str]
     updated_at: float
+    retry_requested: bool = False
+    started_at: float | None = None
 
 
 class BoardProgress(View):

@@ -38,6 +38,9 @@ class Rollout(StrictModel):
     maxUnavailable: Annotated[int, Field(ge=0, le=1_000_000)] | Percent = "10%"
     pauseSeconds: float = Field(default=0.0, ge=0.0, le=86_400 * 7)
     failureThreshold: Annotated[int, Field(ge=0, le=1_000_000)] | Percent = 1
+    completion: Percent = Field(default="100%", description=(
+        "Members that must report the desired digest for the fleet to be Ready once the rollout is done "
+        "(rounded up). Below 100%, offline or failed members no longer hold Ready back."))
     deviceTimeoutSeconds: float = Field(default=300.0, gt=0.0, le=86_400 * 7)
 
 
