@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+	@scripts/system-packages.sh
 
 demo: setup
 	$(PY) -m controller.demo

@@ -116,9 +116,9 @@ def run() -> int:
     if main(["validate", str(specs)]) != 0:
         return 1
 
-    broker = EmbeddedBroker().start()
-    print(f"demo: embedded MQTT broker (amqtt) on {broker.url}")
     state.mkdir(parents=True)
+    broker = EmbeddedBroker(state).start()
+    print(f"demo: {broker.startup_line()}")
     store = open_store(state)
     builder = PipelineBuilder(artifact_dir(state))
     signer = Signer.load_or_create(state)

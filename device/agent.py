@@ -45,7 +45,7 @@ from specs.v1alpha1.protocol import (
 from wire import __version__, topics
 from wire.logs import get_logger
 from wire.manifests import key_id, verify_artifact, verify_manifest
-from wire.mqtt import MqttLink, TlsOptions, Will
+from wire.mqtt import BrokerConnection, MqttLink, TlsOptions, Will
 
 log = get_logger("agent")
 
@@ -60,7 +60,7 @@ def default_health_check(model: Path, desired: DesiredState) -> HealthResult:
 @dataclass
 class AgentConfig:
     device_id: str
-    url: str
+    url: str | BrokerConnection                 # a connection, or a URL (user info allowed)
     state_dir: Path
     public_key: Ed25519PublicKey
     capabilities: Callable[[], Capabilities]

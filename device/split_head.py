@@ -108,7 +108,7 @@ class SplitHead:
         """Publish an already-built request and expect its reply (`send` is this plus the head)."""
         with self._lock:
             self._pending[request.id] = _Pending(threading.Event())
-        self.link.publish(split_request_topic(request.tail), encode_request(request, tensor), qos=1)
+        self.link.publish(split_request_topic(request.tail, self.device_id), encode_request(request, tensor), qos=1)
         return request.id
 
     def receive(self, request_id: str, timeout_s: float | None = None) -> np.ndarray:

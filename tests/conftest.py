@@ -54,15 +54,21 @@ def start_mosquitto(directory: Path, extra_config: str = "", allow_anonymous: bo
         "max_inflight_messages 0\n"
         + extra_config
     )
-    log = open(directory / "mosquitto.log", "w")  # noqa: SIM115  (the broker's stdout while it runs)
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    return Broker("127.0.0.1", port, run_mosquitto(conf, port, directory / "mosquitto.log"))
+
+
+def run_mosquitto(config: Path, port: int, log_path: Path) -> subprocess.Popen:
+    """Start Debian's mosquitto with `config`; return once it listens on 127.0.0.1:`port`."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    log = open(log_path, "w")  # noqa: SIM115  (the broker's stdout while it runs)
+    proc = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"mosquitto exited: {(directory / 'mosquitto.log').read_text()}")
+            raise RuntimeError(f"mosquitto exited: {log_path.read_text()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return Broker("127.0.0.1", port, proc)
+            return proc
         except OSError:
             time.sleep(0.05)
     proc.kill()

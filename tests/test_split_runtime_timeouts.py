@@ -100,7 +100,7 @@ def test_worker_refuses_bad_requests_and_keeps_serving(small_split, device, mosq
     _, _, tail, data = small_split
     head = _head(small_split, device, "odd-board", timeout_s=5.0)
     with TailWorker(mosquitto.url, [tail], client_id="split-refusing-worker") as worker:
-        device.publish(split_request_topic(tail_id(tail)), b"not a split request")
+        device.publish(split_request_topic(tail_id(tail), "odd-board"), b"not a split request")
         wrong = SplitRequest(id="wrong-shape", device="odd-board", tail=tail_id(tail), shape=[5], dtype="int8")
         head.submit(wrong, bytes(5))
         with pytest.raises(DeviceError, match="refused request wrong-shape"):

@@ -1,5 +1,6 @@
 """A small paho-mqtt wrapper: one connection with credentials, TLS, last will, reconnect,
 per-filter handlers that survive reconnects, and a way to wait for the broker's answers.
+`BrokerConnection` says how an account reaches the broker; every MQTT client is built from one.
 
 Measured on this machine (publisher and subscriber both paho 2.2, QoS 1, Mosquitto 2.0):
 5,000 x 4 KiB in 1.5-2.4 s (2,000-3,400 msg/s), 5,000 x 100 B QoS 0 in 0.4 s (13,000 msg/s),
@@ -12,13 +13,15 @@ hand slow work (install, health check) to another thread.
 """
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import urlparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 
@@ -46,6 +49,24 @@ class Will:
     qos: int = 1
 
 
+def _redacted(url: str) -> str:
+    """The URL without its user info: what errors and logs may show."""
+    scheme, sep, rest = url.rpartition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
+def _parse_url(url: str):
+    parsed = urlparse(url if "://" in url else f"mqtt://{url}")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname or port == -1:
+        raise UsageError(f"broker URL '{_redacted(url)}' must look like mqtt://host:1883 or mqtts://host:8883 "
+                         "(user info allowed: mqtt://user:password@host:1883)")
+    return parsed, port
+
+
 @dataclass(frozen=True)
 class BrokerAddress:
     host: str
@@ -54,22 +75,125 @@ class BrokerAddress:
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
-        """`mqtt://host:1883` or `mqtts://host:8883` (port optional)."""
-        parsed = urlparse(url if "://" in url else f"mqtt://{url}")
-        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
-            raise UsageError(f"broker URL '{url}' must look like mqtt://host:1883 or mqtts://host:8883")
+        """`mqtt://host:1883` or `mqtts://host:8883` (port optional, user info ignored)."""
+        parsed, port = _parse_url(url)
         tls = parsed.scheme == "mqtts"
-        return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls)
+        return cls(parsed.hostname, port or (8883 if tls else 1883), tls)
+
+
+ENVIRONMENT = {   # what `BrokerConnection.resolve` reads when an option is not given
+    "url": "ORIGAMI_BROKER", "username": "ORIGAMI_BROKER_USERNAME", "password": "ORIGAMI_BROKER_PASSWORD",
+    "password_file": "ORIGAMI_BROKER_PASSWORD_FILE", "ca_file": "ORIGAMI_BROKER_CA",
+    "cert_file": "ORIGAMI_BROKER_CERT", "key_file": "ORIGAMI_BROKER_KEY",
+}
+DEFAULT_URL = "mqtt://127.0.0.1:1883"
+
+
+@dataclass(frozen=True)
+class BrokerConnection:
+    """How one account reaches the broker: address, user name, password and TLS. Every MQTT client of
+    Origami is built from one. The password never appears in repr(), str(), logs or errors."""
+
+    address: BrokerAddress
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: TlsOptions | None = None
+
+    @classmethod
+    def parse(cls, url: str, *, username: str | None = None, password: str | None = None,
+              tls: TlsOptions | None = None) -> BrokerConnection:
+        """From a URL, whose user info (`mqtt://user:password@host:1883`, percent-encoded) gives the
+        credentials unless `username`/`password` are passed."""
+        parsed, _ = _parse_url(url)
+        if username is None and parsed.username:
+            username = unquote(parsed.username)
+            if password is None and parsed.password is not None:
+                password = unquote(parsed.password)
+        return cls(BrokerAddress.parse(url), username, password, tls)
+
+    @classmethod
+    def of(cls, broker: str | BrokerConnection) -> BrokerConnection:
+        return broker if isinstance(broker, BrokerConnection) else cls.parse(broker)
+
+    @classmethod
+    def resolve(cls, url: str | None = None, *, username: str | None = None, password_file: str | None = None,
+                ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
+                environ: Mapping[str, str] | None = None, default_url: str = DEFAULT_URL) -> BrokerConnection:
+        """Options first, then the environment (`ENVIRONMENT`), then the URL's user info. A password
+        comes from a file or `$ORIGAMI_BROKER_PASSWORD`, never from a command-line option."""
+        env = os.environ if environ is None else environ
+        url = url or env.get(ENVIRONMENT["url"]) or default_url
+        username = username or env.get(ENVIRONMENT["username"]) or None
+        password_file = password_file or env.get(ENVIRONMENT["password_file"]) or None
+        password = read_password_file(password_file) if password_file else env.get(ENVIRONMENT["password"]) or None
+        files = {name: value or env.get(ENVIRONMENT[name]) or None
+                 for name, value in (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file))}
+        if bool(files["cert_file"]) != bool(files["key_file"]):
+            raise UsageError("a client certificate needs both --broker-cert and --broker-key")
+        for name, path in files.items():
+            if path and not Path(path).is_file():
+                raise UsageError(f"--broker-{name.split('_')[0]} {path}: no such file")
+        tls = TlsOptions(files["ca_file"], files["cert_file"], files["key_file"]) if any(files.values()) else None
+        return cls.parse(url, username=username, password=password, tls=tls)
+
+    @property
+    def url(self) -> str:
+        """`mqtt://host:port` or `mqtts://host:port`, without credentials."""
+        host = f"[{self.address.host}]" if ":" in self.address.host else self.address.host
+        return f"{'mqtts' if self.address.tls else 'mqtt'}://{host}:{self.address.port}"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.address.tls or self.tls is not None
+
+    def as_user(self, username: str | None, password: str | None) -> BrokerConnection:
+        """The same broker and TLS settings for another account (e.g. one virtual device each)."""
+        return replace(self, username=username, password=password)
+
+    def configure(self, client: mqtt.Client) -> None:
+        """Credentials and TLS on a paho client that is not connected yet."""
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
+        if self.uses_tls:
+            tls = self.tls or TlsOptions()
+            client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file,
+                           cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_insecure_set(tls.insecure)
+
+    def __str__(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return self.url.replace("://", f"://{user}", 1)
+
+
+def read_password_file(path: str | Path) -> str:
+    """The first line of a password file (the rest is ignored); errors never show its content."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            password = handle.readline(4096).rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else "not readable text"
+        raise UsageError(f"broker password file {path}: {reason}") from None
+    if not password:
+        raise UsageError(f"broker password file {path}: the first line is empty")
+    return password
 
 
 class MqttLink:
     """One MQTT connection. Handlers run on paho's network thread: keep them short."""
 
-    def __init__(self, client_id: str, url: str, *, username: str | None = None, password: str | None = None,
-                 tls: TlsOptions | None = None, will: Will | None = None, keepalive: int = 30,
-                 on_connected: Callable[[MqttLink], None] | None = None) -> None:
+    def __init__(self, client_id: str, broker: str | BrokerConnection, *, username: str | None = None,
+                 password: str | None = None, tls: TlsOptions | None = None, will: Will | None = None,
+                 keepalive: int = 30, on_connected: Callable[[MqttLink], None] | None = None) -> None:
+        """`broker` is a URL or a BrokerConnection; `username`, `password` and `tls`, when given,
+        replace the connection's own (a shorthand for tests and tools)."""
+        connection = BrokerConnection.of(broker)
+        if username is not None or password is not None:
+            connection = connection.as_user(username, password)
+        if tls is not None:
+            connection = replace(connection, tls=tls)
         self.client_id = client_id
-        self.address = BrokerAddress.parse(url)
+        self.connection = connection
+        self.address = connection.address
         self._on_connected = on_connected
         self._handlers: dict[str, Handler] = {}
         self._subacks: dict[int, tuple[threading.Event, list]] = {}
@@ -79,13 +203,7 @@ class MqttLink:
         self.connect_failure: str | None = None
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
                              protocol=mqtt.MQTTv311)
-        if username is not None:
-            client.username_pw_set(username, password)
-        if tls is not None or self.address.tls:
-            tls = tls or TlsOptions()
-            client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file,
-                           cert_reqs=ssl.CERT_REQUIRED)
-            client.tls_insecure_set(tls.insecure)
+        connection.configure(client)
         if will is not None:
             client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
         client.reconnect_delay_set(min_delay=0.2, max_delay=10)
@@ -112,13 +230,22 @@ class MqttLink:
         deadline = time.monotonic() + timeout
         while not self.connected.wait(0.05) and self.connect_failure is None and time.monotonic() < deadline:
             pass
+        if self.connected.is_set():
+            # the subscriptions made on connect are in place only once acknowledged: a message
+            # published to them before the SUBACK would be lost
+            with self._lock:
+                pending = [done for done, _ in self._subacks.values()]
+            for done in pending:
+                done.wait(max(0.0, deadline - time.monotonic()))
+            return
         if not self.connected.is_set():
             if self.connect_failure is not None:
                 self.stop()
             reason = self.connect_failure or "no answer"
+            hint = " and the TLS CA (--broker-ca) and server name" if self.connection.uses_tls else ""
             raise DeviceError(f"{self.client_id}: cannot connect to MQTT broker "
                               f"{self.address.host}:{self.address.port} within {timeout:.0f} s ({reason}); "
-                              "check the URL, that the broker runs, and the credentials")
+                              f"check the URL, that the broker runs, the credentials{hint}")
 
     def stop(self) -> None:
         """Disconnect cleanly (the broker does not publish the last will)."""

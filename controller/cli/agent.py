@@ -1,10 +1,11 @@
 """`origami agent --id ID --broker URL --public-key PEM --state-dir DIR`: the Linux device agent."""
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from pathlib import Path
+
+from controller.cli.broker_flags import add_broker_flags, connection_from_args
 
 
 def register(subparsers) -> None:
@@ -12,13 +13,10 @@ def register(subparsers) -> None:
                               description="Report this board's capabilities and state over MQTT and install "
                                           "the signed models the controller asks for.")
     p.add_argument("--id", required=True, help="device id (also the MQTT user name)")
-    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port or mqtts://host:port")
-    p.add_argument("--password-env", default="ORIGAMI_DEVICE_PASSWORD",
-                   help="environment variable holding the MQTT password (default ORIGAMI_DEVICE_PASSWORD)")
     p.add_argument("--public-key", required=True, type=Path, help="the controller's signing public key (PEM)")
     p.add_argument("--state-dir", type=Path, default=Path("/var/lib/origami-agent"))
     p.add_argument("--label", action="append", default=[], help="key=value, repeatable")
-    p.add_argument("--ca-file", help="CA certificate for mqtts://")
+    add_broker_flags(p, username_help="default: the device id")
     p.set_defaults(func=run)
 
 
@@ -28,7 +26,6 @@ def run(args) -> int:
     from device.agent import AgentConfig, DeviceAgent
     from specs.errors import UsageError
     from wire.manifests import load_public_key
-    from wire.mqtt import TlsOptions
 
     check_device_id(args.id)
     labels = dict(item.split("=", 1) for item in args.label if "=" in item)
@@ -36,13 +33,13 @@ def run(args) -> int:
         raise UsageError("--label must be key=value")
     args.state_dir.mkdir(parents=True, exist_ok=True)
     config = AgentConfig(
-        device_id=args.id, url=args.broker, state_dir=args.state_dir, public_key=load_public_key(args.public_key),
-        capabilities=lambda: detect_capabilities(Path("/"), args.state_dir), username=args.id,
-        password=os.environ.get(args.password_env), labels=labels,
-        tls=TlsOptions(ca_file=args.ca_file) if args.ca_file else None)
-    agent = DeviceAgent(config).start(timeout=30)
+        device_id=args.id, url=connection_from_args(args, default_username=args.id), state_dir=args.state_dir,
+        public_key=load_public_key(args.public_key),
+        capabilities=lambda: detect_capabilities(Path("/"), args.state_dir), labels=labels)
     done = threading.Event()
+    # before start: a SIGTERM right after the hello must still stop the agent cleanly
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    agent = DeviceAgent(config).start(timeout=30)
     try:
         done.wait()
     finally:

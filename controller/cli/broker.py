@@ -3,30 +3,52 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from specs.errors import UsageError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("broker", help="broker tools")
     sub = p.add_subparsers(dest="broker_command", metavar="SUBCOMMAND", required=True)
     c = sub.add_parser("config", help="write a Mosquitto config with per-device passwords and ACLs",
-                       description="Each device may publish only on its own topics and read only its own "
-                                   "desired state; the controller account reads and writes everything. "
-                                   "Running it again keeps existing passwords.")
+                       description="Each device logs in as itself and may publish only on its own topics and "
+                                   "read only its own desired state; a gateway does so for the boards it "
+                                   "carries; the controller, the collector and each split worker get the least "
+                                   "they need. Running it again keeps existing passwords. Run as root so that "
+                                   "the files Mosquitto reads belong to the user it drops to (--run-as).")
     c.add_argument("--out", type=Path, required=True,
-                   help="directory for mosquitto.conf, passwd, acl, credentials.json")
-    c.add_argument("--device", action="append", default=[], help="device id, repeatable")
+                   help="directory for mosquitto.conf, passwd, acl, credentials.json, accounts.json, data/")
+    c.add_argument("--device", action="append", default=[], help="enroll a device id (repeatable)")
     c.add_argument("--devices-file", type=Path, help="file with one device id per line")
-    c.add_argument("--controller-user", default="controller")
-    c.add_argument("--port", type=int, default=1883)
+    c.add_argument("--gateway", action="append", default=[], metavar="ID=BOARD,BOARD",
+                   help="enroll a serial gateway and the boards it speaks for (repeatable)")
+    c.add_argument("--revoke", action="append", default=[], metavar="ID",
+                   help="remove a device or gateway (repeatable); Mosquitto needs a reload (SIGHUP)")
+    c.add_argument("--controller-user", help="the controller's account (default: controller)")
+    c.add_argument("--collector-user", help="the sample collector's account (default: collector)")
+    c.add_argument("--worker", action="append", default=None, metavar="NAME",
+                   help="a split worker's account, one per running worker (default: worker)")
+    c.add_argument("--port", type=int, help="listener port (default 1883, or 8883 with TLS)")
     c.add_argument("--host", default="0.0.0.0")
-    c.add_argument("--tls-cert")
-    c.add_argument("--tls-key")
-    c.add_argument("--tls-ca")
+    c.add_argument("--tls-cert", help="the broker's certificate (PEM): the listener speaks TLS only")
+    c.add_argument("--tls-key", help="its private key (PEM)")
+    c.add_argument("--tls-ca", help="CA file for client certificates")
+    c.add_argument("--run-as", default="mosquitto", help="the user Mosquitto drops to when started as root "
+                                                         "(default mosquitto; the config's `user` line)")
     c.set_defaults(func=run_config)
+
+
+def _gateways(values: list[str]) -> dict[str, list[str]]:
+    gateways: dict[str, list[str]] = {}
+    for value in values:
+        gateway, sep, boards = value.partition("=")
+        if not sep or not gateway:
+            raise UsageError(f"--gateway {value[:80]}: expected ID=BOARD,BOARD")
+        gateways.setdefault(gateway.strip(), []).extend(b.strip() for b in boards.split(",") if b.strip())
+    return gateways
 
 
 def run_config(args) -> int:
     from controller.devices.broker_config import write_broker_config
-    from specs.errors import UsageError
 
     devices = list(args.device)
     if args.devices_file:
@@ -34,9 +56,17 @@ def run_config(args) -> int:
             raise UsageError(f"--devices-file {args.devices_file} does not exist")
         devices += [line.strip() for line in args.devices_file.read_text().splitlines()
                     if line.strip() and not line.startswith("#")]
-    files = write_broker_config(args.out, devices, controller_user=args.controller_user, port=args.port,
-                                host=args.host, tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca)
-    print(f"wrote {files.config}, {files.passwd.name}, {files.acl.name} for {len(devices)} device(s) "
-          f"and user '{args.controller_user}'; passwords in {files.credentials} (mode 600)")
-    print(f"run: mosquitto -c {files.config}")
+    port = args.port or (8883 if args.tls_cert else 1883)
+    files = write_broker_config(args.out, devices, gateways=_gateways(args.gateway), revoke=args.revoke,
+                                controller_user=args.controller_user, collector_user=args.collector_user,
+                                workers=args.worker, port=port, host=args.host, tls_cert=args.tls_cert,
+                                tls_key=args.tls_key, tls_ca=args.tls_ca, run_as=args.run_as or None)
+    accounts = files.accounts
+    devices_total = len(set(files.passwords) - set(accounts.services) - set(accounts.gateways))
+    print(f"wrote {files.config}, {files.passwd.name}, {files.acl.name}: {devices_total} device(s), "
+          f"{len(accounts.gateways)} gateway(s) with {len(accounts.boards())} board(s), services "
+          f"{', '.join(accounts.services)}; passwords in {files.credentials} (mode 600)")
+    for note in files.notes:
+        print(f"note: {note}")
+    print(f"run: mosquitto -c {files.config}   (reload after changes: kill -HUP $(pidof mosquitto))")
     return 0

@@ -5,6 +5,7 @@ import signal
 import threading
 from pathlib import Path
 
+from controller.cli.broker_flags import add_broker_flags, connection_from_args
 from specs.errors import UsageError
 
 
@@ -13,14 +14,12 @@ def register(subparsers) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
     run_p = verbs.add_parser("run", help="attach boards and bridge them until interrupted")
-    run_p.add_argument("--broker", required=True, help="mqtt://host:1883 or mqtts://host:8883")
     run_p.add_argument("--id", default="gateway", help="this gateway's id (a DNS label)")
     run_p.add_argument("--port", action="append", default=[], help="serial port to attach (repeatable); "
                        "default: every USB serial port whose VID:PID is in the catalogue")
     run_p.add_argument("--baud", type=int, default=115200)
     run_p.add_argument("--spool", default=".origami/gateway", help="where artifacts are downloaded (resumable)")
-    run_p.add_argument("--username")
-    run_p.add_argument("--password-file", help="file holding the gateway's MQTT password")
+    add_broker_flags(run_p, username_help="default: the gateway id")
     run_p.add_argument("--virtual", action="append", default=[], metavar="PROFILE",
                        help="also attach a virtual board of this DeviceProfile behind a pseudo-terminal (demos)")
     run_p.add_argument("--public-key", help="controller public key (PEM) provisioned to virtual boards")
@@ -67,7 +66,7 @@ def run(args) -> int:
     from device.gateway import Gateway, detect_ports
 
     profiles = _profiles()
-    password = Path(args.password_file).read_text().strip() if args.password_file else None
+    connection = connection_from_args(args, default_username=args.id)
     attach = [(port, None) for port in args.port]
     if not attach and not args.virtual:
         attach = [(p.device, p.usb) for p in detect_ports(profiles) if p.profile]
@@ -87,7 +86,7 @@ def run(args) -> int:
             attach.append((board.port, None))
     if not attach:
         raise UsageError("no boards: pass --port, plug in a board from the catalogue, or use --virtual PROFILE")
-    gateway = Gateway(args.id, args.broker, profiles, spool=args.spool, username=args.username, password=password)
+    gateway = Gateway(args.id, connection, profiles, spool=args.spool)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

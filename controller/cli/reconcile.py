@@ -5,6 +5,7 @@ import sys
 import threading
 from pathlib import Path
 
+from controller.cli.broker_flags import add_broker_flags, open_controller_broker
 from controller.cli.limits_option import add_limits_option, add_repo_code_option, limits_from_args
 from controller.cli.output import add_state_flag
 from controller.state import open_store
@@ -27,7 +28,7 @@ def register(subparsers) -> None:
                    help="builds running at once, off the loop's thread (default 1)")
     p.add_argument("--online-timeout", type=float, default=180.0, metavar="SECONDS",
                    help="a device silent for this long is offline (default 180; devices report every 60 s)")
-    p.add_argument("--broker", default=None, help="mqtt://HOST:PORT of an external broker (default: embedded)")
+    add_broker_flags(p, default_url=None, registry=True)
     p.add_argument("--listen", default=None, metavar="HOST:PORT",
                    help="serve the dashboard, the API (/api/v1) and /metrics here, e.g. 127.0.0.1:8080")
     add_state_flag(p)
@@ -66,22 +67,17 @@ def run(args) -> int:
     state_dir = Path(args.state_dir or ".")
     store = open_store(state_dir)
     source = make_source(args, state_dir)
-    broker = None
     limits = limits_from_args(args)
     builder = PipelineBuilder(artifact_dir(state_dir), allow_repo_code=args.allow_repo_code, limits=limits)
     if args.build_workers < 1:
         raise UsageError("--build-workers must be at least 1")
     builds = BuildQueue(workers=0 if args.once else args.build_workers)
-    url = args.broker
-    if not url:
-        from controller.embedded_broker import EmbeddedBroker
-
-        broker = EmbeddedBroker().start()
-        url = broker.url
-        print(f"origami: embedded MQTT broker on {url}", file=sys.stderr)
-    hub = DeviceHub(url, builder.store).start()
+    broker = open_controller_broker(args, state_dir)
+    print(f"origami: {broker.startup_line}", file=sys.stderr)
+    hub = DeviceHub(broker.hub, builder.store, enrolled=broker.enrollment).start()
     # Samples from the fleet: ingested as they arrive; datasets and campaigns follow each pass's specs.
-    collection = CollectionService(url, store.path, builder.store, store=store).start()
+    collection = CollectionService(broker.collector, store.path, builder.store, store=store,
+                                   campaign_link=hub.link).start()
     reconciler = Reconciler(store, source, builder, HubLink(hub), Signer.load_or_create(state_dir),
                             progress=progress_line, builds=builds, online_timeout=args.online_timeout,
                             limits=limits)
@@ -103,8 +99,7 @@ def run(args) -> int:
             dashboard.stop()
         collection.stop()
         hub.stop()
-        if broker:
-            broker.stop()
+        broker.stop()
     print(f"commit {(result.revision or '-')[:12]}: {result.builds} build(s), {result.installs} install(s); "
           + ", ".join(f"{f} {'Ready' if r else 'not ready'}" for f, r in sorted(result.ready.items())))
     return 0 if all(result.ready.values()) else 3

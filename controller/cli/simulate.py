@@ -7,6 +7,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from controller.cli.broker_flags import add_broker_flags, connection_from_args
 from specs.errors import UsageError
 
 
@@ -18,9 +19,10 @@ def register(subparsers) -> None:
     p.add_argument("--board", action="append", default=[], help="DeviceProfile name, repeatable (round-robin)")
     p.add_argument("--label", action="append", default=[], help="key=value, repeatable")
     p.add_argument("--kind", default="linux", help="device kind (linux; others when registered)")
-    p.add_argument("--broker", default="mqtt://127.0.0.1:1883")
     p.add_argument("--public-key", required=True, type=Path, help="the controller's signing public key (PEM)")
-    p.add_argument("--credentials", type=Path, help="credentials.json written by `origami broker config`")
+    p.add_argument("--credentials", type=Path, help="credentials.json written by `origami broker config`: "
+                                                    "each device logs in as itself")
+    add_broker_flags(p)
     p.add_argument("--prefix", default="sim")
     p.add_argument("--dir", type=Path, help="where the virtual disks live (default: a temporary directory)")
     p.add_argument("--fail-health", action="store_true", help="every device fails its health check")
@@ -43,14 +45,15 @@ def run(args, stop: threading.Event | None = None) -> int:
     credentials = json.loads(args.credentials.read_text()) if args.credentials else None
     root = args.dir or Path(tempfile.mkdtemp(prefix="origami-sim-"))
     faults = Faults(drop_at_chunk=args.drop_at_chunk, corrupt_chunk=args.corrupt_chunk, fail_health=args.fail_health)
-    specs = fleet_specs(args.fleet, args.broker, root, load_public_key(args.public_key), boards=args.board or ["rpi4"],
+    broker = connection_from_args(args)
+    specs = fleet_specs(args.fleet, broker, root, load_public_key(args.public_key), boards=args.board or ["rpi4"],
                         labels=labels, prefix=args.prefix, faults=faults, credentials=credentials)
 
     def progress(done: int, total: int) -> None:
         print(f"\rstarted {done}/{total} devices", end="" if done < total else "\n", file=sys.stderr)
 
     devices = start_fleet(specs, args.kind, progress)
-    print(f"{len(devices)} virtual devices on {args.broker}, disks under {root}; Ctrl-C stops them", file=sys.stderr)
+    print(f"{len(devices)} virtual devices on {broker.url}, disks under {root}; Ctrl-C stops them", file=sys.stderr)
     try:
         (stop or threading.Event()).wait()
     finally:

@@ -39,7 +39,7 @@ from specs.v1alpha1.collection import (
 from specs.v1alpha1.protocol import DEVICE_ID_PATTERN, Event, encode
 from wire import topics
 from wire.logs import get_logger
-from wire.mqtt import BrokerAddress
+from wire.mqtt import BrokerConnection
 
 log = get_logger("collect.ingest")
 
@@ -133,7 +133,8 @@ class Collector:
         collector.wait_for(windows=100, timeout=30)
     """
 
-    def __init__(self, url: str, index: SampleIndex, store: ArtifactStore, *, client_id: str = "origami-collector",
+    def __init__(self, url: str | BrokerConnection, index: SampleIndex, store: ArtifactStore, *,
+                 client_id: str = "origami-collector",
                  username: str | None = None, password: str | None = None, persistent: bool = True,
                  drain_max: int = 1000, max_bytes: int = MAX_PAYLOAD_BYTES) -> None:
         self.index = index
@@ -141,7 +142,10 @@ class Collector:
         self.client_id = client_id
         self.drain_max = drain_max
         self.max_bytes = max_bytes
-        self.address = BrokerAddress.parse(url)
+        connection = BrokerConnection.of(url)
+        if username is not None:
+            connection = connection.as_user(username, password)
+        self.address = connection.address
         self.stats = CollectorStats()
         self.changed = threading.Condition()        # notified after every round
         self._inbox: queue.Queue[_Message | None] = queue.Queue()
@@ -151,12 +155,10 @@ class Collector:
         self.connected = threading.Event()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent,
                              protocol=mqtt.MQTTv311, manual_ack=True)
-        if username is not None:
-            client.username_pw_set(username, password)
-        if self.address.tls:
-            client.tls_set()
+        connection.configure(client)
         client.reconnect_delay_set(min_delay=0.2, max_delay=10)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = lambda *a: self.connected.clear()
         client.on_message = self._on_message
         self._client = client
@@ -213,6 +215,13 @@ class Collector:
             log.warning("broker refused the collector", extra={"reason": str(reason_code)})
             return
         client.subscribe(topics.all_devices("samples"), qos=1)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        # Ready only once the broker acknowledged the subscription: a sample published between the
+        # CONNACK and the SUBACK would otherwise be lost on a fresh (non-persistent) session.
+        if any(getattr(code, "is_failure", False) for code in reason_codes):
+            log.warning("broker refused the collector's subscription", extra={"reason": str(reason_codes)})
+            return
         self.connected.set()
 
     def _on_message(self, client, userdata, message) -> None:

@@ -16,31 +16,37 @@ from controller.collect.snapshot import CollectedSnapshots
 from controller.pipeline.collected import register_collected_provider
 from controller.planning.membership import assign_fleets
 from controller.store.artifacts import ArtifactStore
-from wire.mqtt import MqttLink
+from wire.mqtt import BrokerConnection, MqttLink
 
 
 class CollectionService:
-    def __init__(self, url: str, state_file: str | Path, artifacts: ArtifactStore, *, store=None,
+    def __init__(self, url: str | BrokerConnection, state_file: str | Path, artifacts: ArtifactStore, *, store=None,
                  client_id: str = "origami-collector", username: str | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, campaign_link: MqttLink | None = None) -> None:
+        """`campaign_link`: an already started link that may publish collect requests (the DeviceHub's);
+        without it the service opens its own, as the same account as the collector (fine on an open
+        broker, not where each account has one connection: `use_username_as_clientid`)."""
         self.index = SampleIndex(state_file)
         self.artifacts = artifacts
         self.collector = Collector(url, self.index, artifacts, client_id=client_id, username=username,
                                    password=password)
         self.provider = CollectedSnapshots(self.index, artifacts, store=store)
-        self.link = MqttLink(f"{client_id}-campaigns", url, username=username, password=password)
+        self._own_link = campaign_link is None
+        self.link = campaign_link or MqttLink(f"{client_id}-campaigns", url, username=username, password=password)
         self.campaigns = CampaignPublisher(self.link)
 
     def start(self, timeout: float = 10.0) -> CollectionService:
         self.collector.start(timeout)
-        self.link.start(timeout)
+        if self._own_link:
+            self.link.start(timeout)
         register_collected_provider(self.provider)
         return self
 
     def stop(self) -> None:
         register_collected_provider(None)
         self.collector.stop()
-        self.link.stop()
+        if self._own_link:
+            self.link.stop()
         self.index.close()
 
     def apply(self, repo, devices) -> int:

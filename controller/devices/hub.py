@@ -4,6 +4,10 @@ It keeps the latest hello, reported state and presence of every device, hands ev
 callbacks and to a thread-safe queue, publishes signed desired states (retained), and serves
 artifact transfers from an artifact store. The reconciler uses only this class.
 
+Everything a device sends is untrusted: a payload over its channel's size bound, or from a device
+id that is not enrolled (when `enrolled` is given), is dropped before it is parsed, and reported
+to the `on_rejected` callbacks at most once per device id per interval (`RejectionLimiter`).
+
     hub = DeviceHub("mqtt://127.0.0.1:1883", store, username="controller", password=...)
     hub.start()
     hub.set_desired("dev-1", desired_state(signer, "dev-1", 3, manifest))
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
+from controller.devices.enrollment import RejectionLimiter
 from controller.devices.signing import Signer
 from controller.devices.transfer import ArtifactSender, ArtifactSource
 from specs.v1alpha1.protocol import (
@@ -36,13 +41,19 @@ from specs.v1alpha1.protocol import (
 )
 from wire import topics
 from wire.logs import get_logger
-from wire.mqtt import MqttLink, TlsOptions
+from wire.mqtt import BrokerConnection, MqttLink, TlsOptions
 
 log = get_logger("devices.hub")
 
 _REPORTS: dict[str, type[BaseModel]] = {
     "hello": Hello, "state": ReportedState, "presence": Presence, "events": Event, "samples": Sample,
 }
+# The largest payload each channel may carry; anything larger is dropped unread.
+MAX_PAYLOAD_BYTES: dict[str, int] = {
+    "hello": 64 * 1024, "state": 64 * 1024, "presence": 4 * 1024, "events": 64 * 1024, "samples": 1024 * 1024,
+    "transfer/request": 4 * 1024, "transfer/ack": 4 * 1024,
+}
+Rejected = Callable[[str, str, str], None]   # (device id, channel, reason)
 
 
 @dataclass(frozen=True)
@@ -60,10 +71,14 @@ def desired_state(signer: Signer, device_id: str, generation: int, manifest: Man
 
 
 class DeviceHub:
-    def __init__(self, url: str, store: ArtifactSource, *, username: str | None = None,
+    def __init__(self, url: str | BrokerConnection, store: ArtifactSource, *, username: str | None = None,
                  password: str | None = None, tls: TlsOptions | None = None, client_id: str = "origami-controller",
-                 queue_reports: bool = True) -> None:
+                 queue_reports: bool = True, enrolled: Callable[[str], bool] | None = None,
+                 rejections: RejectionLimiter | None = None) -> None:
         self.link = MqttLink(client_id, url, username=username, password=password, tls=tls)
+        self._enrolled = enrolled        # None: every device id is believed (an open development broker)
+        self._rejections = rejections or RejectionLimiter()
+        self._rejected_callbacks: list[Rejected] = []
         self.sender = ArtifactSender(store, self._send)
         self.reports: queue.Queue[DeviceReport] = queue.Queue()
         self._queue_reports = queue_reports
@@ -73,7 +88,6 @@ class DeviceHub:
         self._states: dict[str, ReportedState] = {}
         self._online: dict[str, bool] = {}
         self._send_hooks: list[Callable[[str, int], None]] = []
-        self._rejected_hooks: list[Callable[[str, str, str], None]] = []
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> DeviceHub:
@@ -99,14 +113,11 @@ class DeviceHub:
         """Call `callback` on paho's network thread for every report; keep it short."""
         self._callbacks.append(callback)
 
-    def on_rejected(self, callback: Callable[[str, str, str], None]) -> None:
-        """Call `callback(device_id, channel, reason)` for every device message refused (malformed, naming
-        another device): the loop turns them into rate-limited Warning events."""
-        self._rejected_hooks.append(callback)
-
-    def _reject(self, device_id: str, channel: str, reason: str) -> None:
-        for hook in self._rejected_hooks:
-            hook(device_id, channel, reason)
+    def on_rejected(self, callback: Rejected) -> None:
+        """Call `callback(device_id, channel, reason)` when a message is dropped unread (too large, or
+        from a device id that is not enrolled); at most once per device id per interval, on paho's
+        network thread: keep it short."""
+        self._rejected_callbacks.append(callback)
 
     def on_send(self, callback: Callable[[str, int], None]) -> None:
         """Call `callback(topic, bytes)` for every artifact-transfer message published (offers, chunks
@@ -145,9 +156,29 @@ class DeviceHub:
         for hook in self._send_hooks:
             hook(topic, len(payload))
 
+    def _admitted(self, device_id: str, channel: str, payload: bytes) -> bool:
+        """Size first (nothing parsed yet), then enrollment."""
+        limit = MAX_PAYLOAD_BYTES.get(channel, 64 * 1024)
+        if len(payload) > limit:
+            reason = f"TooLarge: {len(payload)} bytes on {channel}, at most {limit}"
+        elif self._enrolled is not None and not self._enrolled(device_id):
+            reason = "NotEnrolled: no credentials for this device id in the broker registry"
+        else:
+            return True
+        self._reject(device_id, channel, reason)
+        return False
+
+    def _reject(self, device_id: str, channel: str, reason: str) -> None:
+        if self._rejections.admit(device_id):
+            log.warning("device message refused", extra={"device": device_id, "channel": channel, "reason": reason})
+            for callback in self._rejected_callbacks:
+                callback(device_id, channel, reason)
+
     def _on_report(self, topic: str, payload: bytes) -> None:
         ref = topics.parse(topic)
         if ref is None or ref.channel not in _REPORTS or not payload:
+            return
+        if not self._admitted(ref.device_id, ref.channel, payload):
             return
         try:
             message = decode(_REPORTS[ref.channel], payload)
@@ -175,7 +206,7 @@ class DeviceHub:
 
     def _on_transfer_request(self, topic: str, payload: bytes) -> None:
         ref = topics.parse(topic)
-        if ref is None:
+        if ref is None or not self._admitted(ref.device_id, ref.channel, payload):
             return
         try:
             request = decode(TransferRequest, payload)
@@ -186,7 +217,7 @@ class DeviceHub:
 
     def _on_transfer_ack(self, topic: str, payload: bytes) -> None:
         ref = topics.parse(topic)
-        if ref is None:
+        if ref is None or not self._admitted(ref.device_id, ref.channel, payload):
             return
         try:
             ack = decode(ChunkAck, payload)

@@ -1,9 +1,11 @@
 """`origami worker`: serve split tails over MQTT with LiteRT.
 
-For every tail it holds, the worker subscribes to `origami/v1/split/{tail}/request`, dequantizes the
-crossing tensor with the scale and zero point the device sent, runs the tail on LiteRT
-(`ai_edge_litert.interpreter`) and answers on the device's reply topic. paho's network thread only
-queues requests; one thread runs the interpreters, so a slow tail never stalls the MQTT link.
+For every tail it holds, the worker subscribes to `origami/v1/devices/+/split/{tail}/request`,
+dequantizes the crossing tensor with the scale and zero point the device sent, runs the tail on LiteRT
+(`ai_edge_litert.interpreter`) and answers on the reply topic of the device whose request topic the
+request came on: the broker vouches for that one (a device may write only in its own topic tree),
+not for the device a payload names, so a request naming another device is dropped. paho's network
+thread only queues requests; one thread runs the interpreters, so a slow tail never stalls the link.
 """
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ from specs.v1alpha1.split import (
     split_request_topic,
     tail_id,
 )
+from wire import topics
 from wire.logs import get_logger
-from wire.mqtt import MqttLink
+from wire.mqtt import BrokerConnection, MqttLink
 
 log = get_logger("split.worker")
 NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "float32": np.float32}
@@ -67,7 +70,7 @@ class WorkerStats:
 class TailWorker:
     """Serve `tails` (tflite bytes) on the broker at `url` until `stop()`."""
 
-    def __init__(self, url: str, tails: list[bytes], client_id: str = "origami-worker", *,
+    def __init__(self, url: str | BrokerConnection, tails: list[bytes], client_id: str = "origami-worker", *,
                  username: str | None = None, password: str | None = None) -> None:
         if not tails:
             raise StageError("the worker has no tail model to serve; pass at least one tail .tflite")
@@ -81,7 +84,7 @@ class TailWorker:
         self._thread.start()
         self.link.start(timeout)
         for tail in self.runners:
-            self.link.subscribe(split_request_topic(tail), self._enqueue)
+            self.link.subscribe(split_request_topic(tail, "+"), self._enqueue)
         log.info("worker serving", extra={"tails": sorted(self.runners), "broker": self.link.address.host})
         return self
 
@@ -104,11 +107,16 @@ class TailWorker:
             self._answer(*item)
 
     def _answer(self, topic: str, payload: bytes) -> None:
+        ref = topics.parse(topic)
+        if ref is None:
+            return
         try:
             request, data = decode_request(payload)
-        except ValueError as err:  # nobody to answer: the device id is in the part that failed
+            if request.device != ref.device_id:
+                raise ValueError(f"the request names device {request.device}, not its sender")
+        except ValueError as err:  # answer nobody: a payload is not a reason to write to any device
             self.stats.rejected += 1
-            log.warning("malformed split request", extra={"topic": topic, "error": str(err)[:300]})
+            log.warning("split request dropped", extra={"device": ref.device_id, "error": str(err)[:300]})
             return
         started = time.perf_counter()
         runner = self.runners.get(request.tail)
@@ -124,4 +132,4 @@ class TailWorker:
             self.stats.rejected += 1
             reply = SplitReply(id=request.id, tail=request.tail, ok=False, error=str(err)[:1024],
                                sentAt=request.sentAt)
-        self.link.publish(split_reply_topic(request.device), reply.model_dump_json().encode(), qos=1)
+        self.link.publish(split_reply_topic(ref.device_id), reply.model_dump_json().encode(), qos=1)

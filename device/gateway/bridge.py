@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from device.gateway.serial_link import BoardLink, drain
 from device.gateway.usb import match_usb
@@ -17,6 +18,9 @@ from device.serial_frames import DEFAULT_CHUNK, Frame, FrameType
 from specs.errors import DeviceError
 from specs.v1alpha1.device_profile import DeviceProfile
 from wire.logs import get_logger
+
+if TYPE_CHECKING:
+    from wire.mqtt import BrokerConnection
 
 log = get_logger("gateway.bridge")
 
@@ -88,7 +92,7 @@ class AttachedBoard:
 class Gateway:
     """Bridges boards on serial ports to MQTT protocol v1. `attach(port)` per board; `close()` at the end."""
 
-    def __init__(self, gateway_id: str, broker_url: str, profiles: dict[str, DeviceProfile], *,
+    def __init__(self, gateway_id: str, broker_url: str | BrokerConnection, profiles: dict[str, DeviceProfile], *,
                  spool: str | Path, username: str | None = None, password: str | None = None,
                  chunk_size: int = DEFAULT_CHUNK) -> None:
         from specs.v1alpha1.protocol import Presence, encode, presence_topic

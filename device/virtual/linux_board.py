@@ -13,6 +13,7 @@ from device.health import HealthResult
 from specs.errors import UsageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.protocol import Accelerator, Capabilities, DesiredState
+from wire.mqtt import BrokerConnection
 
 
 @dataclass
@@ -47,7 +48,7 @@ def profile_capabilities(profile: str, disk: Path) -> Capabilities:
 
 
 class VirtualLinuxBoard:
-    def __init__(self, device_id: str, url: str, disk: Path, public_key: Ed25519PublicKey, *,
+    def __init__(self, device_id: str, url: str | BrokerConnection, disk: Path, public_key: Ed25519PublicKey, *,
                  profile: str = "rpi4", labels: dict[str, str] | None = None, faults: Faults | None = None,
                  username: str | None = None, password: str | None = None, retry_seconds: float = 5.0) -> None:
         self.faults = faults or Faults()

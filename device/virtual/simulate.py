@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from device.virtual.linux_board import Faults, VirtualLinuxBoard
 from specs.errors import UsageError
 from wire.logs import get_logger
+from wire.mqtt import BrokerConnection
 
 log = get_logger("simulate")
 
@@ -33,7 +34,7 @@ class DeviceSpec:
 
     device_id: str
     board: str
-    url: str
+    url: str | BrokerConnection
     disk: Path
     public_key: Ed25519PublicKey
     labels: dict[str, str] = field(default_factory=dict)
@@ -63,7 +64,7 @@ def _linux(spec: DeviceSpec) -> VirtualDevice:
 register_device_kind("linux", _linux)
 
 
-def fleet_specs(count: int, url: str, root: Path, public_key: Ed25519PublicKey, *, boards: list[str],
+def fleet_specs(count: int, url: str | BrokerConnection, root: Path, public_key: Ed25519PublicKey, *, boards: list[str],
                 labels: dict[str, str] | None = None, prefix: str = "sim", faults: Faults | None = None,
                 credentials: dict[str, str] | None = None) -> list[DeviceSpec]:
     """`count` devices named {prefix}-0000..., boards assigned round-robin."""

@@ -1,10 +1,12 @@
 """Split inference messages (protocol origami/v1): a device's head output to a tail worker and back.
 
-Request, device -> worker, on `origami/v1/split/{tail}/request` where `tail` names the tail model
-(the first 16 hex digits of its sha256, so a worker serves exactly the tails it holds). Binary: the
+Request, device -> worker, on `origami/v1/devices/{device}/split/{tail}/request`, where `tail` names
+the tail model (the first 16 hex digits of its sha256, so a worker serves exactly the tails it holds)
+and `device` is the sender, whose own topic tree the broker lets it write to. Binary: the
 magic `OSPL1`, a 4-byte big-endian header length, the `SplitRequest` header as JSON, then the raw
 tensor bytes (int8 for an int8 head), so a crossing tensor costs its own size on the wire.
-Reply, worker -> device, on `origami/v1/devices/{device}/split/reply`: a `SplitReply` as JSON.
+Reply, worker -> device, on `origami/v1/devices/{device}/split/reply` of the device whose request
+topic the request came on (never one named in the payload): a `SplitReply` as JSON.
 Nothing here does I/O.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from specs.v1alpha1.protocol import TOPIC_ROOT, DeviceId, device_topic
+from specs.v1alpha1.protocol import DeviceId, device_topic
 
 MAGIC = b"OSPL1"
 TAIL_ID_PATTERN = r"^[0-9a-f]{16}$"
@@ -31,7 +33,8 @@ class SplitRequest(_Message):
     """Header of one request; the tensor follows it in the same payload."""
 
     id: str = Field(min_length=1, max_length=64, description="Request id, echoed in the reply.")
-    device: DeviceId = Field(description="Where to reply: origami/v1/devices/{device}/split/reply.")
+    device: DeviceId = Field(description="The sender; must be the device of the request topic, whose "
+                                         "split/reply topic gets the answer.")
     tail: str = Field(pattern=TAIL_ID_PATTERN)
     shape: list[int] = Field(max_length=8, description="Crossing tensor shape, without the batch axis.")
     dtype: Literal["int8", "uint8", "int16", "float32"]
@@ -62,8 +65,9 @@ def tail_id(tail_tflite: bytes) -> str:
     return hashlib.sha256(tail_tflite).hexdigest()[:16]
 
 
-def split_request_topic(tail: str) -> str:
-    return f"{TOPIC_ROOT}/split/{tail}/request"
+def split_request_topic(tail: str, device_id: str) -> str:
+    """In the sending device's own topic tree; `+` for either gives a worker's subscription filter."""
+    return device_topic(device_id, f"split/{tail}/request")
 
 
 def split_reply_topic(device_id: str) -> str:
