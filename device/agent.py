@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from device.download import ChunkReceiver
 from device.health import HealthResult, litert_probe
 from device.slots import Slots
-from specs.errors import SignatureError
+from specs.errors import DeviceError, SignatureError
 from specs.v1alpha1.protocol import (
     OFFER_REPLY,
     Capabilities,
@@ -73,6 +73,7 @@ class AgentConfig:
     chunk_filter: ChunkFilter | None = None     # fault injection for virtual boards: alter or drop a chunk
     retry_seconds: float = 5.0                  # ask again from the last good offset after this silence
     supported_runtimes: tuple[str, ...] = ("litert",)
+    heartbeat_seconds: float = 60.0             # presence is repeated this often (docs/protocol.md "Liveness")
 
 
 @dataclass
@@ -123,6 +124,13 @@ class DeviceAgent:
         self._inbox.put(("stop", b"", 0))
         if self._worker is not None:
             self._worker.join(10)
+        if self.link.connected.is_set():  # a clean stop sends no last will: say it ourselves
+            try:
+                self.link.publish_and_wait(topics.presence_topic(self.device_id),
+                                           encode(Presence(deviceId=self.device_id, online=False)),
+                                           retain=True, timeout=2)
+            except DeviceError:
+                log.warning("could not announce going offline", extra={"device": self.device_id})
         self.link.stop()
 
     # --- network thread: only queue ---------------------------------------------------------
@@ -167,10 +175,21 @@ class DeviceAgent:
             self.health, self.health_reason = "ok", ""
 
     # --- worker -----------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        """Repeat presence so that the controller can tell a quiet device from a vanished one."""
+        if self.link.connected.is_set():
+            self.link.publish(topics.presence_topic(self.device_id),
+                              encode(Presence(deviceId=self.device_id, online=True)), retain=True)
+
     def _run(self) -> None:
+        next_beat = time.monotonic() + self.config.heartbeat_seconds
         while not self._stop.is_set():
+            if time.monotonic() >= next_beat:
+                self._heartbeat()
+                next_beat = time.monotonic() + self.config.heartbeat_seconds
+            wait = min(self.config.retry_seconds / 2, max(0.0, next_beat - time.monotonic()))
             try:
-                channel, payload, connection = self._inbox.get(timeout=self.config.retry_seconds / 2)
+                channel, payload, connection = self._inbox.get(timeout=wait)
             except queue.Empty:
                 self._retry_if_stalled()
                 continue

@@ -20,7 +20,7 @@ class UsageError(OrigamiError):
 class SpecError(OrigamiError):
     """A spec repository does not validate; `issues` holds every located problem."""
 
-    def __init__(self, issues: list) -> None:
+    def __init__(self, issues: list[object]) -> None:
         self.issues = list(issues)
         shown = "\n".join(str(issue) for issue in self.issues[:20])
         more = f"\n... and {len(self.issues) - 20} more" if len(self.issues) > 20 else ""

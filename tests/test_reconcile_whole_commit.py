@@ -81,7 +81,7 @@ def points_csv(rows: int, seed: int) -> str:
 
 class World:
     def __init__(self, tmp: Path, url: str) -> None:
-        self.tmp = tmp
+        self.tmp, self.url = tmp, url
         self.origin = git.Repo.init(tmp / "origin", initial_branch="main")
         self.first = commit(self.origin, {**SPECS, "data/points.csv": points_csv(150, 1)}, "points classifier")
         self.state = tmp / "state"
@@ -196,3 +196,121 @@ def test_plan_after_build_on_the_same_state_dir_lists_nothing_to_train(tmp_path,
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert (summary["snapshot"], summary["train"], summary["squeeze"], summary["gates"]) == (0, 0, 0, 0)
     assert summary["rollout"] == 1  # nothing was rolled out yet: that is all that is left
+
+
+RPI4_2GB = """apiVersion: origami/v1alpha1
+kind: DeviceProfile
+metadata: {name: rpi4}
+spec:
+  board: Raspberry Pi 4 Model B (2 GB)
+  family: linux
+  cpu: Cortex-A72 (BCM2711)
+  cores: 4
+  clockMHz: 1500
+  ram: 2GiB
+  flash: 32GiB
+  runtime: litert
+  macsPerSecond: 6000000000
+  transports: [wifi, ethernet]
+"""
+
+
+def test_a_changed_device_profile_rebundles_without_retraining(world):
+    before = world.converged_on(world.origin.head.commit.hexsha)
+    Path(world.origin.working_dir, "profiles.yaml").write_text(RPI4_2GB)
+    work = _work(world.plan())
+    assert work.get("bundle") == ["Fleet/sorters@rpi4"] and "train" not in work and "snapshot" not in work
+    sha = commit(world.origin, {"profiles.yaml": RPI4_2GB}, "our Pis have 2 GB")
+    assert world.converged_on(sha) != before
+
+
+def test_a_member_offline_across_a_commit_keeps_the_fleet_not_ready_until_it_returns(world):
+    from device.virtual.linux_board import VirtualLinuxBoard
+
+    world.converged_on(world.origin.head.commit.hexsha)
+    away, present = world.fleet.device_ids
+    world.fleet.linux[away].stop()                      # says offline itself (a clean stop)
+    module = SPECS["net.py"].replace("UNITS = 8", "UNITS = 10")
+    sha = commit(world.origin, {"net.py": module}, "ten hidden units")
+
+    def present_runs_the_new_release():
+        fleet = world.store.object("Fleet", "sorters")
+        if fleet is None or fleet.observed_commit != sha:
+            return None
+        digest = fleet.detail["releases"].get(fleet.detail["version"], {}).get("rpi4", {}).get("digest")
+        return fleet if digest and world.store.device(present).reported.get("modelDigest") == digest else None
+
+    fleet = _wait(present_runs_the_new_release)
+    time.sleep(1.0)                                     # a few more passes: still not Ready
+    fleet = world.store.object("Fleet", "sorters")
+    assert not fleet.is_true("Ready")
+    assert fleet.detail["states"][away] != "updated" and fleet.detail["reasons"][away].startswith("offline since")
+    rows = {r["id"]: r for r in _get_devices(world)}
+    assert rows[away]["sync"] != "updated" and rows[away]["reason"].startswith("offline since")
+    assert rows[present]["sync"] == "updated" and rows[present]["online"]
+    world.fleet.linux[away] = VirtualLinuxBoard(away, world.fleet.url, world.tmp / "devices" / away,
+                                                world.signer.public_key, profile="rpi4").start()
+    world.converged_on(sha)
+
+
+def test_a_device_reporting_a_digest_it_was_not_sent_is_never_updated(world):
+    """An outsider device (plain paho, from docs/protocol.md) joins, takes its desired state and claims
+    the desired version and generation with another digest."""
+    import paho.mqtt.client as mqtt
+
+    world.converged_on(world.origin.head.commit.hexsha)
+    liar = "whole-liar-00"
+    root = f"origami/v1/devices/{liar}"
+    host, port = world.url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"outsider-{liar}")
+    desired: list[dict] = []
+    client.on_message = lambda c, u, m: m.payload and desired.append(json.loads(m.payload))
+    client.connect(host, int(port))
+    client.subscribe(f"{root}/desired", qos=1)
+    client.loop_start()
+    try:
+        client.publish(f"{root}/hello", json.dumps({
+            "protocol": "origami/v1", "deviceId": liar, "agent": "outsider", "agentVersion": "0.1",
+            "capabilities": {"family": "linux", "board": "rpi4", "runtimes": ["litert"], "freeBytes": 10**9}}),
+            qos=1, retain=True).wait_for_publish(5)
+        client.publish(f"{root}/presence", json.dumps({"deviceId": liar, "online": True}), qos=1,
+                       retain=True).wait_for_publish(5)
+        _wait(lambda: desired)
+        want = desired[-1]
+        manifest = want["artifact"]["manifest"]
+        client.publish(f"{root}/state", json.dumps({
+            "deviceId": liar, "firmwareVersion": "0.1", "modelVersion": manifest["version"],
+            "modelDigest": "0" * 64, "health": "ok", "observedGeneration": want["generation"]}),
+            qos=1, retain=True).wait_for_publish(5)
+
+        def judged():
+            fleet = world.store.object("Fleet", "sorters")
+            reason = fleet.detail.get("reasons", {}).get(liar, "") if fleet else ""
+            return fleet if "reports digest 00000000" in reason else None
+
+        fleet = _wait(judged)
+        assert fleet.detail["states"][liar] != "updated" and not fleet.is_true("Ready")
+        row = next(r for r in _get_devices(world) if r["id"] == liar)
+        assert row["sync"] != "updated" and "reports digest 00000000" in row["reason"]
+    finally:
+        for channel in ("hello", "presence", "state"):
+            client.publish(f"{root}/{channel}", b"", qos=1, retain=True).wait_for_publish(5)
+        client.disconnect()
+        client.loop_stop()
+
+
+def _wait(condition, timeout: float = 180.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def _get_devices(world) -> list[dict]:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["get", "devices", "--state-dir", str(world.state), "-o", "json"]) == 0
+    return json.loads(buffer.getvalue())

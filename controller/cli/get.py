@@ -17,19 +17,14 @@ def register(subparsers) -> None:
 
 
 def _devices(store):
-    desired = store.desired()
-    data, rows = [], []
-    for d in store.devices():
-        want = desired.get(d.device_id)
-        data.append({"id": d.device_id, "board": d.board, "labels": d.labels, "online": d.online,
-                     "reported": d.reported_version, "healthy": d.healthy, "fleet": want.fleet if want else None,
-                     "desired": want.version if want else None, "lastSeen": d.last_seen})
-        state = "in sync" if want and want.version == d.reported_version else "updating" if want else "-"
-        rows.append([d.device_id, d.board, want.fleet if want else "-", d.reported_version or "-",
-                     want.version if want else "-", state, "yes" if d.online else "no",
-                     {True: "ok", False: "failed", None: "?"}[d.healthy], age(d.last_seen)])
-    return data, lambda: table(["DEVICE", "BOARD", "FLEET", "REPORTED", "DESIRED", "SYNC", "ONLINE", "HEALTH",
-                                "SEEN"], rows)
+    from controller.web.views import device_rows
+
+    devices = device_rows(store)
+    rows = [[d.id, d.board or "-", d.fleet or "-", d.reported or "-", d.desired or "-", d.sync,
+             "yes" if d.online else "no", {True: "ok", False: "failed", None: "?"}[d.healthy], age(d.lastSeen),
+             d.reason or "-"] for d in devices]
+    return [d.model_dump(mode="json") for d in devices], lambda: table(
+        ["DEVICE", "BOARD", "FLEET", "REPORTED", "DESIRED", "SYNC", "ONLINE", "HEALTH", "SEEN", "WHY"], rows)
 
 
 def _objects(store, kind):

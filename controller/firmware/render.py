@@ -19,6 +19,7 @@ import jinja2
 from controller.firmware.c_array import MODEL_ALIGNMENT, c_array
 from runtimes.operators import model_operators
 from specs.errors import StageError
+from specs.v1alpha1.budget import board_budget, misfit
 from specs.v1alpha1.device_profile import DeviceProfile
 from wire import __version__ as origami_version
 from wire.logs import get_logger
@@ -122,14 +123,12 @@ def _template_files(family: str) -> list[str]:
 
 
 def _check_fits(profile: DeviceProfile, model_size: int, arena_bytes: int) -> None:
-    spec = profile.spec
-    name = f"DeviceProfile/{profile.metadata.name}"
-    if model_size > spec.flash:
-        raise StageError(f"{name}: the model ({model_size} B) does not fit its {spec.flash} B of flash; "
+    """The rendered firmware's own needs: the arena (with margin) beside the serial receive buffer."""
+    why = misfit(board_budget(profile.spec, SERIAL_MAX_PAYLOAD if profile.spec.family == "mcu" else 0),
+                 size=model_size, arena=arena_bytes, what=f"the model with its {arena_bytes} B arena (margin included)")
+    if why:
+        raise StageError(f"DeviceProfile/{profile.metadata.name}: {why} beside the firmware's serial buffer; "
                          "pick a smaller variant or split the model")
-    if spec.family == "mcu" and arena_bytes + SERIAL_MAX_PAYLOAD > spec.ram:
-        raise StageError(f"{name}: the tensor arena ({arena_bytes} B with margin) plus the serial buffer "
-                         f"does not fit its {spec.ram} B of RAM; pick a smaller variant or split the model")
 
 
 def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, *, version: str,

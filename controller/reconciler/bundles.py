@@ -23,6 +23,7 @@ from controller.firmware.render import template_digest
 from controller.planning.keys import stage_key
 from controller.reconciler.ports import Artifact, ModelOutcome, Progress
 from specs.errors import StageError
+from specs.v1alpha1.budget import board_budget
 from specs.v1alpha1.protocol import Accelerator, Capabilities, Target
 from wire.logs import get_logger
 
@@ -53,12 +54,15 @@ def candidates(variants: dict[str, dict], family: str) -> list[Candidate]:
     return out
 
 
-def usable_capabilities(caps: Capabilities, reserve: int) -> Capabilities:
-    """An MCU's RAM and flash less what the firmware keeps for itself."""
-    if caps.family != "mcu":
-        return caps
-    return caps.model_copy(update={"ramBytes": max(1, caps.ramBytes - reserve),
-                                   "flashBytes": max(1, caps.flashBytes - reserve)})
+def usable_capabilities(profile, reserve: int) -> Capabilities:
+    """A device class's capabilities with RAM and flash as its budget counts them (less what an
+    MCU's firmware keeps for itself): what selection chooses against."""
+    caps = class_capabilities(profile)
+    budget = board_budget(profile.spec, reserve)
+    if budget.ram <= 0 or budget.flash <= 0:
+        raise StageError(f"DeviceProfile/{profile.metadata.name}: the Model's split.firmwareReserve ({reserve} B) "
+                         f"leaves nothing of its {profile.spec.ram} B of RAM or {profile.spec.flash} B of flash")
+    return caps.model_copy(update={"ramBytes": budget.ram, "flashBytes": budget.flash})
 
 
 class BundleMaker:
@@ -105,7 +109,7 @@ class BundleMaker:
             raise StageError(f"no variant passed its gates; see `origami describe model/{spec.model}`")
         caps = class_capabilities(profile)
         reserve = model.spec.split.firmwareReserve if caps.family == "mcu" else 0
-        usable = usable_capabilities(caps, reserve)
+        usable = usable_capabilities(profile, reserve)
         options = candidates(variants, caps.family)
         selection = select_variant(usable, options)
         tail = None

@@ -242,7 +242,8 @@ class FleetPhase:
                   "offline": p.offline, "unhealthy": p.unhealthy, "unsupported": p.unsupported,
                   "conflicts": conflicts, "boards": sorted({d.board for d in devices if d.board}),
                   "paused": paused, "bundle_failures": old.detail.get("bundle_failures", {}),
-                  "reasons": {i: s.reason for i, s in decision.members.items() if s.reason}}
+                  "reasons": {i: s.reason for i, s in decision.members.items() if s.reason},
+                  "states": {i: s.state for i, s in decision.members.items()}}
         conditions = decision.conditions
         if problem:  # the desired version cannot be built: nothing the rollout can do about it
             conditions = Conditions.stalled_("BuildFailed", problem)

@@ -58,7 +58,7 @@ class Reconciler:
         self.clock = clock
         self.builds = builds if builds is not None else BuildQueue(workers=0)
         self.revisions = RevisionTracker(store, source, limits)
-        self.reports = ReportIngest(store, link, clock=clock)
+        self.reports = ReportIngest(store, link, clock=clock, online_timeout=online_timeout)
         self.models = ModelPhase(store, builder, self.builds, self.progress, clock)
         self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout)
         self._lock = threading.Lock()

@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from controller.split.choose import SplitDecision, choose_cut
-from controller.split.cost import LinkSpeed, budget, link_from_spec
+from controller.split.cost import LinkSpeed, link_from_spec
 from controller.split.models import split_artifacts
 from controller.split.profile import ModelProfile, Progress, profile_model
 from specs.errors import GateError
+from specs.v1alpha1.budget import board_budget
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.device_profile import DeviceProfile
 from specs.v1alpha1.model import SplitPolicy
@@ -32,8 +33,7 @@ def decide(model_profile: ModelProfile, profile: DeviceProfile, link, policy: Sp
            reserve: int | None = None, worker_macs: float | None = None) -> SplitDecision:
     """The choice alone, from an existing profile (pure)."""
     speed = link if isinstance(link, LinkSpeed) else link_from_spec(link)
-    limits = budget(profile.spec.ram, profile.spec.flash,
-                    policy.firmwareReserve if reserve is None else reserve)
+    limits = board_budget(profile.spec, policy.firmwareReserve if reserve is None else reserve)
     return choose_cut(model_profile, profile.name, profile.spec.macsPerSecond, speed,
                       worker_macs or default_worker_macs(), limits, policy.policy, policy.at, policy.objective)
 

@@ -50,6 +50,7 @@ from controller.web.views import (
     status_view,
 )
 from specs.errors import UsageError
+from specs.v1alpha1.budget import board_budget, misfit
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 MAX_SEQ = 2 ** 62  # SQLite integers are 64-bit signed
@@ -99,16 +100,19 @@ def model_view(board: Dashboard, name: str) -> ModelView | None:
     digests = {v: f["digest"] for v, f in figures.items() if f.get("digest")}
     cards = model_cards(board.artifacts, name, digests)
     repo = applied_specs(board.store)
-    boards = []
+    boards, reserve = [], 0
     if repo is not None:  # the boards of the fleets that run this model
         used = sorted({b for f in repo.fleets.values() if f.spec.model == name for b in f.spec.selector.boards})
         used = used or sorted({d.board for d in board.store.devices() if d.board in repo.profiles})
         boards = [(b, repo.profiles[b].spec) for b in used if b in repo.profiles]
+        reserve = repo.models[name].spec.split.firmwareReserve if name in repo.models else 0
     variants = []
     for vname, f in figures.items():
+        # the controller's own rule (selection and splitting): RAM and flash less the firmware reserve
         fits = [BoardFit(board=b, ram=p.ram, flash=p.flash, runtime=p.runtime,
                          fits=None if p.runtime != "tflm" or not f.get("tflm") or f.get("arena") is None else
-                         (f["arena"] <= p.ram and (f.get("size") or 0) <= p.flash)) for b, p in boards]
+                         not misfit(board_budget(p, reserve), size=f.get("size") or 0, arena=f["arena"]))
+                for b, p in boards]
         files = cards.get(vname, {}).get("files", {})
         variants.append(VariantView(
             name=vname, passed=bool(f.get("passed")), quantization=f.get("quantization"), size=f.get("size"),

@@ -82,6 +82,8 @@ class DeviceRow(View):
     fleet: str | None
     desired: str | None
     lastSeen: float
+    sync: str = "-"  # updated | pending | failed | waiting (the fleet's verdict), "-" outside any fleet
+    reason: str = ""  # why it is not updated, as the fleet's last pass saw it
 
 
 class DesiredView(View):
@@ -181,7 +183,9 @@ class BoardFit(View):
     ram: int
     flash: int
     runtime: str
-    fits: bool | None = Field(description="the variant's measured arena and size fit this board (None: not TFLM)")
+    fits: bool | None = Field(description="the variant's measured arena and size fit this board once the Model's "
+                              "split.firmwareReserve is set aside, the rule the controller selects by "
+                              "(None: not TFLM)")
 
 
 class VariantView(View):
@@ -241,13 +245,22 @@ def status_view(store: StateStore) -> StatusView:
 
 
 def device_rows(store: StateStore) -> list[DeviceRow]:
+    """Every device with its fleet's verdict: a device is "updated" only when its fleet's last pass
+    saw it prove the desired digest, generation and health (never by comparing version strings)."""
     desired = store.desired()
+    verdicts: dict[str, tuple[str, str, str]] = {}  # device -> (fleet, state, reason)
+    for fleet in store.objects("Fleet"):
+        reasons = fleet.detail.get("reasons", {})
+        for device_id, state in fleet.detail.get("states", {}).items():
+            verdicts[device_id] = (fleet.name, state, reasons.get(device_id, ""))
     rows = []
     for d in store.devices():
         want = desired.get(d.device_id)
+        fleet, sync, reason = verdicts.get(d.device_id, (want.fleet if want else None, "-", ""))
         rows.append(DeviceRow(id=d.device_id, board=d.board, labels=d.labels, online=d.online,
-                              reported=d.reported_version, healthy=d.healthy, fleet=want.fleet if want else None,
-                              desired=want.version if want else None, lastSeen=d.last_seen))
+                              reported=d.reported_version, healthy=d.healthy, fleet=fleet,
+                              desired=want.version if want else None, lastSeen=d.last_seen, sync=sync,
+                              reason=reason))
     return rows
 
 

@@ -94,7 +94,7 @@ class Gateway:
 
     def __init__(self, gateway_id: str, broker_url: str | BrokerConnection, profiles: dict[str, DeviceProfile], *,
                  spool: str | Path, username: str | None = None, password: str | None = None,
-                 chunk_size: int = DEFAULT_CHUNK) -> None:
+                 chunk_size: int = DEFAULT_CHUNK, heartbeat_seconds: float = 60.0) -> None:
         from specs.v1alpha1.protocol import Presence, encode, presence_topic
         from wire.mqtt import MqttLink, Will
 
@@ -107,6 +107,27 @@ class Gateway:
         self.mqtt = MqttLink(f"gateway-{gateway_id}", broker_url, username=username, password=password, will=will)
         self.mqtt.start()
         self.mqtt.publish(presence_topic(gateway_id), encode(Presence(deviceId=gateway_id, online=True)), retain=True)
+        self._closing = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, args=(heartbeat_seconds,), name="gateway-heartbeat",
+                                           daemon=True)
+        self._heartbeat.start()
+
+    def _beat(self, every: float) -> None:
+        """Repeat presence for the gateway and each board whose port still reads; a board whose port
+        failed is announced offline once (docs/protocol.md "Liveness")."""
+        from specs.v1alpha1.protocol import Presence, encode, presence_topic
+
+        gone: set[str] = set()
+        while not self._closing.wait(every):
+            self.mqtt.publish(presence_topic(self.gateway_id), encode(Presence(deviceId=self.gateway_id, online=True)),
+                              retain=True)
+            for board in list(self.boards.values()):
+                alive = board.link.alive
+                if alive or board.device_id not in gone:
+                    self.mqtt.publish(presence_topic(board.device_id),
+                                      encode(Presence(deviceId=board.device_id, online=alive)), retain=True)
+                if not alive:
+                    gone.add(board.device_id)
 
     def attach(self, port: str, *, usb: str | None = None, profile: str | None = None,
                baudrate: int = 115200) -> str:
@@ -145,6 +166,8 @@ class Gateway:
     def close(self) -> None:
         from specs.v1alpha1.protocol import Presence, encode, presence_topic
 
+        self._closing.set()
+        self._heartbeat.join(timeout=5)
         for board in self.boards.values():
             board.desired.put(None)
             board.worker.join(timeout=5)

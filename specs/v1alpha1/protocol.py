@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-PROTOCOL = "origami/v1"
+PROTOCOL: Literal["origami/v1"] = "origami/v1"
 TOPIC_ROOT = "origami/v1"
 
 # Device ids are DNS labels: valid as one MQTT topic level, a Mosquitto user name and a file name.
