@@ -34,6 +34,7 @@ from controller.reconciler.ports import Artifact, ModelOutcome
 from controller.sources.local import LocalSource
 from controller.state import InstallRecord, ObjectStatus, StateStore
 from specs.v1alpha1.protocol import DesiredState, Target
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL  # the tiny specs the tests commit too
 
 MODELS, DEVICES = 50, 1000
 BOARDS = ["rpi4", "jetson-nano", "esp32s3"]
@@ -247,23 +248,7 @@ def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, 
     link.stop()
 
 
-CONVERGE_MODEL = """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: sine}
-spec:
-  task: regression
-  sources: [{type: generated, generator: sine, samples: 300, seed: 1}]
-  preprocessing: {normalize: {method: none}}
----
-apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: sine}
-spec:
-  dataset: sine
-  architecture: {preset: mlp, units: [8]}
-  training: {epochs: 2, seed: 1}
-  variants: [{name: int8, quantization: int8}]
-"""
+CONVERGE_MODEL = SINE_DATASET + "---\n" + SINE_MODEL
 CONVERGE_FLEET = """apiVersion: origami/v1alpha1
 kind: Fleet
 metadata: {name: bench}
@@ -320,7 +305,7 @@ def converge(tmp: Path, url: str, count: int, artifacts: Path) -> tuple[float, f
         def until(r) -> bool:
             obj = store.object("Fleet", "bench")
             ok = bool(obj and obj.observed_commit == sha and obj.is_true("Ready")
-                      and obj.detail.get("members") == count)
+                      and obj.fleet.members == count)
             if ok and not result:
                 result.update(s=time.perf_counter() - t0, cpu=time.process_time() - cpu0)
                 done.set()

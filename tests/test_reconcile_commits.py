@@ -60,7 +60,7 @@ def test_first_commit_builds_the_model_and_records_its_status(world):
     origin, store, builder, loop, first, result = world
     assert result.revision == first and result.builds == 1
     model = store.object("Model", "sine")
-    assert model.observed_commit == first and model.detail["built"]
+    assert model.observed_commit == first and model.model.built
     assert model.is_true("Ready") or model.is_true("Stalled")  # gates decide; either is recorded
     assert builder.cache.executions["train"] == 1
     assert store.object("Source", "specs").is_true("Ready")

@@ -28,6 +28,7 @@ from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from tests.conftest import start_mosquitto, stop_mosquitto
 from tests.reconcile_specs import commit
+from tests.waiting import wait_until
 
 SPECS = {
     "dataset.yaml": """apiVersion: origami/v1alpha1
@@ -104,8 +105,8 @@ class World:
         while time.monotonic() < deadline:
             fleet = self.store.object("Fleet", "sorters")
             if fleet and fleet.observed_commit == sha and fleet.is_true("Ready"):
-                version = fleet.detail["version"]
-                digest = fleet.detail["releases"][version]["rpi4"]["digest"]
+                version = fleet.fleet.version
+                digest = fleet.fleet.releases[version]["rpi4"]["digest"]
                 if all(d.reported.get("modelDigest") == digest for d in self.store.devices()):
                     return version
             time.sleep(0.2)
@@ -148,7 +149,7 @@ def _work(plan: dict) -> dict[str, list[str]]:
 def test_the_first_commit_with_a_csv_and_a_module_converges_through_git(world):
     version = world.converged_on(world.first)
     model = world.store.object("Model", "points")
-    assert model.detail["built"] and model.detail["variants"]["int8"]["passed"] is not None
+    assert model.model.built and model.model.variants["int8"].passed is not None
     revision = world.state / "source" / "revisions" / world.first
     assert (revision / "data" / "points.csv").is_file() and (revision / "net.py").is_file()
     assert version.startswith("points-")
@@ -164,7 +165,7 @@ def test_a_changed_csv_is_planned_as_a_new_snapshot_and_rolled_out(world):
 
 
 def test_a_changed_module_retrains_without_a_new_snapshot(world):
-    before = world.store.object("Fleet", "sorters").detail["version"]
+    before = world.store.object("Fleet", "sorters").fleet.version
     module = SPECS["net.py"].replace("UNITS = 8", "UNITS = 12")
     Path(world.origin.working_dir, "net.py").write_text(module)
     work = _work(world.plan())
@@ -174,7 +175,7 @@ def test_a_changed_module_retrains_without_a_new_snapshot(world):
 
 
 def test_a_commit_that_changes_nothing_the_specs_read_plans_and_does_nothing(world):
-    version = world.store.object("Fleet", "sorters").detail["version"]
+    version = world.store.object("Fleet", "sorters").fleet.version
     installs = len(world.store.installs())
     executions = dict(world.builder.cache.executions)
     sha = commit(world.origin, {"README.md": "notes for humans\n"}, "docs only")
@@ -237,14 +238,14 @@ def test_a_member_offline_across_a_commit_keeps_the_fleet_not_ready_until_it_ret
         fleet = world.store.object("Fleet", "sorters")
         if fleet is None or fleet.observed_commit != sha:
             return None
-        digest = fleet.detail["releases"].get(fleet.detail["version"], {}).get("rpi4", {}).get("digest")
+        digest = (fleet.fleet.artifact("rpi4") or {}).get("digest")
         return fleet if digest and world.store.device(present).reported.get("modelDigest") == digest else None
 
     fleet = _wait(present_runs_the_new_release)
     time.sleep(1.0)                                     # a few more passes: still not Ready
     fleet = world.store.object("Fleet", "sorters")
     assert not fleet.is_true("Ready")
-    assert fleet.detail["states"][away] != "updated" and fleet.detail["reasons"][away].startswith("offline since")
+    assert fleet.fleet.states[away] != "updated" and fleet.fleet.reasons[away].startswith("offline since")
     rows = {r["id"]: r for r in _get_devices(world)}
     assert rows[away]["sync"] != "updated" and rows[away]["reason"].startswith("offline since")
     assert rows[present]["sync"] == "updated" and rows[present]["online"]
@@ -285,11 +286,11 @@ def test_a_device_reporting_a_digest_it_was_not_sent_is_never_updated(world):
 
         def judged():
             fleet = world.store.object("Fleet", "sorters")
-            reason = fleet.detail.get("reasons", {}).get(liar, "") if fleet else ""
+            reason = fleet.fleet.reasons.get(liar, "") if fleet else ""
             return fleet if "reports digest 00000000" in reason else None
 
         fleet = _wait(judged)
-        assert fleet.detail["states"][liar] != "updated" and not fleet.is_true("Ready")
+        assert fleet.fleet.states[liar] != "updated" and not fleet.is_true("Ready")
         row = next(r for r in _get_devices(world) if r["id"] == liar)
         assert row["sync"] != "updated" and "reports digest 00000000" in row["reason"]
     finally:
@@ -300,13 +301,7 @@ def test_a_device_reporting_a_digest_it_was_not_sent_is_never_updated(world):
 
 
 def _wait(condition, timeout: float = 180.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    return wait_until(condition, "the fleet's verdict", timeout, every=0.2)
 
 
 def _get_devices(world) -> list[dict]:

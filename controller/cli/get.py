@@ -31,19 +31,18 @@ def _objects(store, kind):
     objs = store.objects(kind)
     data = [o.to_dict() | {"status": summary(o)} for o in objs]
     if kind == "Fleet":
-        rows = [[o.name, summary(o), o.detail.get("target") or "-", f"{o.detail.get('updated', 0)}/"
-                 f"{o.detail.get('members', 0)}", o.detail.get("phase", "-"),
-                 "yes" if o.detail.get("paused") else "no", age(o.updated_at)] for o in objs]
+        rows = [[o.name, summary(o), o.fleet.target or "-", f"{o.fleet.updated}/{o.fleet.members}",
+                 o.fleet.phase or "-", "yes" if o.fleet.paused else "no", age(o.updated_at)] for o in objs]
         return data, lambda: table(["FLEET", "STATUS", "VERSION", "UPDATED", "PHASE", "PAUSED", "AGE"], rows)
     if kind == "Model":
         rows = []
         for o in objs:
-            variants = o.detail.get("variants", {})
-            passed = sum(bool(v.get("passed")) for v in variants.values())
+            variants = o.model.variants
+            passed = sum(bool(v.passed) for v in variants.values())
             rows.append([o.name, summary(o), (o.desired_key or "-")[:12], f"{passed}/{len(variants)}",
                          (o.last_error or "")[:50], age(o.updated_at)])
         return data, lambda: table(["MODEL", "STATUS", "KEY", "GATES PASSED", "LAST ERROR", "AGE"], rows)
-    rows = [[o.name, summary(o), (o.desired_key or "-")[:12], (o.detail.get("snapshot") or "-")[:12],
+    rows = [[o.name, summary(o), (o.desired_key or "-")[:12], (o.dataset.snapshot or "-")[:12],
              age(o.updated_at)] for o in objs]
     return data, lambda: table(["DATASET", "STATUS", "KEY", "SNAPSHOT", "AGE"], rows)
 

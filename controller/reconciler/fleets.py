@@ -26,6 +26,7 @@ from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutc
 from controller.reconciler.rollout import next_step
 from controller.state import DesiredRecord, DeviceRecord, InstallRecord, ObjectStatus, RolloutRecord, StateStore
 from specs.v1alpha1.protocol import DesiredState, Manifest
+from specs.v1alpha1.status import BundleFailure, FleetStatus
 
 KEEP_RELEASES = 4  # releases whose artifacts a fleet keeps (current, last good, a few before)
 
@@ -109,19 +110,19 @@ class FleetPhase:
     def _bundle_failure(self, fleet: str, board: str, key: str) -> str | None:
         """The recorded failure of this bundle while its back-off lasts, else None."""
         old = self.store.object("Fleet", fleet)
-        failed = (old.detail.get("bundle_failures", {}) if old else {}).get(key)
-        if failed and self.clock() < failed["next_attempt"]:
-            return str(failed["error"])
+        failed = old.fleet.bundle_failures.get(key) if old else None
+        if failed and self.clock() < failed.next_attempt:
+            return failed.error
         return None
 
     def _bundle_failed(self, fleet: str, board: str, key: str, error: str, revision: str) -> None:
         now = self.clock()
         old = self.store.object("Fleet", fleet) or ObjectStatus("Fleet", fleet)
-        failures = dict(old.detail.get("bundle_failures", {}))
-        count = failures.get(key, {}).get("count", 0) + 1
-        failures[key] = {"board": board, "error": error, "count": count, "next_attempt": next_attempt(count, now)}
+        failures = dict(old.fleet.bundle_failures)
+        count = failures[key].count + 1 if key in failures else 1
+        failures[key] = BundleFailure(board=board, error=error, count=count, next_attempt=next_attempt(count, now))
         with self.store.transaction():
-            self.store.put_object(replace(old, detail=old.detail | {"bundle_failures": failures}))
+            self.store.put_object(replace(old, detail=old.fleet.model_copy(update={"bundle_failures": failures})))
             self.store.emit("Fleet", fleet, "BundleFailed", f"{board}: {error}", warning=True, commit=revision)
 
     # --- 2. members ---------------------------------------------------------------------------
@@ -169,7 +170,7 @@ class FleetPhase:
         record = self.store.rollout(name) or RolloutRecord(name)
         devices = plan.members[name]
         release = self.release(repo, name, keys, outcome, revision)
-        releases: dict[str, dict[str, dict[str, Any]]] = dict(old.detail.get("releases", {}))
+        releases: dict[str, dict[str, dict[str, Any]]] = dict(old.fleet.releases)
         desired_version = None
         if release.complete:
             releases[keys.version] = release.artifacts
@@ -236,14 +237,14 @@ class FleetPhase:
                 releases: dict[str, Any], conflicts: list[str], devices: list[DeviceRecord], problem: str | None,
                 paused: bool, revision: str, now: float) -> ObjectStatus:
         p = decision.progress
-        detail = {"version": keys.version, "target": decision.record.target, "phase": decision.record.phase,
-                  "strategy_key": keys.strategy, "releases": releases, "members": p.members,
-                  "updated": p.updated, "pending": p.pending, "failed": p.failed, "waiting": p.waiting,
-                  "offline": p.offline, "unhealthy": p.unhealthy, "unsupported": p.unsupported,
-                  "conflicts": conflicts, "boards": sorted({d.board for d in devices if d.board}),
-                  "paused": paused, "bundle_failures": old.detail.get("bundle_failures", {}),
-                  "reasons": {i: s.reason for i, s in decision.members.items() if s.reason},
-                  "states": {i: s.state for i, s in decision.members.items()}}
+        detail = FleetStatus(
+            version=keys.version, target=decision.record.target, phase=decision.record.phase,
+            strategy_key=keys.strategy, releases=releases, members=p.members, updated=p.updated, pending=p.pending,
+            failed=p.failed, waiting=p.waiting, offline=p.offline, unhealthy=p.unhealthy, unsupported=p.unsupported,
+            conflicts=conflicts, boards=sorted({d.board for d in devices if d.board}), paused=paused,
+            bundle_failures=old.fleet.bundle_failures,
+            reasons={i: s.reason for i, s in decision.members.items() if s.reason},
+            states={i: s.state for i, s in decision.members.items()})
         conditions = decision.conditions
         if problem:  # the desired version cannot be built: nothing the rollout can do about it
             conditions = Conditions.stalled_("BuildFailed", problem)

@@ -160,7 +160,7 @@ class StateStore:
                 "conditions=excluded.conditions, last_error=excluded.last_error, failures=excluded.failures, "
                 "next_attempt=excluded.next_attempt, detail=excluded.detail, updated_at=excluded.updated_at",
                 (status.kind, status.name, status.observed_commit, status.desired_key, _j(conditions),
-                 status.last_error, status.failures, status.next_attempt, _j(status.detail),
+                 status.last_error, status.failures, status.next_attempt, _j(status.detail_json()),
                  status.created_at or now, now))
 
     def delete_object(self, kind: str, name: str) -> None:

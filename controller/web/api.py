@@ -96,7 +96,7 @@ def model_view(board: Dashboard, name: str) -> ModelView | None:
     obj = board.store.object("Model", name)
     if obj is None:
         return None
-    figures = obj.detail.get("variants", {}) or {}
+    figures = {v: f.dump() for v, f in obj.model.variants.items()}
     digests = {v: f["digest"] for v, f in figures.items() if f.get("digest")}
     cards = model_cards(board.artifacts, name, digests)
     repo = applied_specs(board.store)
@@ -140,7 +140,7 @@ def get_figure(name: str = Name(), variant: str = Name(),
                figure: Literal["training_curves.png", "confusion.png", "size_vs_accuracy.png"] = Path(),
                board: Dashboard = Depends(dashboard)):
     obj = board.store.object("Model", name)
-    figures = (obj.detail.get("variants", {}) or {}) if obj else {}
+    figures = {v: f.dump() for v, f in obj.model.variants.items()} if obj else {}
     if variant not in figures:
         raise _missing(f"variant {variant} of Model/{name}")
     digests = {v: f["digest"] for v, f in figures.items() if f.get("digest")}
@@ -169,7 +169,7 @@ def fleet_view(board: Dashboard, name: str) -> FleetView | None:
     return FleetView(**object_view(obj), model=spec.spec.model if spec else None,
                      events=event_views(store.events(kind="Fleet", name=name, limit=EVENTS_SHOWN)),
                      rollout=RolloutView(**rollout.to_dict()) if rollout else None,
-                     progress=fleet_progress(obj, rollout, members, desired))
+                     progress=fleet_progress(obj, rollout, members))
 
 
 @router.get("/fleets/{name}", response_model=FleetView, responses=NOT_FOUND,

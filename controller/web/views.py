@@ -250,9 +250,8 @@ def device_rows(store: StateStore) -> list[DeviceRow]:
     desired = store.desired()
     verdicts: dict[str, tuple[str, str, str]] = {}  # device -> (fleet, state, reason)
     for fleet in store.objects("Fleet"):
-        reasons = fleet.detail.get("reasons", {})
-        for device_id, state in fleet.detail.get("states", {}).items():
-            verdicts[device_id] = (fleet.name, state, reasons.get(device_id, ""))
+        for device_id, state in fleet.fleet.states.items():
+            verdicts[device_id] = (fleet.name, state, fleet.fleet.reasons.get(device_id, ""))
     rows = []
     for d in store.devices():
         want = desired.get(d.device_id)
