@@ -142,68 +142,15 @@ def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, 
     say = progress or (lambda message: None)
     family = template_family(profile)
     ops = model_operators(tflite)
-    if ops.custom and family != "linux":
-        raise StageError(f"the model uses custom operators {list(ops.custom)} that TFLM cannot resolve; "
-                         "convert it with builtin operators only")
-    if arena_measured is None and family != "linux":
-        say("measuring the TFLM tensor arena")
-        from runtimes.tflm import measure_arena
-
-        arena_measured = measure_arena(tflite).arena_bytes
-    arena_measured = arena_measured or 0
-    arena_bytes = arena_with_margin(arena_measured, arena_margin) if family != "linux" else 0
+    arena_measured, arena_bytes = _arena(tflite, family, ops, arena_measured, arena_margin, say)
     _check_fits(profile, len(tflite), arena_bytes)
-
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise StageError(f"{out} is not empty; render into a fresh directory")
-    out.mkdir(parents=True, exist_ok=True)
-    spec = profile.spec
+    out = _fresh_directory(Path(out_dir))
     digest = hashlib.sha256(tflite).hexdigest()
-    context = {
-        "origami_version": origami_version, "version": version, "profile_name": profile.metadata.name,
-        "board": spec.board, "ram": spec.ram, "flash": spec.flash, "flasher": spec.flasher or "(no flasher)",
-        "model_digest": digest, "model_size": len(tflite), "model_symbol": MODEL_SYMBOL,
-        "arena_measured": arena_measured, "arena_bytes": arena_bytes,
-        "arena_margin_pct": round(arena_margin * 100), "resolver_calls": list(ops.resolver_calls),
-        "builtin_ops": list(ops.builtin), "max_payload": SERIAL_MAX_PAYLOAD, "baud": SERIAL_BAUD,
-        "state_interval_s": STATE_INTERVAL_S,
-    }
-    env = _environment()
-    spec_family = FAMILIES[family]
-    written: list[str] = []
-
-    def write(relative: str, text: str | bytes) -> None:
-        target = out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(text if isinstance(text, bytes) else text.encode())
-        written.append(str(Path(relative)))
-
+    context = _context(profile, version, digest, len(tflite), arena_measured, arena_bytes, arena_margin, ops)
     say(f"rendering {family} templates")
-    for name in _template_files(family):
-        relative = name.split("/", 1)[1]
-        if relative.endswith(".j2"):
-            write(relative[:-3], env.get_template(name).render(context))
-        else:
-            write(relative, (TEMPLATES / name).read_bytes())
-    if spec_family.source_dir is None:
-        write("model.tflite", tflite)
-        for script in ("run.py", "run.sh"):
-            (out / script).chmod(0o755)
-    else:
-        src = spec_family.source_dir
-        for name in _template_files("common"):
-            if not name.endswith(".j2") or name.endswith(".inc.j2"):
-                continue  # includes are pulled in by the targets' main files
-            relative = name.split("/", 1)[1][:-3]
-            if relative.endswith(".cc"):
-                relative = relative[:-3] + spec_family.cxx_ext
-            write(str(Path(src) / relative), env.get_template(name).render(context))
-        array = c_array(tflite, MODEL_SYMBOL, header_name="model_data.h")
-        write(str(Path(src) / "model_data.h"), array.header)
-        write(str(Path(src) / f"model_data{spec_family.cxx_ext}"), array.source)
+    written = _write_project(out, family, context, tflite)
     notes = []
-    if family == "coral-micro" and "edgetpu" in spec.accelerators:
+    if family == "coral-micro" and "edgetpu" in profile.spec.accelerators:
         notes.append("the Edge TPU is not used: this is an int8 TFLM build on the M7 core")
     project = RenderedProject(
         family=family, profile=profile.metadata.name, directory=out, files=tuple(sorted(written)),
@@ -214,4 +161,80 @@ def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, 
                                                   "version": version, "files": len(written),
                                                   "arena_bytes": arena_bytes, "directory": str(out)})
     return project
+
+
+def _arena(tflite: bytes, family: str, ops, measured: int | None, margin: float,
+           say: Callable[[str], None]) -> tuple[int, int]:
+    """(measured arena, arena the firmware reserves); both 0 on Linux. Measured here when not given."""
+    if ops.custom and family != "linux":
+        raise StageError(f"the model uses custom operators {list(ops.custom)} that TFLM cannot resolve; "
+                         "convert it with builtin operators only")
+    if family == "linux":
+        return measured or 0, 0
+    if measured is None:
+        say("measuring the TFLM tensor arena")
+        from runtimes.tflm import measure_arena
+
+        measured = measure_arena(tflite).arena_bytes
+    return measured, arena_with_margin(measured, margin)
+
+
+def _fresh_directory(out: Path) -> Path:
+    if out.exists() and any(out.iterdir()):
+        raise StageError(f"{out} is not empty; render into a fresh directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _context(profile: DeviceProfile, version: str, digest: str, size: int, arena_measured: int, arena_bytes: int,
+             margin: float, ops) -> dict:
+    """What the templates see."""
+    spec = profile.spec
+    return {
+        "origami_version": origami_version, "version": version, "profile_name": profile.metadata.name,
+        "board": spec.board, "ram": spec.ram, "flash": spec.flash, "flasher": spec.flasher or "(no flasher)",
+        "model_digest": digest, "model_size": size, "model_symbol": MODEL_SYMBOL,
+        "arena_measured": arena_measured, "arena_bytes": arena_bytes,
+        "arena_margin_pct": round(margin * 100), "resolver_calls": list(ops.resolver_calls),
+        "builtin_ops": list(ops.builtin), "max_payload": SERIAL_MAX_PAYLOAD, "baud": SERIAL_BAUD,
+        "state_interval_s": STATE_INTERVAL_S,
+    }
+
+
+def _write_project(out: Path, family: str, context: dict, tflite: bytes) -> list[str]:
+    """The family's templates, the shared sources and the model (as a file on Linux, as a C array on a
+    microcontroller); the files written, relative to `out`."""
+    env = _environment()
+    spec_family = FAMILIES[family]
+    written: list[str] = []
+
+    def write(relative: str, text: str | bytes) -> None:
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(text if isinstance(text, bytes) else text.encode())
+        written.append(str(Path(relative)))
+
+    for name in _template_files(family):
+        relative = name.split("/", 1)[1]
+        if relative.endswith(".j2"):
+            write(relative[:-3], env.get_template(name).render(context))
+        else:
+            write(relative, (TEMPLATES / name).read_bytes())
+    if spec_family.source_dir is None:
+        write("model.tflite", tflite)
+        for script in ("run.py", "run.sh"):
+            (out / script).chmod(0o755)
+        return written
+    src = spec_family.source_dir
+    for name in _template_files("common"):
+        if not name.endswith(".j2") or name.endswith(".inc.j2"):
+            continue  # includes are pulled in by the targets' main files
+        relative = name.split("/", 1)[1][:-3]
+        if relative.endswith(".cc"):
+            relative = relative[:-3] + spec_family.cxx_ext
+        write(str(Path(src) / relative), env.get_template(name).render(context))
+    array = c_array(tflite, MODEL_SYMBOL, header_name="model_data.h")
+    write(str(Path(src) / "model_data.h"), array.header)
+    write(str(Path(src) / f"model_data{spec_family.cxx_ext}"), array.source)
+    return written
 
