@@ -7,7 +7,6 @@ function of the recorded figures and are evaluated on every build.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,10 +23,9 @@ from controller.pipeline.gates import evaluate_gates, runtime_metrics
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import CachedOnly, NotBuilt, StageCache
 from specs.errors import StageError
-from wire.logs import get_logger
+from wire.logs import Say, get_logger
 
 log = get_logger("pipeline.build")
-Say = Callable[[str], None]  # one progress line
 
 
 class StageKeys(Protocol):

@@ -60,7 +60,7 @@ class MemberStatus:
 
 
 @dataclass
-class Progress:
+class MemberCounts:
     """Counts over a fleet's members. `updated + pending + failed + waiting == members`; `offline`,
     `unhealthy` and `unsupported` count members that are not updated for that reason."""
 
@@ -74,7 +74,7 @@ class Progress:
     unsupported: int = 0
 
     @classmethod
-    def of(cls, statuses: list[MemberStatus]) -> Progress:
+    def of(cls, statuses: list[MemberStatus]) -> MemberCounts:
         p = cls(members=len(statuses))
         for s in statuses:
             setattr(p, s.state, getattr(p, s.state) + 1)
