@@ -79,10 +79,36 @@ class Reconciler:
 
     # --- one pass -------------------------------------------------------------------------------
     def resend_desired(self) -> None:
-        """After a restart: publish every recorded desired state again. Same generation, so a device
-        that already has it does nothing; one that missed it (killed between record and send) gets it."""
+        """After a restart: publish every recorded desired state again, as recorded (same sequence),
+        so a device that already applied it does nothing and one that missed it (killed between
+        record and send) gets it. A payload a device would ignore (from before signed desired states,
+        or signed by a key rotated out since) is re-signed first with a new sequence and recorded."""
         for record in self.store.desired().values():
-            self.link.set_desired(record.device_id, DesiredState.model_validate(record.payload))
+            payload = record.payload
+            if payload.get("keyId") != getattr(self.signer, "key_id", None) or "sequence" not in payload:
+                payload = self._resign(record)
+                if payload is None:
+                    continue
+            self.link.set_desired(record.device_id, DesiredState.model_validate(payload))
+
+    def _resign(self, record) -> dict | None:
+        """The recorded assignment signed again, or None when the device's board is not known yet
+        (it gets a desired state after its hello)."""
+        device = self.store.device(record.device_id)
+        if device is None or not device.board:
+            return None
+        old = record.payload
+        now = self.clock()
+        fields = {k: old[k] for k in ("generation", "artifact", "chunkSize", "healthCheck", "maxLatencyMs",
+                                      "issuedAt") if old.get(k) is not None}
+        with self.store.transaction():
+            desired = self.signer.sign_desired(DesiredState.model_validate(
+                fields | {"deviceId": record.device_id, "board": device.board, "fleet": record.fleet,
+                          "sequence": self.store.allocate_sequence(now)}))
+            payload = desired.model_dump(mode="json")
+            self.store.replace_desired_payload(record.device_id, record.install_id, payload)
+        log.info("desired state re-signed", extra={"device": record.device_id, "sequence": desired.sequence})
+        return payload
 
     def reconcile_once(self) -> PassResult:
         started = time.perf_counter()
