@@ -4,9 +4,9 @@ It says hello (capabilities, retained), reports its state (retained) and keeps a
 offline detection. Every desired state is checked first (`device.trust.DesiredGuard`: signature
 over the whole message, device id, board, sequence); one that fails is ignored with a Warning event
 and changes nothing. When a checked desired state names another artifact the agent downloads it
-in chunks (resuming from the last verified offset after a cut), checks size and sha256 against the signed manifest, installs into the
-inactive slot, runs a health check, then confirms, or rolls back to the previous slot and
-reports why. Nothing unverified is ever installed.
+in chunks (resuming from the last verified offset after a cut), checks size and sha256 against
+the signed manifest, installs into the inactive slot, runs a health check, then confirms, or
+rolls back to the previous slot and reports why. Nothing unverified is ever installed.
 
 paho's network thread only queues messages; one worker thread does everything else, in order.
 """
