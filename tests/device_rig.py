@@ -56,8 +56,9 @@ class Rig:
 
     def desired(self, device_id: str, manifest: Manifest | None, *, signer: Signer | None = None, **options):
         """A desired state for one of the rig's boards, signed as the controller signs it."""
-        return desired_state(signer or self.signer, device_id, self.board_classes.get(device_id, "rpi4"),
-                             self.generation, manifest, **options)
+        hello = self.hub.hellos().get(device_id)
+        board = self.board_classes.get(device_id) or (hello.capabilities.board_class if hello else "rpi4")
+        return desired_state(signer or self.signer, device_id, board, self.generation, manifest, **options)
 
     def wait_event(self, device_id: str, reason: str, timeout: float = 20.0):
         """The next event `reason` from `device_id` among the hub's reports (others are dropped)."""
