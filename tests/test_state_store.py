@@ -81,10 +81,9 @@ def test_desired_state_sequence_grows_across_restarts_a_restored_backup_and_a_ro
     backup = tmp_path / "backup.db"
     shutil.copy(tmp_path / "s.db", backup)
     later = store.allocate_sequence(2_000.0)
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.allocate_sequence(3_000.0)
-            raise RuntimeError("killed before the install was recorded")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.allocate_sequence(3_000.0)
+        raise RuntimeError("killed before the install was recorded")
     store.close()
     reopened = StateStore(tmp_path / "s.db")
     assert reopened.allocate_sequence(1_500.0) == later + 1   # a clock that went back: still forward
