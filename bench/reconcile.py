@@ -126,13 +126,14 @@ def seed_converged(store: StateStore, loop: Reconciler) -> None:
             store.observe_device(dev, board=board, labels={"group": f"g{fleet[1:]}"}, hello={})
     graph = plan_repository(repo, RecordedState.from_store(store)).graph
     with store.transaction():
-        for dev, (fleet, _board) in devices.items():
+        for dev, (fleet, _board) in devices.items():  # (unsigned: re-signed by the loop's first resend)
             version = graph.fleets[fleet].version
             store.observe_device(dev, reported={"modelVersion": version, "modelDigest": ARTIFACT.digest,
                                                 "observedGeneration": 1, "health": "ok"},
                                  reported_version=version, healthy=True)
             store.record_install(InstallRecord(f"{dev}:1", dev, fleet, version, ARTIFACT.digest, "batch", 0.0),
-                                 DesiredState(deviceId=dev, generation=1).model_dump(mode="json"))
+                                 DesiredState(deviceId=dev, board=_board, fleet=fleet, generation=1,
+                                              sequence=1).model_dump(mode="json"))
             store.mark_reached(dev, 1.0)
         for name, keys in graph.fleets.items():
             store.put_object(ObjectStatus("Fleet", name, revision.id, None,
@@ -173,17 +174,15 @@ def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, 
     from specs.v1alpha1.protocol import (
         OFFER_REPLY,
         Capabilities,
-        DesiredState,
         Hello,
         ReportedState,
         TransferRequest,
         UpdateResult,
-        decode,
         decode_chunk,
         encode,
     )
     from wire import topics
-    from wire.manifests import verify_artifact, verify_manifest
+    from wire.manifests import verify_artifact, verify_desired
     from wire.mqtt import MqttLink
 
     key = load_pem_public_key(public_pem)
@@ -220,10 +219,12 @@ def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, 
             continue
         if channel == "desired":
             try:
-                desired = decode(DesiredState, payload)
-                manifest = verify_manifest(desired.artifact, key)
+                desired = verify_desired(payload, key)  # signature first, as a device does
             except (ValueError, OrigamiError):  # a bad signature: never install what we cannot verify
                 continue
+            if desired.artifact is None:
+                continue
+            manifest = desired.artifact.manifest
             if running[device] and running[device][1] == manifest.digest:
                 report(device, desired.generation)
                 continue

@@ -127,6 +127,7 @@ def run() -> int:
     fleet = VirtualFleet(broker.url, work / "devices", signer.public_key, FLEET, prefix="demo",
                          profiles=profiles).start()
     hub = DeviceHub(broker.url, builder.store, client_id="origami-demo-controller").start()
+    hub.announce_keys(signer.announcement())
     builds = BuildQueue(workers=1)
     loop = Reconciler(store, GitSource(str(specs), state / "source", interval=1.0), builder, HubLink(hub), signer,
                       builds=builds)

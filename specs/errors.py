@@ -51,6 +51,19 @@ class SignatureError(DeviceError):
     """An artifact or its manifest failed verification (signature, size, digest): never installed."""
 
 
+class DesiredRejected(SignatureError):
+    """A desired state or key announcement a device ignores; `reason` is the Warning event's reason
+    (`SignatureInvalid`, `NotForThisDevice`, `NotForThisBoard`, `Replayed`, `Malformed`, `TooLarge`)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class KeyPassphraseError(SignatureError):
+    """The controller's private key is encrypted and the passphrase is missing or wrong."""
+
+
 class AuthError(OrigamiError):
     """An operator action without a valid token, or a request that failed cross-site checks."""
 

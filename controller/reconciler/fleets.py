@@ -22,7 +22,7 @@ from controller.reconciler.build_queue import BuildQueue, Job
 from controller.reconciler.conditions import Conditions, counts
 from controller.reconciler.conditions import apply as apply_conditions
 from controller.reconciler.convergence import Member
-from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress
+from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress, Signer
 from controller.reconciler.rollout import next_step
 from controller.state import DesiredRecord, DeviceRecord, InstallRecord, ObjectStatus, RolloutRecord, StateStore
 from specs.v1alpha1.protocol import DesiredState, Manifest
@@ -46,7 +46,7 @@ class Release:
 
 
 class FleetPhase:
-    def __init__(self, store: StateStore, builder: Builder, link: DeviceLink, signer: Any, queue: BuildQueue,
+    def __init__(self, store: StateStore, builder: Builder, link: DeviceLink, signer: Signer, queue: BuildQueue,
                  progress: Progress, clock: Callable[[], float], online_timeout: float) -> None:
         self.store = store
         self.builder = builder
@@ -208,7 +208,8 @@ class FleetPhase:
                 art = releases.get(a.version, {}).get(board or "")
                 if art is None or board is None:
                     continue  # no artifact kept for that version and class: nothing sensible to send
-                pending.append((a.device_id, self._install(name, keys.model, a, Artifact.from_dict(art), spec, now)))
+                pending.append((a.device_id, self._install(name, keys.model, a, board, Artifact.from_dict(art),
+                                                           spec, now)))
             if decision.assignments:
                 counts: dict[str, int] = {}
                 for a in decision.assignments:
@@ -255,15 +256,21 @@ class FleetPhase:
         return apply_conditions(replace(old, observed_commit=revision, desired_key=keys.version,
                                         last_error=problem, detail=detail), now, conditions)
 
-    def _install(self, fleet: str, model: str, a: Any, art: Artifact, spec: Any, now: float) -> DesiredState:
-        generation = len(self.store.installs(a.device_id)) + 1
-        manifest = Manifest(name=model, version=a.version, digest=art.digest, size=art.size, target=art.target,
-                            createdAt=round(now, 3))
-        desired = DesiredState(deviceId=a.device_id, generation=generation, artifact=self.signer.sign(manifest),
-                               healthCheck=spec.healthCheck.probeInference, maxLatencyMs=spec.healthCheck.maxLatencyMs,
-                               issuedAt=round(now, 3))
-        self.store.record_install(InstallRecord(f"{a.device_id}:{generation}", a.device_id, fleet, a.version,
-                                                art.digest, a.reason, now), desired.model_dump(mode="json"))
+    def _install(self, fleet: str, model: str, a: Any, board: str, art: Artifact, spec: Any,
+                 now: float) -> DesiredState:
+        """Record the install and the desired state naming it, signed as a whole with a sequence
+        allocated in the same transaction: a kill leaves both or neither, and never a reused sequence."""
+        with self.store.transaction():
+            generation = len(self.store.installs(a.device_id)) + 1
+            manifest = Manifest(name=model, version=a.version, digest=art.digest, size=art.size, target=art.target,
+                                createdAt=round(now, 3))
+            desired = self.signer.sign_desired(DesiredState(
+                deviceId=a.device_id, board=board, fleet=fleet, generation=generation,
+                sequence=self.store.allocate_sequence(now), artifact=self.signer.sign(manifest),
+                healthCheck=spec.healthCheck.probeInference, maxLatencyMs=spec.healthCheck.maxLatencyMs,
+                issuedAt=round(now, 3)))
+            self.store.record_install(InstallRecord(f"{a.device_id}:{generation}", a.device_id, fleet, a.version,
+                                                    art.digest, a.reason, now), desired.model_dump(mode="json"))
         return desired
 
 
@@ -274,5 +281,5 @@ def _digest(payload: dict[str, Any]) -> str | None:
     return manifest.get("digest")
 
 
-def _digest_of(releases: dict[str, dict[str, dict[str, Any]]]) -> Callable[[str, str], str | None]:
-    return lambda version, board: releases.get(version, {}).get(board, {}).get("digest")
+def _digest_of(releases: dict[str, dict[str, dict[str, Any]]]) -> Callable[[str, str | None], str | None]:
+    return lambda version, board: releases.get(version, {}).get(board or "", {}).get("digest")

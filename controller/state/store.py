@@ -243,6 +243,23 @@ class StateStore:
                        (install.device_id, install.fleet, install.version, install.install_id, _j(payload),
                         install.recorded_at))
 
+    def allocate_sequence(self, now: float) -> int:
+        """The next desired-state sequence: max(last + 1, `now` in milliseconds), so it grows across
+        restarts and after a restored backup too. Call it inside the transaction that records what it
+        is signed into: an allocation that is rolled back is never sent."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM counters WHERE name='sequence'").fetchone()
+            value = max((row[0] if row else 0) + 1, int(now * 1000))
+            db.execute("INSERT INTO counters VALUES ('sequence', ?) ON CONFLICT(name) DO UPDATE SET "
+                       "value=excluded.value", (value,))
+            return value
+
+    def replace_desired_payload(self, device_id: str, install_id: str, payload: dict) -> None:
+        """The same assignment re-signed (a new sequence or key); nothing else about it changes."""
+        with self.transaction() as db:
+            db.execute("UPDATE desired SET payload=? WHERE device_id=? AND install_id=?",
+                       (_j(payload), device_id, install_id))
+
     def mark_reached(self, device_id: str, at: float) -> None:
         with self.transaction() as db:
             db.execute("UPDATE desired SET reached_at=? WHERE device_id=? AND reached_at IS NULL", (at, device_id))
