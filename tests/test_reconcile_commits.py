@@ -13,19 +13,12 @@ from controller.reconciler.loop import Reconciler
 from controller.reconciler.wiring import PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit, fleet_yaml
 
 SPECS = {
     "dataset.yaml": SINE_DATASET,
     "model.yaml": SINE_MODEL,
-    "fleet.yaml": """apiVersion: origami/v1alpha1
-kind: Fleet
-metadata: {name: boards}
-spec:
-  model: sine
-  selector: {boards: [rpi4]}
-  rollout: {canary: 1, batchSize: 50%}
-""",
+    "fleet.yaml": fleet_yaml("boards", "sine", "{boards: [rpi4]}", "{canary: 1, batchSize: 50%}"),
 }
 
 

@@ -23,7 +23,7 @@ from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from tests.conftest import start_mosquitto, stop_mosquitto
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit, fleet_yaml
 from tests.waiting import wait_until
 
 BOARDS = {"rpi4": 8, "jetson-nano": 8, "nano33ble": 3, "pico": 3}
@@ -32,22 +32,12 @@ TIMEOUT = 120.0
 SPECS = {
     "dataset.yaml": SINE_DATASET,
     "model.yaml": SINE_MODEL,
-    "fleets.yaml": """apiVersion: origami/v1alpha1
-kind: Fleet
-metadata: {name: linux}
-spec:
-  model: sine
-  selector: {boards: [rpi4, jetson-nano]}
-  rollout: {canary: 1, batchSize: 50%, maxUnavailable: 50%, failureThreshold: 1, deviceTimeoutSeconds: 60}
----
-apiVersion: origami/v1alpha1
-kind: Fleet
-metadata: {name: mcu}
-spec:
-  model: sine
-  selector: {boards: [nano33ble, pico]}
-  rollout: {canary: 1, batchSize: 3, maxUnavailable: 3, failureThreshold: 1, deviceTimeoutSeconds: 60}
-""",
+    "fleets.yaml": fleet_yaml("linux", "sine", "{boards: [rpi4, jetson-nano]}",
+                              "{canary: 1, batchSize: 50%, maxUnavailable: 50%, failureThreshold: 1, "
+                              "deviceTimeoutSeconds: 60}")
+    + "---\n" + fleet_yaml("mcu", "sine", "{boards: [nano33ble, pico]}",
+                           "{canary: 1, batchSize: 3, maxUnavailable: 3, failureThreshold: 1, "
+                           "deviceTimeoutSeconds: 60}"),
 }
 
 

@@ -27,7 +27,7 @@ from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from tests.conftest import start_mosquitto, stop_mosquitto
-from tests.reconcile_specs import commit
+from tests.reconcile_specs import commit, fleet_yaml
 from tests.waiting import wait_until
 
 SPECS = {
@@ -49,14 +49,8 @@ spec:
   training: {epochs: 4, batchSize: 16, seed: 1}
   variants: [{name: int8, quantization: int8}]
 """,
-    "fleet.yaml": """apiVersion: origami/v1alpha1
-kind: Fleet
-metadata: {name: sorters}
-spec:
-  model: points
-  selector: {boards: [rpi4]}
-  rollout: {canary: 1, batchSize: 1, deviceTimeoutSeconds: 60}
-""",
+    "fleet.yaml": fleet_yaml("sorters", "points", "{boards: [rpi4]}",
+                             "{canary: 1, batchSize: 1, deviceTimeoutSeconds: 60}"),
     "net.py": """import tf_keras as keras
 
 UNITS = 8

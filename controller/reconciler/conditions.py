@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from controller.reconciler.convergence import MemberCounts
 from controller.state.records import Condition, ObjectStatus
+from specs.v1alpha1.status import MemberCounts
 
 
 class Cond(NamedTuple):

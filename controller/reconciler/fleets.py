@@ -239,10 +239,9 @@ class FleetPhase:
                 paused: bool, revision: str, now: float) -> ObjectStatus:
         p = decision.progress
         detail = FleetStatus(
-            version=keys.version, target=decision.record.target, phase=decision.record.phase,
-            strategy_key=keys.strategy, releases=releases, members=p.members, updated=p.updated, pending=p.pending,
-            failed=p.failed, waiting=p.waiting, offline=p.offline, unhealthy=p.unhealthy, unsupported=p.unsupported,
-            conflicts=conflicts, boards=sorted({d.board for d in devices if d.board}), paused=paused,
+            **p.model_dump(), version=keys.version, target=decision.record.target, phase=decision.record.phase,
+            strategy_key=keys.strategy, releases=releases, conflicts=conflicts,
+            boards=sorted({d.board for d in devices if d.board}), paused=paused,
             bundle_failures=old.fleet.bundle_failures,
             reasons={i: s.reason for i, s in decision.members.items() if s.reason},
             states={i: s.state for i, s in decision.members.items()})

@@ -71,15 +71,10 @@ class BundleFailure(_Status):
     next_attempt: float = 0.0
 
 
-class FleetStatus(_Status):
-    """A fleet's rollout as the last pass saw it. Counts add up: updated + pending + failed + waiting
-    == members; offline, unhealthy and unsupported count members not updated for that reason."""
+class MemberCounts(_Status):
+    """Counts over a fleet's members: updated + pending + failed + waiting == members; offline,
+    unhealthy and unsupported count members not updated for that reason."""
 
-    version: str | None = None  # the desired release (from the commit)
-    target: str | None = None  # the release being rolled out now
-    phase: str | None = None
-    strategy_key: str | None = None
-    releases: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)  # version -> board -> artifact
     members: int = 0
     updated: int = 0
     pending: int = 0
@@ -88,6 +83,16 @@ class FleetStatus(_Status):
     offline: int = 0
     unhealthy: int = 0
     unsupported: int = 0
+
+
+class FleetStatus(MemberCounts):
+    """A fleet's rollout as the last pass saw it, with its member counts."""
+
+    version: str | None = None  # the desired release (from the commit)
+    target: str | None = None  # the release being rolled out now
+    phase: str | None = None
+    strategy_key: str | None = None
+    releases: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)  # version -> board -> artifact
     conflicts: list[str] = Field(default_factory=list)
     boards: list[str] = Field(default_factory=list)
     paused: bool = False
