@@ -318,7 +318,7 @@ def sample_counts(selection: Selection = Depends(sample_filters), board: Dashboa
             summary="messages the collector rejected, with the reason (`origami samples ls --rejected`)")
 def rejected_samples(device: str | None = Query(None, min_length=1, max_length=253),
                      board: Dashboard = Depends(dashboard)):
-    return [RejectionView(**vars(r)) for r in board.sample_index().rejections(device)]
+    return board.sample_index().rejections(device)
 
 
 @router.post("/samples/label", response_model=LabelResult, responses={

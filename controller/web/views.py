@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from controller.collect.index import Rejection
 from controller.collect.labels import check_label
 from controller.reconciler.conditions import summary
 from controller.state import StateStore
-from controller.state.records import ObjectStatus
+from controller.state.records import InstallRecord, ObjectStatus
 from specs.errors import UsageError
 
 
@@ -96,16 +97,6 @@ class DesiredView(View):
     reached_at: float | None
 
 
-class InstallView(View):
-    install_id: str
-    device_id: str
-    fleet: str
-    version: str
-    artifact: str | None
-    reason: str
-    recorded_at: float
-
-
 class DeviceDetail(View):
     """`origami describe device/ID -o json`, plus the capabilities from its hello."""
 
@@ -121,7 +112,7 @@ class DeviceDetail(View):
     last_seen: float
     online_since: float | None = None
     desired: DesiredView | None
-    installs: list[InstallView]
+    installs: list[InstallRecord]  # the state store's own records
     capabilities: dict[str, Any] | None
 
 
@@ -269,7 +260,7 @@ def device_detail(store: StateStore, device_id: str) -> DeviceDetail | None:
         return None
     want = store.desired().get(device_id)
     return DeviceDetail(**vars(d), desired=DesiredView(**vars(want)) if want else None,
-                        installs=[InstallView(**vars(i)) for i in store.installs(device_id)],
+                        installs=store.installs(device_id),
                         capabilities=d.hello.get("capabilities"))
 
 
@@ -316,15 +307,8 @@ class SampleCounts(View):
     devices: dict[str, SampleDeviceCounters]
 
 
-class RejectionView(View):
-    """One row of `origami samples ls --rejected -o json`."""
-
-    device_id: str
-    reason: str
-    message: str
-    payload_digest: str
-    size: int
-    received_at: float
+# A rejected samples message (`origami samples ls --rejected -o json`) is the index's own record.
+RejectionView = Rejection
 
 
 class LabelResult(View):
