@@ -149,6 +149,17 @@ def test_the_first_commit_with_a_csv_and_a_module_converges_through_git(world):
     assert version.startswith("points-")
 
 
+def test_origami_events_shows_what_the_devices_said_themselves(world):
+    world.converged_on(world.first)
+    device = world.fleet.device_ids[0]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["events", "--for", f"Device/{device}", "--limit", "0", "--state-dir", str(world.state),
+                     "-o", "json"]) == 0
+    reasons = [e["reason"] for e in json.loads(buffer.getvalue())]
+    assert "Installed" in reasons                       # the device's own event, from its events topic
+
+
 def test_a_changed_csv_is_planned_as_a_new_snapshot_and_rolled_out(world):
     before = world.converged_on(world.first)
     Path(world.origin.working_dir, "data", "points.csv").write_text(points_csv(180, 2))
