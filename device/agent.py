@@ -367,13 +367,13 @@ class DeviceAgent:
         if desired.artifact is None:  # nothing to install was never refused
             return
         manifest = desired.artifact.manifest
-        result = UpdateResult(digest=manifest.digest, version=manifest.version, outcome=outcome, reason=reason,
+        result = UpdateResult(digest=manifest.digest, version=manifest.version, outcome=outcome, reason=reason[:1024],
                               bytesReceived=bytes_received)
         if remember:
             self._refused[(desired.sequence, manifest.digest)] = result
         self.last_update = result
         log.warning("update not installed", extra={"device": self.device_id, "version": manifest.version,
                                                    "outcome": outcome, "reason": reason})
-        self._report(Event(deviceId=self.device_id, type="Warning", reason=event_reason, message=reason,
+        self._report(Event(deviceId=self.device_id, type="Warning", reason=event_reason, message=reason[:1024],
                            digest=manifest.digest))
 

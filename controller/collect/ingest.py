@@ -339,7 +339,7 @@ class Collector:
         if device is None:
             return  # no valid device topic to answer on; the rejection is in the index
         event = Event(deviceId=device, type="Warning", reason="SampleRejected",
-                      message=f"{rejection.reason}: {rejection.message}"[:2000], digest=rejection.payload_digest)
+                      message=f"{rejection.reason}: {rejection.message}"[:1024], digest=rejection.payload_digest)
         self._client.publish(topics.events_topic(device), encode(event), qos=1)
 
 

@@ -254,7 +254,7 @@ class Gateway:
         from specs.v1alpha1.protocol import Event, encode, events_topic
 
         event = Event(deviceId=board.device_id, type=body.get("type", "Normal"), reason=body.get("reason") or "Event",
-                      message=body.get("message", ""), digest=body.get("digest"))
+                      message=str(body.get("message", ""))[:1024], digest=body.get("digest"))
         self.mqtt.publish(events_topic(board.device_id), encode(event))
 
     def publish_samples(self, board: AttachedBoard, body: dict) -> None:

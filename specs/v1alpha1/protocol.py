@@ -32,6 +32,13 @@ KeyId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]          # sha256 of th
 Signature = Annotated[str, Field(min_length=1, max_length=128)]  # base64 of a 64-byte Ed25519 signature
 RawPublicKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]  # base64 of a 32-byte Ed25519 key
 BoardClass = Annotated[str, Field(min_length=1, max_length=128)]
+# Bounds on what devices send: every string, list, map and number has a limit (docs/protocol.md).
+Timestamp = Annotated[float, Field(ge=0, le=1e11)]   # seconds since the epoch (a device's clock: shown, never trusted)
+Name = Annotated[str, Field(max_length=128)]         # versions, agents, runtimes, board names
+Text = Annotated[str, Field(max_length=1024)]        # reasons and messages (shown cut shorter)
+Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
+Labels = Annotated[dict[Annotated[str, Field(max_length=63)], Annotated[str, Field(max_length=253)]],
+                   Field(max_length=64)]
 
 DEFAULT_CHUNK_SIZE = 64 * 1024   # few, large messages: paho and Mosquitto both pay per message
 DEFAULT_WINDOW = 4               # chunks in flight before the sender waits for an ack
@@ -136,26 +143,26 @@ DEVICE_READS = ("desired", "transfer/offer", "transfer/chunk", "collect", "split
 
 class Accelerator(Message):
     kind: Literal["edgetpu", "cuda", "ethos-u", "esp-nn", "cmsis-nn"]
-    detail: str = ""                     # e.g. "/dev/apex_0", "CUDA 10.2"
+    detail: Name = ""                    # e.g. "/dev/apex_0", "CUDA 10.2"
     usable: bool = True                  # present *and* usable by the runtime we would deploy
-    reason: str = ""                     # why it is not usable, when it is not
+    reason: Text = ""                    # why it is not usable, when it is not
 
 
 class Capabilities(Message):
     """What a device reports about itself; the controller decides from this, never from a spec."""
 
     family: Literal["mcu", "linux"]
-    board: str = ""                      # board model as the device reads it (device tree, USB, serial hello)
-    profile: str | None = None           # matching DeviceProfile name, when the device or gateway knows it
-    arch: str = ""                       # aarch64, x86_64, armv7l, cortex-m4 ...
-    cores: int = Field(default=1, ge=1)
-    ramBytes: int = Field(default=0, ge=0)
-    flashBytes: int = Field(default=0, ge=0)   # program storage (MCU flash) or total disk
-    freeBytes: int = Field(default=0, ge=0)    # free space where artifacts are installed
-    runtimes: list[str] = Field(default_factory=list)   # "litert", "tflm", "edgetpu-delegate" ...
-    accelerators: list[Accelerator] = Field(default_factory=list)
-    transports: list[str] = Field(default_factory=list)
-    usb: str | None = None               # "2341:805a" for boards behind a gateway
+    board: Name = ""                     # board model as the device reads it (device tree, USB, serial hello)
+    profile: Name | None = None          # matching DeviceProfile name, when the device or gateway knows it
+    arch: Name = ""                      # aarch64, x86_64, armv7l, cortex-m4 ...
+    cores: int = Field(default=1, ge=1, le=4096)
+    ramBytes: Count = 0
+    flashBytes: Count = 0                # program storage (MCU flash) or total disk
+    freeBytes: Count = 0                 # free space where artifacts are installed
+    runtimes: list[Name] = Field(default_factory=list, max_length=16)   # "litert", "tflm", "edgetpu-delegate" ...
+    accelerators: list[Accelerator] = Field(default_factory=list, max_length=16)
+    transports: list[Name] = Field(default_factory=list, max_length=16)
+    usb: Name | None = None               # "2341:805a" for boards behind a gateway
 
     @property
     def board_class(self) -> str:
@@ -168,13 +175,13 @@ class Hello(Message):
 
     protocol: Literal["origami/v1"] = PROTOCOL
     deviceId: DeviceId
-    agent: str                           # "linux-agent", "gateway", "virtual-linux", "virtual-mcu" ...
-    agentVersion: str
+    agent: Name                          # "linux-agent", "gateway", "virtual-linux", "virtual-mcu" ...
+    agentVersion: Name
     capabilities: Capabilities
-    labels: dict[str, str] = Field(default_factory=dict)
-    gateway: str | None = None           # id of the gateway a microcontroller sits behind
-    publicKeyId: str | None = None       # id of the controller key the device trusts
-    ts: float = Field(default_factory=now)
+    labels: Labels = Field(default_factory=dict)
+    gateway: Name | None = None          # id of the gateway a microcontroller sits behind
+    publicKeyId: Name | None = None      # id of the controller key the device trusts
+    ts: Timestamp = Field(default_factory=now)
 
 
 # --- signed desired state ---------------------------------------------------------------------
@@ -256,22 +263,22 @@ class KeyAnnouncement(Message):
     adds each key endorsed by one it already trusts, so it catches up after several rotations."""
 
     keys: list[KeyEndorsement] = Field(default_factory=list, max_length=MAX_ENDORSEMENTS)
-    ts: float = Field(default_factory=now)
+    ts: Timestamp = Field(default_factory=now)
 
 
 # --- reported state ---------------------------------------------------------------------------
 
 class SlotState(Message):
     name: SlotName
-    version: str | None = None
-    digest: str | None = None
-    installedAt: float | None = None
+    version: Name | None = None
+    digest: Name | None = None
+    installedAt: Timestamp | None = None
 
 
 class InferenceStats(Message):
-    count: int = 0
-    lastLatencyMs: float | None = None
-    meanLatencyMs: float | None = None
+    count: Count = 0
+    lastLatencyMs: float | None = Field(default=None, ge=0, le=1e9)
+    meanLatencyMs: float | None = Field(default=None, ge=0, le=1e9)
 
 
 UpdateOutcome = Literal["installed", "rolled-back", "rejected", "failed", "in-progress"]
@@ -280,29 +287,29 @@ UpdateOutcome = Literal["installed", "rolled-back", "rejected", "failed", "in-pr
 class UpdateResult(Message):
     """What happened to the last desired artifact; `reason` says why when it did not install."""
 
-    digest: str
-    version: str
+    digest: Name
+    version: Name
     outcome: UpdateOutcome
-    reason: str = ""
-    bytesReceived: int = 0
-    ts: float = Field(default_factory=now)
+    reason: Text = ""
+    bytesReceived: Count = 0
+    ts: Timestamp = Field(default_factory=now)
 
 
 class ReportedState(Message):
     """Retained on `state_topic`: what runs now. The controller waits for `modelDigest`."""
 
     deviceId: DeviceId
-    firmwareVersion: str                 # agent version (Linux) or firmware version (MCU)
+    firmwareVersion: Name                # agent version (Linux) or firmware version (MCU)
     activeSlot: SlotName | None = None
-    slots: list[SlotState] = Field(default_factory=list)
-    modelVersion: str | None = None
-    modelDigest: str | None = None
+    slots: list[SlotState] = Field(default_factory=list, max_length=2)
+    modelVersion: Name | None = None
+    modelDigest: Name | None = None      # believed only when it is the digest the controller assigned
     health: Literal["ok", "degraded", "failed", "unknown"] = "unknown"
-    healthReason: str = ""
-    observedGeneration: int = Field(default=-1, ge=-1)
+    healthReason: Text = ""
+    observedGeneration: int = Field(default=-1, ge=-1, le=MAX_SEQUENCE)
     lastUpdate: UpdateResult | None = None
     inference: InferenceStats = Field(default_factory=InferenceStats)
-    ts: float = Field(default_factory=now)
+    ts: Timestamp = Field(default_factory=now)
 
 
 class Presence(Message):
@@ -310,7 +317,7 @@ class Presence(Message):
 
     deviceId: DeviceId
     online: bool
-    ts: float = Field(default_factory=now)
+    ts: Timestamp = Field(default_factory=now)
 
 
 # --- events and samples -----------------------------------------------------------------------
@@ -319,9 +326,9 @@ class Event(Message):
     deviceId: DeviceId
     type: Literal["Normal", "Warning"] = "Normal"
     reason: str = Field(min_length=1, max_length=128)   # CamelCase: "Installed", "SignatureInvalid" ...
-    message: str = ""
-    digest: str | None = None
-    ts: float = Field(default_factory=now)
+    message: Text = ""
+    digest: Name | None = None
+    ts: Timestamp = Field(default_factory=now)
 
 
 class Sample(Message):
