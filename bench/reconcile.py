@@ -33,7 +33,7 @@ from controller.reconciler.loop import Reconciler
 from controller.reconciler.ports import Artifact, ModelOutcome
 from controller.sources.local import LocalSource
 from controller.state import InstallRecord, ObjectStatus, StateStore
-from specs.v1alpha1.protocol import DesiredState, Target
+from specs.v1alpha1.protocol import DesiredState, Manifest, SignedManifest, Target
 from tests.reconcile_specs import SINE_DATASET, SINE_MODEL  # the tiny specs the tests commit too
 
 MODELS, DEVICES = 50, 1000
@@ -109,8 +109,22 @@ class Quiet:
 
 
 class Unsigned:
+    """A signer that must not be used: a no-op pass signs nothing."""
+
+    key_id = "0" * 16
+
     def sign(self, manifest):
         raise AssertionError("a no-op pass tried to sign")
+
+    def sign_desired(self, desired):
+        raise AssertionError("a no-op pass tried to sign")
+
+
+def _signed(model: str, version: str) -> SignedManifest:
+    """The manifest a converged device was sent (the signature is never checked in the no-op bench)."""
+    manifest = Manifest(name=model, version=version, digest=ARTIFACT.digest, size=ARTIFACT.size,
+                        target=ARTIFACT.target)
+    return SignedManifest(manifest=manifest, signature="A" * 88, keyId=Unsigned.key_id)
 
 
 def seed_converged(store: StateStore, loop: Reconciler) -> None:
@@ -126,14 +140,15 @@ def seed_converged(store: StateStore, loop: Reconciler) -> None:
             store.observe_device(dev, board=board, labels={"group": f"g{fleet[1:]}"}, hello={})
     graph = plan_repository(repo, RecordedState.from_store(store)).graph
     with store.transaction():
-        for dev, (fleet, _board) in devices.items():  # (unsigned: re-signed by the loop's first resend)
+        for dev, (fleet, _board) in devices.items():  # recorded as the loop leaves them (keyId: Unsigned's)
             version = graph.fleets[fleet].version
             store.observe_device(dev, reported={"modelVersion": version, "modelDigest": ARTIFACT.digest,
                                                 "observedGeneration": 1, "health": "ok"},
                                  reported_version=version, healthy=True)
             store.record_install(InstallRecord(f"{dev}:1", dev, fleet, version, ARTIFACT.digest, "batch", 0.0),
-                                 DesiredState(deviceId=dev, board=_board, fleet=fleet, generation=1,
-                                              sequence=1).model_dump(mode="json"))
+                                 DesiredState(deviceId=dev, board=_board, fleet=fleet, generation=1, sequence=1,
+                                              keyId=Unsigned.key_id, artifact=_signed(fleet, version)
+                                              ).model_dump(mode="json"))
             store.mark_reached(dev, 1.0)
         for name, keys in graph.fleets.items():
             store.put_object(ObjectStatus("Fleet", name, revision.id, None,

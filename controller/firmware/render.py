@@ -7,6 +7,7 @@ files ending in `.j2` are rendered, `common/` is shared by the TFLM targets.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -99,8 +100,16 @@ def template_digest(profile: DeviceProfile) -> str:
         family = template_family(profile)
     except StageError:
         return "none"
+    files = sorted(_template_files(family) + _template_files("common"))
+    stamp = tuple((f, (TEMPLATES / f).stat().st_mtime_ns, (TEMPLATES / f).stat().st_size) for f in files)
+    return _files_digest(stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _files_digest(stamp: tuple[tuple[str, int, int], ...]) -> str:
+    """Read and hash the files once per (name, mtime, size) set: every pass keys every bundle."""
     h = hashlib.sha256()
-    for relative in sorted(_template_files(family) + _template_files("common")):
+    for relative, _, _ in stamp:
         h.update(relative.encode() + b"\0" + (TEMPLATES / relative).read_bytes() + b"\0")
     return h.hexdigest()
 

@@ -56,6 +56,7 @@ class FleetPhase:
         self.progress = progress
         self.clock = clock
         self.online_timeout = online_timeout
+        self._desired: dict[str, DesiredRecord] | None = None  # read once per pass (1,000 payloads)
         self.revisions: dict[str, str] = {}  # bundle job key -> revision it reads
 
     # --- 1. release ---------------------------------------------------------------------------
@@ -161,6 +162,10 @@ class FleetPhase:
         return device.online and now - device.last_seen <= self.online_timeout
 
     # --- 3-5. decision, record and send, status -----------------------------------------------
+    def begin_pass(self) -> None:
+        """Forget what was read in the last pass (operators and other processes write the store too)."""
+        self._desired = None
+
     def apply(self, repo: SpecRepository, plan: Plan, name: str, outcome: ModelOutcome | None,
               revision: str) -> tuple[int, bool]:
         keys = plan.graph.fleets[name]
@@ -181,7 +186,9 @@ class FleetPhase:
             releases = dict(list(releases.items())[:KEEP_RELEASES])
         problem = "; ".join(release.problems) or None
         model_failed = self._model_failure(keys.model) if outcome is None else None
-        desired = self.store.desired()
+        if self._desired is None:
+            self._desired = self.store.desired()
+        desired = self._desired
         members = self.members(name, devices, desired, now)
         decision = next_step(name, spec.rollout, replace(record, strategy=spec.rollout.model_dump(mode="json")),
                              members, desired_version, _digest_of(releases), now,
@@ -223,6 +230,8 @@ class FleetPhase:
             if (new.conditions, new.detail, new.observed_commit, new.last_error, new.desired_key) != (
                     old.conditions, old.detail, old.observed_commit, old.last_error, old.desired_key):
                 self.store.put_object(new)
+        if pending:
+            self._desired = None  # installs recorded: the next fleet reads them back
         for device_id, desired_state in pending:  # sent only once recorded
             self.link.set_desired(device_id, desired_state)
         return len(pending), new.is_true("Ready")

@@ -138,6 +138,7 @@ class Reconciler:
         plan = plan_repository(repo, RecordedState.from_store(self.store), self.builder.is_built)
         result.plan = plan
         outcomes = self.models.apply(repo, plan, revision.id)
+        self.fleets.begin_pass()
         result.builds = self.models.started
         for name, keys in plan.graph.fleets.items():
             sent, ready = self.fleets.apply(repo, plan, name, outcomes.get(keys.model), revision.id)
