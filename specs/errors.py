@@ -31,6 +31,11 @@ class StageError(OrigamiError):
     """A pipeline stage (dataset, train, squeeze, measure, split, build) failed."""
 
 
+class BudgetError(StageError):
+    """A build exceeded one of the controller's limits (wall time, memory): the same inputs would
+    exceed it again, so the controller retries only when they (or its limits) change."""
+
+
 class GateError(StageError):
     """A variant failed its acceptance gates; it can never be deployed."""
 
