@@ -24,7 +24,7 @@ store and stage records read-write (`controller.reconciler.confinement`); a fres
 the worker's processes only; no network interface but a loopback that is down.
 
 Without namespaces, builds without repository code still run in the worker with the limits above;
-a Model with an entry point is refused unless the operator chose `--allow-repo-code=unsandboxed`.
+a Model with an entry point is refused unless the operator chose `--allow-unsandboxed-repo-code`.
 """
 from __future__ import annotations
 
@@ -267,7 +267,7 @@ class SandboxedBuilder(PipelineBuilder):
         if runs_code and self.repo_code != UNSANDBOXED:
             raise StageError(f"architecture.entryPoint {entry_point}: this Model runs code from the spec repository "
                              f"and the build cannot be sandboxed: {why}; fix that, or start the controller with "
-                             "--allow-repo-code=unsandboxed to run it with the controller's rights")
+                             "--allow-unsandboxed-repo-code to run it with the controller's rights")
         return None
 
     def command(self, view: View | None) -> list[str]:
