@@ -3,8 +3,8 @@
 Standard library only, and run before anything starts a thread (numpy, TensorFlow): the worker calls
 `confine` first thing, inside `unshare --user --map-root-user --mount --pid --net` (see
 `controller.reconciler.sandbox`). It mounts an empty tmpfs over each hidden directory (the state
-directory with its keys, token hashes, database and broker passwords; /tmp), binds the few paths a
-build needs back in (the revision read-only, the artifact store read-write), then enters one more
+directory with its keys, token hashes, database and broker passwords; /tmp), replaces /dev by the
+few character devices a program needs, binds the few paths a build needs back in (the revision read-only, the artifact store read-write), then enters one more
 user and mount namespace so that these mounts are *locked*: the repository's code runs as root of a
 namespace that does not own them, and cannot unmount the tmpfs to see what it covers.
 """
@@ -22,6 +22,9 @@ MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_PRIVATE = 1024, 2048, 1 << 21, 1 << 1
 # statvfs flags that a remount inside a user namespace must keep (the kernel locks them).
 KEPT_FLAGS = {os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC,
               os.ST_NOATIME: MS_NOATIME, os.ST_NODIRATIME: MS_NODIRATIME, os.ST_RELATIME: MS_RELATIME}
+
+
+DEVICES = ("null", "zero", "full", "random", "urandom")
 
 
 class ConfinementError(Exception):
@@ -72,8 +75,11 @@ def confine(view: View) -> None:
     """Apply `view` to this process's mount namespace, then lock it (see the module docstring)."""
     # Open what is bound back before the tmpfs covers it; bind through /proc/self/fd afterwards.
     sources = {path: os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for path in view.binds}
+    devices = {name: os.open(f"/dev/{name}", os.O_PATH | os.O_CLOEXEC) for name in DEVICES
+               if os.path.exists(f"/dev/{name}")}
     try:
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount propagates to the host
+        _minimal_dev(devices)
         for path in sorted(view.hidden, key=len):
             os.makedirs(path, exist_ok=True)  # inside an already hidden parent: on its tmpfs
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
@@ -84,10 +90,22 @@ def confine(view: View) -> None:
             if not writable:
                 _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags(path))
     finally:
-        for fd in sources.values():
+        for fd in [*sources.values(), *devices.values()]:
             os.close(fd)
     os.chdir("/")  # a working directory inside a hidden one would still reach what the tmpfs covers
     _lock()
+
+
+def _minimal_dev(devices: dict[str, int]) -> None:
+    """A /dev of the harmless character devices only: no disks (a controller run as root would
+    otherwise let the build read the state directory off the raw block device), no terminals."""
+    _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=1m,nr_inodes=64,mode=0755")
+    for name, fd in devices.items():
+        open(f"/dev/{name}", "w").close()  # the mount point of a bound file is a file
+        _mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND)
+    os.symlink("/proc/self/fd", "/dev/fd")
+    for number, name in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{number}", f"/dev/{name}")
 
 
 def _lock() -> None:

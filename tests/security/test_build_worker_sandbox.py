@@ -70,6 +70,7 @@ SAW = {
     "processes": sorted(p for p in os.listdir("/proc") if p.isdigit()),
     "socket": attempt(lambda: socket.create_connection(("127.0.0.1", PORT), timeout=3).close()),
     "revision": attempt(lambda: open(os.path.join(os.path.dirname(__file__), "planted.txt"), "w").write("x")),
+    "devices": sorted(os.listdir("/dev")),
     "unmount": attempt(lambda: __import__("ctypes").CDLL(None).umount2(STATE.encode(), 2)),
 }
 with open(REPORT, "w") as report:
@@ -147,6 +148,8 @@ def test_repository_code_runs_but_sees_no_state_directory_no_controller_and_no_n
     assert saw["processes"] == ["1"], saw  # its own pid namespace: the controller is not in sight
     assert saw["socket"] == "OSError" and listener.accepted == 0, saw  # no network at all
     assert saw["revision"] == "OSError", saw  # read-only (EROFS)
+    assert saw["devices"] == ["fd", "full", "null", "random", "shm", "stderr", "stdin", "stdout", "urandom",
+                              "zero"], saw  # no disk to read the key from, even as root
     assert saw["unmount"] == "got -1", saw  # the tmpfs over the state directory is locked in place
     key = (state / "keys" / "signing-key.pem").read_text()
     body = "".join(line for line in key.splitlines() if not line.startswith("-----"))
@@ -222,3 +225,19 @@ def test_where_builds_cannot_be_sandboxed_repository_code_is_refused_unrun_unles
     unsandboxed = SandboxedBuilder(tmp_path / "state", allow_repo_code="unsandboxed", isolate=False)
     build = unsandboxed.run_build(repo, "custom", model_keys(repo, "custom"), lambda _line: None)
     assert marker.exists() and build.executions["train"] == 1  # the operator's explicit choice
+
+
+def test_code_paths_bound_back_never_reveal_the_state_directory(tmp_path):
+    """A virtualenv inside the state directory comes back read-only; a source checkout that contains
+    the state directory (`origami reconcile` run in it with the default --state-dir .) does not, as
+    binding it would show the keys again: its packages come back one by one instead."""
+    from controller.reconciler.sandbox import view_for
+
+    state, checkout = tmp_path / "work" / "state", tmp_path / "work"
+    venv, package = state / ".venv" / "lib", checkout / "controller"
+    for folder in (venv, package, state / "source" / "rev"):
+        folder.mkdir(parents=True)
+    view = view_for(state, state / "source" / "rev", [state / ".origami" / "artifacts"], [venv, checkout, package])
+    assert str(state) in view.hidden and "/tmp" in view.hidden
+    assert view.binds == {str(state / "source" / "rev"): False, str(state / ".origami" / "artifacts"): True,
+                          str(venv): False, str(package): False}
