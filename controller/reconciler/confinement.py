@@ -4,9 +4,10 @@ Standard library only, and run before anything starts a thread (numpy, TensorFlo
 `confine` first thing, inside `unshare --user --map-root-user --mount --pid --net` (see
 `controller.reconciler.sandbox`). It mounts an empty tmpfs over each hidden directory (the state
 directory with its keys, token hashes, database and broker passwords; /tmp), replaces /dev by the
-few character devices a program needs, binds the few paths a build needs back in (the revision read-only, the artifact store read-write), then enters one more
-user and mount namespace so that these mounts are *locked*: the repository's code runs as root of a
-namespace that does not own them, and cannot unmount the tmpfs to see what it covers.
+few character devices a program needs, binds the few paths a build needs back in (the revision
+read-only, the artifact store read-write), then enters one more user and mount namespace so that
+these mounts are *locked*: the repository's code runs as root of a namespace that does not own
+them, and cannot unmount the tmpfs to see what it covers.
 """
 from __future__ import annotations
 
