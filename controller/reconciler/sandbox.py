@@ -107,7 +107,7 @@ def view_for(state_dir: Path, revision: Path, store_dirs: list[Path], code: list
     """Hide the state directory and scratch directories; bind back the revision (read-only), the
     store (read-write) and the interpreter's code (read-only) where a hidden directory covers it."""
     state = state_dir.resolve()
-    hidden = [Path(d) for d in SCRATCH_DIRS if os.path.isdir(d)] + [state]
+    hidden = [Path(d).resolve() for d in SCRATCH_DIRS if os.path.isdir(d)] + [state]
     binds = {str(revision.resolve()): False, **{str(d.resolve()): True for d in store_dirs}}
     for path in code:
         covered = any(_inside(path, h) for h in hidden)
