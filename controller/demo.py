@@ -97,7 +97,8 @@ def run() -> int:
     from controller.loading import load_repository
     from controller.reconciler.build_queue import BuildQueue
     from controller.reconciler.loop import Reconciler
-    from controller.reconciler.wiring import HubLink, PipelineBuilder, artifact_dir
+    from controller.reconciler.sandbox import SandboxedBuilder
+    from controller.reconciler.wiring import HubLink
     from controller.sources.git import GitSource
     from controller.state import open_store
     from device.virtual.fleet import VirtualFleet
@@ -119,7 +120,7 @@ def run() -> int:
     broker = EmbeddedBroker(state).start()
     print(f"demo: {broker.startup_line()}")
     store = open_store(state)
-    builder = PipelineBuilder(artifact_dir(state))
+    builder = SandboxedBuilder(state)
     signer = Signer.load_or_create(state)
     profiles = load_repository(specs).require_valid().profiles
     print(f"demo: starting {sum(FLEET.values())} virtual devices: "

@@ -24,6 +24,9 @@ class Limits:
     max_dataset_values: int = 64 * MIB           # numbers decoded into memory (256 MiB as float32)
     max_samples: int = 1_000_000                 # rows, arrays' first axis, images, WAV clips, generated
     max_build_seconds: int = 3_600               # wall time of one model's build (the build worker)
+    # The build worker's RLIMIT_DATA (heap and private mappings, not the address space: TensorFlow
+    # maps ~2.9 GiB of address space for a build whose data peaks at ~0.6 GiB; docs/security.md).
+    max_build_memory_bytes: int = 4 * 1024 * MIB
     max_yaml_nodes: int = 100_000                # per spec file, after expanding aliases and merges
     max_yaml_depth: int = 64                     # nesting of mappings and lists in a spec file
     max_spec_file_bytes: int = 4 * MIB           # one spec file
@@ -39,6 +42,7 @@ KEYS: dict[str, tuple[str, bool]] = {
     "maxDatasetValues": ("max_dataset_values", False),
     "maxSamples": ("max_samples", False),
     "maxBuildSeconds": ("max_build_seconds", False),
+    "maxBuildMemoryBytes": ("max_build_memory_bytes", True),
     "maxYamlNodes": ("max_yaml_nodes", False),
     "maxYamlDepth": ("max_yaml_depth", False),
     "maxSpecFileBytes": ("max_spec_file_bytes", True),

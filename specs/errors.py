@@ -4,6 +4,8 @@ A user sees `str(error)`: every message says what is wrong and what to do.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class OrigamiError(Exception):
     """Base of every error Origami raises deliberately (never a bug)."""
@@ -20,7 +22,7 @@ class UsageError(OrigamiError):
 class SpecError(OrigamiError):
     """A spec repository does not validate; `issues` holds every located problem."""
 
-    def __init__(self, issues: list[object]) -> None:
+    def __init__(self, issues: Sequence[object]) -> None:
         self.issues = list(issues)
         shown = "\n".join(str(issue) for issue in self.issues[:20])
         more = f"\n... and {len(self.issues) - 20} more" if len(self.issues) > 20 else ""
@@ -29,6 +31,11 @@ class SpecError(OrigamiError):
 
 class StageError(OrigamiError):
     """A pipeline stage (dataset, train, squeeze, measure, split, build) failed."""
+
+
+class BudgetError(StageError):
+    """A build exceeded one of the controller's limits (wall time, memory): the same inputs would
+    exceed it again, so the controller retries only when they (or its limits) change."""
 
 
 class GateError(StageError):

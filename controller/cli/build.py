@@ -2,13 +2,19 @@
 
 Stages are keyed and cached exactly as the controller keys them, in the artifact store of
 `--state-dir`: a model built here is not trained again by `origami reconcile` on the same state dir,
-and `origami plan` lists nothing to train for it."""
+and `origami plan` lists nothing to train for it. Each model builds in the sandboxed build worker, with
+the controller's limits, as under `origami reconcile`."""
 from __future__ import annotations
 
 import json
 import sys
 
-from controller.cli.limits_option import add_limits_option, add_repo_code_option, limits_from_args
+from controller.cli.limits_option import (
+    add_limits_option,
+    add_repo_code_option,
+    limits_from_args,
+    repo_code_from_args,
+)
 from controller.cli.output import add_state_flag
 from controller.loading import load_repository
 from specs.errors import SpecError, UsageError
@@ -52,10 +58,8 @@ def render_table(build) -> str:
 
 
 def run(args) -> int:
-    from controller.pipeline.build import build_model
     from controller.planning.keys import model_keys
-    from controller.reconciler.wiring import artifact_dir
-    from controller.store import ArtifactStore, StageCache
+    from controller.reconciler.sandbox import SandboxedBuilder
 
     limits = limits_from_args(args)
     repo = load_repository(args.path, limits)
@@ -67,11 +71,10 @@ def run(args) -> int:
         raise UsageError(f"no Model named {unknown[0]!r} in {args.path}; models: {', '.join(sorted(repo.models))}")
     if not names:
         raise UsageError(f"{args.path} defines no Model to build")
-    store = ArtifactStore(artifact_dir(args.state_dir))
-    cache = StageCache(store)
-    progress = None if args.quiet else (lambda message: print(f"  {message}", file=sys.stderr, flush=True))
-    builds = [build_model(repo, name, model_keys(repo, name), store, cache, progress,
-                          allow_repo_code=args.allow_repo_code, limits=limits) for name in names]
+    builder = SandboxedBuilder(args.state_dir, allow_repo_code=repo_code_from_args(args), limits=limits)
+    progress = (lambda _message: None) if args.quiet else \
+        (lambda message: print(f"  {message}", file=sys.stderr, flush=True))
+    builds = [builder.run_build(repo, name, model_keys(repo, name), progress) for name in names]
     if args.output == "json":
         print(json.dumps([b.to_dict() for b in builds], indent=2, default=str))
     else:

@@ -52,5 +52,15 @@ def limits_from_args(args) -> Limits:
 
 def add_repo_code_option(parser) -> None:
     parser.add_argument("--allow-repo-code", action="store_true",
-                        help="let Models with architecture.entryPoint run the spec repository's Python code "
-                             "(docs/security.md: the controller runs it in a sandboxed build worker)")
+                        help="let Models with architecture.entryPoint run the spec repository's Python code, "
+                             "in the sandboxed build worker (docs/security.md)")
+    parser.add_argument("--allow-unsandboxed-repo-code", action="store_true",
+                        help="as --allow-repo-code, and also where the host cannot sandbox builds (no user "
+                             "namespaces): the code then runs with the controller's rights")
+
+
+def repo_code_from_args(args) -> bool | str:
+    """What `SandboxedBuilder(allow_repo_code=...)` takes: False, True or "unsandboxed"."""
+    if getattr(args, "allow_unsandboxed_repo_code", False):
+        return "unsandboxed"
+    return bool(getattr(args, "allow_repo_code", False))

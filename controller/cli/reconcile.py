@@ -7,7 +7,12 @@ from pathlib import Path
 
 from controller.cli.broker_flags import add_broker_flags, open_controller_broker
 from controller.cli.keys import add_passphrase_flag, passphrase_from_args
-from controller.cli.limits_option import add_limits_option, add_repo_code_option, limits_from_args
+from controller.cli.limits_option import (
+    add_limits_option,
+    add_repo_code_option,
+    limits_from_args,
+    repo_code_from_args,
+)
 from controller.cli.output import add_state_flag
 from controller.state import open_store
 from specs.errors import UsageError
@@ -64,14 +69,15 @@ def run(args) -> int:
     from controller.devices.signing import Signer
     from controller.reconciler.build_queue import BuildQueue
     from controller.reconciler.loop import Reconciler
-    from controller.reconciler.wiring import HubLink, PipelineBuilder, artifact_dir
+    from controller.reconciler.sandbox import SandboxedBuilder
+    from controller.reconciler.wiring import HubLink
 
     state_dir = Path(args.state_dir or ".")
     signer = Signer.load_or_create(state_dir, passphrase_from_args(args))  # a wrong passphrase fails first
     store = open_store(state_dir)
     source = make_source(args, state_dir)
     limits = limits_from_args(args)
-    builder = PipelineBuilder(artifact_dir(state_dir), allow_repo_code=args.allow_repo_code, limits=limits)
+    builder = SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits)
     if args.build_workers < 1:
         raise UsageError("--build-workers must be at least 1")
     builds = BuildQueue(workers=0 if args.once else args.build_workers)

@@ -31,10 +31,17 @@ log = get_logger("pipeline.build")
 class StageKeys(Protocol):
     """A model's stage keys, computed by `controller.planning.keys.model_keys` (the one key function)."""
 
-    dataset: str
-    train: str
-    variants: dict[str, str]
-    cards: str
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def train(self) -> str: ...
+
+    @property
+    def variants(self) -> dict[str, str]: ...
+
+    @property
+    def cards(self) -> str: ...
 
     def all(self) -> dict[str, str]: ...
 

@@ -151,6 +151,8 @@ def load_entry_point(entry_point: str, search_path: Path, *, allow_repo_code: bo
     except ImportError as err:
         raise StageError(f"architecture.entryPoint {entry_point}: importing {module_name} failed"
                          f"{_where_in(file, err)}: no module named {err.name!r:.80} is installed") from None
+    except MemoryError:
+        raise  # the build worker reports it as the memory limit, not as the module's fault
     except Exception as err:  # any failure of the repository's code is the spec's problem
         raise StageError(f"architecture.entryPoint {entry_point}: importing {module_name} raised "
                          f"{type(err).__name__}{_where_in(file, err)}") from None
@@ -170,6 +172,8 @@ def _call_entry_point(function, entry_point: str, **arguments):
         pass
     try:
         return function(**arguments)
+    except MemoryError:
+        raise  # the build worker reports it as the memory limit, not as the module's fault
     except Exception as err:  # any failure of the repository's code is the spec's problem
         file = Path(inspect.getsourcefile(function) or "")
         raise StageError(f"architecture.entryPoint {entry_point}: the function raised "

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from specs.errors import OrigamiError
+from specs.errors import BudgetError, OrigamiError
 from wire.logs import get_logger
 
 log = get_logger("reconciler.builds")
@@ -32,6 +32,7 @@ class JobState:
     target: str
     status: str = "queued"  # queued | running | done | failed
     error: str | None = None
+    retry: bool = True  # False when a limit stopped it: the same inputs would hit the limit again
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
@@ -105,6 +106,7 @@ class BuildQueue:
             if not isinstance(err, OrigamiError):
                 log.error("build crashed", exc_info=True, extra={"target": job.target})
             state.status = "failed"
+            state.retry = not isinstance(err, BudgetError)
             state.error = str(err) if isinstance(err, OrigamiError) else \
                 f"build crashed: {type(err).__name__}: {str(err)[:300]}"
         state.finished_at = time.time()

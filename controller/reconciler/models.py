@@ -1,6 +1,8 @@
 """The loop's build phase for datasets and models: a model whose stages are all in the store is read
 back from its records (figures, gates); otherwise its build is *submitted* to the build queue and
-the model is Reconciling until the job ends. A failed build is retried with back-off.
+the model is Reconciling until the job ends. A failed build is retried with back-off, except one a
+limit stopped (maxBuildSeconds, maxBuildMemoryBytes): that one waits for new inputs (or a restart of
+the controller, e.g. with raised limits) instead of taking the build queue for as long again.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class ModelPhase:
         self.progress = progress
         self.clock = clock
         self.revisions: dict[str, str] = {}  # job key -> revision its build reads (kept materialized)
+        self.over_budget: dict[str, str] = {}  # model -> cards key whose build a limit stopped (this process)
 
     def apply(self, repo: SpecRepository, plan: Plan, revision: str) -> dict[str, ModelOutcome]:
         """Each model's outcome when built; submits the builds that must run. Builds run counted in
@@ -50,7 +53,7 @@ class ModelPhase:
             return outcome
         job = self.queue.state(keys.cards)
         if job is not None and job.status == "failed":
-            self._failed(old, name, keys.cards, job.error or "build failed", revision, now)
+            self._failed(old, name, keys.cards, job.error or "build failed", revision, now, retry=job.retry)
             self.queue.forget(keys.cards)
             return None
         if job is not None and job.status in ("queued", "running"):
@@ -58,6 +61,8 @@ class ModelPhase:
                                            ready=(False, "Building", ""),
                                            reconciling=(True, "Building", f"{job.status}: {keys.cards[:12]}")))
             return None
+        if self.over_budget.get(name) == keys.cards:
+            return None  # Stalled BuildFailed until the inputs change
         if old.failures and old.model.failed_key == keys.cards and now < old.next_attempt:
             return None  # back-off: Stalled BuildFailed until the next attempt
         work = ", ".join(f"{a.kind} {a.target}" for a in plan.builds(name)) or "read back"
@@ -85,7 +90,8 @@ class ModelPhase:
             self._built(old, name, keys, outcome, revision, now)
             return outcome
         job = self.queue.state(keys.cards)
-        self._failed(old, name, keys.cards, (job.error if job else None) or "build failed", revision, now)
+        self._failed(old, name, keys.cards, (job.error if job else None) or "build failed", revision, now,
+                     retry=job.retry if job else True)
         self.queue.forget(keys.cards)
         return None
 
@@ -110,15 +116,19 @@ class ModelPhase:
         self.queue.forget(keys.cards)
         self.revisions.pop(keys.cards, None)
 
-    def _failed(self, old: ObjectStatus, name: str, key: str, error: str, revision: str, now: float) -> None:
+    def _failed(self, old: ObjectStatus, name: str, key: str, error: str, revision: str, now: float, *,
+                retry: bool = True) -> None:
         failures = old.failures + 1 if old.model.failed_key == key else 1
-        retry = next_attempt(failures, now)
+        again = next_attempt(failures, now)
+        if not retry:
+            self.over_budget[name] = key
+        when = f"retry in {again - now:.0f}s" if retry else "not retried until its inputs change"
         with self.store.transaction():
             self._put(old, with_conditions(
-                replace(old, observed_commit=revision, last_error=error, failures=failures, next_attempt=retry,
+                replace(old, observed_commit=revision, last_error=error, failures=failures, next_attempt=again,
                         detail=old.model.model_copy(update={"failed_key": key})), now,
                 ready=(False, "BuildFailed", error), stalled=(True, "BuildFailed", error)))
-            self.store.emit("Model", name, "BuildFailed", f"{error} (retry in {retry - now:.0f}s)", warning=True,
+            self.store.emit("Model", name, "BuildFailed", f"{error} ({when})", warning=True,
                             commit=revision)
         self.revisions.pop(key, None)
 
