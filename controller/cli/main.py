@@ -19,6 +19,7 @@ COMMANDS = [
     "controller.cli.plan",
     "controller.cli.build",
     "controller.cli.artifacts",
+    "controller.cli.gc",
     "controller.cli.status",
     "controller.cli.get",
     "controller.cli.describe",

@@ -260,7 +260,8 @@ def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, ca
             outputs[f"{v.name}/card.md"] = store.put_bytes(card_markdown(model_name, as_dict, context),
                                                            {"kind": "model-card", "model": model_name,
                                                             "variant": v.name, "media_type": "text/markdown"})
-        return outputs, {}
+        # The stage keys of this build: garbage collection keeps a recent build's whole chain through them.
+        return outputs, {"model": model_name, "stage_keys": keys.all()}
 
     cards_record = cache.run("cards", keys.cards, cards_stage)
     for v in variants:

@@ -237,7 +237,7 @@ class FleetPhase:
                 paused: bool, revision: str, now: float) -> ObjectStatus:
         p = decision.progress
         detail = {"version": keys.version, "target": decision.record.target, "phase": decision.record.phase,
-                  "strategy_key": keys.strategy, "releases": releases, "members": p.members,
+                  "strategy_key": keys.strategy, "bundles": keys.bundles, "releases": releases, "members": p.members,
                   "updated": p.updated, "pending": p.pending, "failed": p.failed, "waiting": p.waiting,
                   "offline": p.offline, "unhealthy": p.unhealthy, "unsupported": p.unsupported,
                   "conflicts": conflicts, "boards": sorted({d.board for d in devices if d.board}),
