@@ -18,7 +18,6 @@ same rule.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -131,18 +130,19 @@ class Scan:
 def scan(store: ArtifactStore, cache: StageCache) -> Scan:
     """Read both stores: every deletable file, the reference edges and the build records."""
     out = Scan()
+    files = list(store.files())
+    metas = {path.name[:-5]: (path, info) for kind, path, info in files if kind == "meta"}
     objects: set[str] = set()
-    metas: list[tuple[str, Path, os.stat_result]] = []
-    for kind, path, info in store.files():
+    for kind, path, info in files:
         if kind == "object":
             objects.add(path.name)
-            out.items.append(Item("artifact", path.name, info.st_size, info.st_mtime, path))
+            meta = metas.get(path.name)
+            size = info.st_size + (meta[1].st_size if meta else 0)  # an artifact is its bytes and its metadata
+            out.items.append(Item("artifact", path.name, size, info.st_mtime, path))
             out.references[path.name] = store.references(path.name)
-        elif kind == "meta":
-            metas.append((path.name[:-5], path, info))
         elif kind == "temp":
             out.items.append(Item("temp", path.name, info.st_size, info.st_mtime, path))
-    for digest, path, info in metas:  # metadata whose artifact is gone (a crash between the two deletes)
+    for digest, (path, info) in metas.items():  # metadata whose artifact is gone (a crash between deletes)
         if digest not in objects:
             out.items.append(Item("orphan", path.name, info.st_size, info.st_mtime, path))
     for key, info, path in cache.files():
