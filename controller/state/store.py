@@ -28,7 +28,7 @@ from controller.state.records import (
 )
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION
 from specs.errors import StateError, StorageError, StoreError
-from wire.files import DISK_FULL_ADVICE, disk_full_error, is_disk_full
+from wire.files import disk_full_error, is_disk_full
 from wire.logs import get_logger
 
 log = get_logger("state")
@@ -92,8 +92,8 @@ class StateStore:
         if primary == sqlite3.SQLITE_FULL or "disk is full" in str(err):
             return disk_full_error(f"the state database {self.path.name}")
         if primary == sqlite3.SQLITE_IOERR:
-            return StorageError(f"cannot write the state database {self.path.name}: disk I/O error; "
-                                f"check the disk: {DISK_FULL_ADVICE}")
+            return StorageError(f"cannot write the state database {self.path.name}: disk I/O error (a full disk "
+                                f"or a failing one); free space or run `origami gc`, and check the disk")
         if primary == sqlite3.SQLITE_NOTADB:
             return self._damaged("it is not an SQLite database")
         if primary == sqlite3.SQLITE_CORRUPT:
