@@ -83,12 +83,12 @@ def write_build(store: ArtifactStore, cache: StageCache, tag: str, model: str = 
     return FakeBuild(keys, snapshot, keras, tflite, card)
 
 
-def age_everything(state_dir, seconds: float) -> None:
-    """Make every file of the stores look `seconds` old."""
-    then = time.time() - seconds
+def age_everything(state_dir, seconds: float, *, written_within: float = float("inf")) -> None:
+    """Make every file of the stores (written within the last `written_within` seconds) look `seconds` old."""
+    now = time.time()
     for path in (state_dir / ".origami").rglob("*"):
-        if path.is_file():
-            os.utime(path, (then, then))
+        if path.is_file() and now - path.stat().st_mtime < written_within:
+            os.utime(path, (now - seconds, now - seconds))
 
 
 @pytest.fixture
@@ -226,3 +226,33 @@ def test_the_loop_collects_at_most_every_interval_and_skips_when_nothing_changed
     now[0] += HOUR
     report = maintenance.after_pass(None, set())
     assert report is not None and report.deleted == {"artifact": 1} and not store.exists(young)
+
+
+def test_after_gc_the_kept_builds_of_a_real_pipeline_need_nothing_rebuilt(tmp_path, capsys):
+    """Two real builds (another CSV in between); collecting with --keep-builds 1 and no grace keeps the
+    newest build's whole chain (plan: nothing to build) and deletes the older one's."""
+    import git
+
+    from tests.reconcile_specs import commit
+    from tests.test_reconcile_whole_commit import SPECS, points_csv
+
+    origin = git.Repo.init(tmp_path / "specs", initial_branch="main")
+    state_dir = tmp_path / "state"
+    store = ArtifactStore(artifact_dir(state_dir))
+    snapshots = []
+    for seed in (5, 6):
+        commit(origin, {**SPECS, "data/points.csv": points_csv(120, seed)}, f"points {seed}")
+        assert main(["build", origin.working_dir, "--state-dir", str(state_dir), "-q", "-o", "json",
+                     "--allow-repo-code"]) in (0, 3)
+        capsys.readouterr()
+        snapshots.append({i.digest for i in store.list() if i.metadata.get("kind") == "dataset-snapshot"})
+        age_everything(state_dir, (7 - seed) * HOUR, written_within=HOUR)  # the first build 2 h ago, then 1 h
+    (old_snapshot,) = snapshots[0]
+    (new_snapshot,) = snapshots[1] - snapshots[0]
+
+    assert main(["gc", "--state-dir", str(state_dir), "--keep-builds", "1", "--gc-grace", "0"]) == 0
+    assert "deleted" in capsys.readouterr().out
+    assert store.exists(new_snapshot) and not store.exists(old_snapshot)
+    assert main(["plan", origin.working_dir, "--state-dir", str(state_dir), "-o", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert (summary["snapshot"], summary["train"], summary["squeeze"], summary["gates"]) == (0, 0, 0, 0)
