@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from controller.cli.broker_flags import add_broker_flags, open_controller_broker
+from controller.cli.keys import add_passphrase_flag, passphrase_from_args
 from controller.cli.limits_option import add_limits_option, add_repo_code_option, limits_from_args
 from controller.cli.output import add_state_flag
 from controller.cli.storage_flags import add_gc_flags, maintenance_settings
@@ -34,6 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--listen", default=None, metavar="HOST:PORT",
                    help="serve the dashboard, the API (/api/v1) and /metrics here, e.g. 127.0.0.1:8080")
     add_state_flag(p)
+    add_passphrase_flag(p)
     add_gc_flags(p, loop=True)
     add_limits_option(p)
     add_repo_code_option(p)
@@ -69,6 +71,7 @@ def run(args) -> int:
     from controller.reconciler.wiring import HubLink, PipelineBuilder, artifact_dir
 
     state_dir = Path(args.state_dir or ".")
+    signer = Signer.load_or_create(state_dir, passphrase_from_args(args))  # a wrong passphrase fails first
     store = open_store(state_dir)
     source = make_source(args, state_dir)
     limits = limits_from_args(args)
@@ -79,10 +82,11 @@ def run(args) -> int:
     broker = open_controller_broker(args, state_dir)
     print(f"origami: {broker.startup_line}", file=sys.stderr)
     hub = DeviceHub(broker.hub, builder.store, enrolled=broker.enrollment).start()
+    hub.announce_keys(signer.announcement())  # a rotation made while stopped reaches the devices now
     # Samples from the fleet: ingested as they arrive; datasets and campaigns follow each pass's specs.
     collection = CollectionService(broker.collector, store.path, builder.store, store=store,
                                    campaign_link=hub.link).start()
-    reconciler = Reconciler(store, source, builder, HubLink(hub), Signer.load_or_create(state_dir),
+    reconciler = Reconciler(store, source, builder, HubLink(hub), signer,
                             progress=progress_line, builds=builds, online_timeout=args.online_timeout,
                             limits=limits, maintenance=Maintenance(store, builder.store, builder.cache,
                                                                    maintenance_settings(args), clock=time.time))

@@ -33,7 +33,7 @@ def state_roots(state: StateStore) -> set[str]:
     recorded keys and snapshots, desired and recent install artifacts, samples."""
     roots = set(state.referenced_artifacts())
     for obj in state.objects():
-        detail = obj.detail or {}
+        detail = obj.detail_json()
         if obj.kind == "Fleet":
             for release in (detail.get("releases") or {}).values():
                 for artifact in release.values():

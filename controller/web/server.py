@@ -37,7 +37,9 @@ class DashboardServer:
             self._socket.close()
             raise UsageError(f"cannot listen on {host}:{port}: {err.strerror}; pick another --listen") from err
         self.port = self._socket.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+        # log_config=None: uvicorn's default dictConfig closes every logging handler in the process
+        # (ours, and one that TensorFlow's absl logging holds on whatever stderr was when it loaded)
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, log_config=None,
                                                      timeout_graceful_shutdown=2))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name="dashboard", daemon=True)
