@@ -46,6 +46,15 @@ class StoreError(OrigamiError):
     """The artifact store or the state store is unusable (corrupt, wrong schema, unwritable)."""
 
 
+class StorageError(StoreError):
+    """A write to the state directory failed for lack of space (disk full, quota, file-size limit).
+    Nothing already recorded is lost; the write can be retried once space is freed."""
+
+
+class StateError(StoreError):
+    """The state database is damaged (not SQLite, or fails its integrity check)."""
+
+
 class DeviceError(OrigamiError):
     """A device, its transport or its protocol misbehaved."""
 

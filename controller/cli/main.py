@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 
 from specs.errors import OrigamiError
 from wire import __version__
+from wire.files import DISK_FULL_ADVICE, is_disk_full
 
 COMMANDS = [
     "controller.cli.validate",
@@ -19,6 +21,7 @@ COMMANDS = [
     "controller.cli.plan",
     "controller.cli.build",
     "controller.cli.artifacts",
+    "controller.cli.gc",
     "controller.cli.status",
     "controller.cli.get",
     "controller.cli.describe",
@@ -68,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `origami ... | head`
         sys.stderr.close()
         return 0
+    except (OSError, sqlite3.OperationalError) as err:
+        # A full disk met by code that does not translate it (a copy, a log file, a second database
+        # connection): the advice, never a traceback. Anything else is a bug and keeps its traceback.
+        if not (is_disk_full(err) or "disk is full" in str(err)):
+            raise
+        print(f"origami: error: {DISK_FULL_ADVICE}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("origami: interrupted", file=sys.stderr)
         return 130

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 from controller.cli.broker_flags import add_broker_flags, open_controller_broker
@@ -14,6 +15,7 @@ from controller.cli.limits_option import (
     repo_code_from_args,
 )
 from controller.cli.output import add_state_flag
+from controller.cli.storage_flags import add_gc_flags, maintenance_settings
 from controller.state import open_store
 from specs.errors import UsageError
 from wire.logs import get_logger
@@ -39,6 +41,7 @@ def register(subparsers) -> None:
                    help="serve the dashboard, the API (/api/v1) and /metrics here, e.g. 127.0.0.1:8080")
     add_state_flag(p)
     add_passphrase_flag(p)
+    add_gc_flags(p, loop=True)
     add_limits_option(p)
     add_repo_code_option(p)
     p.set_defaults(func=run)
@@ -69,6 +72,7 @@ def run(args) -> int:
     from controller.devices.signing import Signer
     from controller.reconciler.build_queue import BuildQueue
     from controller.reconciler.loop import Reconciler
+    from controller.reconciler.maintenance import Maintenance
     from controller.reconciler.sandbox import SandboxedBuilder
     from controller.reconciler.wiring import HubLink
 
@@ -90,7 +94,8 @@ def run(args) -> int:
                                    campaign_link=hub.link).start()
     reconciler = Reconciler(store, source, builder, HubLink(hub), signer,
                             progress=progress_line, builds=builds, online_timeout=args.online_timeout,
-                            limits=limits)
+                            limits=limits, maintenance=Maintenance(store, builder.store, builder.cache,
+                                                                   maintenance_settings(args), clock=time.time))
     reconciler.on_repository(lambda repo: collection.apply(repo, store.devices()))
     stop = threading.Event()
     dashboard = None

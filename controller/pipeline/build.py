@@ -294,7 +294,8 @@ class _ModelRun:
                 outputs[f"{v.name}/card.json"] = store.put_bytes(card_json(name, as_dict, context), card)
                 outputs[f"{v.name}/card.md"] = store.put_bytes(card_markdown(name, as_dict, context),
                                                                card | {"media_type": "text/markdown"})
-            return outputs, {}
+            # The stage keys of this build: garbage collection keeps a recent build's whole chain through them.
+            return outputs, {"model": self.name, "stage_keys": self.keys.all()}
 
         record = self.cache.run("cards", self.keys.cards, stage)
         for v in variants:

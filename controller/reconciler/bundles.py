@@ -95,7 +95,8 @@ class BundleMaker:
             outputs["firmware"] = artifact.firmware
         if artifact.tail:
             outputs["tail"] = artifact.tail
-        return outputs, {"artifact": artifact.to_dict()}
+        # model and board: garbage collection keeps the last bundles of each (see controller.store.gc)
+        return outputs, {"artifact": artifact.to_dict(), "model": repo.fleets[fleet].spec.model, "board": board}
 
     def artifact_for(self, repo: SpecRepository, fleet: str, outcome: ModelOutcome, board: str,
                      progress: Progress | None = None) -> Artifact:

@@ -249,7 +249,7 @@ class FleetPhase:
         p = decision.progress
         detail = FleetStatus(
             **p.model_dump(), version=keys.version, target=decision.record.target, phase=decision.record.phase,
-            strategy_key=keys.strategy, releases=releases, conflicts=conflicts,
+            strategy_key=keys.strategy, bundles=keys.bundles, releases=releases, conflicts=conflicts,
             boards=sorted({d.board for d in devices if d.board}), paused=paused,
             bundle_failures=old.fleet.bundle_failures,
             reasons={i: s.reason for i, s in decision.members.items() if s.reason},

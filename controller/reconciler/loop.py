@@ -5,8 +5,11 @@ A pass, phase by phase (each phase is a module of this package):
 the last good one stays in force), *ingest* what devices reported (`reports`), *plan* against the
 stage cache and the recorded state (`controller.planning`), *build* what the plan says must be built
 (`models`, through the `build_queue`, off this thread), *roll out* each fleet one step (`fleets`), and
-*prune* what the specs no longer name. Every decision is written to the state store before it is
-sent, so a SIGKILL at any point resumes without repeating a finished stage or an install.
+*prune* what the specs no longer name, then (at most every few minutes) *maintain* bounded storage
+(`maintenance`: garbage collection, forgetting long-gone devices). Every decision is written to the
+state store before it is sent, so a SIGKILL at any point resumes without repeating a finished stage
+or an install. A pass that fails for lack of disk space (`StorageError`) is logged and retried on the
+next interval; what was recorded before it stays (every write is a transaction or a rename).
 """
 from __future__ import annotations
 
@@ -21,12 +24,14 @@ from controller.loading import SpecRepository
 from controller.planning.plan import Plan, RecordedState, plan_repository
 from controller.reconciler.build_queue import BuildQueue
 from controller.reconciler.fleets import FleetPhase
+from controller.reconciler.maintenance import Maintenance
 from controller.reconciler.models import ModelPhase
 from controller.reconciler.ports import Builder, DeviceLink, Progress, Signer
 from controller.reconciler.reports import ReportIngest
 from controller.reconciler.revisions import RevisionTracker
 from controller.sources import SpecSource
 from controller.state import DesiredRecord, StateStore
+from specs.errors import OrigamiError, StorageError
 from specs.v1alpha1.protocol import DesiredState
 from wire.logs import get_logger
 
@@ -49,7 +54,7 @@ class Reconciler:
     def __init__(self, store: StateStore, source: SpecSource, builder: Builder, link: DeviceLink, signer: Signer,
                  *, progress: Progress | None = None, clock: Callable[[], float] = time.time,
                  builds: BuildQueue | None = None, online_timeout: float = ONLINE_TIMEOUT_S,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, maintenance: Maintenance | None = None) -> None:
         self.store = store
         self.source = source
         self.builder = builder
@@ -62,6 +67,8 @@ class Reconciler:
         self.reports = ReportIngest(store, link, clock=clock, online_timeout=online_timeout)
         self.models = ModelPhase(store, builder, self.builds, self.progress, clock)
         self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout)
+        self.maintenance = maintenance
+        self.storage_failures = 0  # passes that failed for lack of disk space (a metric reads it)
         self._lock = threading.Lock()
         self._resent = False
         self._repo_hooks: list[Callable[[SpecRepository], None]] = []
@@ -145,9 +152,23 @@ class Reconciler:
             result.installs += sent
             result.ready[name] = ready
         self._prune(plan)
+        self._maintain(plan)
         result.building = len(self.builds.busy())
         result.actions = result.builds + result.installs
         return result
+
+    def _maintain(self, plan: Plan) -> None:
+        """Bounded storage after the pass; a failure here is logged and never fails the pass."""
+        if self.maintenance is None:
+            return
+        in_rollout: set[str] = set()
+        for record in self.store.rollouts():
+            if record.phase == "progressing":
+                in_rollout |= {d.device_id for d in plan.members.get(record.fleet, [])}
+        try:
+            self.maintenance.after_pass(plan, in_rollout)
+        except (OrigamiError, OSError) as err:
+            log.warning("storage maintenance failed; retried on a later pass", extra={"error": str(err)})
 
     def _prune(self, plan: Plan) -> None:
         graph = plan.graph
@@ -173,8 +194,26 @@ class Reconciler:
             self.builds.on_finished(kick.set)  # so does a finished build
         self.link.settle()  # decide on the devices that exist (retained hellos), not on none
         while True:
-            result = self.reconcile_once()
+            try:
+                result = self.reconcile_once()
+            except StorageError as err:
+                if once:
+                    raise
+                self._storage_failed(err)
+                if stop.wait(interval):
+                    return PassResult()
+                continue
             if once or stop.is_set() or (until and until(result)):
                 return result
             kick.wait(interval)
             kick.clear()
+
+    def _storage_failed(self, err: StorageError) -> None:
+        """A full disk: say so (an event when there is still room for one) and keep running; the
+        failed pass's transaction rolled back, so the next pass redoes exactly what was missing."""
+        self.storage_failures += 1
+        log.error("pass failed: the state directory is out of space; retrying", extra={"error": str(err)})
+        try:
+            self.store.emit("Source", "storage", "DiskFull", str(err), warning=True)
+        except (OrigamiError, OSError):
+            pass  # no room even for the event: the log line above is all there is

@@ -27,10 +27,13 @@ class RateLimit:
 
     burst: int = 20
     window: float = 60.0
+    max_tracked: int = 1000  # devices remembered at once: ids that come and go must not grow memory
     _windows: dict[str, tuple[float, int, int]] = field(default_factory=dict)  # device -> (start, sent, dropped)
 
     def allow(self, device_id: str, now: float) -> tuple[bool, int]:
         """(whether to record this one, how many were dropped in the window that just ended)."""
+        if device_id not in self._windows and len(self._windows) >= self.max_tracked:
+            self._forget_ended(now)
         start, sent, dropped = self._windows.get(device_id, (now, 0, 0))
         ended = 0
         if now - start >= self.window:
@@ -40,6 +43,14 @@ class RateLimit:
             return True, ended
         self._windows[device_id] = (start, sent, dropped + 1)
         return False, ended
+
+    def _forget_ended(self, now: float) -> None:
+        """Drop the windows that have ended (a device that speaks again starts a fresh one); if every
+        window is still open, the oldest go, so memory stays bounded whatever ids are made up."""
+        self._windows = {d: w for d, w in self._windows.items() if now - w[0] < self.window}
+        if len(self._windows) >= self.max_tracked:
+            newest = sorted(self._windows.items(), key=lambda item: item[1][0])[len(self._windows) // 2:]
+            self._windows = dict(newest)
 
 
 class ReportIngest:

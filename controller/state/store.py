@@ -2,7 +2,9 @@
 
 Every write happens inside a transaction; a group of writes that must land together (an
 install record and the desired state that names it, a rollout step and its event) shares one
-`with store.transaction():` block, so a kill leaves either all of it or none.
+`with store.transaction():` block, so a kill leaves either all of it or none. So does a full disk:
+the transaction rolls back and `StorageError` says what to do. A file that is not SQLite, or fails
+`PRAGMA quick_check` when opened, is a `StateError` naming the file and how to recover.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from controller.state.records import (
     RolloutRecord,
 )
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION
-from specs.errors import StoreError
+from specs.errors import StateError, StorageError, StoreError
+from wire.files import disk_full_error, is_disk_full
 from wire.logs import get_logger
 
 log = get_logger("state")
@@ -58,10 +61,44 @@ class StateStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.row_factory = sqlite3.Row
+            self._check()
             self._migrate()
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"{self.path}: not a usable Origami state store ({err}); move it aside to start "
-                             "from empty state") from err
+            raise self._translated(err) from err
+        except OSError as err:
+            if is_disk_full(err):
+                raise disk_full_error(f"the state database {self.path.name}") from err
+            raise StoreError(f"cannot create the state database {self.path.name}: {err.strerror or err}") from err
+
+    # --- errors -------------------------------------------------------------------------------
+    def _check(self) -> None:
+        """SQLite's quick integrity check (every page and index, no cross-checks): a damaged file is
+        refused on open, before anything reads half of it."""
+        verdict = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if verdict != "ok":
+            raise self._damaged("it fails SQLite's integrity check")
+
+    def _damaged(self, what: str) -> StateError:
+        name = self.path.name
+        return StateError(f"the state database {name} in the state directory is damaged ({what}); restore it "
+                          f"from a backup, or move it aside with its -wal and -shm files (`mv {name} "
+                          f"{name}.damaged`): `origami reconcile` then starts from an empty state database "
+                          "and devices report again")
+
+    def _translated(self, err: sqlite3.DatabaseError) -> Exception:
+        """SQLite's error as the error a user can act on (the original when it is none of these)."""
+        code = getattr(err, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        if primary == sqlite3.SQLITE_FULL or "disk is full" in str(err):
+            return disk_full_error(f"the state database {self.path.name}")
+        if primary == sqlite3.SQLITE_IOERR:
+            return StorageError(f"cannot write the state database {self.path.name}: disk I/O error (a full disk "
+                                f"or a failing one); free space or run `origami gc`, and check the disk")
+        if primary == sqlite3.SQLITE_NOTADB:
+            return self._damaged("it is not an SQLite database")
+        if primary == sqlite3.SQLITE_CORRUPT:
+            return self._damaged("SQLite reports it malformed")
+        return err
 
     # --- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -89,23 +126,42 @@ class StateStore:
                 raise StoreError("the state store is open read-only")
             outer = self._depth == 0
             if outer:
-                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                except sqlite3.DatabaseError as err:
+                    raise self._translated(err) from err
             self._depth += 1
             try:
                 yield self._db
-            except BaseException:
+            except BaseException as err:
                 self._depth -= 1
                 if outer:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
+                if isinstance(err, sqlite3.DatabaseError) and (mapped := self._translated(err)) is not err:
+                    raise mapped from err
                 raise
             self._depth -= 1
             if outer:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.DatabaseError as err:  # a full disk at commit: nothing of it lands
+                    self._rollback()
+                    raise self._translated(err) from err
                 self.writes += 1
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _rows(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as err:
+                mapped = self._translated(err)
+                if mapped is err:
+                    raise
+                raise mapped from err
 
     def close(self) -> None:
         with self._lock:
@@ -230,6 +286,22 @@ class StateStore:
         rows = self._rows("SELECT * FROM devices WHERE device_id=?", (device_id,))
         return _device(rows[0]) if rows else None
 
+    def forget_devices(self, silent_since: float, *, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Delete the devices not seen since `silent_since` (their rows, desired states and member
+        failures), except those in `keep` and those assigned by a fleet whose rollout is in progress.
+        Installs stay: a device that comes back continues its generations. The ids forgotten."""
+        with self.transaction() as db:
+            busy = {r[0] for r in db.execute(
+                "SELECT d.device_id FROM desired d JOIN rollouts r ON r.fleet = d.fleet WHERE r.phase = 'progressing'")}
+            stale = [r[0] for r in db.execute("SELECT device_id FROM devices WHERE last_seen < ? ORDER BY device_id",
+                                              (silent_since,))]
+            gone = [d for d in stale if d not in keep and d not in busy]
+            for table in ("devices", "desired", "member_failures"):
+                db.executemany(f"DELETE FROM {table} WHERE device_id=?", [(d,) for d in gone])
+        if gone:
+            log.info("devices forgotten", extra={"count": len(gone), "silent_since": silent_since})
+        return gone
+
     # --- desired state and installs -------------------------------------------------------------
     def record_install(self, install: InstallRecord, payload: dict) -> None:
         """The install and the desired state naming it land together, before anything is sent."""
@@ -278,6 +350,22 @@ class StateStore:
         if device_id:
             sql, params = sql + " WHERE device_id=?", (device_id,)
         return [InstallRecord(**dict(r)) for r in self._rows(sql + " ORDER BY recorded_at, install_id", params)]
+
+    def referenced_artifacts(self) -> set[str]:
+        """Artifact digests the state names and garbage collection must keep: each device's desired
+        artifact and the artifacts of its last two installs (current and previous), every collected
+        sample's segment and every pinned snapshot manifest (samples are data, never garbage)."""
+        out: set[str] = set()
+        for r in self._rows("SELECT payload FROM desired"):
+            manifest = (json.loads(r["payload"]).get("artifact") or {}).get("manifest") or {}
+            if manifest.get("digest"):
+                out.add(manifest["digest"])
+        out |= {r[0] for r in self._rows(
+            "SELECT artifact FROM (SELECT artifact, ROW_NUMBER() OVER (PARTITION BY device_id "
+            "ORDER BY recorded_at DESC, install_id DESC) AS n FROM installs) WHERE n <= 2 AND artifact IS NOT NULL")}
+        out |= {r[0] for r in self._rows("SELECT DISTINCT blob FROM samples")}
+        out |= {r[0] for r in self._rows("SELECT manifest FROM sample_pins")}
+        return out
 
     # --- rollouts -------------------------------------------------------------------------------
     def rollout(self, fleet: str) -> RolloutRecord | None:

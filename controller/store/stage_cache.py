@@ -3,24 +3,26 @@
 Keys come from `controller.planning.keys.stage_key` (the one key function: the stage's spec section,
 the digests of its inputs, the tools' versions). Records are small JSON files under
 `<store root>/../stages/<key[:2]>/<key>.json`; a record whose output artifacts have vanished from the
-store is treated as a miss.
+store is treated as a miss. A record's file mtime is when its stage ran (a hit writes nothing), which
+is how garbage collection (`controller.store.gc`) finds the last builds.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from controller.store.artifacts import ArtifactStore
 from specs.errors import StoreError
-from wire.files import atomic_write
+from wire.files import atomic_write, disk_full_error, is_disk_full
 from wire.logs import get_logger
 
 log = get_logger("store.stage_cache")
-
+_RECORD = re.compile(r"^([0-9a-f]{64})\.json$")
 
 
 @dataclass
@@ -73,8 +75,48 @@ class StageCache:
     def put(self, kind: str, key: str, outputs: dict[str, str], result: dict | None = None) -> StageRecord:
         record = StageRecord(kind=kind, key=key, outputs=dict(outputs), result=dict(result or {}))
         body = {"kind": kind, "key": key, "outputs": record.outputs, "result": record.result}
-        atomic_write(self._path(key), json.dumps(body, sort_keys=True, indent=2, default=str).encode())
+        try:
+            atomic_write(self._path(key), json.dumps(body, sort_keys=True, indent=2, default=str).encode())
+        except OSError as err:
+            if is_disk_full(err):
+                raise disk_full_error(f"the {kind} stage record {key[:12]}") from err
+            raise StoreError(f"cannot write the {kind} stage record {key[:12]}: {err.strerror or err}") from err
         return record
+
+    # --- what garbage collection needs ------------------------------------------------------
+    def files(self) -> Iterator[tuple[str | None, os.stat_result, os.PathLike]]:
+        """(stage key, stat, path) of every file under the cache's root; key None for a file that is
+        not a record (an abandoned temporary file, say)."""
+        for bucket in sorted(self.root.glob("??")):
+            try:
+                entries = list(os.scandir(bucket))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                match = _RECORD.match(entry.name)
+                yield (match.group(1) if match else None), info, Path(entry.path)
+
+    def raw(self, key: str) -> dict | None:
+        """A record as written, whether or not its outputs are still in the store; None if unreadable."""
+        try:
+            raw = json.loads(self._path(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return raw if isinstance(raw, dict) else None
+
+    def remove(self, key: str) -> int:
+        """Delete a record; the bytes freed."""
+        path = self._path(key)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+            return size
+        except FileNotFoundError:
+            return 0
 
     def run(self, kind: str, key: str,
             compute: Callable[[], tuple[dict[str, str], dict]]) -> StageRecord:

@@ -92,6 +92,7 @@ class FleetStatus(MemberCounts):
     target: str | None = None  # the release being rolled out now
     phase: str | None = None
     strategy_key: str | None = None
+    bundles: dict[str, str] = Field(default_factory=dict)  # board -> bundle key of the desired release (kept by GC)
     releases: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)  # version -> board -> artifact
     conflicts: list[str] = Field(default_factory=list)
     boards: list[str] = Field(default_factory=list)
