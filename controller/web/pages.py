@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from controller.collect.index import Selection
@@ -34,6 +35,7 @@ from controller.web.views import (
     status_view,
 )
 from specs.errors import UsageError
+from wire.text import printable
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -52,8 +54,15 @@ def _bytes(n: int | None) -> str:
     return f"{n} B"
 
 
+def _shown(value):
+    """Every `{{ value }}` of a page: strings with their control characters as visible escapes (a
+    device's names and messages), then HTML-escaped by autoescape; markup we made is left alone."""
+    return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 templates.env.filters["when"] = _when
 templates.env.filters["bytes"] = _bytes
+templates.env.finalize = _shown
 
 
 def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
