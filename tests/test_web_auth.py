@@ -115,6 +115,7 @@ def test_operator_token_command_replaces_the_token(tmp_path, capsys):
     from controller.cli.main import main
 
     tokens, first = ensure_operator_token(tmp_path)
-    assert main(["operator-token", "--state-dir", str(tmp_path)]) == 0
-    new = capsys.readouterr().out.split()[2]
+    assert main(["operator-token", "--state-dir", str(tmp_path), "--out", str(tmp_path / "new.token")]) == 0
+    new = (tmp_path / "new.token").read_text().strip()
+    assert new not in capsys.readouterr().out
     assert tokens.verify(first) is None and tokens.verify(new) == "operator"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from controller.cli.broker_flags import add_broker_flags, open_controller_broker
 from controller.cli.limits_option import add_limits_option, add_repo_code_option, limits_from_args
+from controller.cli.listen_flags import add_listen_flags, listen_options
 from controller.cli.output import add_state_flag
 from controller.state import open_store
 from specs.errors import UsageError
@@ -29,8 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--online-timeout", type=float, default=180.0, metavar="SECONDS",
                    help="a device silent for this long is offline (default 180; devices report every 60 s)")
     add_broker_flags(p, default_url=None, registry=True)
-    p.add_argument("--listen", default=None, metavar="HOST:PORT",
-                   help="serve the dashboard, the API (/api/v1) and /metrics here, e.g. 127.0.0.1:8080")
+    add_listen_flags(p)
     add_state_flag(p)
     add_limits_option(p)
     add_repo_code_option(p)
@@ -88,7 +88,8 @@ def run(args) -> int:
         if args.listen:
             from controller.web.server import start_dashboard
 
-            dashboard = start_dashboard(args.listen, state_dir, store, builder, reconciler, hub, collection=collection)
+            dashboard = start_dashboard(args.listen, state_dir, store, builder, reconciler, hub, collection=collection,
+                                        **listen_options(args))
         result = reconciler.run(stop, interval=args.interval if args.git else 2.0, once=args.once)
     except KeyboardInterrupt:
         stop.set()

@@ -23,9 +23,9 @@ from controller.web.auth import (
     SESSION_SECONDS,
     csrf_matches,
     new_csrf_token,
-    same_origin,
 )
 from controller.web.context import Dashboard, dashboard
+from controller.web.hosts import origin_matches
 from controller.web.views import (
     LabelRequest,
     device_detail,
@@ -82,7 +82,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _cross_site(request: Request, form: dict[str, str]) -> str | None:
-    if not same_origin(request.headers.get("origin"), request.headers.get("host"), request.url.scheme):
+    if not origin_matches(request.headers.get("origin"), request.headers.get("host")):
         return "the request came from another site (Origin does not match)"
     if not csrf_matches(request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)):
         return "the form's CSRF token does not match; reload the page and try again"
