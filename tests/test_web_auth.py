@@ -119,3 +119,16 @@ def test_operator_token_command_replaces_the_token(tmp_path, capsys):
     new = (tmp_path / "new.token").read_text().strip()
     assert new not in capsys.readouterr().out
     assert tokens.verify(first) is None and tokens.verify(new) == "operator"
+
+
+def test_retry_is_an_action_like_the_others(served):
+    server, store, token = served(require_read_auth=False)
+    url = server.url + f"/api/v1/fleets/{FLEET}/rollout/retry"
+    assert httpx.post(url).status_code == 401 and store.rollout(FLEET).retry_requested is False
+    with httpx.Client(base_url=server.url) as browser:
+        browser.get(f"/fleets/{FLEET}")
+        csrf = browser.cookies["origami_csrf"]
+        assert 'id="retry"' in browser.get(f"/fleets/{FLEET}").text
+        done = browser.post(f"/fleets/{FLEET}/rollout/retry", data={"csrf": csrf, "token": token})
+    assert done.status_code == 303 and store.rollout(FLEET).retry_requested is True
+    assert store.events()[-1].message == "operator operator (dashboard): rollout retry"

@@ -198,8 +198,8 @@ def api_operator(request: Request, board: Dashboard = Depends(dashboard)) -> str
 @router.post("/fleets/{name}/rollout/{action}", response_model=ActionResult, responses={
     401: {"model": Problem, "description": "no valid operator token"},
     403: {"model": Problem, "description": "cross-site request refused"}, **NOT_FOUND},
-    summary="pause, resume or undo a fleet's rollout (operator token required)")
-def post_rollout_action(action: Literal["pause", "resume", "undo"], name: str = Name(),
+    summary="pause, resume, undo or retry a fleet's rollout (operator token required)")
+def post_rollout_action(action: Literal["pause", "resume", "undo", "retry"], name: str = Name(),
                         operator: str = Depends(api_operator), board: Dashboard = Depends(dashboard)):
     try:
         return rollout_action(board.store, name, action, operator, "api")

@@ -115,7 +115,7 @@ async def fleet_action(request: Request, name: str, action: str, board: Dashboar
         operator = board.tokens.verify(form["token"])
     if operator is None:
         return render(request, "refused.html", 401, back=f"/fleets/{name}",
-                      problem="pause, resume and undo need a valid operator token")
+                      problem="pause, resume, undo and retry need a valid operator token")
     if action not in ROLLOUT_ACTIONS:
         return render(request, "refused.html", 404, problem=f"unknown action {action!r}", back=f"/fleets/{name}")
     try:
