@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-slow lint bench schemas clean
+.PHONY: setup demo test test-slow lint audit bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test-slow: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+
+# Known vulnerabilities in the installed (pinned) dependencies, with pip-audit; exit 3 when its database
+# cannot be reached (docs/security.md, "Auditing the dependencies").
+audit: setup
+	scripts/audit.sh $(PY)
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
