@@ -132,3 +132,25 @@ def test_retry_is_an_action_like_the_others(served):
         done = browser.post(f"/fleets/{FLEET}/rollout/retry", data={"csrf": csrf, "token": token})
     assert done.status_code == 303 and store.rollout(FLEET).retry_requested is True
     assert store.events()[-1].message == "operator operator (dashboard): rollout retry"
+
+
+def test_operator_token_command_prints_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    tokens, _ = ensure_operator_token(tmp_path)
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "controller.cli.main", "operator-token", "--name", "bob",
+                               "--state-dir", str(tmp_path)], stdout=follower, stderr=subprocess.PIPE, timeout=60,
+                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        shown = os.read(leader, 4096).decode()
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert done.returncode == 0, done.stderr
+    assert tokens.verify(shown.split()[2]) == "bob"
