@@ -99,7 +99,7 @@ def start_dashboard(listen: str, state_dir, store, builder=None, reconciler=None
     loopback = is_loopback(host)
     app = create_app(store, builder.store if builder is not None else None, metrics, tokens=tokens,
                      require_read_auth=not loopback, hosts=HostPolicy.for_listen(host, allowed_hosts),
-                     max_streams=max_streams or DEFAULT_MAX_STREAMS)
+                     max_streams=DEFAULT_MAX_STREAMS if max_streams is None else max_streams)
     server = DashboardServer(app, host, port).start()
     print(f"origami: dashboard on {server.url} (API {server.url}/api/v1, metrics {server.url}/metrics)"
           + ("" if loopback else "; not loopback: every request needs the operator token"), file=out)
