@@ -119,7 +119,7 @@ def main() -> int:
         wait_until(lambda: "wire-0" in hub.states(), 10, "the device's first state")
         time.sleep(0.2)
         before = proxy.bytes
-        hub.set_desired("wire-0", desired_state(signer, "wire-0", 1, manifest, chunk_size=args.chunk_size))
+        hub.set_desired("wire-0", desired_state(signer, "wire-0", "rpi4", 1, manifest, chunk_size=args.chunk_size))
         wait_until(lambda: hub.states()["wire-0"].modelDigest == digest, 30, "the update")
         time.sleep(0.2)  # the last PUBACKs
         wire = proxy.bytes - before
@@ -138,7 +138,8 @@ def main() -> int:
         print(f"\n{args.devices} devices connected in {time.monotonic() - t0:.1f} s", file=sys.stderr)
         start = time.monotonic()
         for device_id in ids:
-            hub.set_desired(device_id, desired_state(signer, device_id, 1, manifest, chunk_size=args.chunk_size))
+            hub.set_desired(device_id, desired_state(signer, device_id, "rpi4", 1, manifest,
+                                                     chunk_size=args.chunk_size))
         wait_until(lambda: sum(hub.states()[i].modelDigest == digest for i in ids) == len(ids), 600, "the fleet update")
         elapsed = time.monotonic() - start
         failed = [i for i in ids if hub.states()[i].health != "ok"]

@@ -33,7 +33,8 @@ from controller.reconciler.loop import Reconciler
 from controller.reconciler.ports import Artifact, ModelOutcome
 from controller.sources.local import LocalSource
 from controller.state import InstallRecord, ObjectStatus, StateStore
-from specs.v1alpha1.protocol import DesiredState, Target
+from specs.v1alpha1.protocol import DesiredState, Manifest, SignedManifest, Target
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL  # the tiny specs the tests commit too
 
 MODELS, DEVICES = 50, 1000
 BOARDS = ["rpi4", "jetson-nano", "esp32s3"]
@@ -108,8 +109,22 @@ class Quiet:
 
 
 class Unsigned:
+    """A signer that must not be used: a no-op pass signs nothing."""
+
+    key_id = "0" * 16
+
     def sign(self, manifest):
         raise AssertionError("a no-op pass tried to sign")
+
+    def sign_desired(self, desired):
+        raise AssertionError("a no-op pass tried to sign")
+
+
+def _signed(model: str, version: str) -> SignedManifest:
+    """The manifest a converged device was sent (the signature is never checked in the no-op bench)."""
+    manifest = Manifest(name=model, version=version, digest=ARTIFACT.digest, size=ARTIFACT.size,
+                        target=ARTIFACT.target)
+    return SignedManifest(manifest=manifest, signature="A" * 88, keyId=Unsigned.key_id)
 
 
 def seed_converged(store: StateStore, loop: Reconciler) -> None:
@@ -125,13 +140,15 @@ def seed_converged(store: StateStore, loop: Reconciler) -> None:
             store.observe_device(dev, board=board, labels={"group": f"g{fleet[1:]}"}, hello={})
     graph = plan_repository(repo, RecordedState.from_store(store)).graph
     with store.transaction():
-        for dev, (fleet, _board) in devices.items():
+        for dev, (fleet, _board) in devices.items():  # recorded as the loop leaves them (keyId: Unsigned's)
             version = graph.fleets[fleet].version
             store.observe_device(dev, reported={"modelVersion": version, "modelDigest": ARTIFACT.digest,
                                                 "observedGeneration": 1, "health": "ok"},
                                  reported_version=version, healthy=True)
             store.record_install(InstallRecord(f"{dev}:1", dev, fleet, version, ARTIFACT.digest, "batch", 0.0),
-                                 DesiredState(deviceId=dev, generation=1).model_dump(mode="json"))
+                                 DesiredState(deviceId=dev, board=_board, fleet=fleet, generation=1, sequence=1,
+                                              keyId=Unsigned.key_id, artifact=_signed(fleet, version)
+                                              ).model_dump(mode="json"))
             store.mark_reached(dev, 1.0)
         for name, keys in graph.fleets.items():
             store.put_object(ObjectStatus("Fleet", name, revision.id, None,
@@ -172,17 +189,15 @@ def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, 
     from specs.v1alpha1.protocol import (
         OFFER_REPLY,
         Capabilities,
-        DesiredState,
         Hello,
         ReportedState,
         TransferRequest,
         UpdateResult,
-        decode,
         decode_chunk,
         encode,
     )
     from wire import topics
-    from wire.manifests import verify_artifact, verify_manifest
+    from wire.manifests import verify_artifact, verify_desired
     from wire.mqtt import MqttLink
 
     key = load_pem_public_key(public_pem)
@@ -219,10 +234,12 @@ def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, 
             continue
         if channel == "desired":
             try:
-                desired = decode(DesiredState, payload)
-                manifest = verify_manifest(desired.artifact, key)
+                desired = verify_desired(payload, key)  # signature first, as a device does
             except (ValueError, OrigamiError):  # a bad signature: never install what we cannot verify
                 continue
+            if desired.artifact is None:
+                continue
+            manifest = desired.artifact.manifest
             if running[device] and running[device][1] == manifest.digest:
                 report(device, desired.generation)
                 continue
@@ -247,23 +264,7 @@ def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, 
     link.stop()
 
 
-CONVERGE_MODEL = """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: sine}
-spec:
-  task: regression
-  sources: [{type: generated, generator: sine, samples: 300, seed: 1}]
-  preprocessing: {normalize: {method: none}}
----
-apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: sine}
-spec:
-  dataset: sine
-  architecture: {preset: mlp, units: [8]}
-  training: {epochs: 2, seed: 1}
-  variants: [{name: int8, quantization: int8}]
-"""
+CONVERGE_MODEL = SINE_DATASET + "---\n" + SINE_MODEL
 CONVERGE_FLEET = """apiVersion: origami/v1alpha1
 kind: Fleet
 metadata: {name: bench}
@@ -320,7 +321,7 @@ def converge(tmp: Path, url: str, count: int, artifacts: Path) -> tuple[float, f
         def until(r) -> bool:
             obj = store.object("Fleet", "bench")
             ok = bool(obj and obj.observed_commit == sha and obj.is_true("Ready")
-                      and obj.detail.get("members") == count)
+                      and obj.fleet.members == count)
             if ok and not result:
                 result.update(s=time.perf_counter() - t0, cpu=time.process_time() - cpu0)
                 done.set()

@@ -42,12 +42,11 @@ def _progress_line(store, fleets: list[str], started: float) -> str:
         if obj is None:
             parts.append(f"{name}: waiting")
             continue
-        d = obj.detail
-        state = "Ready" if obj.is_true("Ready") else d.get("phase") or "building"
+        d = obj.fleet
+        state = "Ready" if obj.is_true("Ready") else d.phase or "building"
         if obj.last_error:
             state = f"{state} ({obj.last_error[:60]})"
-        parts.append(f"{name}: {d.get('updated', 0)}/{d.get('members', 0)} updated, {d.get('pending', 0)} "
-                     f"updating [{state}]")
+        parts.append(f"{name}: {d.updated}/{d.members} updated, {d.pending} updating [{state}]")
     models = [o for o in store.objects("Model")]
     building = [o.name for o in models if o.is_true("Reconciling")]
     return f"  {time.monotonic() - started:5.0f}s  " + ("building " + ", ".join(building) + "; " if building
@@ -78,7 +77,7 @@ def _start_tail_workers(store, builder, url: str):
 
     tails = set()
     for obj in store.objects("Fleet"):
-        release = obj.detail.get("releases", {}).get(obj.detail.get("version"), {})
+        release = obj.fleet.releases.get(obj.fleet.version or "", {})
         tails |= {art["tail"] for art in release.values() if art.get("tail")}
     if not tails:
         return None
@@ -128,6 +127,7 @@ def run() -> int:
     fleet = VirtualFleet(broker.url, work / "devices", signer.public_key, FLEET, prefix="demo",
                          profiles=profiles).start()
     hub = DeviceHub(broker.url, builder.store, client_id="origami-demo-controller").start()
+    hub.announce_keys(signer.announcement())
     builds = BuildQueue(workers=1)
     loop = Reconciler(store, GitSource(str(specs), state / "source", interval=1.0), builder, HubLink(hub), signer,
                       builds=builds)
@@ -141,8 +141,8 @@ def run() -> int:
             return 1
         worker = _start_tail_workers(store, builder, broker.url)
         for name in fleets:
-            d = store.object("Fleet", name).detail
-            for board, art in sorted(d["releases"][d["version"]].items()):
+            d = store.object("Fleet", name).fleet
+            for board, art in sorted(d.releases[d.version or ""].items()):
                 print(f"  {name}/{board}: {art['variant']} ({art['target']['runtime']}, {art['size']} B)"
                       + (f", firmware {art['firmware_status'].split(':')[0]}" if art.get("firmware") else "")
                       + f" - {art['note'][:90]}")
@@ -153,8 +153,7 @@ def run() -> int:
         print(f"\ndemo: committed {second[:12]} (a model change): retrain, then a rolling update, canary first")
         if not _wait_converged(store, fleets, second, "Reconcile the model change"):
             return 1
-        first_installs = [i for i in store.installs() if i.version == store.object("Fleet",
-                                                                                   fleets[0]).detail["version"]]
+        first_installs = [i for i in store.installs() if i.version == store.object("Fleet", fleets[0]).fleet.version]
         if first_installs:
             first_installs.sort(key=lambda i: i.recorded_at)
             print(f"  {fleets[0]}: first install of the new version went to {first_installs[0].device_id} "

@@ -1,11 +1,12 @@
 """The device agent for Linux boards (`origami agent`).
 
 It says hello (capabilities, retained), reports its state (retained) and keeps a last will for
-offline detection. When the controller's desired state names another artifact it verifies the
-manifest's signature *before* downloading, downloads in chunks (resuming from the last verified
-offset after a cut), checks size and sha256 against the signed manifest, installs into the
-inactive slot, runs a health check, then confirms, or rolls back to the previous slot and
-reports why. Nothing unverified is ever installed.
+offline detection. Every desired state is checked first (`device.trust.DesiredGuard`: signature
+over the whole message, device id, board, sequence); one that fails is ignored with a Warning event
+and changes nothing. When a checked desired state names another artifact the agent downloads it
+in chunks (resuming from the last verified offset after a cut), checks size and sha256 against
+the signed manifest, installs into the inactive slot, runs a health check, then confirms, or
+rolls back to the previous slot and reports why. Nothing unverified is ever installed.
 
 paho's network thread only queues messages; one worker thread does everything else, in order.
 """
@@ -19,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import ValidationError
 
 from device.download import ChunkReceiver
 from device.health import HealthResult, litert_probe
 from device.slots import Slots
-from specs.errors import SignatureError
+from device.trust import DesiredGuard, Keyring, WarningLimiter
+from specs.errors import DesiredRejected, DeviceError, SignatureError
 from specs.v1alpha1.protocol import (
     OFFER_REPLY,
     Capabilities,
@@ -38,13 +39,12 @@ from specs.v1alpha1.protocol import (
     TransferRefused,
     TransferRequest,
     UpdateResult,
-    decode,
     decode_chunk,
     encode,
 )
 from wire import __version__, topics
 from wire.logs import get_logger
-from wire.manifests import key_id, verify_artifact, verify_manifest
+from wire.manifests import verify_artifact
 from wire.mqtt import BrokerConnection, MqttLink, TlsOptions, Will
 
 log = get_logger("agent")
@@ -62,7 +62,7 @@ class AgentConfig:
     device_id: str
     url: str | BrokerConnection                 # a connection, or a URL (user info allowed)
     state_dir: Path
-    public_key: Ed25519PublicKey
+    public_key: Ed25519PublicKey               # the controller key provisioned; later ones are learnt
     capabilities: Callable[[], Capabilities]
     username: str | None = None
     password: str | None = None
@@ -73,6 +73,7 @@ class AgentConfig:
     chunk_filter: ChunkFilter | None = None     # fault injection for virtual boards: alter or drop a chunk
     retry_seconds: float = 5.0                  # ask again from the last good offset after this silence
     supported_runtimes: tuple[str, ...] = ("litert",)
+    heartbeat_seconds: float = 60.0             # presence is repeated this often (docs/protocol.md "Liveness")
 
 
 @dataclass
@@ -94,7 +95,12 @@ class DeviceAgent:
         self._worker: threading.Thread | None = None
         self._download: _Download | None = None
         self._desired: DesiredState | None = None
-        self._refused: dict[str, UpdateResult] = {}   # digests never to try again (signature, digest, health)
+        # What was refused, keyed by what was signed: an operator retry (a new sequence) is tried again.
+        self._refused: dict[tuple[int, str], UpdateResult] = {}
+        self.keyring = Keyring(self.slots.root, config.public_key)
+        self.guard = DesiredGuard(self.slots.root, self.device_id, lambda: config.capabilities().board_class,
+                                  self.keyring)
+        self._warnings = WarningLimiter()
         self.last_update: UpdateResult | None = None
         self.health = "unknown"
         self.health_reason = ""
@@ -104,6 +110,7 @@ class DeviceAgent:
                              password=config.password, tls=config.tls, will=will, on_connected=self._announce)
         for channel in topics.DEVICE_READS:
             self.link.subscribe(topics.device_topic(self.device_id, channel), self._enqueue(channel))
+        self.link.subscribe(topics.keys_topic(), self._enqueue("keys"))
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float | None = 10.0) -> DeviceAgent:
@@ -123,6 +130,13 @@ class DeviceAgent:
         self._inbox.put(("stop", b"", 0))
         if self._worker is not None:
             self._worker.join(10)
+        if self.link.connected.is_set():  # a clean stop sends no last will: say it ourselves
+            try:
+                self.link.publish_and_wait(topics.presence_topic(self.device_id),
+                                           encode(Presence(deviceId=self.device_id, online=False)),
+                                           retain=True, timeout=2)
+            except DeviceError:
+                log.warning("could not announce going offline", extra={"device": self.device_id})
         self.link.stop()
 
     # --- network thread: only queue ---------------------------------------------------------
@@ -142,7 +156,7 @@ class DeviceAgent:
     def hello(self) -> Hello:
         return Hello(deviceId=self.device_id, agent=self.config.agent, agentVersion=__version__,
                      capabilities=self.config.capabilities(), labels=self.config.labels,
-                     publicKeyId=key_id(self.config.public_key))
+                     publicKeyId=self.keyring.newest)
 
     def reported_state(self) -> ReportedState:
         record = self.slots.record()
@@ -167,16 +181,29 @@ class DeviceAgent:
             self.health, self.health_reason = "ok", ""
 
     # --- worker -----------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        """Repeat presence so that the controller can tell a quiet device from a vanished one."""
+        if self.link.connected.is_set():
+            self.link.publish(topics.presence_topic(self.device_id),
+                              encode(Presence(deviceId=self.device_id, online=True)), retain=True)
+
     def _run(self) -> None:
+        next_beat = time.monotonic() + self.config.heartbeat_seconds
         while not self._stop.is_set():
+            if time.monotonic() >= next_beat:
+                self._heartbeat()
+                next_beat = time.monotonic() + self.config.heartbeat_seconds
+            wait = min(self.config.retry_seconds / 2, max(0.0, next_beat - time.monotonic()))
             try:
-                channel, payload, connection = self._inbox.get(timeout=self.config.retry_seconds / 2)
+                channel, payload, connection = self._inbox.get(timeout=wait)
             except queue.Empty:
                 self._retry_if_stalled()
                 continue
             try:
                 if channel == "desired":
                     self._on_desired(payload)
+                elif channel == "keys":
+                    self._on_keys(payload)
                 elif channel == "transfer/offer":
                     self._on_offer(payload)
                 elif channel == "transfer/chunk":
@@ -189,12 +216,11 @@ class DeviceAgent:
         if not payload:
             return
         try:
-            desired = decode(DesiredState, payload)
-        except ValidationError as err:
-            log.warning("malformed desired state", extra={"device": self.device_id, "error": str(err)[:300]})
+            desired = self.guard.check(payload)
+        except DesiredRejected as err:
+            self._ignore(err)
             return
-        if desired.deviceId != self.device_id:
-            return
+        self.guard.applied(desired)
         self._desired = desired
         if desired.artifact is None:
             self._report()
@@ -205,24 +231,20 @@ class DeviceAgent:
             self._download = None
             self._report()
             return
-        if manifest.digest in self._refused:
-            self._report()  # observedGeneration moves on; lastUpdate still says why it was refused
+        if (desired.sequence, manifest.digest) in self._refused:
+            self._report()  # the same desired state again; lastUpdate still says why it was refused
             return
         if self._download is not None and self._download.manifest.digest == manifest.digest:
+            self._download.desired = desired
             self._request(self._download)  # (re)connected mid-transfer: resume from the last good offset
             return
-        try:
-            verify_manifest(desired.artifact, self.config.public_key)
-        except SignatureError as err:
-            self._refuse(manifest, "rejected", str(err), "SignatureInvalid")
-            return
         if manifest.target.runtime not in self.config.supported_runtimes:
-            self._refuse(manifest, "rejected", f"artifact is for runtime '{manifest.target.runtime}'; this agent "
+            self._refuse(desired, "rejected", f"artifact is for runtime '{manifest.target.runtime}'; this agent "
                          f"runs {', '.join(self.config.supported_runtimes)}", "TargetMismatch")
             return
         free = self.config.capabilities().freeBytes
         if free and manifest.size * 2 > free:  # the download and the slot copy
-            self._refuse(manifest, "rejected", f"artifact needs {manifest.size * 2} bytes of disk, "
+            self._refuse(desired, "rejected", f"artifact needs {manifest.size * 2} bytes of disk, "
                          f"{free} free", "InsufficientDisk", remember=False)
             return
         receiver = ChunkReceiver(self.downloads, manifest.digest, manifest.size, desired.chunkSize)
@@ -231,6 +253,27 @@ class DeviceAgent:
             self._install(self._download)
         else:
             self._request(self._download)
+
+    def _on_keys(self, payload: bytes) -> None:
+        if not payload:
+            return
+        try:
+            added = self.keyring.learn(payload)
+        except DesiredRejected as err:
+            self._ignore(err)
+            return
+        if added:
+            log.info("trusting new controller keys", extra={"device": self.device_id, "keys": added})
+            self.link.publish(topics.hello_topic(self.device_id), encode(self.hello()), retain=True)
+
+    def _ignore(self, err: DesiredRejected) -> None:
+        """A message that failed its checks: logged, and a Warning event at most once a minute per
+        reason; no state of the device changes."""
+        log.warning("message ignored", extra={"device": self.device_id, "reason": err.reason, "error": str(err)})
+        if self._warnings.admit(err.reason):
+            self.link.publish(topics.events_topic(self.device_id),
+                              encode(Event(deviceId=self.device_id, type="Warning", reason=err.reason,
+                                           message=str(err)[:300])))
 
     def _request(self, download: _Download) -> None:
         download.last_activity = time.monotonic()
@@ -254,7 +297,7 @@ class DeviceAgent:
         download.last_activity = time.monotonic()
         if isinstance(reply, TransferRefused):
             self._download = None
-            self._refuse(download.manifest, "failed", f"controller cannot send the artifact: {reply.reason}",
+            self._refuse(download.desired, "failed", f"controller cannot send the artifact: {reply.reason}",
                          "TransferRefused", remember=False)
 
     def _on_chunk(self, payload: bytes, connection: int) -> None:
@@ -278,7 +321,7 @@ class DeviceAgent:
             # Tell the sender the transfer is over, then refuse the artifact.
             self._ack(ChunkAck(digest=chunk.digest, offset=chunk.offset, nextOffset=download.manifest.size,
                                ok=False, reason="whole artifact digest mismatch"), connection)
-            self._refuse(download.manifest, "rejected", str(err), "DigestMismatch")
+            self._refuse(download.desired, "rejected", str(err), "DigestMismatch")
             return
         self._ack(ack, connection)
         if download.receiver.complete:
@@ -298,7 +341,7 @@ class DeviceAgent:
             verify_artifact(manifest, artifact)  # the signed size and sha256, on the bytes we will install
         except SignatureError as err:
             download.receiver.discard()
-            self._refuse(manifest, "rejected", str(err), "DigestMismatch")
+            self._refuse(download.desired, "rejected", str(err), "DigestMismatch")
             return
         slot = self.slots.install(manifest, artifact)
         download.receiver.discard()
@@ -315,19 +358,22 @@ class DeviceAgent:
         previous = self.slots.roll_back()
         self.health = "ok" if previous else "failed"
         self.health_reason = "" if previous else f"no previous model to roll back to: {result.reason}"
-        self._refuse(manifest, "rolled-back", f"health check failed: {result.reason}; "
+        self._refuse(download.desired, "rolled-back", f"health check failed: {result.reason}; "
                      f"{'slot ' + previous + ' active again' if previous else 'nothing to roll back to'}",
                      "HealthCheckFailed", bytes_received=download.receiver.received_bytes)
 
-    def _refuse(self, manifest: Manifest, outcome: str, reason: str, event_reason: str, *,
+    def _refuse(self, desired: DesiredState, outcome: str, reason: str, event_reason: str, *,
                 remember: bool = True, bytes_received: int = 0) -> None:
-        result = UpdateResult(digest=manifest.digest, version=manifest.version, outcome=outcome, reason=reason,
+        if desired.artifact is None:  # nothing to install was never refused
+            return
+        manifest = desired.artifact.manifest
+        result = UpdateResult(digest=manifest.digest, version=manifest.version, outcome=outcome, reason=reason[:1024],
                               bytesReceived=bytes_received)
         if remember:
-            self._refused[manifest.digest] = result
+            self._refused[(desired.sequence, manifest.digest)] = result
         self.last_update = result
         log.warning("update not installed", extra={"device": self.device_id, "version": manifest.version,
                                                    "outcome": outcome, "reason": reason})
-        self._report(Event(deviceId=self.device_id, type="Warning", reason=event_reason, message=reason,
+        self._report(Event(deviceId=self.device_id, type="Warning", reason=event_reason, message=reason[:1024],
                            digest=manifest.digest))
 

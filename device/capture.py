@@ -266,7 +266,7 @@ class DeviceCollection:
             if self.link.connected.is_set():
                 self.link.publish(events_topic(self.device_id), encode(Event(
                     deviceId=self.device_id, type="Warning", reason="CollectFailed",
-                    message=f"campaign {request.campaign}: {err}")))
+                    message=f"campaign {request.campaign}: {err}"[:1024])))
 
     def _drain(self) -> None:
         while not self._stop.wait(0.2):

@@ -20,7 +20,7 @@ class UsageError(OrigamiError):
 class SpecError(OrigamiError):
     """A spec repository does not validate; `issues` holds every located problem."""
 
-    def __init__(self, issues: list) -> None:
+    def __init__(self, issues: list[object]) -> None:
         self.issues = list(issues)
         shown = "\n".join(str(issue) for issue in self.issues[:20])
         more = f"\n... and {len(self.issues) - 20} more" if len(self.issues) > 20 else ""
@@ -49,6 +49,19 @@ class SourceError(OrigamiError):
 
 class SignatureError(DeviceError):
     """An artifact or its manifest failed verification (signature, size, digest): never installed."""
+
+
+class DesiredRejected(SignatureError):
+    """A desired state or key announcement a device ignores; `reason` is the Warning event's reason
+    (`SignatureInvalid`, `NotForThisDevice`, `NotForThisBoard`, `Replayed`, `Malformed`, `TooLarge`)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class KeyPassphraseError(SignatureError):
+    """The controller's private key is encrypted and the passphrase is missing or wrong."""
 
 
 class AuthError(OrigamiError):

@@ -6,7 +6,6 @@ Shared by the dashboard's browser and metrics tests."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from controller.collect.service import CollectionService
@@ -25,27 +24,14 @@ from controller.web import (
 from controller.web.metrics import wire_metrics
 from device.virtual.linux_board import VirtualLinuxBoard
 from specs.v1alpha1.collection import CollectRequest
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL
+from tests.waiting import wait_until
 from wire import topics
 from wire.mqtt import MqttLink
 
 SPECS = {
-    "dataset.yaml": """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: sine}
-spec:
-  task: regression
-  sources: [{type: generated, generator: sine, samples: 300, seed: 1}]
-  preprocessing: {normalize: {method: none}}
-""",
-    "model.yaml": """apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: sine}
-spec:
-  dataset: sine
-  architecture: {preset: mlp, units: [8]}
-  training: {epochs: 2, seed: 1}
-  variants: [{name: int8, quantization: int8}]
-""",
+    "dataset.yaml": SINE_DATASET,
+    "model.yaml": SINE_MODEL,
     "fleet.yaml": """apiVersion: origami/v1alpha1
 kind: Fleet
 metadata: {name: %(fleet)s}
@@ -105,14 +91,8 @@ class RolloutWorld:
         return self.server.url
 
     def wait(self, what: str, condition, timeout: float = 150.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; events: "
-                             + "; ".join(f"{e.reason}: {e.message}" for e in self.store.events(limit=8)))
+        return wait_until(condition, what, timeout, context=lambda: "events: " + "; ".join(
+            f"{e.reason}: {e.message}" for e in self.store.events(limit=8)))
 
     def wait_progressing(self) -> None:
         self.wait(f"Fleet/{self.fleet} to start rolling out",
@@ -120,7 +100,7 @@ class RolloutWorld:
 
     def updated(self) -> int:
         obj = self.store.object("Fleet", self.fleet)
-        return int(obj.detail.get("updated", 0)) if obj else 0
+        return obj.fleet.updated if obj else 0
 
     def record(self, session: str, boards: int, windows: int, timeout: float = 60.0) -> int:
         """Ask the first `boards` boards to record `windows` unlabelled accelerometer windows each in

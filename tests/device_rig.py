@@ -32,12 +32,14 @@ class Rig:
         self.hub = DeviceHub(url, self.store, username=username, password=password,
                              client_id=f"controller-{tmp.name[-20:]}").start()
         self.boards: list[VirtualLinuxBoard] = []
+        self.board_classes: dict[str, str] = {}   # device id -> the board its desired states name
         self.generation = 0
 
     def board(self, device_id: str, faults: Faults | None = None, **kwargs) -> VirtualLinuxBoard:
         board = VirtualLinuxBoard(device_id, self.url, self.tmp / "disks" / device_id, self.signer.public_key,
                                   faults=faults, **kwargs).start()
         self.boards.append(board)
+        self.board_classes[device_id] = board.agent.config.capabilities().board_class
         return board
 
     def manifest(self, data: bytes, version: str) -> Manifest:
@@ -49,9 +51,28 @@ class Rig:
                signer: Signer | None = None) -> Manifest:
         manifest = self.manifest(data, version)
         self.generation += 1
-        self.hub.set_desired(device_id, desired_state(signer or self.signer, device_id, self.generation, manifest,
-                                                      chunk_size=chunk_size))
+        self.hub.set_desired(device_id, self.desired(device_id, manifest, chunk_size=chunk_size, signer=signer))
         return manifest
+
+    def desired(self, device_id: str, manifest: Manifest | None, *, signer: Signer | None = None, **options):
+        """A desired state for one of the rig's boards, signed as the controller signs it."""
+        hello = self.hub.hellos().get(device_id)
+        board = self.board_classes.get(device_id) or (hello.capabilities.board_class if hello else "rpi4")
+        return desired_state(signer or self.signer, device_id, board, self.generation, manifest, **options)
+
+    def wait_event(self, device_id: str, reason: str, timeout: float = 20.0):
+        """The next event `reason` from `device_id` among the hub's reports (others are dropped)."""
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                report = self.hub.reports.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if report.device_id == device_id and report.channel == "events" and report.message.reason == reason:
+                return report.message
+        raise AssertionError(f"{device_id} never sent a {reason} event")
 
     def wait_state(self, device_id: str, until, timeout: float = 20.0) -> ReportedState:
         deadline = time.monotonic() + timeout

@@ -25,6 +25,12 @@ spec:
 """
 
 
+def fleet_yaml(name: str, model: str, selector: str, rollout: str) -> str:
+    """A Fleet document; `selector` and `rollout` are YAML flow mappings, e.g. "{boards: [rpi4]}"."""
+    return (f"apiVersion: origami/v1alpha1\nkind: Fleet\nmetadata: {{name: {name}}}\nspec:\n  model: {model}\n"
+            f"  selector: {selector}\n  rollout: {rollout}\n")
+
+
 def commit(repo: git.Repo, files: dict[str, str], message: str) -> str:
     """Write `files` into the work tree, stage and commit them; the new commit's sha."""
     for name, text in files.items():

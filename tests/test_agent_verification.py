@@ -1,7 +1,6 @@
 """An unsigned, wrongly signed or tampered artifact is rejected and never installed."""
 from __future__ import annotations
 
-from controller.devices.hub import desired_state
 from controller.devices.signing import Signer
 from specs.v1alpha1.protocol import SignedManifest
 from tests.device_rig import model_bytes
@@ -11,31 +10,35 @@ def _installed(board) -> list[str]:
     return [slot.digest for slot in board.agent.slots.states() if slot.digest]
 
 
-def test_manifest_signed_by_another_key_is_rejected_before_download(rig, tmp_path):
+def test_desired_state_signed_by_another_key_is_ignored_before_download(rig, tmp_path):
     board = rig.board("ver-1")
     rogue = Signer.load_or_create(tmp_path / "rogue")
     manifest = rig.deploy("ver-1", model_bytes(20_000, seed=3), "1", signer=rogue)
-    state = rig.wait_state("ver-1", lambda s: s.lastUpdate is not None)
-    assert state.lastUpdate.outcome == "rejected" and "trusts key" in state.lastUpdate.reason
+    event = rig.wait_event("ver-1", "SignatureInvalid")
+    assert event.type == "Warning" and "does not trust" in event.message
+    state = rig.hub.states()["ver-1"]
+    assert state.lastUpdate is None and state.observedGeneration == -1  # nothing about the device changed
     assert state.modelDigest is None and _installed(board) == []
     assert ("ver-1", manifest.digest) not in rig.hub.sender.stats  # nothing was even downloaded
 
 
-def test_unsigned_manifest_is_rejected(rig):
+def test_unsigned_or_altered_manifest_inside_a_signed_desired_state_is_ignored(rig):
     board = rig.board("ver-2")
     manifest = rig.manifest(model_bytes(5_000, seed=4), "1")
     good = rig.signer.sign(manifest)
     unsigned = SignedManifest(manifest=manifest, signature="", keyId=rig.signer.key_id)
-    desired = desired_state(rig.signer, "ver-2", 1, None).model_copy(update={"artifact": unsigned})
+    # The whole desired state is signed by the controller, but the manifest inside is not.
+    desired = rig.signer.sign_desired(rig.desired("ver-2", None).model_copy(update={"artifact": unsigned}))
     rig.hub.set_desired("ver-2", desired)
-    state = rig.wait_state("ver-2", lambda s: s.lastUpdate is not None)
-    assert state.lastUpdate.outcome == "rejected" and "invalid signature" in state.lastUpdate.reason
-    # Altering a signed manifest (a bigger size) breaks the signature just the same.
+    assert "invalid signature" in rig.wait_event("ver-2", "SignatureInvalid").message
+    # Altering a signed manifest (another version) breaks its signature just the same.
     altered = SignedManifest(manifest=manifest.model_copy(update={"version": "2"}), signature=good.signature,
                              keyId=good.keyId)
-    rig.hub.set_desired("ver-2", desired.model_copy(update={"artifact": altered, "generation": 2}))
-    state = rig.wait_state("ver-2", lambda s: s.observedGeneration == 2)
-    assert state.lastUpdate.outcome == "rejected" and _installed(board) == []
+    rig.hub.set_desired("ver-2", rig.signer.sign_desired(rig.desired("ver-2", None).model_copy(
+        update={"artifact": altered})))
+    genuine = rig.deploy("ver-2", model_bytes(5_000, seed=4), "1")
+    state = rig.wait_state("ver-2", lambda s: s.modelDigest == genuine.digest)
+    assert state.lastUpdate.outcome == "installed" and _installed(board) == [genuine.digest]
 
 
 def test_tampered_artifact_in_store_is_rejected_and_never_installed(rig):
@@ -49,7 +52,8 @@ def test_tampered_artifact_in_store_is_rejected_and_never_installed(rig):
     tampered = bytearray(data)
     tampered[-100] ^= 0x01           # same size, one bit flipped: every chunk digest still matches its bytes
     path.write_bytes(bytes(tampered))
-    rig.hub.set_desired("ver-3", desired_state(rig.signer, "ver-3", 7, manifest, chunk_size=16 * 1024))
+    rig.generation = 7
+    rig.hub.set_desired("ver-3", rig.desired("ver-3", manifest, chunk_size=16 * 1024))
     state = rig.wait_state("ver-3", lambda s: s.observedGeneration == 7 and s.lastUpdate.digest == manifest.digest)
     assert state.lastUpdate.outcome == "rejected" and "sha256" in state.lastUpdate.reason
     assert state.modelDigest == first.digest and manifest.digest not in _installed(board)

@@ -6,7 +6,6 @@ small) and rolls it out to the same fleet, and every board reports the new versi
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import git
@@ -25,6 +24,7 @@ from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.linux_board import VirtualLinuxBoard
 from tests.reconcile_specs import commit
+from tests.waiting import wait_until
 
 LABELS = ["idle", "shake", "circle", "tilt"]
 WINDOWS_PER_CAMPAIGN = 30          # per device and label
@@ -61,13 +61,7 @@ spec:
 
 
 def wait(what: str, condition, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(condition, what, timeout)
 
 
 @pytest.fixture
@@ -100,7 +94,7 @@ def fleet_yaml(tag: str, label: str | None) -> str:
 
 
 def fleet_snapshot(state) -> str:
-    return state.object("Model", "gestures").detail["dataset"]
+    return state.object("Model", "gestures").model.dataset
 
 
 def test_collect_label_snapshot_train_and_roll_out_to_the_same_fleet(world):
@@ -167,7 +161,7 @@ def test_collect_label_snapshot_train_and_roll_out_to_the_same_fleet(world):
         except AssertionError:
             raise AssertionError("; ".join(f"{e.kind}/{e.name} {e.reason}: {e.message}"
                                       for e in state.events()[-12:])) from None
-        version = fleet.detail["version"]
+        version = fleet.fleet.version
         assert all(state.device(d).reported_version == version for d in devices)
         model = world["builder"].cache
         assert model.executions["train"] >= 1
@@ -175,9 +169,9 @@ def test_collect_label_snapshot_train_and_roll_out_to_the_same_fleet(world):
         snapshot_events = [e for e in state.events(kind="Dataset", name="gestures") if e.reason == "SnapshotPinned"]
         assert snapshot_events and first[:12] in snapshot_events[-1].message
         # ... on the pinned collected snapshot, and the int8 variant passed its accuracy gate
-        assert state.object("Dataset", "gestures").detail["snapshot"] == fleet_snapshot(state)
-        variant = state.object("Model", "gestures").detail["variants"]["int8"]
-        assert variant["passed"] and variant["accuracy"] >= 0.5     # 4 classes: chance is 0.25
+        assert state.object("Dataset", "gestures").dataset.snapshot == fleet_snapshot(state)
+        variant = state.object("Model", "gestures").model.variants["int8"]
+        assert variant.passed and variant.accuracy >= 0.5     # 4 classes: chance is 0.25
     finally:
         stop.set()
         thread.join(timeout=30)

@@ -78,7 +78,7 @@ def test_every_template_renders_a_complete_project(tflite, arena, tmp_path, prof
 
 
 def test_a_model_larger_than_the_boards_ram_is_refused_at_render(tflite, tmp_path):
-    with pytest.raises(StageError, match="does not fit its 262144 B of RAM"):
+    with pytest.raises(StageError, match="needs a 368640 B arena, the board has 253888 B of RAM for it"):
         render_firmware(tflite, BUILTIN_PROFILES["nano33ble"], tmp_path / "fw", version="1",
                         arena_measured=300 * 1024)
 

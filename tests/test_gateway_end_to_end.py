@@ -5,6 +5,7 @@ import queue
 
 import pytest
 
+from controller.devices.hub import desired_state
 from controller.devices.signing import Signer
 from controller.devices.transfer import ArtifactSender
 from device.gateway import Gateway, detect_ports, match_usb
@@ -12,7 +13,6 @@ from device.virtual.mcu_board import VirtualMCU
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.protocol import (
     ChunkAck,
-    DesiredState,
     Event,
     Hello,
     Manifest,
@@ -83,17 +83,18 @@ def wait_for(reports: queue.Queue, topic: str, model, predicate=lambda m: True):
 
 def desire(signer, artifacts, link, device_id: str, model: bytes, version: str, generation: int) -> None:
     digest = artifacts.add(model)
-    signed = signer.sign(Manifest(name="tiny", version=version, digest=digest, size=len(model),
-                                  target=Target(runtime="tflm", board="nano33ble")))
-    link.publish_and_wait(desired_topic(device_id), encode(DesiredState(
-        deviceId=device_id, generation=generation, artifact=signed, chunkSize=4096)), retain=True)
+    manifest = Manifest(name="tiny", version=version, digest=digest, size=len(model),
+                        target=Target(runtime="tflm", board="nano33ble"))
+    link.publish_and_wait(desired_topic(device_id), encode(desired_state(
+        signer, device_id, "nano33ble", generation, manifest, chunk_size=4096)), retain=True)
 
 
 def test_board_identified_sent_a_model_installs_and_reports_the_new_version(mosquitto, controller, tmp_path):
     signer, artifacts, link, reports = controller
     profile = BUILTIN_PROFILES["nano33ble"]
     mcu = VirtualMCU(profile, "nano-e2e-1", tmp_path / "board", signer.public_key).start()
-    gateway = Gateway("gw-e2e", mosquitto.url, BUILTIN_PROFILES, spool=tmp_path / "spool")
+    gateway = Gateway("gw-e2e", mosquitto.url, BUILTIN_PROFILES, spool=tmp_path / "spool",
+                      public_key=signer.public_key)
     try:
         device_id = gateway.attach(mcu.port, usb="2341:805a")
         hello = wait_for(reports, hello_topic(device_id), Hello)

@@ -49,7 +49,7 @@ def test_rollout_series_move_while_the_fleet_rolls_out(world):
     assert value(after, "origami_rollout_members_devices", fleet=FLEET) == 4
     assert value(after, "origami_ota_bytes_sent_total") > value(before, "origami_ota_bytes_sent_total")
     # Every artifact byte sent is at least the artifact (chunk headers on top).
-    artifact = next(iter(world.store.object("Fleet", FLEET).detail["releases"].values()))["rpi4"]
+    artifact = next(iter(world.store.object("Fleet", FLEET).fleet.releases.values()))["rpi4"]
     assert value(after, "origami_ota_bytes_sent_total") >= artifact["size"] * value(
         after, "origami_rollout_updated_devices", fleet=FLEET)
     # Every device on the broker, this fleet's four and any other test's boards, as the store has them.

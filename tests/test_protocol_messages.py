@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from pydantic import ValidationError
@@ -13,11 +14,17 @@ from wire import topics
 def test_desired_state_round_trips_and_omits_nothing_signed():
     manifest = p.Manifest(name="digits", version="3", digest="a" * 64, size=1234,
                           target=p.Target(runtime="litert", precision="int8"))
-    desired = p.DesiredState(deviceId="dev-1", generation=2,
-                             artifact=p.SignedManifest(manifest=manifest, signature="c2ln", keyId="k" * 16))
-    back = p.decode(p.DesiredState, p.encode(desired))
+    desired = p.DesiredState(deviceId="dev-1", board="rpi4", generation=2, sequence=1_765_432_100_123,
+                             artifact=p.SignedManifest(manifest=manifest, signature="c2ln", keyId="k" * 16),
+                             maxLatencyMs=5.0, issuedAt=1765432100.5, signature="c2ln")
+    wire = p.encode(desired)
+    back = p.decode(p.DesiredState, wire)
     assert back == desired
     assert back.artifact.manifest.canonical_bytes() == manifest.canonical_bytes()
+    # What a device computes from the bytes it received is what the controller signed.
+    assert p.signed_bytes(json.loads(wire)) == desired.signed_bytes()
+    assert desired.signed_bytes().startswith(b'{"artifact":{"keyId"') and b'"sequence":1765432100123' in \
+        desired.signed_bytes()
 
 
 def test_manifest_is_strict_and_reports_are_tolerant():

@@ -13,19 +13,12 @@ from controller.reconciler.loop import Reconciler
 from controller.reconciler.wiring import PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit, fleet_yaml
 
 SPECS = {
     "dataset.yaml": SINE_DATASET,
     "model.yaml": SINE_MODEL,
-    "fleet.yaml": """apiVersion: origami/v1alpha1
-kind: Fleet
-metadata: {name: boards}
-spec:
-  model: sine
-  selector: {boards: [rpi4]}
-  rollout: {canary: 1, batchSize: 50%}
-""",
+    "fleet.yaml": fleet_yaml("boards", "sine", "{boards: [rpi4]}", "{canary: 1, batchSize: 50%}"),
 }
 
 
@@ -60,7 +53,7 @@ def test_first_commit_builds_the_model_and_records_its_status(world):
     origin, store, builder, loop, first, result = world
     assert result.revision == first and result.builds == 1
     model = store.object("Model", "sine")
-    assert model.observed_commit == first and model.detail["built"]
+    assert model.observed_commit == first and model.model.built
     assert model.is_true("Ready") or model.is_true("Stalled")  # gates decide; either is recorded
     assert builder.cache.executions["train"] == 1
     assert store.object("Source", "specs").is_true("Ready")

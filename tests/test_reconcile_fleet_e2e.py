@@ -23,7 +23,8 @@ from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from tests.conftest import start_mosquitto, stop_mosquitto
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
+from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit, fleet_yaml
+from tests.waiting import wait_until
 
 BOARDS = {"rpi4": 8, "jetson-nano": 8, "nano33ble": 3, "pico": 3}
 TIMEOUT = 120.0
@@ -31,22 +32,12 @@ TIMEOUT = 120.0
 SPECS = {
     "dataset.yaml": SINE_DATASET,
     "model.yaml": SINE_MODEL,
-    "fleets.yaml": """apiVersion: origami/v1alpha1
-kind: Fleet
-metadata: {name: linux}
-spec:
-  model: sine
-  selector: {boards: [rpi4, jetson-nano]}
-  rollout: {canary: 1, batchSize: 50%, maxUnavailable: 50%, failureThreshold: 1, deviceTimeoutSeconds: 60}
----
-apiVersion: origami/v1alpha1
-kind: Fleet
-metadata: {name: mcu}
-spec:
-  model: sine
-  selector: {boards: [nano33ble, pico]}
-  rollout: {canary: 1, batchSize: 3, maxUnavailable: 3, failureThreshold: 1, deviceTimeoutSeconds: 60}
-""",
+    "fleets.yaml": fleet_yaml("linux", "sine", "{boards: [rpi4, jetson-nano]}",
+                              "{canary: 1, batchSize: 50%, maxUnavailable: 50%, failureThreshold: 1, "
+                              "deviceTimeoutSeconds: 60}")
+    + "---\n" + fleet_yaml("mcu", "sine", "{boards: [nano33ble, pico]}",
+                           "{canary: 1, batchSize: 3, maxUnavailable: 3, failureThreshold: 1, "
+                           "deviceTimeoutSeconds: 60}"),
 }
 
 
@@ -73,15 +64,8 @@ class World:
         return commit(self.origin, {name: self.specs[name]}, message)
 
     def wait(self, what: str, condition, timeout: float = TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; last events: "
-                             + "; ".join(f"{e.kind}/{e.name} {e.reason}: {e.message}"
-                                         for e in self.store.events()[-10:]))
+        return wait_until(condition, what, timeout, every=0.2, context=lambda: "last events: " + "; ".join(
+            f"{e.kind}/{e.name} {e.reason}: {e.message}" for e in self.store.events()[-10:]))
 
     def fleet_status(self, name: str):
         return self.store.object("Fleet", name)
@@ -121,21 +105,21 @@ def test_initial_convergence_every_member_reports_the_desired_version(world):
     running = world.fleet.running()
     for fleet in ("linux", "mcu"):
         obj = world.fleet_status(fleet)
-        version = obj.detail["version"]
-        assert obj.detail["members"] == len(members(world, fleet))
-        release = obj.detail["releases"][version]
+        version = obj.fleet.version
+        assert obj.fleet.members == len(members(world, fleet))
+        release = obj.fleet.releases[version]
         for device_id in members(world, fleet):
             board = world.fleet.board_of(device_id)
             assert world.store.device(device_id).reported_version == version
             assert running[device_id] == release[board]["digest"]  # what the device itself runs
-    mcu = world.fleet_status("mcu").detail
+    mcu = world.fleet_status("mcu").fleet
     for board in ("nano33ble", "pico"):
-        art = mcu["releases"][mcu["version"]][board]
+        art = mcu.artifact(board)
         assert art["target"]["runtime"] == "tflm" and art["target"]["board"] == board
         assert art["firmware"] and world.builder.store.exists(art["firmware"])  # the rendered project
         assert "fits" in art["note"]  # the devices' selection says why
-    linux = world.fleet_status("linux").detail
-    assert linux["releases"][linux["version"]]["rpi4"]["target"]["runtime"] == "litert"
+    linux = world.fleet_status("linux").fleet
+    assert linux.artifact("rpi4")["target"]["runtime"] == "litert"
     installs = world.fleet.installs()
     assert all(len(installs.get(d, [])) == 1 for d in world.fleet.device_ids), installs
 
@@ -143,25 +127,25 @@ def test_initial_convergence_every_member_reports_the_desired_version(world):
 def test_a_rollout_only_commit_retrains_nothing_and_installs_nothing(world):
     executions = dict(world.builder.cache.executions)
     installs = world.fleet.installs()
-    version = world.fleet_status("linux").detail["version"]
+    version = world.fleet_status("linux").fleet.version
     sha = world.change("fleets.yaml", "batchSize: 50%", "batchSize: 25%", "smaller linux batches")
     world.wait("the rollout-only commit to be observed", lambda: world.ready_on(sha, "linux"))
     assert dict(world.builder.cache.executions) == executions
-    assert world.fleet_status("linux").detail["version"] == version
+    assert world.fleet_status("linux").fleet.version == version
     time.sleep(1.0)
     assert world.fleet.installs() == installs
 
 
 def test_a_model_change_rolls_out_canary_first(world):
-    before = {f: world.fleet_status(f).detail["version"] for f in ("linux", "mcu")}
+    before = {f: world.fleet_status(f).fleet.version for f in ("linux", "mcu")}
     trained = world.builder.cache.executions["train"]
     sha = world.change("model.yaml", "epochs: 2", "epochs: 3", "train longer")
     for fleet in ("linux", "mcu"):
         world.wait(f"Fleet/{fleet} on the new model", lambda fleet=fleet: world.ready_on(sha, fleet)
-                   and world.fleet_status(fleet).detail["version"] != before[fleet], timeout=180)
+                   and world.fleet_status(fleet).fleet.version != before[fleet], timeout=180)
     assert world.builder.cache.executions["train"] == trained + 1
     for fleet in ("linux", "mcu"):
-        version = world.fleet_status(fleet).detail["version"]
+        version = world.fleet_status(fleet).fleet.version
         sent = [i for i in world.store.installs() if i.fleet == fleet and i.version == version]
         sent.sort(key=lambda i: (i.recorded_at, int(i.install_id.rsplit(':', 1)[1])))
         assert sent[0].reason == "canary" and [i.reason for i in sent].count("canary") == 1
@@ -177,7 +161,7 @@ def test_a_model_change_rolls_out_canary_first(world):
 
 
 def test_a_failing_canary_halts_the_rollout_and_rolls_back(world):
-    good = world.fleet_status("linux").detail["version"]
+    good = world.fleet_status("linux").fleet.version
     linux = members(world, "linux")
     canary = min(linux, key=lambda d: _order("linux", d))  # the rollout's own order picks the canary
     world.fleet.fail_health(canary)

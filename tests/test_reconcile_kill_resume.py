@@ -92,7 +92,7 @@ def fleet_ready(db: Path, version: str | None = None) -> bool:
             store.close()
     except (sqlite3.OperationalError, StoreError):  # not created or not migrated yet
         return False
-    return bool(obj and obj.is_true("Ready") and (version is None or obj.detail.get("version") == version))
+    return bool(obj and obj.is_true("Ready") and (version is None or obj.fleet.version == version))
 
 
 def run_kills(tmp: Path, url: str, devices: int, points: list[tuple[str, int]]) -> None:

@@ -27,7 +27,8 @@ from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from tests.conftest import start_mosquitto, stop_mosquitto
-from tests.reconcile_specs import commit
+from tests.reconcile_specs import commit, fleet_yaml
+from tests.waiting import wait_until
 
 SPECS = {
     "dataset.yaml": """apiVersion: origami/v1alpha1
@@ -48,14 +49,8 @@ spec:
   training: {epochs: 4, batchSize: 16, seed: 1}
   variants: [{name: int8, quantization: int8}]
 """,
-    "fleet.yaml": """apiVersion: origami/v1alpha1
-kind: Fleet
-metadata: {name: sorters}
-spec:
-  model: points
-  selector: {boards: [rpi4]}
-  rollout: {canary: 1, batchSize: 1, deviceTimeoutSeconds: 60}
-""",
+    "fleet.yaml": fleet_yaml("sorters", "points", "{boards: [rpi4]}",
+                             "{canary: 1, batchSize: 1, deviceTimeoutSeconds: 60}"),
     "net.py": """import tf_keras as keras
 
 UNITS = 8
@@ -81,7 +76,7 @@ def points_csv(rows: int, seed: int) -> str:
 
 class World:
     def __init__(self, tmp: Path, url: str) -> None:
-        self.tmp = tmp
+        self.tmp, self.url = tmp, url
         self.origin = git.Repo.init(tmp / "origin", initial_branch="main")
         self.first = commit(self.origin, {**SPECS, "data/points.csv": points_csv(150, 1)}, "points classifier")
         self.state = tmp / "state"
@@ -104,8 +99,8 @@ class World:
         while time.monotonic() < deadline:
             fleet = self.store.object("Fleet", "sorters")
             if fleet and fleet.observed_commit == sha and fleet.is_true("Ready"):
-                version = fleet.detail["version"]
-                digest = fleet.detail["releases"][version]["rpi4"]["digest"]
+                version = fleet.fleet.version
+                digest = fleet.fleet.releases[version]["rpi4"]["digest"]
                 if all(d.reported.get("modelDigest") == digest for d in self.store.devices()):
                     return version
             time.sleep(0.2)
@@ -148,10 +143,21 @@ def _work(plan: dict) -> dict[str, list[str]]:
 def test_the_first_commit_with_a_csv_and_a_module_converges_through_git(world):
     version = world.converged_on(world.first)
     model = world.store.object("Model", "points")
-    assert model.detail["built"] and model.detail["variants"]["int8"]["passed"] is not None
+    assert model.model.built and model.model.variants["int8"].passed is not None
     revision = world.state / "source" / "revisions" / world.first
     assert (revision / "data" / "points.csv").is_file() and (revision / "net.py").is_file()
     assert version.startswith("points-")
+
+
+def test_origami_events_shows_what_the_devices_said_themselves(world):
+    world.converged_on(world.first)
+    device = world.fleet.device_ids[0]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["events", "--for", f"Device/{device}", "--limit", "0", "--state-dir", str(world.state),
+                     "-o", "json"]) == 0
+    reasons = [e["reason"] for e in json.loads(buffer.getvalue())]
+    assert "Installed" in reasons                       # the device's own event, from its events topic
 
 
 def test_a_changed_csv_is_planned_as_a_new_snapshot_and_rolled_out(world):
@@ -164,7 +170,7 @@ def test_a_changed_csv_is_planned_as_a_new_snapshot_and_rolled_out(world):
 
 
 def test_a_changed_module_retrains_without_a_new_snapshot(world):
-    before = world.store.object("Fleet", "sorters").detail["version"]
+    before = world.store.object("Fleet", "sorters").fleet.version
     module = SPECS["net.py"].replace("UNITS = 8", "UNITS = 12")
     Path(world.origin.working_dir, "net.py").write_text(module)
     work = _work(world.plan())
@@ -174,7 +180,7 @@ def test_a_changed_module_retrains_without_a_new_snapshot(world):
 
 
 def test_a_commit_that_changes_nothing_the_specs_read_plans_and_does_nothing(world):
-    version = world.store.object("Fleet", "sorters").detail["version"]
+    version = world.store.object("Fleet", "sorters").fleet.version
     installs = len(world.store.installs())
     executions = dict(world.builder.cache.executions)
     sha = commit(world.origin, {"README.md": "notes for humans\n"}, "docs only")
@@ -196,3 +202,115 @@ def test_plan_after_build_on_the_same_state_dir_lists_nothing_to_train(tmp_path,
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert (summary["snapshot"], summary["train"], summary["squeeze"], summary["gates"]) == (0, 0, 0, 0)
     assert summary["rollout"] == 1  # nothing was rolled out yet: that is all that is left
+
+
+RPI4_2GB = """apiVersion: origami/v1alpha1
+kind: DeviceProfile
+metadata: {name: rpi4}
+spec:
+  board: Raspberry Pi 4 Model B (2 GB)
+  family: linux
+  cpu: Cortex-A72 (BCM2711)
+  cores: 4
+  clockMHz: 1500
+  ram: 2GiB
+  flash: 32GiB
+  runtime: litert
+  macsPerSecond: 6000000000
+  transports: [wifi, ethernet]
+"""
+
+
+def test_a_changed_device_profile_rebundles_without_retraining(world):
+    before = world.converged_on(world.origin.head.commit.hexsha)
+    Path(world.origin.working_dir, "profiles.yaml").write_text(RPI4_2GB)
+    work = _work(world.plan())
+    assert work.get("bundle") == ["Fleet/sorters@rpi4"] and "train" not in work and "snapshot" not in work
+    sha = commit(world.origin, {"profiles.yaml": RPI4_2GB}, "our Pis have 2 GB")
+    assert world.converged_on(sha) != before
+
+
+def test_a_member_offline_across_a_commit_keeps_the_fleet_not_ready_until_it_returns(world):
+    from device.virtual.linux_board import VirtualLinuxBoard
+
+    world.converged_on(world.origin.head.commit.hexsha)
+    away, present = world.fleet.device_ids
+    world.fleet.linux[away].stop()                      # says offline itself (a clean stop)
+    module = SPECS["net.py"].replace("UNITS = 8", "UNITS = 10")
+    sha = commit(world.origin, {"net.py": module}, "ten hidden units")
+
+    def present_runs_the_new_release():
+        fleet = world.store.object("Fleet", "sorters")
+        if fleet is None or fleet.observed_commit != sha:
+            return None
+        digest = (fleet.fleet.artifact("rpi4") or {}).get("digest")
+        return fleet if digest and world.store.device(present).reported.get("modelDigest") == digest else None
+
+    fleet = _wait(present_runs_the_new_release)
+    time.sleep(1.0)                                     # a few more passes: still not Ready
+    fleet = world.store.object("Fleet", "sorters")
+    assert not fleet.is_true("Ready")
+    assert fleet.fleet.states[away] != "updated" and fleet.fleet.reasons[away].startswith("offline since")
+    rows = {r["id"]: r for r in _get_devices(world)}
+    assert rows[away]["sync"] != "updated" and rows[away]["reason"].startswith("offline since")
+    assert rows[present]["sync"] == "updated" and rows[present]["online"]
+    world.fleet.linux[away] = VirtualLinuxBoard(away, world.fleet.url, world.tmp / "devices" / away,
+                                                world.signer.public_key, profile="rpi4").start()
+    world.converged_on(sha)
+
+
+def test_a_device_reporting_a_digest_it_was_not_sent_is_never_updated(world):
+    """An outsider device (plain paho, from docs/protocol.md) joins, takes its desired state and claims
+    the desired version and generation with another digest."""
+    import paho.mqtt.client as mqtt
+
+    world.converged_on(world.origin.head.commit.hexsha)
+    liar = "whole-liar-00"
+    root = f"origami/v1/devices/{liar}"
+    host, port = world.url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"outsider-{liar}")
+    desired: list[dict] = []
+    client.on_message = lambda c, u, m: m.payload and desired.append(json.loads(m.payload))
+    client.connect(host, int(port))
+    client.subscribe(f"{root}/desired", qos=1)
+    client.loop_start()
+    try:
+        client.publish(f"{root}/hello", json.dumps({
+            "protocol": "origami/v1", "deviceId": liar, "agent": "outsider", "agentVersion": "0.1",
+            "capabilities": {"family": "linux", "board": "rpi4", "runtimes": ["litert"], "freeBytes": 10**9}}),
+            qos=1, retain=True).wait_for_publish(5)
+        client.publish(f"{root}/presence", json.dumps({"deviceId": liar, "online": True}), qos=1,
+                       retain=True).wait_for_publish(5)
+        _wait(lambda: desired)
+        want = desired[-1]
+        manifest = want["artifact"]["manifest"]
+        client.publish(f"{root}/state", json.dumps({
+            "deviceId": liar, "firmwareVersion": "0.1", "modelVersion": manifest["version"],
+            "modelDigest": "0" * 64, "health": "ok", "observedGeneration": want["generation"]}),
+            qos=1, retain=True).wait_for_publish(5)
+
+        def judged():
+            fleet = world.store.object("Fleet", "sorters")
+            reason = fleet.fleet.reasons.get(liar, "") if fleet else ""
+            return fleet if "reports digest 00000000" in reason else None
+
+        fleet = _wait(judged)
+        assert fleet.fleet.states[liar] != "updated" and not fleet.is_true("Ready")
+        row = next(r for r in _get_devices(world) if r["id"] == liar)
+        assert row["sync"] != "updated" and "reports digest 00000000" in row["reason"]
+    finally:
+        for channel in ("hello", "presence", "state"):
+            client.publish(f"{root}/{channel}", b"", qos=1, retain=True).wait_for_publish(5)
+        client.disconnect()
+        client.loop_stop()
+
+
+def _wait(condition, timeout: float = 180.0):
+    return wait_until(condition, "the fleet's verdict", timeout, every=0.2)
+
+
+def _get_devices(world) -> list[dict]:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["get", "devices", "--state-dir", str(world.state), "-o", "json"]) == 0
+    return json.loads(buffer.getvalue())

@@ -72,6 +72,26 @@ def test_an_install_is_recorded_once_with_its_desired_state(tmp_path):
     assert store.desired()["d1"].install_id == "i1" and store.desired()["d1"].reached_at is None
 
 
+def test_desired_state_sequence_grows_across_restarts_a_restored_backup_and_a_rollback(tmp_path):
+    import shutil
+
+    store = StateStore(tmp_path / "s.db")
+    first = store.allocate_sequence(1_000.0)
+    assert first == 1_000_000 and store.allocate_sequence(1_000.0) == first + 1   # same millisecond: + 1
+    backup = tmp_path / "backup.db"
+    shutil.copy(tmp_path / "s.db", backup)
+    later = store.allocate_sequence(2_000.0)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.allocate_sequence(3_000.0)
+        raise RuntimeError("killed before the install was recorded")
+    store.close()
+    reopened = StateStore(tmp_path / "s.db")
+    assert reopened.allocate_sequence(1_500.0) == later + 1   # a clock that went back: still forward
+    reopened.close()
+    restored = StateStore(backup)   # an old backup: the wall clock moves it past what devices saw
+    assert restored.allocate_sequence(2_500.0) == 2_500_000 > later
+
+
 def test_operator_pause_and_undo_are_not_overwritten_by_the_loop(tmp_path):
     loop = StateStore(tmp_path / "s.db")
     operator = StateStore(tmp_path / "s.db")

@@ -10,14 +10,9 @@ from controller.state import StateStore
 from controller.web import TokenStore
 from controller.web.server import parse_listen, start_dashboard
 from specs.errors import UsageError
+from tests.reconcile_specs import SINE_DATASET
 
-DATASET = """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: sine}
-spec:
-  task: regression
-  sources: [{type: generated, generator: sine, samples: 100, seed: 1}]
-"""
+DATASET = SINE_DATASET
 
 
 def test_listen_values():

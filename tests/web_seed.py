@@ -51,7 +51,11 @@ def seeded_store(directory: Path) -> StateStore:
     store.observe_device("dev-4", online=False)
     store.put_object(with_conditions(ObjectStatus("Fleet", FLEET, desired_key="v2", detail={
         "version": "v2", "target": "v2", "phase": "progressing", "members": 6, "updated": 1, "pending": 1,
-        "failed": 1, "waiting": 3, "boards": ["nano33ble", "pico"], "paused": False}),
+        "failed": 1, "waiting": 3, "boards": ["nano33ble", "pico"], "paused": False,
+        "states": {"dev-0": "updated", "dev-1": "pending", "dev-2": "waiting", "dev-3": "waiting", "dev-4": "waiting",
+                   "dev-5": "failed"},
+        "reasons": {"dev-1": "has not seen generation 1 (v2) yet", "dev-4": "offline since 2026-12-04T00:00:00Z",
+                    "dev-5": "failed v2"}}),
         now, ready=(False, "RollingOut", "1/6 on v2"), reconciling=(True, "RollingOut", "1/6 on v2")))
     store.emit("Fleet", FLEET, "RolloutStarted", "rolling out v2")
     store.emit("Fleet", FLEET, "DeviceFailed", "dev-5 failed v2", warning=True)

@@ -5,6 +5,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
+
+Say = Callable[[str], None]  # one line of progress for a person ("training (10 epochs max)")
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 

@@ -12,6 +12,7 @@ from specs.v1alpha1.protocol import (  # noqa: F401  (re-exported: one place to 
     device_topic,
     events_topic,
     hello_topic,
+    keys_topic,
     presence_topic,
     samples_topic,
     state_topic,

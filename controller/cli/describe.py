@@ -55,7 +55,7 @@ def run(args) -> int:
         for c in obj.conditions.values():
             lines.append(f"    {p(c.type):<12} {str(c.status):<5} {p(c.reason):<14} {p(c.message)}  ({age(c.since)})")
         lines.append("  detail:")
-        lines += ["    " + line for line in json.dumps(obj.detail, indent=2, default=str).splitlines()]
+        lines += ["    " + line for line in json.dumps(obj.detail_json(), indent=2, default=str).splitlines()]
         if "rollout" in data:
             lines.append("  rollout: " + json.dumps(data["rollout"], default=str))
         lines.append("  events:")

@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     add_broker_flags(run_p, username_help="default: the gateway id")
     run_p.add_argument("--virtual", action="append", default=[], metavar="PROFILE",
                        help="also attach a virtual board of this DeviceProfile behind a pseudo-terminal (demos)")
-    run_p.add_argument("--public-key", help="controller public key (PEM) provisioned to virtual boards")
+    run_p.add_argument("--public-key", required=True,
+                       help="the controller's public key (PEM): the gateway checks every desired state against "
+                            "it (and the keys it endorses) on the boards' behalf; virtual boards trust it too")
     run_p.set_defaults(func=run)
 
     ports_p = verbs.add_parser("ports", help="list USB serial ports and the DeviceProfile each matches")
@@ -70,14 +72,13 @@ def run(args) -> int:
     attach = [(port, None) for port in args.port]
     if not attach and not args.virtual:
         attach = [(p.device, p.usb) for p in detect_ports(profiles) if p.profile]
+    from wire.manifests import load_public_key
+
+    key = load_public_key(Path(args.public_key))
     virtual = []
     if args.virtual:
-        if not args.public_key:
-            raise UsageError("--virtual needs --public-key: the controller's public key (PEM) the board trusts")
         from device.virtual.mcu_board import VirtualMCU
-        from wire.manifests import load_public_key
 
-        key = load_public_key(Path(args.public_key))
         for i, name in enumerate(args.virtual):
             if name not in profiles or profiles[name].spec.family != "mcu":
                 raise UsageError(f"--virtual {name}: not a microcontroller DeviceProfile")
@@ -86,7 +87,7 @@ def run(args) -> int:
             attach.append((board.port, None))
     if not attach:
         raise UsageError("no boards: pass --port, plug in a board from the catalogue, or use --virtual PROFILE")
-    gateway = Gateway(args.id, connection, profiles, spool=args.spool)
+    gateway = Gateway(args.id, connection, profiles, spool=args.spool, public_key=key)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

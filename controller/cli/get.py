@@ -17,38 +17,32 @@ def register(subparsers) -> None:
 
 
 def _devices(store):
-    desired = store.desired()
-    data, rows = [], []
-    for d in store.devices():
-        want = desired.get(d.device_id)
-        data.append({"id": d.device_id, "board": d.board, "labels": d.labels, "online": d.online,
-                     "reported": d.reported_version, "healthy": d.healthy, "fleet": want.fleet if want else None,
-                     "desired": want.version if want else None, "lastSeen": d.last_seen})
-        state = "in sync" if want and want.version == d.reported_version else "updating" if want else "-"
-        rows.append([d.device_id, d.board, want.fleet if want else "-", d.reported_version or "-",
-                     want.version if want else "-", state, "yes" if d.online else "no",
-                     {True: "ok", False: "failed", None: "?"}[d.healthy], age(d.last_seen)])
-    return data, lambda: table(["DEVICE", "BOARD", "FLEET", "REPORTED", "DESIRED", "SYNC", "ONLINE", "HEALTH",
-                                "SEEN"], rows)
+    from controller.web.views import device_rows
+
+    devices = device_rows(store)
+    rows = [[d.id, d.board or "-", d.fleet or "-", d.reported or "-", d.desired or "-", d.sync,
+             "yes" if d.online else "no", {True: "ok", False: "failed", None: "?"}[d.healthy], age(d.lastSeen),
+             d.reason or "-"] for d in devices]
+    return [d.model_dump(mode="json") for d in devices], lambda: table(
+        ["DEVICE", "BOARD", "FLEET", "REPORTED", "DESIRED", "SYNC", "ONLINE", "HEALTH", "SEEN", "WHY"], rows)
 
 
 def _objects(store, kind):
     objs = store.objects(kind)
     data = [o.to_dict() | {"status": summary(o)} for o in objs]
     if kind == "Fleet":
-        rows = [[o.name, summary(o), o.detail.get("target") or "-", f"{o.detail.get('updated', 0)}/"
-                 f"{o.detail.get('members', 0)}", o.detail.get("phase", "-"),
-                 "yes" if o.detail.get("paused") else "no", age(o.updated_at)] for o in objs]
+        rows = [[o.name, summary(o), o.fleet.target or "-", f"{o.fleet.updated}/{o.fleet.members}",
+                 o.fleet.phase or "-", "yes" if o.fleet.paused else "no", age(o.updated_at)] for o in objs]
         return data, lambda: table(["FLEET", "STATUS", "VERSION", "UPDATED", "PHASE", "PAUSED", "AGE"], rows)
     if kind == "Model":
         rows = []
         for o in objs:
-            variants = o.detail.get("variants", {})
-            passed = sum(bool(v.get("passed")) for v in variants.values())
+            variants = o.model.variants
+            passed = sum(bool(v.passed) for v in variants.values())
             rows.append([o.name, summary(o), (o.desired_key or "-")[:12], f"{passed}/{len(variants)}",
                          (o.last_error or "")[:50], age(o.updated_at)])
         return data, lambda: table(["MODEL", "STATUS", "KEY", "GATES PASSED", "LAST ERROR", "AGE"], rows)
-    rows = [[o.name, summary(o), (o.desired_key or "-")[:12], (o.detail.get("snapshot") or "-")[:12],
+    rows = [[o.name, summary(o), (o.desired_key or "-")[:12], (o.dataset.snapshot or "-")[:12],
              age(o.updated_at)] for o in objs]
     return data, lambda: table(["DATASET", "STATUS", "KEY", "SNAPSHOT", "AGE"], rows)
 

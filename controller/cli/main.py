@@ -25,6 +25,7 @@ COMMANDS = [
     "controller.cli.events",
     "controller.cli.rollout",
     "controller.cli.operator_token",
+    "controller.cli.keys",
     "controller.cli.reconcile",
     "controller.cli.gateway",
     "controller.cli.agent",

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from controller.cli.broker_flags import add_broker_flags, open_controller_broker
+from controller.cli.keys import add_passphrase_flag, passphrase_from_args
 from controller.cli.limits_option import add_limits_option, add_repo_code_option, limits_from_args
 from controller.cli.listen_flags import add_listen_flags, listen_options
 from controller.cli.output import add_state_flag
@@ -32,6 +33,7 @@ def register(subparsers) -> None:
     add_broker_flags(p, default_url=None, registry=True)
     add_listen_flags(p)
     add_state_flag(p)
+    add_passphrase_flag(p)
     add_limits_option(p)
     add_repo_code_option(p)
     p.set_defaults(func=run)
@@ -65,6 +67,7 @@ def run(args) -> int:
     from controller.reconciler.wiring import HubLink, PipelineBuilder, artifact_dir
 
     state_dir = Path(args.state_dir or ".")
+    signer = Signer.load_or_create(state_dir, passphrase_from_args(args))  # a wrong passphrase fails first
     store = open_store(state_dir)
     source = make_source(args, state_dir)
     limits = limits_from_args(args)
@@ -75,10 +78,11 @@ def run(args) -> int:
     broker = open_controller_broker(args, state_dir)
     print(f"origami: {broker.startup_line}", file=sys.stderr)
     hub = DeviceHub(broker.hub, builder.store, enrolled=broker.enrollment).start()
+    hub.announce_keys(signer.announcement())  # a rotation made while stopped reaches the devices now
     # Samples from the fleet: ingested as they arrive; datasets and campaigns follow each pass's specs.
     collection = CollectionService(broker.collector, store.path, builder.store, store=store,
                                    campaign_link=hub.link).start()
-    reconciler = Reconciler(store, source, builder, HubLink(hub), Signer.load_or_create(state_dir),
+    reconciler = Reconciler(store, source, builder, HubLink(hub), signer,
                             progress=progress_line, builds=builds, online_timeout=args.online_timeout,
                             limits=limits)
     reconciler.on_repository(lambda repo: collection.apply(repo, store.devices()))

@@ -31,8 +31,7 @@ def status_table(store) -> str:
         ready = o.conditions.get("Ready")
         progress = ""
         if o.kind == "Fleet":
-            d = o.detail
-            progress = f"{d.get('updated', 0)}/{d.get('members', 0)} {d.get('phase', '')}"
+            progress = f"{o.fleet.updated}/{o.fleet.members} {o.fleet.phase or ''}"
         rows.append([f"{o.kind}/{o.name}", summary(o), progress, (o.observed_commit or "-")[:12],
                      (ready.message if ready else "")[:60], age(o.updated_at)])
     lines.append(table(["OBJECT", "STATUS", "PROGRESS", "COMMIT", "MESSAGE", "AGE"], rows))

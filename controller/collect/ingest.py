@@ -259,10 +259,31 @@ class Collector:
 
     def ingest(self, messages: list[_Message]) -> None:
         """One round: validate, store, index, report. Public so that tests and tools can feed it."""
-        accepted: list[tuple[str, Accepted]] = []
-        rejections: list[tuple[str, str | None, Rejection]] = []    # (device, valid id or None, rejection)
         counters: dict[str, dict] = defaultdict(lambda: defaultdict(int))
-        received = time.time()
+        accepted, rejections = self._validate(messages, counters, time.time())
+        new = self._store_windows(accepted, counters)
+        plain = {d: dict(c) for d, c in counters.items()}
+        inserted = self.index.add(new, [r for _, _, r in rejections], plain)
+        for _device, valid, rejection in rejections:
+            self._report(valid, rejection)
+        stored = sum(inserted)
+        self._notify_hooks(Counter(w.sensor for w, fresh in zip(new, inserted) if fresh))
+        with self.changed:
+            self.stats.messages += len(messages)
+            self.stats.windows += stored
+            self.stats.duplicates += len(inserted) - stored
+            self.stats.out_of_order += sum(c.get("out_of_order", 0) for c in plain.values())
+            self.stats.rejected.update(r.reason for _, _, r in rejections)
+            self.stats.rounds += 1
+            self.changed.notify_all()
+        log.debug("ingest round", extra={"messages": len(messages), "stored": stored,
+                                         "duplicates": len(inserted) - stored, "rejected": len(rejections)})
+
+    def _validate(self, messages: list[_Message], counters: dict[str, dict], received: float
+                  ) -> tuple[list[tuple[str, Accepted]], list[tuple[str, str | None, Rejection]]]:
+        """Each message accepted or rejected (device, valid id or None, rejection), counted per device."""
+        accepted: list[tuple[str, Accepted]] = []
+        rejections: list[tuple[str, str | None, Rejection]] = []
         for m in messages:
             ref = topics.parse(m.topic)
             device = ref.device_id if ref is not None else m.topic.split("/")[-2][:63] if "/" in m.topic else "?"
@@ -281,10 +302,14 @@ class Collector:
                 counters[device]["rejected"] += 1
             else:
                 accepted.append((device, outcome))
+        return accepted, rejections
+
+    def _store_windows(self, accepted: list[tuple[str, Accepted]], counters: dict[str, dict]) -> list[NewWindow]:
+        """Write the accepted windows into one segment; the index rows to add. Batches that arrive
+        behind a device's last sequence (same boot) are stored all the same and counted out of order."""
         windows, rows = [], []
         for device, ok in accepted:
             b = ok.batch
-            times = b.window_times()
             if b.seq is not None:
                 boot, last = self._positions.get(device, (None, None))
                 if boot == b.boot and last is not None and b.seq <= last:
@@ -292,36 +317,21 @@ class Collector:
                 else:
                     self._positions[device] = (b.boot, b.seq)
                     counters[device]["boot"], counters[device]["last_seq"] = b.boot, b.seq
-            for window, ts in zip(ok.windows, times):
+            for window, ts in zip(ok.windows, b.window_times()):
                 windows.append(window)
                 rows.append((device, b, ts))
         blob, offsets = write_segment(self.store, windows) if windows else ("", [])
-        new = [NewWindow(device, b.sensor, ts, window_digest(w), blob, off, tuple(b.shape), b.dtype, b.rateHz,
-                         b.session, b.fleet, b.campaign, b.boot, b.seq, b.label)
-               for (device, b, ts), w, off in zip(rows, windows, offsets)]
-        plain = {d: dict(c) for d, c in counters.items()}
-        inserted = self.index.add(new, [r for _, _, r in rejections], plain)
-        for _device, valid, rejection in rejections:
-            self._report(valid, rejection)
-        stored = sum(inserted)
-        dups = len(inserted) - stored
-        by_sensor = Counter(w.sensor for w, fresh in zip(new, inserted) if fresh)
+        return [NewWindow(device, b.sensor, ts, window_digest(w), blob, off, tuple(b.shape), b.dtype, b.rateHz,
+                          b.session, b.fleet, b.campaign, b.boot, b.seq, b.label)
+                for (device, b, ts), w, off in zip(rows, windows, offsets)]
+
+    def _notify_hooks(self, by_sensor: Counter[str]) -> None:
         for hook in self._ingest_hooks:
             for sensor, n in by_sensor.items():
                 try:
                     hook(sensor, n)
                 except Exception:
                     log.exception("ingest callback failed", extra={"sensor": sensor, "windows": n})
-        with self.changed:
-            self.stats.messages += len(messages)
-            self.stats.windows += stored
-            self.stats.duplicates += dups
-            self.stats.out_of_order += sum(c.get("out_of_order", 0) for c in plain.values())
-            self.stats.rejected.update(r.reason for _, _, r in rejections)
-            self.stats.rounds += 1
-            self.changed.notify_all()
-        log.debug("ingest round", extra={"messages": len(messages), "stored": stored, "duplicates": dups,
-                                         "rejected": len(rejections)})
 
     def _report(self, device: str | None, rejection: Rejection) -> None:
         log.warning("samples message rejected", extra={"device": rejection.device_id, "reason": rejection.reason,
@@ -329,7 +339,7 @@ class Collector:
         if device is None:
             return  # no valid device topic to answer on; the rejection is in the index
         event = Event(deviceId=device, type="Warning", reason="SampleRejected",
-                      message=f"{rejection.reason}: {rejection.message}"[:2000], digest=rejection.payload_digest)
+                      message=f"{rejection.reason}: {rejection.message}"[:1024], digest=rejection.payload_digest)
         self._client.publish(topics.events_topic(device), encode(event), qos=1)
 
 

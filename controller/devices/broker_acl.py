@@ -6,7 +6,8 @@ embedded amqtt broker. Each account gets the least it needs:
 - a device (user name = device id): write its own report channels and split requests, read its
   own desired state, transfer replies, collect requests and split replies (`pattern` lines, %u);
 - a gateway: the same, for itself and for each board it carries;
-- the controller: read every device's reports, write desired states, transfers and collect requests;
+- the controller: read every device's reports, write desired states, transfers and collect requests,
+  and the key announcement (`origami/v1/keys`), which every account may read;
 - the collector: read samples, write Warning events about rejected samples;
 - a split worker: read split requests, write split replies.
 """
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controller.devices.accounts import Accounts
-from specs.v1alpha1.protocol import DEVICE_PUBLISHES, DEVICE_READS, device_topic
+from specs.v1alpha1.protocol import DEVICE_PUBLISHES, DEVICE_READS, device_topic, keys_topic
 from specs.v1alpha1.split import split_reply_topic, split_request_topic
 
 READ, WRITE, READWRITE, DENY = "read", "write", "readwrite", "deny"
@@ -34,12 +35,13 @@ def _device_rules(device: str, user: str | None) -> list[AclRule]:
     rules = [AclRule(WRITE, device_topic(device, channel), user) for channel in DEVICE_PUBLISHES]
     rules.append(AclRule(WRITE, split_request_topic("+", device), user))
     rules += [AclRule(READ, device_topic(device, channel), user) for channel in DEVICE_READS]
-    return rules
+    return rules + [AclRule(READ, keys_topic(), user)]
 
 
 def fleet_rules(accounts: Accounts) -> list[AclRule]:
     rules = [AclRule(READ, device_topic("+", channel), accounts.controller) for channel in DEVICE_PUBLISHES]
     rules += [AclRule(WRITE, device_topic("+", channel), accounts.controller) for channel in CONTROLLER_WRITES]
+    rules.append(AclRule(WRITE, keys_topic(), accounts.controller))
     rules += [AclRule(READ, device_topic("+", "samples"), accounts.collector),
               AclRule(WRITE, device_topic("+", "events"), accounts.collector)]
     for worker in accounts.workers:

@@ -1,8 +1,9 @@
 """`DeviceHub`: the controller's one connection to its devices.
 
 It keeps the latest hello, reported state and presence of every device, hands every report to
-callbacks and to a thread-safe queue, publishes signed desired states (retained), and serves
-artifact transfers from an artifact store. The reconciler uses only this class.
+callbacks and to a thread-safe queue, publishes signed desired states and the key announcement
+(both retained), and serves artifact transfers from an artifact store. The reconciler uses only
+this class.
 
 Everything a device sends is untrusted: a payload over its channel's size bound, or from a device
 id that is not enrolled (when `enrolled` is given), is dropped before it is parsed, and reported
@@ -10,13 +11,15 @@ to the `on_rejected` callbacks at most once per device id per interval (`Rejecti
 
     hub = DeviceHub("mqtt://127.0.0.1:1883", store, username="controller", password=...)
     hub.start()
-    hub.set_desired("dev-1", desired_state(signer, "dev-1", 3, manifest))
+    hub.announce_keys(signer.announcement())
+    hub.set_desired("dev-1", desired_state(signer, "dev-1", "rpi4", 3, manifest))
     report = hub.reports.get(timeout=5)   # DeviceReport(device_id, channel, message)
 """
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +34,7 @@ from specs.v1alpha1.protocol import (
     DesiredState,
     Event,
     Hello,
+    KeyAnnouncement,
     Manifest,
     Presence,
     ReportedState,
@@ -63,11 +67,34 @@ class DeviceReport:
     message: BaseModel
 
 
-def desired_state(signer: Signer, device_id: str, generation: int, manifest: Manifest | None,
-                  chunk_size: int = DEFAULT_CHUNK_SIZE, **options) -> DesiredState:
-    """A signed desired state for one device (`manifest=None`: keep running what it runs)."""
+class SequenceClock:
+    """Strictly increasing sequences for desired states: max(last + 1, wall-clock milliseconds), so a
+    process that starts again (or a controller restored from a backup) still moves forward. The
+    reconciler allocates from its state store instead (`StateStore.allocate_sequence`)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, int(time.time() * 1000))
+            return self._last
+
+
+_SEQUENCES = SequenceClock()
+
+
+def desired_state(signer: Signer, device_id: str, board: str, generation: int, manifest: Manifest | None, *,
+                  sequence: int | None = None, fleet: str = "", chunk_size: int = DEFAULT_CHUNK_SIZE,
+                  **options) -> DesiredState:
+    """A desired state for one device of `board` (its `Capabilities.board_class`), signed as a whole
+    (`manifest=None`: keep running what it runs). Without `sequence`, the next of this process."""
     artifact = signer.sign(manifest) if manifest is not None else None
-    return DesiredState(deviceId=device_id, generation=generation, artifact=artifact, chunkSize=chunk_size, **options)
+    return signer.sign_desired(DesiredState(
+        deviceId=device_id, board=board, fleet=fleet, generation=generation,
+        sequence=sequence if sequence is not None else _SEQUENCES.next(), artifact=artifact,
+        chunkSize=chunk_size, **options))
 
 
 class DeviceHub:
@@ -129,6 +156,11 @@ class DeviceHub:
         if desired.deviceId != device_id:
             raise ValueError(f"desired state for {desired.deviceId} published to {device_id}")
         self.link.publish_and_wait(topics.desired_topic(device_id), encode(desired), retain=True, timeout=timeout)
+
+    def announce_keys(self, announcement: KeyAnnouncement, timeout: float = 10.0) -> None:
+        """Publish the key endorsements retained on `origami/v1/keys` (after each start: a rotation
+        made while the controller was stopped reaches the devices)."""
+        self.link.publish_and_wait(topics.keys_topic(), encode(announcement), retain=True, timeout=timeout)
 
     def clear_desired(self, device_id: str, timeout: float = 10.0) -> None:
         """Remove the retained desired state (a device leaving the fleet)."""

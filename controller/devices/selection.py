@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
+from specs.v1alpha1.budget import Budget, misfit
 from specs.v1alpha1.protocol import Capabilities
 
 
@@ -39,12 +40,10 @@ def edgetpu_compiler_available() -> bool:
 
 
 def _mcu_fits(c: Candidate, caps: Capabilities) -> str:
-    """Why a candidate does not fit a microcontroller ('' when it fits)."""
-    if caps.flashBytes and c.size > caps.flashBytes:
-        return f"{c.name} needs {c.size} B of flash, the board has {caps.flashBytes} B"
-    if caps.ramBytes and c.arena > caps.ramBytes:
-        return f"{c.name} needs a {c.arena} B arena, the board has {caps.ramBytes} B of RAM"
-    return ""
+    """Why a candidate does not fit a microcontroller ('' when it fits); unknown sizes (0) bind nothing."""
+    unknown = 2 ** 62
+    budget = Budget(ram=caps.ramBytes or unknown, flash=caps.flashBytes or unknown)
+    return misfit(budget, size=c.size, arena=c.arena, what=c.name)
 
 
 def select_variant(caps: Capabilities, candidates: list[Candidate], *,

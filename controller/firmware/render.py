@@ -7,6 +7,7 @@ files ending in `.j2` are rendered, `common/` is shared by the TFLM targets.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -19,6 +20,7 @@ import jinja2
 from controller.firmware.c_array import MODEL_ALIGNMENT, c_array
 from runtimes.operators import model_operators
 from specs.errors import StageError
+from specs.v1alpha1.budget import board_budget, misfit
 from specs.v1alpha1.device_profile import DeviceProfile
 from wire import __version__ as origami_version
 from wire.logs import get_logger
@@ -98,8 +100,16 @@ def template_digest(profile: DeviceProfile) -> str:
         family = template_family(profile)
     except StageError:
         return "none"
+    files = sorted(_template_files(family) + _template_files("common"))
+    stamp = tuple((f, (TEMPLATES / f).stat().st_mtime_ns, (TEMPLATES / f).stat().st_size) for f in files)
+    return _files_digest(stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _files_digest(stamp: tuple[tuple[str, int, int], ...]) -> str:
+    """Read and hash the files once per (name, mtime, size) set: every pass keys every bundle."""
     h = hashlib.sha256()
-    for relative in sorted(_template_files(family) + _template_files("common")):
+    for relative, _, _ in stamp:
         h.update(relative.encode() + b"\0" + (TEMPLATES / relative).read_bytes() + b"\0")
     return h.hexdigest()
 
@@ -122,14 +132,12 @@ def _template_files(family: str) -> list[str]:
 
 
 def _check_fits(profile: DeviceProfile, model_size: int, arena_bytes: int) -> None:
-    spec = profile.spec
-    name = f"DeviceProfile/{profile.metadata.name}"
-    if model_size > spec.flash:
-        raise StageError(f"{name}: the model ({model_size} B) does not fit its {spec.flash} B of flash; "
+    """The rendered firmware's own needs: the arena (with margin) beside the serial receive buffer."""
+    why = misfit(board_budget(profile.spec, SERIAL_MAX_PAYLOAD if profile.spec.family == "mcu" else 0),
+                 size=model_size, arena=arena_bytes, what=f"the model with its {arena_bytes} B arena (margin included)")
+    if why:
+        raise StageError(f"DeviceProfile/{profile.metadata.name}: {why} beside the firmware's serial buffer; "
                          "pick a smaller variant or split the model")
-    if spec.family == "mcu" and arena_bytes + SERIAL_MAX_PAYLOAD > spec.ram:
-        raise StageError(f"{name}: the tensor arena ({arena_bytes} B with margin) plus the serial buffer "
-                         f"does not fit its {spec.ram} B of RAM; pick a smaller variant or split the model")
 
 
 def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, *, version: str,
@@ -143,68 +151,15 @@ def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, 
     say = progress or (lambda message: None)
     family = template_family(profile)
     ops = model_operators(tflite)
-    if ops.custom and family != "linux":
-        raise StageError(f"the model uses custom operators {list(ops.custom)} that TFLM cannot resolve; "
-                         "convert it with builtin operators only")
-    if arena_measured is None and family != "linux":
-        say("measuring the TFLM tensor arena")
-        from runtimes.tflm import measure_arena
-
-        arena_measured = measure_arena(tflite).arena_bytes
-    arena_measured = arena_measured or 0
-    arena_bytes = arena_with_margin(arena_measured, arena_margin) if family != "linux" else 0
+    arena_measured, arena_bytes = _arena(tflite, family, ops, arena_measured, arena_margin, say)
     _check_fits(profile, len(tflite), arena_bytes)
-
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise StageError(f"{out} is not empty; render into a fresh directory")
-    out.mkdir(parents=True, exist_ok=True)
-    spec = profile.spec
+    out = _fresh_directory(Path(out_dir))
     digest = hashlib.sha256(tflite).hexdigest()
-    context = {
-        "origami_version": origami_version, "version": version, "profile_name": profile.metadata.name,
-        "board": spec.board, "ram": spec.ram, "flash": spec.flash, "flasher": spec.flasher or "(no flasher)",
-        "model_digest": digest, "model_size": len(tflite), "model_symbol": MODEL_SYMBOL,
-        "arena_measured": arena_measured, "arena_bytes": arena_bytes,
-        "arena_margin_pct": round(arena_margin * 100), "resolver_calls": list(ops.resolver_calls),
-        "builtin_ops": list(ops.builtin), "max_payload": SERIAL_MAX_PAYLOAD, "baud": SERIAL_BAUD,
-        "state_interval_s": STATE_INTERVAL_S,
-    }
-    env = _environment()
-    spec_family = FAMILIES[family]
-    written: list[str] = []
-
-    def write(relative: str, text: str | bytes) -> None:
-        target = out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(text if isinstance(text, bytes) else text.encode())
-        written.append(str(Path(relative)))
-
+    context = _context(profile, version, digest, len(tflite), arena_measured, arena_bytes, arena_margin, ops)
     say(f"rendering {family} templates")
-    for name in _template_files(family):
-        relative = name.split("/", 1)[1]
-        if relative.endswith(".j2"):
-            write(relative[:-3], env.get_template(name).render(context))
-        else:
-            write(relative, (TEMPLATES / name).read_bytes())
-    if spec_family.source_dir is None:
-        write("model.tflite", tflite)
-        for script in ("run.py", "run.sh"):
-            (out / script).chmod(0o755)
-    else:
-        src = spec_family.source_dir
-        for name in _template_files("common"):
-            if not name.endswith(".j2") or name.endswith(".inc.j2"):
-                continue  # includes are pulled in by the targets' main files
-            relative = name.split("/", 1)[1][:-3]
-            if relative.endswith(".cc"):
-                relative = relative[:-3] + spec_family.cxx_ext
-            write(str(Path(src) / relative), env.get_template(name).render(context))
-        array = c_array(tflite, MODEL_SYMBOL, header_name="model_data.h")
-        write(str(Path(src) / "model_data.h"), array.header)
-        write(str(Path(src) / f"model_data{spec_family.cxx_ext}"), array.source)
+    written = _write_project(out, family, context, tflite)
     notes = []
-    if family == "coral-micro" and "edgetpu" in spec.accelerators:
+    if family == "coral-micro" and "edgetpu" in profile.spec.accelerators:
         notes.append("the Edge TPU is not used: this is an int8 TFLM build on the M7 core")
     project = RenderedProject(
         family=family, profile=profile.metadata.name, directory=out, files=tuple(sorted(written)),
@@ -215,4 +170,80 @@ def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, 
                                                   "version": version, "files": len(written),
                                                   "arena_bytes": arena_bytes, "directory": str(out)})
     return project
+
+
+def _arena(tflite: bytes, family: str, ops, measured: int | None, margin: float,
+           say: Callable[[str], None]) -> tuple[int, int]:
+    """(measured arena, arena the firmware reserves); both 0 on Linux. Measured here when not given."""
+    if ops.custom and family != "linux":
+        raise StageError(f"the model uses custom operators {list(ops.custom)} that TFLM cannot resolve; "
+                         "convert it with builtin operators only")
+    if family == "linux":
+        return measured or 0, 0
+    if measured is None:
+        say("measuring the TFLM tensor arena")
+        from runtimes.tflm import measure_arena
+
+        measured = measure_arena(tflite).arena_bytes
+    return measured, arena_with_margin(measured, margin)
+
+
+def _fresh_directory(out: Path) -> Path:
+    if out.exists() and any(out.iterdir()):
+        raise StageError(f"{out} is not empty; render into a fresh directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _context(profile: DeviceProfile, version: str, digest: str, size: int, arena_measured: int, arena_bytes: int,
+             margin: float, ops) -> dict:
+    """What the templates see."""
+    spec = profile.spec
+    return {
+        "origami_version": origami_version, "version": version, "profile_name": profile.metadata.name,
+        "board": spec.board, "ram": spec.ram, "flash": spec.flash, "flasher": spec.flasher or "(no flasher)",
+        "model_digest": digest, "model_size": size, "model_symbol": MODEL_SYMBOL,
+        "arena_measured": arena_measured, "arena_bytes": arena_bytes,
+        "arena_margin_pct": round(margin * 100), "resolver_calls": list(ops.resolver_calls),
+        "builtin_ops": list(ops.builtin), "max_payload": SERIAL_MAX_PAYLOAD, "baud": SERIAL_BAUD,
+        "state_interval_s": STATE_INTERVAL_S,
+    }
+
+
+def _write_project(out: Path, family: str, context: dict, tflite: bytes) -> list[str]:
+    """The family's templates, the shared sources and the model (as a file on Linux, as a C array on a
+    microcontroller); the files written, relative to `out`."""
+    env = _environment()
+    spec_family = FAMILIES[family]
+    written: list[str] = []
+
+    def write(relative: str, text: str | bytes) -> None:
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(text if isinstance(text, bytes) else text.encode())
+        written.append(str(Path(relative)))
+
+    for name in _template_files(family):
+        relative = name.split("/", 1)[1]
+        if relative.endswith(".j2"):
+            write(relative[:-3], env.get_template(name).render(context))
+        else:
+            write(relative, (TEMPLATES / name).read_bytes())
+    if spec_family.source_dir is None:
+        write("model.tflite", tflite)
+        for script in ("run.py", "run.sh"):
+            (out / script).chmod(0o755)
+        return written
+    src = spec_family.source_dir
+    for name in _template_files("common"):
+        if not name.endswith(".j2") or name.endswith(".inc.j2"):
+            continue  # includes are pulled in by the targets' main files
+        relative = name.split("/", 1)[1][:-3]
+        if relative.endswith(".cc"):
+            relative = relative[:-3] + spec_family.cxx_ext
+        write(str(Path(src) / relative), env.get_template(name).render(context))
+    array = c_array(tflite, MODEL_SYMBOL, header_name="model_data.h")
+    write(str(Path(src) / "model_data.h"), array.header)
+    write(str(Path(src) / f"model_data{spec_family.cxx_ext}"), array.source)
+    return written
 

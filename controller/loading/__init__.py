@@ -4,5 +4,7 @@ Data flow: files are *read* (`yaml_positions`), documents *parsed* into spec mod
 (`documents`), the set *checked* for duplicates and references (`references`), and the
 result gathered in a `SpecRepository` (`repository`).
 """
-from controller.loading.issues import SpecIssue  # noqa: F401
-from controller.loading.repository import SpecRepository, load_repository, load_texts  # noqa: F401
+from controller.loading.issues import SpecIssue
+from controller.loading.repository import SpecRepository, load_repository, load_texts
+
+__all__ = ["SpecIssue", "SpecRepository", "load_repository", "load_texts"]

@@ -7,7 +7,6 @@ function of the recorded figures and are evaluated on every build.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,10 +23,9 @@ from controller.pipeline.gates import evaluate_gates, runtime_metrics
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import CachedOnly, NotBuilt, StageCache
 from specs.errors import StageError
-from wire.logs import get_logger
+from wire.logs import Say, get_logger
 
 log = get_logger("pipeline.build")
-Say = Callable[[str], None]  # one progress line
 
 
 class StageKeys(Protocol):
@@ -147,76 +145,109 @@ def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, ca
                 progress: Say | None = None, *, allow_repo_code: bool = False,
                 limits: Limits = DEFAULT_LIMITS) -> ModelBuild:
     """Run (or reuse) every stage of one model of a validated spec repository, under the stage keys
-    the planner computed for it."""
+    the planner computed for it: snapshot, train, squeeze each variant (gates), cards."""
     if model_name not in repo.models:
         raise StageError(f"no Model named {model_name!r} in {repo.root}; models: {', '.join(sorted(repo.models))}")
-    say = progress or (lambda _message: None)
     before = dict(cache.executions)
-    model = repo.models[model_name]
-    spec = model.spec
-    dataset = repo.datasets[spec.dataset]
-    lazy = _Lazy(store)
+    run = _ModelRun(repo, model_name, keys, store, cache, progress or (lambda _message: None),
+                    allow_repo_code, limits)
+    snap_record = run.snapshot()
+    train_record = run.train()
+    variants = [run.squeeze(variant, train_record.result["metrics"]) for variant in run.spec.variants]
+    run.cards(variants, snap_record.result["classes"], train_record.result)
+    executions = {kind: cache.executions[kind] - before.get(kind, 0) for kind in cache.executions}
+    return ModelBuild(model=model_name, dataset=run.spec.dataset, task=run.task, keys=keys.all(),
+                      dataset_digest=run.lazy.snapshot_digest, model_digest=run.lazy.model_digest,
+                      training={"metrics": train_record.result["metrics"], "history": train_record.result["history"],
+                                "epochs_run": train_record.result["epochs_run"]},
+                      variants=variants, executions={k: v for k, v in executions.items() if v})
+
+
+class _ModelRun:
+    """One model's build, stage by stage; each stage runs only when the stage cache lacks its key."""
+
+    def __init__(self, repo, model_name: str, keys: StageKeys, store: ArtifactStore,
+                 cache: StageCache | CachedOnly, say: Say, allow_repo_code: bool, limits: Limits) -> None:
+        self.repo, self.name, self.keys, self.store, self.cache, self.say = repo, model_name, keys, store, cache, say
+        self.allow_repo_code, self.limits = allow_repo_code, limits
+        self.model = repo.models[model_name]
+        self.spec = self.model.spec
+        self.dataset = repo.datasets[self.spec.dataset]
+        self.task = self.dataset.spec.task
+        self.lazy = _Lazy(store)
 
     # 1. dataset snapshot
-    def snapshot_stage():
-        from controller.pipeline.datasets import build_snapshot
+    def snapshot(self):
+        spec, keys, store = self.spec, self.keys, self.store
 
-        say(f"dataset {spec.dataset}: building snapshot")
-        snap = build_snapshot(dataset.spec, repo.source_of(dataset.ref), root=repo.root, limits=limits)
-        lazy._snapshot = snap
-        digest = store.put_bytes(snap.encode(), {"kind": "dataset-snapshot", "dataset": spec.dataset,
-                                                 "stage_key": keys.dataset})
-        sizes = {split: int(len(snap.y(split))) for split in ("train", "validation", "test")}
-        return {"snapshot": digest}, {"samples": sizes, "classes": snap.classes, "input_shape": list(snap.input_shape)}
+        def stage():
+            from controller.pipeline.datasets import build_snapshot
 
-    snap_record = cache.run("dataset", keys.dataset, snapshot_stage)
-    lazy.snapshot_digest = snap_record.outputs["snapshot"]
+            self.say(f"dataset {spec.dataset}: building snapshot")
+            snap = build_snapshot(self.dataset.spec, self.repo.source_of(self.dataset.ref), root=self.repo.root,
+                                  limits=self.limits)
+            self.lazy._snapshot = snap
+            digest = store.put_bytes(snap.encode(), {"kind": "dataset-snapshot", "dataset": spec.dataset,
+                                                     "stage_key": keys.dataset})
+            sizes = {split: int(len(snap.y(split))) for split in ("train", "validation", "test")}
+            return {"snapshot": digest}, {"samples": sizes, "classes": snap.classes,
+                                          "input_shape": list(snap.input_shape)}
+
+        record = self.cache.run("dataset", keys.dataset, stage)
+        self.lazy.snapshot_digest = record.outputs["snapshot"]
+        return record
 
     # 2. training
-    def train_stage():
-        from controller.pipeline.training import train
+    def train(self):
+        spec, keys, store, name = self.spec, self.keys, self.store, self.name
 
-        say(f"model {model_name}: training ({spec.training.epochs} epochs max)")
-        outcome = train(lazy.snapshot(), spec, repo.source_of(model.ref), say, label=f"train {model_name}",
-                        allow_repo_code=allow_repo_code, root=repo.root, limits=limits)
-        lazy._model = outcome.model
-        with tempfile.TemporaryDirectory(prefix="origami-train-") as tmp:
-            path = Path(tmp) / "model.h5"
-            outcome.model.save(path, include_optimizer=False)
-            digest = store.put_file(path, {"kind": "keras-model", "model": model_name, "stage_key": keys.train,
-                                           "dataset_snapshot": lazy.snapshot_digest})
-        history = store.put_json(outcome.history, {"kind": "training-history", "model": model_name})
-        return ({"model": digest, "history": history},
-                {"metrics": outcome.metrics, "history": outcome.history, "epochs_run": outcome.epochs_run})
+        def stage():
+            from controller.pipeline.training import train
 
-    train_record = cache.run("train", keys.train, train_stage)
-    lazy.model_digest = train_record.outputs["model"]
-    float_metrics = train_record.result["metrics"]
+            self.say(f"model {name}: training ({spec.training.epochs} epochs max)")
+            outcome = train(self.lazy.snapshot(), spec, self.repo.source_of(self.model.ref), self.say,
+                            label=f"train {name}", allow_repo_code=self.allow_repo_code, root=self.repo.root,
+                            limits=self.limits)
+            self.lazy._model = outcome.model
+            with tempfile.TemporaryDirectory(prefix="origami-train-") as tmp:
+                path = Path(tmp) / "model.h5"
+                outcome.model.save(path, include_optimizer=False)
+                digest = store.put_file(path, {"kind": "keras-model", "model": name, "stage_key": keys.train,
+                                               "dataset_snapshot": self.lazy.snapshot_digest})
+            history = store.put_json(outcome.history, {"kind": "training-history", "model": name})
+            return ({"model": digest, "history": history},
+                    {"metrics": outcome.metrics, "history": outcome.history, "epochs_run": outcome.epochs_run})
 
-    # 3. squeeze and measure every variant
-    variants: list[VariantResult] = []
-    for variant in spec.variants:
-        key = keys.variants[variant.name]
+        record = self.cache.run("train", keys.train, stage)
+        self.lazy.model_digest = record.outputs["model"]
+        return record
 
-        def squeeze_stage(variant=variant, key=key):
+    # 3. squeeze and measure one variant, then its gates (a pure function of the figures)
+    def squeeze(self, variant, float_metrics: dict) -> VariantResult:
+        key, name, store = self.keys.variants[variant.name], self.name, self.store
+
+        def stage():
             from controller.pipeline.measure import measure_variant
             from controller.pipeline.squeeze import squeeze
 
-            say(f"model {model_name}: squeezing variant {variant.name}")
-            outcome = squeeze(lazy.model(), variant, lazy.snapshot(), spec.training, say,
-                              label=f"squeeze {model_name}/{variant.name}")
-            digest = store.put_bytes(outcome.tflite, {"kind": "tflite", "model": model_name, "variant": variant.name,
-                                                      "stage_key": key, "keras_model": lazy.model_digest})
-            say(f"model {model_name}: measuring variant {variant.name} on LiteRT and TFLM")
-            figures = measure_variant(outcome.tflite, outcome.model, lazy.snapshot(),
-                                      symbol=f"{model_name}_{variant.name}".replace("-", "_"))
+            self.say(f"model {name}: squeezing variant {variant.name}")
+            outcome = squeeze(self.lazy.model(), variant, self.lazy.snapshot(), self.spec.training, self.say,
+                              label=f"squeeze {name}/{variant.name}")
+            digest = store.put_bytes(outcome.tflite, {"kind": "tflite", "model": name, "variant": variant.name,
+                                                      "stage_key": key, "keras_model": self.lazy.model_digest})
+            self.say(f"model {name}: measuring variant {variant.name} on LiteRT and TFLM")
+            figures = measure_variant(outcome.tflite, outcome.model, self.lazy.snapshot(),
+                                      symbol=f"{name}_{variant.name}".replace("-", "_"))
             return {"tflite": digest}, {"figures": figures, "steps": outcome.steps}
 
-        record = cache.run("squeeze", key, squeeze_stage)
+        record = self.cache.run("squeeze", key, stage)
         figures = record.result["figures"]
-        gate = evaluate_gates(spec.gates, dataset.spec.task, figures, float_metrics)
+        gate = evaluate_gates(self.spec.gates, self.task, figures, float_metrics)
         metrics = runtime_metrics(figures)
-        variants.append(VariantResult(
+        if not gate.passed:
+            log.warning("variant failed its gates", extra={"model": name, "variant": variant.name,
+                                                           "failing": gate.failing_figures})
+        return VariantResult(
             name=variant.name, quantization=variant.quantization,
             options=variant.model_dump(mode="json", exclude={"name", "quantization"}),
             steps=record.result["steps"], squeeze_key=key, tflite_digest=record.outputs["tflite"],
@@ -226,51 +257,40 @@ def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, ca
             operators=figures["operators"], parameters=figures["parameters"],
             nonzero_parameters=figures["nonzero_parameters"], macs=figures["macs"],
             arena_bytes=figures["arena_bytes"], arena_reported_bytes=figures["arena_reported_bytes"],
-            gate=gate.to_dict(), cached=record.cached))
-        if not gate.passed:
-            log.warning("variant failed its gates", extra={"model": model_name, "variant": variant.name,
-                                                           "failing": gate.failing_figures})
+            gate=gate.to_dict(), cached=record.cached)
 
-    # 4. model cards
-    context = {"task": dataset.spec.task, "dataset": spec.dataset, "dataset_digest": lazy.snapshot_digest,
-               "model_digest": lazy.model_digest, "float_metrics": float_metrics,
-               "training": {"epochs_run": train_record.result["epochs_run"], "history": train_record.result["history"]},
-               "stage_keys": keys.all()}
+    # 4. model cards: one per variant, the plots they share, a confusion matrix for classifiers
+    def cards(self, variants: list[VariantResult], classes: list, training: dict) -> None:
+        name, store = self.name, self.store
+        context = {"task": self.task, "dataset": self.spec.dataset, "dataset_digest": self.lazy.snapshot_digest,
+                   "model_digest": self.lazy.model_digest, "float_metrics": training["metrics"],
+                   "training": {"epochs_run": training["epochs_run"], "history": training["history"]},
+                   "stage_keys": self.keys.all()}
 
-    def cards_stage():
-        say(f"model {model_name}: writing model cards")
-        rows = [{"name": v.name, "figures": {"size_bytes": v.size_bytes, "tflm": v.tflm, "litert": v.litert},
-                 "gate": v.gate} for v in variants]
-        plot = {"kind": "plot", "model": model_name}
-        shared = {"training_curves.png": store.put_bytes(training_curves_png(train_record.result["history"]), plot),
-                  "size_vs_accuracy.png": store.put_bytes(size_vs_metric_png(dataset.spec.task, rows), plot)}
-        outputs = {}
-        classes = snap_record.result["classes"]
+        def stage():
+            self.say(f"model {name}: writing model cards")
+            rows = [{"name": v.name, "figures": {"size_bytes": v.size_bytes, "tflm": v.tflm, "litert": v.litert},
+                     "gate": v.gate} for v in variants]
+            plot = {"kind": "plot", "model": name}
+            shared = {"training_curves.png": store.put_bytes(training_curves_png(training["history"]), plot),
+                      "size_vs_accuracy.png": store.put_bytes(size_vs_metric_png(self.task, rows), plot)}
+            outputs = {}
+            for v in variants:
+                as_dict = v.to_dict()
+                for figure, digest in shared.items():
+                    outputs[f"{v.name}/{figure}"] = digest
+                if self.task == "classification":
+                    matrix = runtime_metrics({"tflm": v.tflm, "litert": v.litert})["confusion_matrix"]
+                    outputs[f"{v.name}/confusion.png"] = store.put_bytes(
+                        confusion_png(matrix, classes, f"{name}/{v.name}"), {"kind": "plot"})
+                card = {"kind": "model-card", "model": name, "variant": v.name}
+                outputs[f"{v.name}/card.json"] = store.put_bytes(card_json(name, as_dict, context), card)
+                outputs[f"{v.name}/card.md"] = store.put_bytes(card_markdown(name, as_dict, context),
+                                                               card | {"media_type": "text/markdown"})
+            return outputs, {}
+
+        record = self.cache.run("cards", self.keys.cards, stage)
         for v in variants:
-            as_dict = v.to_dict()
-            for name, digest in shared.items():
-                outputs[f"{v.name}/{name}"] = digest
-            if dataset.spec.task == "classification":
-                matrix = runtime_metrics({"tflm": v.tflm, "litert": v.litert})["confusion_matrix"]
-                outputs[f"{v.name}/confusion.png"] = store.put_bytes(
-                    confusion_png(matrix, classes, f"{model_name}/{v.name}"), {"kind": "plot"})
-            outputs[f"{v.name}/card.json"] = store.put_bytes(card_json(model_name, as_dict, context),
-                                                             {"kind": "model-card", "model": model_name,
-                                                              "variant": v.name})
-            outputs[f"{v.name}/card.md"] = store.put_bytes(card_markdown(model_name, as_dict, context),
-                                                           {"kind": "model-card", "model": model_name,
-                                                            "variant": v.name, "media_type": "text/markdown"})
-        return outputs, {}
-
-    cards_record = cache.run("cards", keys.cards, cards_stage)
-    for v in variants:
-        prefix = f"{v.name}/"
-        v.cards = {role[len(prefix):]: str(store.path(digest))
-                   for role, digest in cards_record.outputs.items() if role.startswith(prefix)}
-
-    executions = {kind: cache.executions[kind] - before.get(kind, 0) for kind in cache.executions}
-    return ModelBuild(model=model_name, dataset=spec.dataset, task=dataset.spec.task, keys=keys.all(),
-                      dataset_digest=lazy.snapshot_digest, model_digest=lazy.model_digest,
-                      training={"metrics": float_metrics, "history": train_record.result["history"],
-                                "epochs_run": train_record.result["epochs_run"]},
-                      variants=variants, executions={k: v for k, v in executions.items() if v})
+            prefix = f"{v.name}/"
+            v.cards = {role[len(prefix):]: str(store.path(digest))
+                       for role, digest in record.outputs.items() if role.startswith(prefix)}

@@ -12,9 +12,10 @@ import numpy as np
 
 from controller.pipeline.datasets import Snapshot
 from controller.pipeline.tf_runtime import import_tf
-from controller.pipeline.training import Progress, compile_model, fit, seed_everything
+from controller.pipeline.training import compile_model, fit, seed_everything
 from specs.errors import StageError
 from specs.v1alpha1.model import Training, Variant
+from wire.logs import Say
 
 REPRESENTATIVE_SAMPLES = 200
 
@@ -111,7 +112,7 @@ def convert(model, quantization: str, snapshot: Snapshot, seed: int) -> bytes:
 
 
 def squeeze(trained_model, variant: Variant, snapshot: Snapshot, training: Training,
-            progress: Progress | None = None, label: str = "squeeze") -> SqueezeOutcome:
+            progress: Say | None = None, label: str = "squeeze") -> SqueezeOutcome:
     """Apply the variant's options to a copy of the trained model and convert it."""
     tf, keras = import_tf()
     seed_everything(training.seed)

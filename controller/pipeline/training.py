@@ -1,7 +1,6 @@
 """Seeded, reproducible Keras training with early stopping, history and progress."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +12,7 @@ from controller.pipeline.metrics import task_metrics
 from controller.pipeline.presets import keras_model
 from controller.pipeline.tf_runtime import import_tf
 from specs.v1alpha1.model import ModelSpec, Training
-
-Progress = Callable[[str], None]
+from wire.logs import Say
 
 
 @dataclass
@@ -45,7 +43,7 @@ def compile_model(model, training: Training, task: str, learning_rate: float | N
 class _ProgressLine:
     """A Keras callback that reports one line per epoch through `progress`."""
 
-    def __new__(cls, progress: Progress, label: str, epochs: int):
+    def __new__(cls, progress: Say, label: str, epochs: int):
         _, keras = import_tf()
 
         class Callback(keras.callbacks.Callback):
@@ -56,7 +54,7 @@ class _ProgressLine:
         return Callback()
 
 
-def fit(model, snapshot: Snapshot, training: Training, epochs: int, progress: Progress | None,
+def fit(model, snapshot: Snapshot, training: Training, epochs: int, progress: Say | None,
         label: str, extra_callbacks: list | None = None, early_stopping: bool = True):
     _, keras = import_tf()
     callbacks = list(extra_callbacks or [])
@@ -73,7 +71,7 @@ def fit(model, snapshot: Snapshot, training: Training, epochs: int, progress: Pr
                      validation_data=validation, shuffle=True, verbose=0, callbacks=callbacks)
 
 
-def train(snapshot: Snapshot, spec: ModelSpec, search_path: Path, progress: Progress | None = None,
+def train(snapshot: Snapshot, spec: ModelSpec, search_path: Path, progress: Say | None = None,
           label: str = "train", *, allow_repo_code: bool = False, root: Path | None = None,
           limits: Limits = DEFAULT_LIMITS) -> TrainOutcome:
     """Train the spec's architecture on the snapshot's train split (validation for early stopping only).

@@ -30,12 +30,13 @@ def assign_fleets(fleets: Mapping[str, Fleet], devices: Iterable[DeviceRecord]
     conflicts: dict[str, list[str]] = {}
     # Index selectors once: by board (or "any board"), labels as item sets; a pass over 1,000 devices
     # and 50 fleets then costs a few set operations per device.
-    by_board: dict[str | None, list[tuple[str, frozenset]]] = {}
+    by_board: dict[str | None, list[tuple[str, frozenset[tuple[str, str]]]]] = {}
     rank = {name: (-fleets[name].priority, name) for name in fleets}
     for name in sorted(fleets):
         selector = fleets[name].spec.selector
         labels = frozenset(selector.matchLabels.items())
-        for board in selector.boards or [None]:
+        boards: list[str | None] = list(selector.boards) or [None]
+        for board in boards:
             by_board.setdefault(board, []).append((name, labels))
     for device in devices:
         if device.board is None:

@@ -50,8 +50,8 @@ class RecordedState:
         for obj in store.objects():
             if obj.desired_key:
                 state.keys[obj.ref] = obj.desired_key
-            if obj.kind == "Fleet" and obj.detail.get("strategy_key"):
-                state.strategy_keys[obj.name] = obj.detail["strategy_key"]
+            if obj.kind == "Fleet" and obj.fleet.strategy_key:
+                state.strategy_keys[obj.name] = obj.fleet.strategy_key
         return state
 
 

@@ -17,12 +17,18 @@ import json
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from controller.devices.selection import Candidate, select_variant
 from controller.firmware.render import template_digest
+from controller.loading import SpecRepository
 from controller.planning.keys import stage_key
 from controller.reconciler.ports import Artifact, ModelOutcome, Progress
+from controller.store.artifacts import ArtifactStore
+from controller.store.stage_cache import StageCache
 from specs.errors import StageError
+from specs.v1alpha1.budget import board_budget
+from specs.v1alpha1.device_profile import DeviceProfile
 from specs.v1alpha1.protocol import Accelerator, Capabilities, Target
 from wire.logs import get_logger
 
@@ -30,7 +36,7 @@ log = get_logger("reconciler.bundles")
 PRECISION = {"int8": "int8", "float16": "float16", "dynamic": "dynamic"}
 
 
-def class_capabilities(profile) -> Capabilities:
+def class_capabilities(profile: DeviceProfile) -> Capabilities:
     """A device class's capabilities as its DeviceProfile states them (the trusted description)."""
     spec = profile.spec
     return Capabilities(family=spec.family, board=spec.board, profile=profile.metadata.name,
@@ -38,7 +44,7 @@ def class_capabilities(profile) -> Capabilities:
                         accelerators=[Accelerator(kind=kind) for kind in spec.accelerators])
 
 
-def candidates(variants: dict[str, dict], family: str) -> list[Candidate]:
+def candidates(variants: dict[str, dict[str, Any]], family: str) -> list[Candidate]:
     """The passed variants as the devices' selection sees them (pure)."""
     out = []
     for name, v in sorted(variants.items()):
@@ -53,18 +59,21 @@ def candidates(variants: dict[str, dict], family: str) -> list[Candidate]:
     return out
 
 
-def usable_capabilities(caps: Capabilities, reserve: int) -> Capabilities:
-    """An MCU's RAM and flash less what the firmware keeps for itself."""
-    if caps.family != "mcu":
-        return caps
-    return caps.model_copy(update={"ramBytes": max(1, caps.ramBytes - reserve),
-                                   "flashBytes": max(1, caps.flashBytes - reserve)})
+def usable_capabilities(profile: DeviceProfile, reserve: int) -> Capabilities:
+    """A device class's capabilities with RAM and flash as its budget counts them (less what an
+    MCU's firmware keeps for itself): what selection chooses against."""
+    caps = class_capabilities(profile)
+    budget = board_budget(profile.spec, reserve)
+    if budget.ram <= 0 or budget.flash <= 0:
+        raise StageError(f"DeviceProfile/{profile.metadata.name}: the Model's split.firmwareReserve ({reserve} B) "
+                         f"leaves nothing of its {profile.spec.ram} B of RAM or {profile.spec.flash} B of flash")
+    return caps.model_copy(update={"ramBytes": budget.ram, "flashBytes": budget.flash})
 
 
 class BundleMaker:
     """Builds (or reads back) the artifact of one (fleet release, device class)."""
 
-    def __init__(self, store, cache) -> None:
+    def __init__(self, store: ArtifactStore, cache: StageCache) -> None:
         self.store = store  # ArtifactStore
         self.cache = cache  # StageCache
 
@@ -73,13 +82,13 @@ class BundleMaker:
         record = self.cache.get(key)
         return Artifact.from_dict(record.result["artifact"]) if record is not None else None
 
-    def build(self, repo, fleet: str, board: str, key: str, outcome: ModelOutcome,
+    def build(self, repo: SpecRepository, fleet: str, board: str, key: str, outcome: ModelOutcome,
               progress: Progress | None = None) -> Artifact:
         record = self.cache.run("bundle", key, lambda: self._bundle(repo, fleet, board, outcome, progress))
         return Artifact.from_dict(record.result["artifact"])
 
-    def _bundle(self, repo, fleet: str, board: str, outcome: ModelOutcome,
-                progress: Progress | None) -> tuple[dict[str, str], dict]:
+    def _bundle(self, repo: SpecRepository, fleet: str, board: str, outcome: ModelOutcome,
+                progress: Progress | None) -> tuple[dict[str, str], dict[str, Any]]:
         artifact = self.artifact_for(repo, fleet, outcome, board, progress)
         outputs = {"artifact": artifact.digest}
         if artifact.firmware:
@@ -88,7 +97,7 @@ class BundleMaker:
             outputs["tail"] = artifact.tail
         return outputs, {"artifact": artifact.to_dict()}
 
-    def artifact_for(self, repo, fleet: str, outcome: ModelOutcome, board: str,
+    def artifact_for(self, repo: SpecRepository, fleet: str, outcome: ModelOutcome, board: str,
                      progress: Progress | None = None) -> Artifact:
         say = progress or (lambda what, fraction: None)
         spec = repo.fleets[fleet].spec
@@ -105,7 +114,7 @@ class BundleMaker:
             raise StageError(f"no variant passed its gates; see `origami describe model/{spec.model}`")
         caps = class_capabilities(profile)
         reserve = model.spec.split.firmwareReserve if caps.family == "mcu" else 0
-        usable = usable_capabilities(caps, reserve)
+        usable = usable_capabilities(profile, reserve)
         options = candidates(variants, caps.family)
         selection = select_variant(usable, options)
         tail = None
@@ -125,14 +134,17 @@ class BundleMaker:
         else:
             digest, variant, tail = variants[chosen.name]["digest"], chosen.name, None
         if caps.family != "mcu":
-            return Artifact(digest, chosen.size, Target(runtime="litert", precision=chosen.precision), variant,
+            return Artifact(digest, chosen.size, Target(runtime="litert", precision=chosen.precision),  # type: ignore[arg-type]
+                            variant,
                             selection.reason)
         firmware, status = self._firmware(profile, digest, chosen.arena, say)
-        return Artifact(digest, chosen.size, Target(runtime="tflm", precision="int8", part=chosen.part, board=board),
+        return Artifact(digest, chosen.size, Target(runtime="tflm", precision="int8", part=chosen.part,  # type: ignore[arg-type]
+                                                    board=board),
                         variant, selection.reason, firmware, status, tail)
 
     # --- split -----------------------------------------------------------------------------------
-    def _split(self, repo, fleet: str, outcome: ModelOutcome, profile, reserve: int) -> dict:
+    def _split(self, repo: SpecRepository, fleet: str, outcome: ModelOutcome, profile: DeviceProfile,
+               reserve: int) -> dict[str, Any]:
         build = outcome.handle
         if build is None:
             raise StageError("the model's build is not loaded; cannot split it")
@@ -143,7 +155,7 @@ class BundleMaker:
                                   "policy": policy.model_dump(mode="json"), "reserve": reserve},
                         {"model": build.model_digest, "dataset": build.dataset_digest})
 
-        def split_stage():
+        def split_stage() -> tuple[dict[str, str], dict[str, Any]]:
             from controller.pipeline.datasets import Snapshot
             from controller.pipeline.tf_runtime import import_tf
             from controller.split import build_split, plan_split
@@ -170,12 +182,12 @@ class BundleMaker:
         return {**record.result, "head": record.outputs["head"], "tail": record.outputs.get("tail")}
 
     # --- firmware --------------------------------------------------------------------------------
-    def _firmware(self, profile, model_digest: str, arena: int, say: Progress) -> tuple[str, str]:
+    def _firmware(self, profile: DeviceProfile, model_digest: str, arena: int, say: Progress) -> tuple[str, str]:
         """The firmware project for this board and model, as a tar.gz in the artifact store."""
         key = stage_key("firmware", {"profile": profile.spec.model_dump(mode="json")},
                         {"model": model_digest, "templates": template_digest(profile)})
 
-        def firmware_stage():
+        def firmware_stage() -> tuple[dict[str, str], dict[str, Any]]:
             from controller.firmware.render import render_firmware
             from controller.firmware.toolchains import build_firmware
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from controller.reconciler.convergence import Progress
 from controller.state.records import Condition, ObjectStatus
+from specs.v1alpha1.status import MemberCounts
 
 
 class Cond(NamedTuple):
@@ -65,7 +65,7 @@ def apply(status: ObjectStatus, now: float, c: Conditions) -> ObjectStatus:
     return with_conditions(status, now, ready=c.ready, reconciling=c.reconciling, stalled=c.stalled)
 
 
-def counts(p: Progress, target: str) -> str:
+def counts(p: MemberCounts, target: str) -> str:
     """"7/10 on v2, 1 updating, 2 waiting (2 offline)": what a condition message starts with."""
     text = f"{p.updated}/{p.members} on {target}"
     text += "".join(f", {n} {what}" for n, what in ((p.pending, "updating"), (p.failed, "failed"),
@@ -75,7 +75,7 @@ def counts(p: Progress, target: str) -> str:
     return text + (f" ({', '.join(why)})" if why else "")
 
 
-def fleet_conditions(*, phase: str, target: str | None, held: str | None, progress: Progress, required: int,
+def fleet_conditions(*, phase: str, target: str | None, held: str | None, progress: MemberCounts, required: int,
                      paused: bool, awaiting: str, building: bool) -> Conditions:
     """A fleet's conditions from its rollout phase and its members' progress.
 

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from specs.v1alpha1.status import MemberCounts
+
 UNHEALTHY = ("degraded", "failed")
 REASON_CHARS = 120  # of a device's own health reason quoted in a status message
 State = Literal["updated", "pending", "failed", "waiting"]
@@ -59,30 +61,16 @@ class MemberStatus:
         return self.state == "updated"
 
 
-@dataclass
-class Progress:
-    """Counts over a fleet's members. `updated + pending + failed + waiting == members`; `offline`,
-    `unhealthy` and `unsupported` count members that are not updated for that reason."""
-
-    members: int = 0
-    updated: int = 0
-    pending: int = 0
-    failed: int = 0
-    waiting: int = 0
-    offline: int = 0
-    unhealthy: int = 0
-    unsupported: int = 0
-
-    @classmethod
-    def of(cls, statuses: list[MemberStatus]) -> Progress:
-        p = cls(members=len(statuses))
-        for s in statuses:
-            setattr(p, s.state, getattr(p, s.state) + 1)
-            if not s.updated:
-                p.offline += s.offline
-                p.unhealthy += s.unhealthy
-                p.unsupported += s.unsupported
-        return p
+def count_members(statuses: list[MemberStatus]) -> MemberCounts:
+    """The counts a fleet's status records (`specs.v1alpha1.status.MemberCounts`)."""
+    p = MemberCounts(members=len(statuses))
+    for s in statuses:
+        setattr(p, s.state, getattr(p, s.state) + 1)
+        if not s.updated:
+            p.offline += s.offline
+            p.unhealthy += s.unhealthy
+            p.unsupported += s.unsupported
+    return p
 
 
 def short(digest: str | None) -> str:

@@ -22,10 +22,11 @@ from controller.reconciler.build_queue import BuildQueue, Job
 from controller.reconciler.conditions import Conditions, counts
 from controller.reconciler.conditions import apply as apply_conditions
 from controller.reconciler.convergence import Member
-from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress
+from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress, Signer
 from controller.reconciler.rollout import next_step
 from controller.state import DesiredRecord, DeviceRecord, InstallRecord, ObjectStatus, RolloutRecord, StateStore
 from specs.v1alpha1.protocol import DesiredState, Manifest
+from specs.v1alpha1.status import BundleFailure, FleetStatus
 
 KEEP_RELEASES = 4  # releases whose artifacts a fleet keeps (current, last good, a few before)
 
@@ -45,7 +46,7 @@ class Release:
 
 
 class FleetPhase:
-    def __init__(self, store: StateStore, builder: Builder, link: DeviceLink, signer: Any, queue: BuildQueue,
+    def __init__(self, store: StateStore, builder: Builder, link: DeviceLink, signer: Signer, queue: BuildQueue,
                  progress: Progress, clock: Callable[[], float], online_timeout: float) -> None:
         self.store = store
         self.builder = builder
@@ -55,6 +56,7 @@ class FleetPhase:
         self.progress = progress
         self.clock = clock
         self.online_timeout = online_timeout
+        self._desired: dict[str, DesiredRecord] | None = None  # read once per pass (1,000 payloads)
         self.revisions: dict[str, str] = {}  # bundle job key -> revision it reads
 
     # --- 1. release ---------------------------------------------------------------------------
@@ -109,19 +111,19 @@ class FleetPhase:
     def _bundle_failure(self, fleet: str, board: str, key: str) -> str | None:
         """The recorded failure of this bundle while its back-off lasts, else None."""
         old = self.store.object("Fleet", fleet)
-        failed = (old.detail.get("bundle_failures", {}) if old else {}).get(key)
-        if failed and self.clock() < failed["next_attempt"]:
-            return str(failed["error"])
+        failed = old.fleet.bundle_failures.get(key) if old else None
+        if failed and self.clock() < failed.next_attempt:
+            return failed.error
         return None
 
     def _bundle_failed(self, fleet: str, board: str, key: str, error: str, revision: str) -> None:
         now = self.clock()
         old = self.store.object("Fleet", fleet) or ObjectStatus("Fleet", fleet)
-        failures = dict(old.detail.get("bundle_failures", {}))
-        count = failures.get(key, {}).get("count", 0) + 1
-        failures[key] = {"board": board, "error": error, "count": count, "next_attempt": next_attempt(count, now)}
+        failures = dict(old.fleet.bundle_failures)
+        count = failures[key].count + 1 if key in failures else 1
+        failures[key] = BundleFailure(board=board, error=error, count=count, next_attempt=next_attempt(count, now))
         with self.store.transaction():
-            self.store.put_object(replace(old, detail=old.detail | {"bundle_failures": failures}))
+            self.store.put_object(replace(old, detail=old.fleet.model_copy(update={"bundle_failures": failures})))
             self.store.emit("Fleet", fleet, "BundleFailed", f"{board}: {error}", warning=True, commit=revision)
 
     # --- 2. members ---------------------------------------------------------------------------
@@ -160,6 +162,10 @@ class FleetPhase:
         return device.online and now - device.last_seen <= self.online_timeout
 
     # --- 3-5. decision, record and send, status -----------------------------------------------
+    def begin_pass(self) -> None:
+        """Forget what was read in the last pass (operators and other processes write the store too)."""
+        self._desired = None
+
     def apply(self, repo: SpecRepository, plan: Plan, name: str, outcome: ModelOutcome | None,
               revision: str) -> tuple[int, bool]:
         keys = plan.graph.fleets[name]
@@ -169,7 +175,7 @@ class FleetPhase:
         record = self.store.rollout(name) or RolloutRecord(name)
         devices = plan.members[name]
         release = self.release(repo, name, keys, outcome, revision)
-        releases: dict[str, dict[str, dict[str, Any]]] = dict(old.detail.get("releases", {}))
+        releases: dict[str, dict[str, dict[str, Any]]] = dict(old.fleet.releases)
         desired_version = None
         if release.complete:
             releases[keys.version] = release.artifacts
@@ -180,7 +186,9 @@ class FleetPhase:
             releases = dict(list(releases.items())[:KEEP_RELEASES])
         problem = "; ".join(release.problems) or None
         model_failed = self._model_failure(keys.model) if outcome is None else None
-        desired = self.store.desired()
+        if self._desired is None:
+            self._desired = self.store.desired()
+        desired = self._desired
         members = self.members(name, devices, desired, now)
         decision = next_step(name, spec.rollout, replace(record, strategy=spec.rollout.model_dump(mode="json")),
                              members, desired_version, _digest_of(releases), now,
@@ -207,7 +215,8 @@ class FleetPhase:
                 art = releases.get(a.version, {}).get(board or "")
                 if art is None or board is None:
                     continue  # no artifact kept for that version and class: nothing sensible to send
-                pending.append((a.device_id, self._install(name, keys.model, a, Artifact.from_dict(art), spec, now)))
+                pending.append((a.device_id, self._install(name, keys.model, a, board, Artifact.from_dict(art),
+                                                           spec, now)))
             if decision.assignments:
                 counts: dict[str, int] = {}
                 for a in decision.assignments:
@@ -221,6 +230,8 @@ class FleetPhase:
             if (new.conditions, new.detail, new.observed_commit, new.last_error, new.desired_key) != (
                     old.conditions, old.detail, old.observed_commit, old.last_error, old.desired_key):
                 self.store.put_object(new)
+        if pending:
+            self._desired = None  # installs recorded: the next fleet reads them back
         for device_id, desired_state in pending:  # sent only once recorded
             self.link.set_desired(device_id, desired_state)
         return len(pending), new.is_true("Ready")
@@ -236,13 +247,13 @@ class FleetPhase:
                 releases: dict[str, Any], conflicts: list[str], devices: list[DeviceRecord], problem: str | None,
                 paused: bool, revision: str, now: float) -> ObjectStatus:
         p = decision.progress
-        detail = {"version": keys.version, "target": decision.record.target, "phase": decision.record.phase,
-                  "strategy_key": keys.strategy, "releases": releases, "members": p.members,
-                  "updated": p.updated, "pending": p.pending, "failed": p.failed, "waiting": p.waiting,
-                  "offline": p.offline, "unhealthy": p.unhealthy, "unsupported": p.unsupported,
-                  "conflicts": conflicts, "boards": sorted({d.board for d in devices if d.board}),
-                  "paused": paused, "bundle_failures": old.detail.get("bundle_failures", {}),
-                  "reasons": {i: s.reason for i, s in decision.members.items() if s.reason}}
+        detail = FleetStatus(
+            **p.model_dump(), version=keys.version, target=decision.record.target, phase=decision.record.phase,
+            strategy_key=keys.strategy, releases=releases, conflicts=conflicts,
+            boards=sorted({d.board for d in devices if d.board}), paused=paused,
+            bundle_failures=old.fleet.bundle_failures,
+            reasons={i: s.reason for i, s in decision.members.items() if s.reason},
+            states={i: s.state for i, s in decision.members.items()})
         conditions = decision.conditions
         if problem:  # the desired version cannot be built: nothing the rollout can do about it
             conditions = Conditions.stalled_("BuildFailed", problem)
@@ -253,15 +264,21 @@ class FleetPhase:
         return apply_conditions(replace(old, observed_commit=revision, desired_key=keys.version,
                                         last_error=problem, detail=detail), now, conditions)
 
-    def _install(self, fleet: str, model: str, a: Any, art: Artifact, spec: Any, now: float) -> DesiredState:
-        generation = len(self.store.installs(a.device_id)) + 1
-        manifest = Manifest(name=model, version=a.version, digest=art.digest, size=art.size, target=art.target,
-                            createdAt=round(now, 3))
-        desired = DesiredState(deviceId=a.device_id, generation=generation, artifact=self.signer.sign(manifest),
-                               healthCheck=spec.healthCheck.probeInference, maxLatencyMs=spec.healthCheck.maxLatencyMs,
-                               issuedAt=round(now, 3))
-        self.store.record_install(InstallRecord(f"{a.device_id}:{generation}", a.device_id, fleet, a.version,
-                                                art.digest, a.reason, now), desired.model_dump(mode="json"))
+    def _install(self, fleet: str, model: str, a: Any, board: str, art: Artifact, spec: Any,
+                 now: float) -> DesiredState:
+        """Record the install and the desired state naming it, signed as a whole with a sequence
+        allocated in the same transaction: a kill leaves both or neither, and never a reused sequence."""
+        with self.store.transaction():
+            generation = len(self.store.installs(a.device_id)) + 1
+            manifest = Manifest(name=model, version=a.version, digest=art.digest, size=art.size, target=art.target,
+                                createdAt=round(now, 3))
+            desired = self.signer.sign_desired(DesiredState(
+                deviceId=a.device_id, board=board, fleet=fleet, generation=generation,
+                sequence=self.store.allocate_sequence(now), artifact=self.signer.sign(manifest),
+                healthCheck=spec.healthCheck.probeInference, maxLatencyMs=spec.healthCheck.maxLatencyMs,
+                issuedAt=round(now, 3)))
+            self.store.record_install(InstallRecord(f"{a.device_id}:{generation}", a.device_id, fleet, a.version,
+                                                    art.digest, a.reason, now), desired.model_dump(mode="json"))
         return desired
 
 
@@ -272,5 +289,5 @@ def _digest(payload: dict[str, Any]) -> str | None:
     return manifest.get("digest")
 
 
-def _digest_of(releases: dict[str, dict[str, dict[str, Any]]]) -> Callable[[str, str], str | None]:
-    return lambda version, board: releases.get(version, {}).get(board, {}).get("digest")
+def _digest_of(releases: dict[str, dict[str, dict[str, Any]]]) -> Callable[[str, str | None], str | None]:
+    return lambda version, board: releases.get(version, {}).get(board or "", {}).get("digest")

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.limits import DEFAULT_LIMITS, Limits
 from controller.loading import SpecRepository
@@ -21,11 +22,11 @@ from controller.planning.plan import Plan, RecordedState, plan_repository
 from controller.reconciler.build_queue import BuildQueue
 from controller.reconciler.fleets import FleetPhase
 from controller.reconciler.models import ModelPhase
-from controller.reconciler.ports import Builder, DeviceLink, Progress
+from controller.reconciler.ports import Builder, DeviceLink, Progress, Signer
 from controller.reconciler.reports import ReportIngest
 from controller.reconciler.revisions import RevisionTracker
 from controller.sources import SpecSource
-from controller.state import StateStore
+from controller.state import DesiredRecord, StateStore
 from specs.v1alpha1.protocol import DesiredState
 from wire.logs import get_logger
 
@@ -45,7 +46,7 @@ class PassResult:
 
 
 class Reconciler:
-    def __init__(self, store: StateStore, source: SpecSource, builder: Builder, link: DeviceLink, signer: object,
+    def __init__(self, store: StateStore, source: SpecSource, builder: Builder, link: DeviceLink, signer: Signer,
                  *, progress: Progress | None = None, clock: Callable[[], float] = time.time,
                  builds: BuildQueue | None = None, online_timeout: float = ONLINE_TIMEOUT_S,
                  limits: Limits = DEFAULT_LIMITS) -> None:
@@ -58,7 +59,7 @@ class Reconciler:
         self.clock = clock
         self.builds = builds if builds is not None else BuildQueue(workers=0)
         self.revisions = RevisionTracker(store, source, limits)
-        self.reports = ReportIngest(store, link, clock=clock)
+        self.reports = ReportIngest(store, link, clock=clock, online_timeout=online_timeout)
         self.models = ModelPhase(store, builder, self.builds, self.progress, clock)
         self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout)
         self._lock = threading.Lock()
@@ -79,10 +80,37 @@ class Reconciler:
 
     # --- one pass -------------------------------------------------------------------------------
     def resend_desired(self) -> None:
-        """After a restart: publish every recorded desired state again. Same generation, so a device
-        that already has it does nothing; one that missed it (killed between record and send) gets it."""
+        """After a restart: publish every recorded desired state again, as recorded (same sequence),
+        so a device that already applied it does nothing and one that missed it (killed between
+        record and send) gets it. A payload a device would ignore (from before signed desired states,
+        or signed by a key rotated out since) is re-signed first with a new sequence and recorded."""
         for record in self.store.desired().values():
-            self.link.set_desired(record.device_id, DesiredState.model_validate(record.payload))
+            payload = record.payload
+            if payload.get("keyId") != self.signer.key_id or "sequence" not in payload:
+                resigned = self._resign(record)
+                if resigned is None:
+                    continue
+                payload = resigned
+            self.link.set_desired(record.device_id, DesiredState.model_validate(payload))
+
+    def _resign(self, record: DesiredRecord) -> dict[str, Any] | None:
+        """The recorded assignment signed again, or None when the device's board is not known yet
+        (it gets a desired state after its hello)."""
+        device = self.store.device(record.device_id)
+        if device is None or not device.board:
+            return None
+        old = record.payload
+        now = self.clock()
+        fields = {k: old[k] for k in ("generation", "artifact", "chunkSize", "healthCheck", "maxLatencyMs",
+                                      "issuedAt") if old.get(k) is not None}
+        with self.store.transaction():
+            desired = self.signer.sign_desired(DesiredState.model_validate(
+                fields | {"deviceId": record.device_id, "board": device.board, "fleet": record.fleet,
+                          "sequence": self.store.allocate_sequence(now)}))
+            payload: dict[str, Any] = desired.model_dump(mode="json")
+            self.store.replace_desired_payload(record.device_id, record.install_id, payload)
+        log.info("desired state re-signed", extra={"device": record.device_id, "sequence": desired.sequence})
+        return payload
 
     def reconcile_once(self) -> PassResult:
         started = time.perf_counter()
@@ -110,6 +138,7 @@ class Reconciler:
         plan = plan_repository(repo, RecordedState.from_store(self.store), self.builder.is_built)
         result.plan = plan
         outcomes = self.models.apply(repo, plan, revision.id)
+        self.fleets.begin_pass()
         result.builds = self.models.started
         for name, keys in plan.graph.fleets.items():
             sent, ready = self.fleets.apply(repo, plan, name, outcomes.get(keys.model), revision.id)

@@ -15,6 +15,7 @@ from controller.reconciler.build_queue import BuildQueue, Job
 from controller.reconciler.conditions import with_conditions
 from controller.reconciler.ports import Builder, ModelOutcome, Progress
 from controller.state import ObjectStatus, StateStore
+from specs.v1alpha1.status import DatasetStatus, ModelStatus, VariantFigures
 
 
 class ModelPhase:
@@ -57,7 +58,7 @@ class ModelPhase:
                                            ready=(False, "Building", ""),
                                            reconciling=(True, "Building", f"{job.status}: {keys.cards[:12]}")))
             return None
-        if old.failures and old.detail.get("failed_key") == keys.cards and now < old.next_attempt:
+        if old.failures and old.model.failed_key == keys.cards and now < old.next_attempt:
             return None  # back-off: Stalled BuildFailed until the next attempt
         work = ", ".join(f"{a.kind} {a.target}" for a in plan.builds(name)) or "read back"
         self.store.emit("Model", name, "BuildStarted", f"building {name} ({keys.cards[:12]}): {work}",
@@ -92,7 +93,8 @@ class ModelPhase:
                now: float) -> None:
         passed = [v for v, f in outcome.variants.items() if f.get("passed")]
         message = f"{len(passed)}/{len(outcome.variants)} variant(s) pass the gates"
-        detail = {"built": True, "keys": keys.all(), "variants": outcome.variants, "dataset": outcome.dataset_digest}
+        detail = ModelStatus(built=True, keys=keys.all(), dataset=outcome.dataset_digest,
+                             variants={n: VariantFigures.model_validate(v) for n, v in outcome.variants.items()})
         new = with_conditions(replace(old, observed_commit=revision, desired_key=keys.cards, last_error=None,
                                       failures=0, next_attempt=0, detail=detail), now,
                               ready=(bool(passed), "Built" if passed else "GatesFailed", message),
@@ -109,12 +111,12 @@ class ModelPhase:
         self.revisions.pop(keys.cards, None)
 
     def _failed(self, old: ObjectStatus, name: str, key: str, error: str, revision: str, now: float) -> None:
-        failures = old.failures + 1 if old.detail.get("failed_key") == key else 1
+        failures = old.failures + 1 if old.model.failed_key == key else 1
         retry = next_attempt(failures, now)
         with self.store.transaction():
             self._put(old, with_conditions(
                 replace(old, observed_commit=revision, last_error=error, failures=failures, next_attempt=retry,
-                        detail=old.detail | {"failed_key": key}), now,
+                        detail=old.model.model_copy(update={"failed_key": key})), now,
                 ready=(False, "BuildFailed", error), stalled=(True, "BuildFailed", error)))
             self.store.emit("Model", name, "BuildFailed", f"{error} (retry in {retry - now:.0f}s)", warning=True,
                             commit=revision)
@@ -126,10 +128,10 @@ class ModelPhase:
             old = self.store.object("Dataset", name) or ObjectStatus("Dataset", name)
             users = [m for m, spec in repo.models.items() if spec.spec.dataset == name]
             built = [outcomes[m].dataset_digest for m in users if m in outcomes]
-            digest = next((d for d in built if d), old.detail.get("snapshot") if old.desired_key == key else None)
+            digest = next((d for d in built if d), old.dataset.snapshot if old.desired_key == key else None)
             ready = not users or bool(digest)
             new = with_conditions(replace(old, observed_commit=revision, desired_key=key if ready else
-                                          old.desired_key, detail={"snapshot": digest, "models": users}), now,
+                                          old.desired_key, detail=DatasetStatus(snapshot=digest, models=users)), now,
                                   ready=(ready, "Snapshotted" if users else "Unused", digest or ""),
                                   reconciling=(not ready, "Snapshotting", ""))
             self._put(old, new)

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from controller.loading import SpecRepository
-from specs.v1alpha1.protocol import DesiredState, Event, Hello, Presence, ReportedState, Target
+from specs.v1alpha1.protocol import (
+    DesiredState,
+    Event,
+    Hello,
+    Manifest,
+    Presence,
+    ReportedState,
+    SignedManifest,
+    Target,
+)
 
 Progress = Callable[[str, float], None]  # (what, fraction done 0..1)
 
@@ -49,6 +58,16 @@ class ModelOutcome:
     dataset_digest: str | None = None
     stages_run: dict[str, int] = field(default_factory=dict)  # kind -> executions in this build
     handle: Any = None  # the builder's own result, handed back to `build_bundle`
+
+
+class Signer(Protocol):
+    """The controller's signing key (`controller.devices.signing.Signer`)."""
+
+    key_id: str
+
+    def sign(self, manifest: Manifest) -> SignedManifest: ...
+
+    def sign_desired(self, desired: DesiredState) -> DesiredState: ...
 
 
 class Builder(Protocol):

@@ -44,8 +44,9 @@ class RateLimit:
 
 class ReportIngest:
     def __init__(self, store: StateStore, link: DeviceLink, *, clock: Callable[[], float] = time.time,
-                 limit: RateLimit | None = None) -> None:
+                 limit: RateLimit | None = None, online_timeout: float = 180.0) -> None:
         self.store = store
+        self.online_timeout = online_timeout
         self.link = link
         self.clock = clock
         self.limit = limit or RateLimit()
@@ -58,14 +59,20 @@ class ReportIngest:
         self._observers.append(callback)
 
     def ingest(self) -> int:
-        """Record what devices said since the last call; a report is durable once this returns."""
+        """Record what devices said since the last call; a report is durable once this returns. A
+        device silent for longer than the online timeout is marked offline (with an event), so that
+        every reader of the store sees the same truth."""
         observations = self.link.poll()
-        if not observations:
-            return 0
         now = self.clock()
         with self.store.transaction():
             for o in observations:
                 self._record(o, now)
+            for device_id in self.store.mark_silent(now - self.online_timeout):
+                self.store.emit("Device", device_id, "Silent",
+                                f"no message for {self.online_timeout:.0f} s: counted offline until it reports again",
+                                warning=True)
+        if not observations:
+            return 0
         for o in observations:
             for callback in self._observers:
                 callback(o)

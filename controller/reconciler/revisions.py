@@ -12,6 +12,7 @@ from controller.reconciler.conditions import with_conditions
 from controller.sources import Revision, SpecSource, load_revision
 from controller.state import ObjectStatus, StateStore
 from specs.errors import OrigamiError, SourceError
+from specs.v1alpha1.status import SourceStatus
 from wire.logs import get_logger
 
 log = get_logger("reconciler.revisions")
@@ -97,7 +98,7 @@ class RevisionTracker:
         _, good = self.store.source_state()
         new = with_conditions(replace(old, observed_commit=revision or old.observed_commit,
                                       last_error=None if ok else message,
-                                      detail={"source": self.source.description, "last_good": good}),
+                                      detail=SourceStatus(source=self.source.description, last_good=good)),
                               now, ready=(ok, reason, message), stalled=(not ok, reason, "" if ok else message))
         if new.conditions != old.conditions or new.observed_commit != old.observed_commit or \
                 new.detail != old.detail:

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from controller.reconciler.conditions import Conditions, fleet_conditions
-from controller.reconciler.convergence import Member, MemberStatus, Progress, assess
+from controller.reconciler.convergence import Member, MemberStatus, assess, count_members
 from controller.reconciler.strategy import Resolved, resolve_strategy
 from controller.state.records import RolloutRecord
 from specs.v1alpha1.fleet import Rollout
+from specs.v1alpha1.status import MemberCounts
 
 DigestOf = Callable[[str, str | None], str | None]  # (version, board) -> artifact digest, None: no artifact
 
@@ -56,7 +57,7 @@ class RolloutDecision:
     notes: list[Note] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     forget_failures: str | None = None  # an operator retry: the loop clears every member's failure of it
-    progress: Progress = field(default_factory=Progress)
+    progress: MemberCounts = field(default_factory=MemberCounts)
     members: dict[str, MemberStatus] = field(default_factory=dict)  # why each member is (not) updated
 
     @property
@@ -92,7 +93,7 @@ def next_step(fleet: str, strategy: Rollout, record: RolloutRecord, members: Seq
         if not failed <= set(record.failures):
             record = replace(record, failures=sorted(set(record.failures) | failed))
     assignments = [] if paused or record.target is None else _assign(record, ordered, statuses, digest_of, s)
-    progress = Progress.of(list(statuses.values()))
+    progress = count_members(list(statuses.values()))
     conditions = fleet_conditions(phase=record.phase, target=record.target, held=record.failed_version,
                                   progress=progress, required=s.required, paused=paused,
                                   awaiting=_awaiting(record, statuses, s, now), building=desired_version is None)

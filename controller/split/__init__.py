@@ -11,7 +11,6 @@ from controller.split.cost import (
                                    Budget,
                                    CutCost,
                                    LinkSpeed,
-                                   budget,
                                    cut_cost,
                                    link_from_spec,
 )
@@ -33,6 +32,6 @@ from controller.split.profile import (
 
 __all__ = [
     "Budget", "CompositionReport", "CutCost", "CutProfile", "LinkSpeed", "ModelProfile", "SplitDecision",
-    "budget", "build_split", "check_composition", "choose_cut", "cut_cost", "decide", "default_worker_macs",
+    "build_split", "check_composition", "choose_cut", "cut_cost", "decide", "default_worker_macs",
     "link_from_spec", "plan_split", "profile_graph", "profile_model", "run_split_pair",
 ]

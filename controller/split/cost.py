@@ -14,15 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from controller.split.profile import CutProfile
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What the head may use on the board once the firmware's own reserve is set aside."""
-
-    ram: int
-    flash: int
-    reserve: int
+from specs.v1alpha1.budget import Budget
 
 
 @dataclass(frozen=True)
@@ -53,10 +45,6 @@ class CutCost:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "feasible": self.feasible}
-
-
-def budget(ram: int, flash: int, reserve: int) -> Budget:
-    return Budget(ram=ram - reserve, flash=flash - reserve, reserve=reserve)
 
 
 def link_from_spec(link) -> LinkSpeed:

@@ -11,14 +11,15 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from controller.split.choose import SplitDecision, choose_cut
-from controller.split.cost import LinkSpeed, budget, link_from_spec
+from controller.split.cost import LinkSpeed, link_from_spec
 from controller.split.models import split_artifacts
-from controller.split.profile import ModelProfile, Progress, profile_model
+from controller.split.profile import ModelProfile, profile_model
 from specs.errors import GateError
+from specs.v1alpha1.budget import board_budget
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.device_profile import DeviceProfile
 from specs.v1alpha1.model import SplitPolicy
-from wire.logs import get_logger
+from wire.logs import Say, get_logger
 
 log = get_logger("split.plan")
 DEFAULT_WORKER = "rpi4"  # without a figure for the worker, assume an edge box like the built-in Raspberry Pi 4
@@ -32,15 +33,14 @@ def decide(model_profile: ModelProfile, profile: DeviceProfile, link, policy: Sp
            reserve: int | None = None, worker_macs: float | None = None) -> SplitDecision:
     """The choice alone, from an existing profile (pure)."""
     speed = link if isinstance(link, LinkSpeed) else link_from_spec(link)
-    limits = budget(profile.spec.ram, profile.spec.flash,
-                    policy.firmwareReserve if reserve is None else reserve)
+    limits = board_budget(profile.spec, policy.firmwareReserve if reserve is None else reserve)
     return choose_cut(model_profile, profile.name, profile.spec.macsPerSecond, speed,
                       worker_macs or default_worker_macs(), limits, policy.policy, policy.at, policy.objective)
 
 
 def plan_split(keras_model, profile: DeviceProfile, link, policy: SplitPolicy, reserve: int | None = None, *,
                worker_macs: float | None = None, representative_data: np.ndarray | None = None,
-               measure: bool = True, progress: Progress | None = None, name: str | None = None) -> SplitDecision:
+               measure: bool = True, progress: Say | None = None, name: str | None = None) -> SplitDecision:
     """Profile every valid cut of `keras_model` (heads measured on TFLM) and choose one for `profile`.
 
     `link` is a Fleet's `spec.link` or a LinkSpeed; `reserve` overrides `policy.firmwareReserve`;

@@ -14,10 +14,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from controller.split.graph import Cut, LayerGraph, layer_graph, valid_cuts
-from wire.logs import get_logger
+from wire.logs import Say, get_logger
 
 log = get_logger("split.profile")
-Progress = Callable[[str], None]
 FLOAT32_BYTES = 4
 CALIBRATION_SAMPLES = 100
 
@@ -113,7 +112,7 @@ def calibration_data(model, representative_data: np.ndarray | None, seed: int = 
 
 
 def profile_model(model, representative_data: np.ndarray | None = None, measure: bool = True,
-                  progress: Progress | None = None) -> ModelProfile:
+                  progress: Say | None = None) -> ModelProfile:
     """Profile a tf_keras model at every valid cut (measured on TFLM unless `measure` is False)."""
     graph = layer_graph(model)
     if not measure:

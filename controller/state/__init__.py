@@ -1,5 +1,5 @@
 """Durable controller state: SQLite (WAL), versioned schema, append-only event trail."""
-from controller.state.records import (  # noqa: F401
+from controller.state.records import (
     CONDITION_TYPES,
     CommitRecord,
     Condition,
@@ -10,4 +10,7 @@ from controller.state.records import (  # noqa: F401
     ObjectStatus,
     RolloutRecord,
 )
-from controller.state.store import DEFAULT_FILE, StateStore, open_store  # noqa: F401
+from controller.state.store import DEFAULT_FILE, StateStore, open_store
+
+__all__ = ["CONDITION_TYPES", "DEFAULT_FILE", "CommitRecord", "Condition", "DesiredRecord", "DeviceRecord", "Event",
+           "InstallRecord", "ObjectStatus", "RolloutRecord", "StateStore", "open_store"]

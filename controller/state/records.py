@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from specs.v1alpha1.status import DatasetStatus, FleetStatus, KindStatus, ModelStatus, status_for
 
 CONDITION_TYPES = ("Ready", "Reconciling", "Stalled")
+_TYPED = ("Source", "Dataset", "Model", "Fleet")
 
 
 @dataclass(frozen=True)
@@ -25,21 +29,44 @@ class ObjectStatus:
     last_error: str | None = None
     failures: int = 0
     next_attempt: float = 0.0
-    detail: dict = field(default_factory=dict)
+    detail: KindStatus | dict[str, Any] | None = None  # typed per kind (specs/v1alpha1/status.py)
     created_at: float = 0.0
     updated_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.detail is None or isinstance(self.detail, dict):  # JSON from the store, or a literal
+            self.detail = status_for(self.kind, self.detail) if self.kind in _TYPED else None
 
     @property
     def ref(self) -> str:
         return f"{self.kind}/{self.name}"
 
+    @property
+    def fleet(self) -> FleetStatus:
+        assert isinstance(self.detail, FleetStatus), self.ref
+        return self.detail
+
+    @property
+    def model(self) -> ModelStatus:
+        assert isinstance(self.detail, ModelStatus), self.ref
+        return self.detail
+
+    @property
+    def dataset(self) -> DatasetStatus:
+        assert isinstance(self.detail, DatasetStatus), self.ref
+        return self.detail
+
+    def detail_json(self) -> dict[str, Any]:
+        return self.detail.dump() if self.detail is not None and not isinstance(self.detail, dict) else {}
+
     def is_true(self, condition: str) -> bool:
         c = self.conditions.get(condition)
         return bool(c and c.status)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in vars(self).items() if k not in ("conditions", "detail")}
         d["conditions"] = {k: asdict(v) for k, v in self.conditions.items()}
+        d["detail"] = self.detail_json()
         return d
 
 

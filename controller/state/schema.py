@@ -181,6 +181,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (device_id, fleet, version)
     );
     """,
+    # 4: signed desired states: the controller's sequence, strictly increasing across restarts and
+    # never reused (allocated in the transaction that records the install it is signed into).
+    """
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

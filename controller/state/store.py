@@ -160,7 +160,7 @@ class StateStore:
                 "conditions=excluded.conditions, last_error=excluded.last_error, failures=excluded.failures, "
                 "next_attempt=excluded.next_attempt, detail=excluded.detail, updated_at=excluded.updated_at",
                 (status.kind, status.name, status.observed_commit, status.desired_key, _j(conditions),
-                 status.last_error, status.failures, status.next_attempt, _j(status.detail),
+                 status.last_error, status.failures, status.next_attempt, _j(status.detail_json()),
                  status.created_at or now, now))
 
     def delete_object(self, kind: str, name: str) -> None:
@@ -214,6 +214,15 @@ class StateStore:
                 params += [reported_version, None if healthy is None else int(healthy)]
             db.execute(f"UPDATE devices SET {', '.join(sets)} WHERE device_id=?", (*params, device_id))
 
+    def mark_silent(self, before: float) -> list[str]:
+        """Devices still marked online whose last message is older than `before` go offline (a device
+        that sent a hello and then nothing, or whose broker session outlived it); their ids."""
+        with self.transaction() as db:
+            ids = [r["device_id"] for r in db.execute(
+                "SELECT device_id FROM devices WHERE online=1 AND last_seen < ? ORDER BY device_id", (before,))]
+            db.executemany("UPDATE devices SET online=0, online_since=NULL WHERE device_id=?", [(i,) for i in ids])
+        return ids
+
     def devices(self) -> list[DeviceRecord]:
         return [_device(r) for r in self._rows("SELECT * FROM devices ORDER BY device_id")]
 
@@ -233,6 +242,23 @@ class StateStore:
                        "payload=excluded.payload, assigned_at=excluded.assigned_at, reached_at=NULL",
                        (install.device_id, install.fleet, install.version, install.install_id, _j(payload),
                         install.recorded_at))
+
+    def allocate_sequence(self, now: float) -> int:
+        """The next desired-state sequence: max(last + 1, `now` in milliseconds), so it grows across
+        restarts and after a restored backup too. Call it inside the transaction that records what it
+        is signed into: an allocation that is rolled back is never sent."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM counters WHERE name='sequence'").fetchone()
+            value = max((row[0] if row else 0) + 1, int(now * 1000))
+            db.execute("INSERT INTO counters VALUES ('sequence', ?) ON CONFLICT(name) DO UPDATE SET "
+                       "value=excluded.value", (value,))
+            return value
+
+    def replace_desired_payload(self, device_id: str, install_id: str, payload: dict) -> None:
+        """The same assignment re-signed (a new sequence or key); nothing else about it changes."""
+        with self.transaction() as db:
+            db.execute("UPDATE desired SET payload=? WHERE device_id=? AND install_id=?",
+                       (_j(payload), device_id, install_id))
 
     def mark_reached(self, device_id: str, at: float) -> None:
         with self.transaction() as db:

@@ -52,6 +52,7 @@ from controller.web.views import (
     status_view,
 )
 from specs.errors import UsageError
+from specs.v1alpha1.budget import board_budget, misfit
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 NOT_FOUND = {404: {"model": Problem, "description": "no such object"}}
@@ -96,20 +97,23 @@ def model_view(board: Dashboard, name: str) -> ModelView | None:
     obj = board.store.object("Model", name)
     if obj is None:
         return None
-    figures = obj.detail.get("variants", {}) or {}
+    figures = {v: f.dump() for v, f in obj.model.variants.items()}
     digests = {v: f["digest"] for v, f in figures.items() if f.get("digest")}
     cards = model_cards(board.artifacts, name, digests)
     repo = applied_specs(board.store)
-    boards = []
+    boards, reserve = [], 0
     if repo is not None:  # the boards of the fleets that run this model
         used = sorted({b for f in repo.fleets.values() if f.spec.model == name for b in f.spec.selector.boards})
         used = used or sorted({d.board for d in board.store.devices() if d.board in repo.profiles})
         boards = [(b, repo.profiles[b].spec) for b in used if b in repo.profiles]
+        reserve = repo.models[name].spec.split.firmwareReserve if name in repo.models else 0
     variants = []
     for vname, f in figures.items():
+        # the controller's own rule (selection and splitting): RAM and flash less the firmware reserve
         fits = [BoardFit(board=b, ram=p.ram, flash=p.flash, runtime=p.runtime,
                          fits=None if p.runtime != "tflm" or not f.get("tflm") or f.get("arena") is None else
-                         (f["arena"] <= p.ram and (f.get("size") or 0) <= p.flash)) for b, p in boards]
+                         not misfit(board_budget(p, reserve), size=f.get("size") or 0, arena=f["arena"]))
+                for b, p in boards]
         files = cards.get(vname, {}).get("files", {})
         variants.append(VariantView(
             name=vname, passed=bool(f.get("passed")), quantization=f.get("quantization"), size=f.get("size"),
@@ -137,7 +141,7 @@ def get_figure(name: str = Name(), variant: str = Name(),
                figure: Literal["training_curves.png", "confusion.png", "size_vs_accuracy.png"] = Path(),
                board: Dashboard = Depends(dashboard)):
     obj = board.store.object("Model", name)
-    figures = (obj.detail.get("variants", {}) or {}) if obj else {}
+    figures = {v: f.dump() for v, f in obj.model.variants.items()} if obj else {}
     if variant not in figures:
         raise _missing(f"variant {variant} of Model/{name}")
     digests = {v: f["digest"] for v, f in figures.items() if f.get("digest")}
@@ -166,7 +170,7 @@ def fleet_view(board: Dashboard, name: str) -> FleetView | None:
     return FleetView(**object_view(obj), model=spec.spec.model if spec else None,
                      events=event_views(store.events(kind="Fleet", name=name, limit=EVENTS_SHOWN)),
                      rollout=RolloutView(**rollout.to_dict()) if rollout else None,
-                     progress=fleet_progress(obj, rollout, members, desired))
+                     progress=fleet_progress(obj, rollout, members))
 
 
 @router.get("/fleets/{name}", response_model=FleetView, responses=NOT_FOUND,
@@ -331,7 +335,7 @@ def sample_counts(selection: Selection = Depends(sample_filters), board: Dashboa
             summary="messages the collector rejected, with the reason (`origami samples ls --rejected`)")
 def rejected_samples(device: str | None = Query(None, min_length=1, max_length=253),
                      board: Dashboard = Depends(dashboard)):
-    return [RejectionView(**vars(r)) for r in board.sample_index().rejections(device)]
+    return board.sample_index().rejections(device)
 
 
 @router.post("/samples/label", response_model=LabelResult, responses={

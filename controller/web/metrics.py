@@ -47,7 +47,7 @@ class _StoreCollector(Collector):
     def _rollouts(store: StateStore):
         states = {name: GaugeMetricFamily(f"origami_rollout_{name}_devices", help_, labels=["fleet"])
                   for name, help_ in (("members", "Devices in the fleet"),
-                                      ("updated", "Members on the rollout's target version and healthy"),
+                                      ("updated", "Members that proved the target: its digest, generation and health"),
                                       ("pending", "Members assigned the target, not there yet"),
                                       ("failed", "Members that failed the target version"),
                                       ("waiting", "Members not assigned the target yet"))}
@@ -60,7 +60,7 @@ class _StoreCollector(Collector):
                                   labels=["fleet", "phase"])
         for obj in store.objects("Fleet"):
             for name, family in states.items():
-                family.add_metric([obj.name], float(obj.detail.get(name, 0) or 0))
+                family.add_metric([obj.name], float(getattr(obj.fleet, name)))
         for r in store.rollouts():
             step.add_metric([r.fleet], float(r.step))
             paused.add_metric([r.fleet], 1.0 if r.paused else 0.0)

@@ -48,30 +48,19 @@ def strategy_steps(rollout: RolloutRecord | None, members: int) -> list[StepView
     return steps
 
 
-def fleet_progress(fleet: ObjectStatus, rollout: RolloutRecord | None, members: list[DeviceRecord],
-                   desired: Mapping[str, DesiredRecord]) -> ProgressView:
-    target = rollout.target if rollout else fleet.detail.get("target")
-    failures = set(rollout.failures) if rollout else set()
+def fleet_progress(fleet: ObjectStatus, rollout: RolloutRecord | None, members: list[DeviceRecord]) -> ProgressView:
+    # per board, the fleet's own verdicts (proof of digest, generation and health), never versions
+    status = fleet.fleet
     boards: dict[str, dict[str, int]] = {}
     for d in members:
-        want = desired.get(d.device_id)
         counts = boards.setdefault(d.board or "unknown", {"members": 0, "updated": 0, "pending": 0, "failed": 0,
                                                           "waiting": 0})
         counts["members"] += 1
-        assigned = want is not None and want.fleet == fleet.name and want.version == target
-        if assigned and d.reported_version == target and d.healthy is not False:
-            counts["updated"] += 1
-        elif d.device_id in failures:
-            counts["failed"] += 1
-        elif assigned:
-            counts["pending"] += 1
-        else:
-            counts["waiting"] += 1
-    detail = fleet.detail
-    total = int(detail.get("members", len(members)) or 0)
-    updated = int(detail.get("updated", 0) or 0)
-    return ProgressView(members=total, updated=updated, pending=int(detail.get("pending", 0) or 0),
-                        failed=int(detail.get("failed", 0) or 0), waiting=int(detail.get("waiting", 0) or 0),
+        counts[status.states.get(d.device_id, "waiting")] += 1
+    total = status.members or len(members)
+    updated = status.updated
+    return ProgressView(members=total, updated=updated, pending=status.pending, failed=status.failed,
+                        waiting=status.waiting,
                         percent=round(100.0 * updated / total, 1) if total else 0.0,
                         steps=strategy_steps(rollout, total),
                         boards=[BoardProgress(board=b, **c) for b, c in sorted(boards.items())])

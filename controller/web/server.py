@@ -39,8 +39,10 @@ class DashboardServer:
             self._socket.close()
             raise UsageError(f"cannot listen on {host}:{port}: {err.strerror}; pick another --listen") from err
         self.port = self._socket.getsockname()[1]
+        # log_config=None: uvicorn's default dictConfig closes every logging handler in the process
+        # (ours, and one that TensorFlow's absl logging holds on whatever stderr was when it loaded).
         # Beyond `max_connections` open connections and requests, uvicorn answers 503 at once.
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, log_config=None,
                                                      timeout_graceful_shutdown=2,
                                                      limit_concurrency=max_connections))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},

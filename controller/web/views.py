@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from controller.collect.index import Rejection
 from controller.collect.labels import check_label
 from controller.reconciler.conditions import summary
 from controller.state import StateStore
-from controller.state.records import ObjectStatus
+from controller.state.records import InstallRecord, ObjectStatus
 from specs.errors import UsageError
 
 
@@ -82,6 +83,8 @@ class DeviceRow(View):
     fleet: str | None
     desired: str | None
     lastSeen: float
+    sync: str = "-"  # updated | pending | failed | waiting (the fleet's verdict), "-" outside any fleet
+    reason: str = ""  # why it is not updated, as the fleet's last pass saw it
 
 
 class DesiredView(View):
@@ -92,16 +95,6 @@ class DesiredView(View):
     payload: dict[str, Any]
     assigned_at: float
     reached_at: float | None
-
-
-class InstallView(View):
-    install_id: str
-    device_id: str
-    fleet: str
-    version: str
-    artifact: str | None
-    reason: str
-    recorded_at: float
 
 
 class DeviceDetail(View):
@@ -119,7 +112,7 @@ class DeviceDetail(View):
     last_seen: float
     online_since: float | None = None
     desired: DesiredView | None
-    installs: list[InstallView]
+    installs: list[InstallRecord]  # the state store's own records
     capabilities: dict[str, Any] | None
 
 
@@ -181,7 +174,9 @@ class BoardFit(View):
     ram: int
     flash: int
     runtime: str
-    fits: bool | None = Field(description="the variant's measured arena and size fit this board (None: not TFLM)")
+    fits: bool | None = Field(description="the variant's measured arena and size fit this board once the Model's "
+                              "split.firmwareReserve is set aside, the rule the controller selects by "
+                              "(None: not TFLM)")
 
 
 class VariantView(View):
@@ -241,13 +236,21 @@ def status_view(store: StateStore) -> StatusView:
 
 
 def device_rows(store: StateStore) -> list[DeviceRow]:
+    """Every device with its fleet's verdict: a device is "updated" only when its fleet's last pass
+    saw it prove the desired digest, generation and health (never by comparing version strings)."""
     desired = store.desired()
+    verdicts: dict[str, tuple[str, str, str]] = {}  # device -> (fleet, state, reason)
+    for fleet in store.objects("Fleet"):
+        for device_id, state in fleet.fleet.states.items():
+            verdicts[device_id] = (fleet.name, state, fleet.fleet.reasons.get(device_id, ""))
     rows = []
     for d in store.devices():
         want = desired.get(d.device_id)
+        fleet, sync, reason = verdicts.get(d.device_id, (want.fleet if want else None, "-", ""))
         rows.append(DeviceRow(id=d.device_id, board=d.board, labels=d.labels, online=d.online,
-                              reported=d.reported_version, healthy=d.healthy, fleet=want.fleet if want else None,
-                              desired=want.version if want else None, lastSeen=d.last_seen))
+                              reported=d.reported_version, healthy=d.healthy, fleet=fleet,
+                              desired=want.version if want else None, lastSeen=d.last_seen, sync=sync,
+                              reason=reason))
     return rows
 
 
@@ -257,7 +260,7 @@ def device_detail(store: StateStore, device_id: str) -> DeviceDetail | None:
         return None
     want = store.desired().get(device_id)
     return DeviceDetail(**vars(d), desired=DesiredView(**vars(want)) if want else None,
-                        installs=[InstallView(**vars(i)) for i in store.installs(device_id)],
+                        installs=store.installs(device_id),
                         capabilities=d.hello.get("capabilities"))
 
 
@@ -304,15 +307,8 @@ class SampleCounts(View):
     devices: dict[str, SampleDeviceCounters]
 
 
-class RejectionView(View):
-    """One row of `origami samples ls --rejected -o json`."""
-
-    device_id: str
-    reason: str
-    message: str
-    payload_digest: str
-    size: int
-    received_at: float
+# A rejected samples message (`origami samples ls --rejected -o json`) is the index's own record.
+RejectionView = Rejection
 
 
 class LabelResult(View):

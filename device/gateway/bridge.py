@@ -3,7 +3,10 @@ docs/protocol.md).
 
 Towards MQTT the gateway publishes each board's hello and state (retained), events and samples; it
 follows the board's desired state, downloads the signed artifact in chunks and forwards manifest and
-bytes over serial. The board itself verifies signature and digest: the gateway never installs anything.
+bytes over serial. The gateway runs the device checks on the board's behalf (`device.trust`: the
+signature over the whole desired state, device id, board, sequence), so a replayed, forged or
+misdirected desired state never reaches the serial line; the board itself verifies the manifest's
+signature and the digest again: the gateway never installs anything.
 """
 from __future__ import annotations
 
@@ -15,11 +18,14 @@ from typing import TYPE_CHECKING
 from device.gateway.serial_link import BoardLink, drain
 from device.gateway.usb import match_usb
 from device.serial_frames import DEFAULT_CHUNK, Frame, FrameType
-from specs.errors import DeviceError
+from device.trust import DesiredGuard, Keyring, WarningLimiter
+from specs.errors import DesiredRejected, DeviceError
 from specs.v1alpha1.device_profile import DeviceProfile
 from wire.logs import get_logger
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from wire.mqtt import BrokerConnection
 
 log = get_logger("gateway.bridge")
@@ -54,6 +60,10 @@ class AttachedBoard:
         self.profile = profile
         self.usb = usb
         self.device_id: str = hello["deviceId"]
+        self.guard = DesiredGuard(gateway.spool / "trust" / self.device_id, self.device_id,
+                                  lambda: _capabilities(self.hello, self.profile, self.usb).board_class,
+                                  gateway.keyring)
+        self.warnings = WarningLimiter()
         self.observed_generation = -1
         self.desired: queue.Queue = queue.Queue()
         self.offers: queue.Queue = queue.Queue()
@@ -72,14 +82,16 @@ class AttachedBoard:
 
     def _follow(self) -> None:
         while True:
-            desired = self.desired.get()
-            if desired is None:
+            payloads = [self.desired.get()]
+            while not self.desired.empty():  # only the newest desired state that passes its checks matters
+                payloads.append(self.desired.get())
+            if None in payloads:
                 return
-            while not self.desired.empty():  # only the newest desired state matters
-                newer = self.desired.get()
-                if newer is None:
-                    return
-                desired = newer
+            desired = None
+            for payload in payloads:
+                desired = self._checked(payload) or desired
+            if desired is None:
+                continue
             try:
                 self.gateway.converge(self, desired)
             except DeviceError as err:
@@ -88,36 +100,87 @@ class AttachedBoard:
                                                    "digest": desired.artifact.manifest.digest
                                                    if desired.artifact else None})
 
+    def _checked(self, payload: bytes):
+        """The desired state when it passes the device checks; None (and a rate-limited Warning) if not."""
+        if not payload:
+            return None
+        try:
+            desired = self.guard.check(payload)
+        except DesiredRejected as err:
+            log.warning("desired state ignored", extra={"device": self.device_id, "reason": err.reason,
+                                                        "error": str(err)})
+            if self.warnings.admit(err.reason):
+                self.gateway.publish_event(self, {"type": "Warning", "reason": err.reason, "message": str(err)[:300]})
+            return None
+        self.guard.applied(desired)
+        return desired
+
 
 class Gateway:
     """Bridges boards on serial ports to MQTT protocol v1. `attach(port)` per board; `close()` at the end."""
 
     def __init__(self, gateway_id: str, broker_url: str | BrokerConnection, profiles: dict[str, DeviceProfile], *,
-                 spool: str | Path, username: str | None = None, password: str | None = None,
-                 chunk_size: int = DEFAULT_CHUNK) -> None:
-        from specs.v1alpha1.protocol import Presence, encode, presence_topic
+                 spool: str | Path, public_key: Ed25519PublicKey, username: str | None = None,
+                 password: str | None = None, chunk_size: int = DEFAULT_CHUNK,
+                 heartbeat_seconds: float = 60.0) -> None:
+        from specs.v1alpha1.protocol import Presence, encode, keys_topic, presence_topic
         from wire.mqtt import MqttLink, Will
 
         self.gateway_id = gateway_id
         self.profiles = profiles
         self.chunk_size = chunk_size
         self.spool = Path(spool)
+        self.keyring = Keyring(self.spool / "trust", public_key)   # one for every board it carries
+        self._key_warnings = WarningLimiter()
         self.boards: dict[str, AttachedBoard] = {}
         will = Will(presence_topic(gateway_id), encode(Presence(deviceId=gateway_id, online=False)))
         self.mqtt = MqttLink(f"gateway-{gateway_id}", broker_url, username=username, password=password, will=will)
+        self.mqtt.subscribe(keys_topic(), self._on_keys)
         self.mqtt.start()
         self.mqtt.publish(presence_topic(gateway_id), encode(Presence(deviceId=gateway_id, online=True)), retain=True)
+        self._closing = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, args=(heartbeat_seconds,), name="gateway-heartbeat",
+                                           daemon=True)
+        self._heartbeat.start()
+
+    def _beat(self, every: float) -> None:
+        """Repeat presence for the gateway and each board whose port still reads; a board whose port
+        failed is announced offline once (docs/protocol.md "Liveness")."""
+        from specs.v1alpha1.protocol import Presence, encode, presence_topic
+
+        gone: set[str] = set()
+        while not self._closing.wait(every):
+            self.mqtt.publish(presence_topic(self.gateway_id), encode(Presence(deviceId=self.gateway_id, online=True)),
+                              retain=True)
+            for board in list(self.boards.values()):
+                alive = board.link.alive
+                if alive or board.device_id not in gone:
+                    self.mqtt.publish(presence_topic(board.device_id),
+                                      encode(Presence(deviceId=board.device_id, online=alive)), retain=True)
+                if not alive:
+                    gone.add(board.device_id)
+
+    def _on_keys(self, topic: str, payload: bytes) -> None:
+        """Key announcements: learn the keys endorsed by one already trusted (small and rare: inline)."""
+        from specs.v1alpha1.protocol import Event, encode, events_topic
+
+        if not payload:
+            return
+        try:
+            added = self.keyring.learn(payload)
+        except DesiredRejected as err:
+            log.warning("key announcement refused", extra={"gateway": self.gateway_id, "error": str(err)})
+            if self._key_warnings.admit(err.reason):
+                self.mqtt.publish(events_topic(self.gateway_id), encode(Event(
+                    deviceId=self.gateway_id, type="Warning", reason=err.reason, message=str(err)[:300])))
+            return
+        if added:
+            log.info("trusting new controller keys", extra={"gateway": self.gateway_id, "keys": added})
 
     def attach(self, port: str, *, usb: str | None = None, profile: str | None = None,
                baudrate: int = 115200) -> str:
         """Open the board's port, identify it, announce it on MQTT and follow its desired state; its id."""
-        from specs.v1alpha1.protocol import (
-            DesiredState,
-            decode,
-            desired_topic,
-            transfer_chunk_topic,
-            transfer_offer_topic,
-        )
+        from specs.v1alpha1.protocol import desired_topic, transfer_chunk_topic, transfer_offer_topic
 
         link = BoardLink(port, baudrate=baudrate)
         hello, state = link.query()
@@ -137,7 +200,7 @@ class Gateway:
                             lambda t, p: board.offers.put(OFFER_REPLY.validate_json(p)))
         self.mqtt.subscribe(transfer_chunk_topic(board.device_id), lambda t, p: board.chunks.put(decode_chunk(p)))
         board.worker.start()
-        self.mqtt.subscribe(desired_topic(board.device_id), lambda t, p: board.desired.put(decode(DesiredState, p)))
+        self.mqtt.subscribe(desired_topic(board.device_id), lambda t, p: board.desired.put(p))
         log.info("board attached", extra={"device": board.device_id, "port": port,
                                           "profile": matched.metadata.name if matched else None, "usb": usb})
         return board.device_id
@@ -145,6 +208,8 @@ class Gateway:
     def close(self) -> None:
         from specs.v1alpha1.protocol import Presence, encode, presence_topic
 
+        self._closing.set()
+        self._heartbeat.join(timeout=5)
         for board in self.boards.values():
             board.desired.put(None)
             board.worker.join(timeout=5)
@@ -167,7 +232,8 @@ class Gateway:
         )
 
         hello = Hello(deviceId=board.device_id, agent="gateway", agentVersion=board.hello.get("firmwareVersion", ""),
-                      capabilities=_capabilities(board.hello, board.profile, board.usb), gateway=self.gateway_id)
+                      capabilities=_capabilities(board.hello, board.profile, board.usb), gateway=self.gateway_id,
+                      publicKeyId=self.keyring.newest)
         self.mqtt.publish_and_wait(hello_topic(board.device_id), encode(hello), retain=True)
         self.mqtt.publish(presence_topic(board.device_id), encode(Presence(deviceId=board.device_id, online=True)),
                           retain=True)
@@ -188,7 +254,7 @@ class Gateway:
         from specs.v1alpha1.protocol import Event, encode, events_topic
 
         event = Event(deviceId=board.device_id, type=body.get("type", "Normal"), reason=body.get("reason") or "Event",
-                      message=body.get("message", ""), digest=body.get("digest"))
+                      message=str(body.get("message", ""))[:1024], digest=body.get("digest"))
         self.mqtt.publish(events_topic(board.device_id), encode(event))
 
     def publish_samples(self, board: AttachedBoard, body: dict) -> None:

@@ -64,6 +64,11 @@ class BoardLink:
         self._reader = threading.Thread(target=self._read, name=f"serial-{self.serial.port}", daemon=True)
         self._reader.start()
 
+    @property
+    def alive(self) -> bool:
+        """The port still reads (a failed or unplugged port ends the reader)."""
+        return self._reader.is_alive() and not self._stop.is_set()
+
     def close(self) -> None:
         self._stop.set()
         self._reader.join(timeout=2)

@@ -63,7 +63,7 @@ class VirtualFleet:
             else:
                 if self.gateway is None:
                     self.gateway = Gateway(f"{self.prefix}-gateway", self.url, self.profiles,
-                                           spool=self.root / "gateway-spool")
+                                           spool=self.root / "gateway-spool", public_key=self.public_key)
                 mcu = VirtualMCU(profile, device_id, self.root / device_id, self.public_key).start()
                 self.mcus[device_id] = mcu
                 self.gateway.attach(mcu.port, profile=board)

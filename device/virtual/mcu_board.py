@@ -34,6 +34,7 @@ from device.serial_frames import (
     encode_json,
 )
 from specs.errors import SignatureError, StageError
+from specs.v1alpha1.budget import board_budget
 from specs.v1alpha1.device_profile import DeviceProfile
 from specs.v1alpha1.protocol import SignedManifest
 from wire import __version__ as origami_version
@@ -60,8 +61,8 @@ class _Transfer:
 
 
 def ram_budget(profile: DeviceProfile) -> int:
-    """Bytes a tensor arena may take on this board."""
-    return profile.spec.ram - SERIAL_RX_BYTES
+    """Bytes a tensor arena may take on this board (its RAM less the serial receive buffer)."""
+    return board_budget(profile.spec, SERIAL_RX_BYTES).ram
 
 
 class VirtualMCU:

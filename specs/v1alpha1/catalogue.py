@@ -6,6 +6,7 @@ clock × an assumed MACs/cycle for TFLM's optimised kernels on that core.
 """
 from __future__ import annotations
 
+from specs.v1alpha1.common import ObjectMeta
 from specs.v1alpha1.device_profile import DeviceProfile, DeviceProfileSpec, UsbId
 
 KiB = 1024
@@ -13,12 +14,12 @@ MiB = 1024 * KiB
 GiB = 1024 * MiB
 
 
-def _profile(name: str, **spec) -> DeviceProfile:
+def _profile(name: str, **spec: object) -> DeviceProfile:
     return DeviceProfile(
         apiVersion="origami/v1alpha1",
         kind="DeviceProfile",
-        metadata={"name": name, "labels": {"origami.dev/builtin": "true"}},
-        spec=DeviceProfileSpec(**spec),
+        metadata=ObjectMeta(name=name, labels={"origami.dev/builtin": "true"}),
+        spec=DeviceProfileSpec(**spec),  # type: ignore[arg-type]  # the catalogue below is the typed input
     )
 
 

@@ -46,7 +46,7 @@ class Rollout(StrictModel):
 
 class HealthCheck(StrictModel):
     probeInference: bool = True
-    maxLatencyMs: float | None = Field(default=None, gt=0.0)
+    maxLatencyMs: float | None = Field(default=None, gt=0.0, le=3_600_000)  # what a signed desired state carries
 
 
 class Collect(StrictModel):

@@ -5,7 +5,10 @@ Documented in docs/protocol.md. Nothing here does I/O. JSON payloads are compact
 update costs barely more than the artifact itself on the wire.
 
 Readers are tolerant (unknown fields are ignored, so a newer device still talks to an older
-controller); the signed `Manifest` is strict, because its exact bytes are what was signed.
+controller); the signed `Manifest` is strict, because its exact bytes are what was signed. Signed
+messages (`DesiredState`, `KeyEndorsement`) are signed over `canonical_json` of the message as
+sent, without its `signature` field: a device verifies the document it received, not its own model
+of it, so fields it does not know are covered too.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-PROTOCOL = "origami/v1"
+PROTOCOL: Literal["origami/v1"] = "origami/v1"
 TOPIC_ROOT = "origami/v1"
 
 # Device ids are DNS labels: valid as one MQTT topic level, a Mosquitto user name and a file name.
@@ -25,10 +28,25 @@ DEVICE_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=63)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 SlotName = Literal["a", "b"]
+KeyId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]          # sha256 of the raw public key, 16 hex digits
+Signature = Annotated[str, Field(min_length=1, max_length=128)]  # base64 of a 64-byte Ed25519 signature
+RawPublicKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]  # base64 of a 32-byte Ed25519 key
+BoardClass = Annotated[str, Field(min_length=1, max_length=128)]
+# Bounds on what devices send: every string, list, map and number has a limit (docs/protocol.md).
+Timestamp = Annotated[float, Field(ge=0, le=1e11)]   # seconds since the epoch (a device's clock: shown, never trusted)
+Name = Annotated[str, Field(max_length=128)]         # versions, agents, runtimes, board names
+Text = Annotated[str, Field(max_length=1024)]        # reasons and messages (shown cut shorter)
+Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
+Labels = Annotated[dict[Annotated[str, Field(max_length=63)], Annotated[str, Field(max_length=253)]],
+                   Field(max_length=64)]
 
 DEFAULT_CHUNK_SIZE = 64 * 1024   # few, large messages: paho and Mosquitto both pay per message
 DEFAULT_WINDOW = 4               # chunks in flight before the sender waits for an ack
 MAX_CHUNK_SIZE = 1024 * 1024
+MAX_SEQUENCE = 2**53 - 1         # exact in every JSON reader (IEEE doubles)
+MAX_DESIRED_BYTES = 16 * 1024    # a desired state larger than this is dropped unread
+MAX_KEY_ANNOUNCEMENT_BYTES = 16 * 1024
+MAX_ENDORSEMENTS = 32
 
 
 def now() -> float:
@@ -39,6 +57,18 @@ class Message(BaseModel):
     """Base of every JSON payload: tolerant reader, immutable once built."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def canonical_json(document: Any) -> bytes:
+    """The one byte encoding that is signed: keys sorted at every level, no whitespace
+    (`,` and `:`), non-ASCII as \\uXXXX escapes, numbers as Python's json module writes them."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False).encode("ascii")
+
+
+def signed_bytes(document: dict[str, Any]) -> bytes:
+    """What a signed message's `signature` covers: the message as sent, less `signature`."""
+    return canonical_json({key: value for key, value in document.items() if key != "signature"})
 
 
 # --- topics -----------------------------------------------------------------------------------
@@ -97,6 +127,11 @@ def transfer_chunk_topic(device_id: str) -> str:
     return device_topic(device_id, "transfer/chunk")
 
 
+def keys_topic() -> str:
+    """Controller -> every device, retained: `KeyAnnouncement`, the keys to trust after a rotation."""
+    return f"{TOPIC_ROOT}/keys"
+
+
 # Which side publishes on which channel: the broker ACLs are generated from these lists.
 DEVICE_PUBLISHES = ("hello", "state", "presence", "events", "samples", "transfer/request", "transfer/ack")
 # "collect" carries collection campaigns (specs/v1alpha1/collection.py); "split/reply" the tail
@@ -108,26 +143,31 @@ DEVICE_READS = ("desired", "transfer/offer", "transfer/chunk", "collect", "split
 
 class Accelerator(Message):
     kind: Literal["edgetpu", "cuda", "ethos-u", "esp-nn", "cmsis-nn"]
-    detail: str = ""                     # e.g. "/dev/apex_0", "CUDA 10.2"
+    detail: Name = ""                    # e.g. "/dev/apex_0", "CUDA 10.2"
     usable: bool = True                  # present *and* usable by the runtime we would deploy
-    reason: str = ""                     # why it is not usable, when it is not
+    reason: Text = ""                    # why it is not usable, when it is not
 
 
 class Capabilities(Message):
     """What a device reports about itself; the controller decides from this, never from a spec."""
 
     family: Literal["mcu", "linux"]
-    board: str = ""                      # board model as the device reads it (device tree, USB, serial hello)
-    profile: str | None = None           # matching DeviceProfile name, when the device or gateway knows it
-    arch: str = ""                       # aarch64, x86_64, armv7l, cortex-m4 ...
-    cores: int = Field(default=1, ge=1)
-    ramBytes: int = Field(default=0, ge=0)
-    flashBytes: int = Field(default=0, ge=0)   # program storage (MCU flash) or total disk
-    freeBytes: int = Field(default=0, ge=0)    # free space where artifacts are installed
-    runtimes: list[str] = Field(default_factory=list)   # "litert", "tflm", "edgetpu-delegate" ...
-    accelerators: list[Accelerator] = Field(default_factory=list)
-    transports: list[str] = Field(default_factory=list)
-    usb: str | None = None               # "2341:805a" for boards behind a gateway
+    board: Name = ""                     # board model as the device reads it (device tree, USB, serial hello)
+    profile: Name | None = None          # matching DeviceProfile name, when the device or gateway knows it
+    arch: Name = ""                      # aarch64, x86_64, armv7l, cortex-m4 ...
+    cores: int = Field(default=1, ge=1, le=4096)
+    ramBytes: Count = 0
+    flashBytes: Count = 0                # program storage (MCU flash) or total disk
+    freeBytes: Count = 0                 # free space where artifacts are installed
+    runtimes: list[Name] = Field(default_factory=list, max_length=16)   # "litert", "tflm", "edgetpu-delegate" ...
+    accelerators: list[Accelerator] = Field(default_factory=list, max_length=16)
+    transports: list[Name] = Field(default_factory=list, max_length=16)
+    usb: Name | None = None               # "2341:805a" for boards behind a gateway
+
+    @property
+    def board_class(self) -> str:
+        """The board a desired state names: the DeviceProfile when known, else the board as read."""
+        return self.profile or self.board
 
 
 class Hello(Message):
@@ -135,13 +175,13 @@ class Hello(Message):
 
     protocol: Literal["origami/v1"] = PROTOCOL
     deviceId: DeviceId
-    agent: str                           # "linux-agent", "gateway", "virtual-linux", "virtual-mcu" ...
-    agentVersion: str
+    agent: Name                          # "linux-agent", "gateway", "virtual-linux", "virtual-mcu" ...
+    agentVersion: Name
     capabilities: Capabilities
-    labels: dict[str, str] = Field(default_factory=dict)
-    gateway: str | None = None           # id of the gateway a microcontroller sits behind
-    publicKeyId: str | None = None       # id of the controller key the device trusts
-    ts: float = Field(default_factory=now)
+    labels: Labels = Field(default_factory=dict)
+    gateway: Name | None = None          # id of the gateway a microcontroller sits behind
+    publicKeyId: Name | None = None      # id of the controller key the device trusts
+    ts: Timestamp = Field(default_factory=now)
 
 
 # --- signed desired state ---------------------------------------------------------------------
@@ -172,8 +212,7 @@ class Manifest(BaseModel):
 
     def canonical_bytes(self) -> bytes:
         """The exact bytes that are signed: sorted keys, no whitespace, ASCII."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=True).encode("ascii")
+        return canonical_json(self.model_dump(mode="json"))
 
 
 class SignedManifest(Message):
@@ -183,30 +222,63 @@ class SignedManifest(Message):
 
 
 class DesiredState(Message):
-    """Retained on `desired_topic` by the controller. `generation` grows with each change."""
+    """Retained on `desired_topic` by the controller, signed as a whole (`signed_bytes`): whom it is
+    for (device, board, fleet), its place in the controller's order (`sequence`, strictly increasing
+    per controller, never reused), what to run and how to check it. `generation` counts the
+    device's assignments, for reports; devices order desired states by `sequence` alone."""
 
     deviceId: DeviceId
-    generation: int = Field(ge=0)
+    board: BoardClass                    # `Capabilities.board_class` of the device it is for
+    fleet: str = Field(default="", max_length=253)
+    generation: int = Field(ge=0, le=MAX_SEQUENCE)
+    sequence: int = Field(ge=1, le=MAX_SEQUENCE)
     artifact: SignedManifest | None = None   # None: keep what runs
     chunkSize: int = Field(default=DEFAULT_CHUNK_SIZE, gt=0, le=MAX_CHUNK_SIZE)
     healthCheck: bool = True             # run a probe inference before confirming
-    maxLatencyMs: float | None = None
-    issuedAt: float = Field(default_factory=now)
+    maxLatencyMs: float | None = Field(default=None, gt=0, le=3_600_000)
+    issuedAt: float = Field(default_factory=now, ge=0, le=1e11)
+    keyId: KeyId | None = None           # which controller key signed it
+    signature: Signature | None = None   # base64 Ed25519 over `signed_bytes`; unsigned ones are ignored
+
+    def signed_bytes(self) -> bytes:
+        """The bytes the signature covers, as a device computes them from the message it received."""
+        return signed_bytes(self.model_dump(mode="json", exclude_none=True))
+
+
+class KeyEndorsement(Message):
+    """One controller key vouched for by another: `publicKey` signed by the key `signedBy`."""
+
+    keyId: KeyId
+    publicKey: RawPublicKey
+    signedBy: KeyId
+    issuedAt: float = Field(default_factory=now, ge=0, le=1e11)
+    signature: Signature
+
+    def signed_bytes(self) -> bytes:
+        return signed_bytes(self.model_dump(mode="json"))
+
+
+class KeyAnnouncement(Message):
+    """Retained on `keys_topic`: every rotation so far, oldest first. A device walks the chain and
+    adds each key endorsed by one it already trusts, so it catches up after several rotations."""
+
+    keys: list[KeyEndorsement] = Field(default_factory=list, max_length=MAX_ENDORSEMENTS)
+    ts: Timestamp = Field(default_factory=now)
 
 
 # --- reported state ---------------------------------------------------------------------------
 
 class SlotState(Message):
     name: SlotName
-    version: str | None = None
-    digest: str | None = None
-    installedAt: float | None = None
+    version: Name | None = None
+    digest: Name | None = None
+    installedAt: Timestamp | None = None
 
 
 class InferenceStats(Message):
-    count: int = 0
-    lastLatencyMs: float | None = None
-    meanLatencyMs: float | None = None
+    count: Count = 0
+    lastLatencyMs: float | None = Field(default=None, ge=0, le=1e9)
+    meanLatencyMs: float | None = Field(default=None, ge=0, le=1e9)
 
 
 UpdateOutcome = Literal["installed", "rolled-back", "rejected", "failed", "in-progress"]
@@ -215,29 +287,29 @@ UpdateOutcome = Literal["installed", "rolled-back", "rejected", "failed", "in-pr
 class UpdateResult(Message):
     """What happened to the last desired artifact; `reason` says why when it did not install."""
 
-    digest: str
-    version: str
+    digest: Name
+    version: Name
     outcome: UpdateOutcome
-    reason: str = ""
-    bytesReceived: int = 0
-    ts: float = Field(default_factory=now)
+    reason: Text = ""
+    bytesReceived: Count = 0
+    ts: Timestamp = Field(default_factory=now)
 
 
 class ReportedState(Message):
     """Retained on `state_topic`: what runs now. The controller waits for `modelDigest`."""
 
     deviceId: DeviceId
-    firmwareVersion: str                 # agent version (Linux) or firmware version (MCU)
+    firmwareVersion: Name                # agent version (Linux) or firmware version (MCU)
     activeSlot: SlotName | None = None
-    slots: list[SlotState] = Field(default_factory=list)
-    modelVersion: str | None = None
-    modelDigest: str | None = None
+    slots: list[SlotState] = Field(default_factory=list, max_length=2)
+    modelVersion: Name | None = None
+    modelDigest: Name | None = None      # believed only when it is the digest the controller assigned
     health: Literal["ok", "degraded", "failed", "unknown"] = "unknown"
-    healthReason: str = ""
-    observedGeneration: int = Field(default=-1, ge=-1)
+    healthReason: Text = ""
+    observedGeneration: int = Field(default=-1, ge=-1, le=MAX_SEQUENCE)
     lastUpdate: UpdateResult | None = None
     inference: InferenceStats = Field(default_factory=InferenceStats)
-    ts: float = Field(default_factory=now)
+    ts: Timestamp = Field(default_factory=now)
 
 
 class Presence(Message):
@@ -245,7 +317,7 @@ class Presence(Message):
 
     deviceId: DeviceId
     online: bool
-    ts: float = Field(default_factory=now)
+    ts: Timestamp = Field(default_factory=now)
 
 
 # --- events and samples -----------------------------------------------------------------------
@@ -254,9 +326,9 @@ class Event(Message):
     deviceId: DeviceId
     type: Literal["Normal", "Warning"] = "Normal"
     reason: str = Field(min_length=1, max_length=128)   # CamelCase: "Installed", "SignatureInvalid" ...
-    message: str = ""
-    digest: str | None = None
-    ts: float = Field(default_factory=now)
+    message: Text = ""
+    digest: Name | None = None
+    ts: Timestamp = Field(default_factory=now)
 
 
 class Sample(Message):
@@ -384,6 +456,7 @@ CHANNEL_MODELS: dict[str, Any] = {
     "hello": Hello,
     "state": ReportedState,
     "desired": DesiredState,
+    "keys": KeyAnnouncement,
     "presence": Presence,
     "events": Event,
     "samples": Sample,

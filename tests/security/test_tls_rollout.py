@@ -46,7 +46,8 @@ def test_controller_agents_and_gateway_authenticate_over_tls_and_every_device_in
         boards = [VirtualLinuxBoard(d, broker.connection(d), tmp_path / d, signer.public_key).start(10)
                   for d in LINUX]
         mcu = VirtualMCU(BUILTIN_PROFILES["nano33ble"], MCU, tmp_path / MCU, signer.public_key).start()
-        gateway = Gateway("gw-1", broker.connection("gw-1"), BUILTIN_PROFILES, spool=tmp_path / "spool")
+        gateway = Gateway("gw-1", broker.connection("gw-1"), BUILTIN_PROFILES, spool=tmp_path / "spool",
+                          public_key=signer.public_key)
         try:
             assert gateway.attach(mcu.port, usb="2341:805a") == MCU
             assert wait_until(lambda: {*LINUX, MCU} <= set(hub.hellos()), 30), hub.hellos().keys()
@@ -58,7 +59,9 @@ def test_controller_agents_and_gateway_authenticate_over_tls_and_every_device_in
                                             (MCU, mcu_model, Target(runtime="tflm", board="nano33ble"))]:
                 digest = store.put_bytes(data)
                 manifest = Manifest(name="m", version="2", digest=digest, size=len(data), target=target)
-                hub.set_desired(device_id, desired_state(signer, device_id, 1, manifest, chunk_size=16 * 1024))
+                board = hub.hellos()[device_id].capabilities.board_class
+                hub.set_desired(device_id, desired_state(signer, device_id, board, 1, manifest,
+                                                         chunk_size=16 * 1024))
                 wanted[device_id] = digest
 
             def installed() -> bool:
