@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED := 1
 # as it is touched and joins this list once `mypy -p PACKAGE` passes.
 TYPED := specs controller.planning controller.reconciler
 
-.PHONY: setup demo test test-slow lint bench schemas clean
+.PHONY: setup demo test test-slow lint audit bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy --follow-imports=silent $(addprefix -p ,$(TYPED))
+
+# Known vulnerabilities in the installed (pinned) dependencies, with pip-audit; exit 3 when its database
+# cannot be reached (docs/security.md, "Auditing the dependencies").
+audit: setup
+	scripts/audit.sh $(PY)
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -115,6 +115,42 @@ def test_operator_token_command_replaces_the_token(tmp_path, capsys):
     from controller.cli.main import main
 
     tokens, first = ensure_operator_token(tmp_path)
-    assert main(["operator-token", "--state-dir", str(tmp_path)]) == 0
-    new = capsys.readouterr().out.split()[2]
+    assert main(["operator-token", "--state-dir", str(tmp_path), "--out", str(tmp_path / "new.token")]) == 0
+    new = (tmp_path / "new.token").read_text().strip()
+    assert new not in capsys.readouterr().out
     assert tokens.verify(first) is None and tokens.verify(new) == "operator"
+
+
+def test_retry_is_an_action_like_the_others(served):
+    server, store, token = served(require_read_auth=False)
+    url = server.url + f"/api/v1/fleets/{FLEET}/rollout/retry"
+    assert httpx.post(url).status_code == 401 and store.rollout(FLEET).retry_requested is False
+    with httpx.Client(base_url=server.url) as browser:
+        browser.get(f"/fleets/{FLEET}")
+        csrf = browser.cookies["origami_csrf"]
+        assert 'id="retry"' in browser.get(f"/fleets/{FLEET}").text
+        done = browser.post(f"/fleets/{FLEET}/rollout/retry", data={"csrf": csrf, "token": token})
+    assert done.status_code == 303 and store.rollout(FLEET).retry_requested is True
+    assert store.events()[-1].message == "operator operator (dashboard): rollout retry"
+
+
+def test_operator_token_command_prints_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    tokens, _ = ensure_operator_token(tmp_path)
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "controller.cli.main", "operator-token", "--name", "bob",
+                               "--state-dir", str(tmp_path)], stdout=follower, stderr=subprocess.PIPE, timeout=60,
+                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        shown = os.read(leader, 4096).decode()
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert done.returncode == 0, done.stderr
+    assert tokens.verify(shown.split()[2]) == "bob"

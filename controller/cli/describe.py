@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from controller.cli.output import add_output_flag, add_state_flag, age, emit
+from controller.cli.output import add_output_flag, add_state_flag, age, emit, printable
 from controller.reconciler.conditions import summary
 from controller.state import open_store
 from specs.errors import UsageError
@@ -46,19 +46,20 @@ def run(args) -> int:
         data["rollout"] = r.to_dict()
 
     def text() -> str:
-        lines = [f"{kind}/{name}: {summary(obj)}", f"  observed commit: {obj.observed_commit or '-'}",
-                 f"  key:             {obj.desired_key or '-'}"]
+        p = printable  # every field below may come from a device or a spec
+        lines = [f"{kind}/{p(name)}: {summary(obj)}", f"  observed commit: {p(obj.observed_commit or '-')}",
+                 f"  key:             {p(obj.desired_key or '-')}"]
         if obj.last_error:
-            lines.append(f"  last error:      {obj.last_error}")
+            lines.append(f"  last error:      {p(obj.last_error)}")
         lines.append("  conditions:")
         for c in obj.conditions.values():
-            lines.append(f"    {c.type:<12} {str(c.status):<5} {c.reason:<14} {c.message}  ({age(c.since)})")
+            lines.append(f"    {p(c.type):<12} {str(c.status):<5} {p(c.reason):<14} {p(c.message)}  ({age(c.since)})")
         lines.append("  detail:")
         lines += ["    " + line for line in json.dumps(obj.detail_json(), indent=2, default=str).splitlines()]
         if "rollout" in data:
             lines.append("  rollout: " + json.dumps(data["rollout"], default=str))
         lines.append("  events:")
-        lines += [f"    #{e.seq} {age(e.ts):>4} {e.type:<7} {e.reason:<16} {e.message}" for e in events]
+        lines += [f"    #{e.seq} {age(e.ts):>4} {e.type:<7} {p(e.reason):<16} {p(e.message)}" for e in events]
         return "\n".join(lines)
     emit(data, args.output, text)
     return 0

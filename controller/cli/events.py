@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from controller.cli.output import add_output_flag, add_state_flag, emit, table
+from controller.cli.output import add_output_flag, add_state_flag, emit, printable, table
 from controller.state import open_store
 
 
@@ -34,6 +34,6 @@ def run(args) -> int:
         time.sleep(1)
         new = store.events(since=last, kind=kind or None, name=name or None)
         for row in _rows(new):
-            print("  ".join(str(c) for c in row), flush=True)
+            print("  ".join(printable(c) for c in row), flush=True)
         last = new[-1].seq if new else last
     return 0

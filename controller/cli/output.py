@@ -1,10 +1,18 @@
-"""Rendering command results as text tables, JSON or YAML (`--output`)."""
+"""Rendering command results as text tables, JSON or YAML (`--output`).
+
+Text is for a terminal, and much of it comes from devices and specs: every cell of `table()` and
+every field the text views (describe, events --follow) print goes through `printable()`
+(`wire.text`), so a control character shows as `\\x1b` instead of driving the terminal. JSON and
+YAML escape them by their own rules.
+"""
 from __future__ import annotations
 
 import json
 import time
 
 import yaml
+
+from wire.text import printable
 
 FORMATS = ("text", "json", "yaml")
 
@@ -28,7 +36,7 @@ def emit(data, fmt: str, table) -> None:
 
 
 def table(headers: list[str], rows: list[list]) -> str:
-    cells = [headers] + [["" if c is None else str(c) for c in row] for row in rows]
+    cells = [headers] + [["" if c is None else printable(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 

@@ -14,6 +14,7 @@ from controller.cli.limits_option import (
     limits_from_args,
     repo_code_from_args,
 )
+from controller.cli.listen_flags import add_listen_flags, listen_options
 from controller.cli.output import add_state_flag
 from controller.cli.storage_flags import add_gc_flags, maintenance_settings
 from controller.state import open_store
@@ -37,8 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--online-timeout", type=float, default=180.0, metavar="SECONDS",
                    help="a device silent for this long is offline (default 180; devices report every 60 s)")
     add_broker_flags(p, default_url=None, registry=True)
-    p.add_argument("--listen", default=None, metavar="HOST:PORT",
-                   help="serve the dashboard, the API (/api/v1) and /metrics here, e.g. 127.0.0.1:8080")
+    add_listen_flags(p)
     add_state_flag(p)
     add_passphrase_flag(p)
     add_gc_flags(p, loop=True)
@@ -103,7 +103,8 @@ def run(args) -> int:
         if args.listen:
             from controller.web.server import start_dashboard
 
-            dashboard = start_dashboard(args.listen, state_dir, store, builder, reconciler, hub, collection=collection)
+            dashboard = start_dashboard(args.listen, state_dir, store, builder, reconciler, hub, collection=collection,
+                                        **listen_options(args))
         result = reconciler.run(stop, interval=args.interval if args.git else 2.0, once=args.once)
     except KeyboardInterrupt:
         stop.set()

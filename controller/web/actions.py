@@ -1,6 +1,6 @@
 """Operator actions, recorded in the event trail with who did them.
 
-Rollouts (pause, resume, undo): the same effects as `origami rollout pause|resume|undo`, the state
+Rollouts (pause, resume, undo, retry): the same effects as `origami rollout ACTION`, the state
 store's operator fields, which the loop reads on its next pass; the flag and its event land in one
 transaction. Labels: the same as `origami samples label` (controller.collect.labels, versioned in
 the sample index), then a `Labelled` event (the index has its own connection, so the two are two
@@ -16,17 +16,22 @@ from specs.errors import UsageError
 from wire.logs import get_logger
 
 log = get_logger("web.actions")
-ROLLOUT_ACTIONS = {"pause": "Paused", "resume": "Resumed", "undo": "UndoRequested"}
+ROLLOUT_ACTIONS = {"pause": "Paused", "resume": "Resumed", "undo": "UndoRequested", "retry": "RetryRequested"}
 
 
 def rollout_action(store: StateStore, fleet: str, action: str, operator: str, channel: str) -> ActionResult:
-    """Apply one rollout action for `operator` (`channel`: "api" or "dashboard"); UsageError when the
-    fleet has no rollout yet or the action is unknown."""
+    """Apply one rollout action for `operator` (`channel`: "api", "dashboard" or "cli"); UsageError
+    when the fleet has no rollout yet or the action is unknown."""
     if action not in ROLLOUT_ACTIONS:
         raise UsageError(f"unknown rollout action {action!r}; one of {', '.join(ROLLOUT_ACTIONS)}")
     message = f"operator {operator} ({channel}): rollout {action}"
     with store.transaction():
-        ok = store.request_undo(fleet) if action == "undo" else store.set_paused(fleet, action == "pause")
+        if action == "undo":
+            ok = store.request_undo(fleet)
+        elif action == "retry":
+            ok = store.request_retry(fleet)
+        else:
+            ok = store.set_paused(fleet, action == "pause")
         if not ok:
             raise UsageError(f"fleet '{fleet}' has no rollout yet; see `origami get fleets`")
         seq = store.emit("Fleet", fleet, ROLLOUT_ACTIONS[action], message)

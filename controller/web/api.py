@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -18,11 +19,12 @@ from controller.web.auth import (
     CSRF_HEADER,
     SESSION_COOKIE,
     csrf_matches,
-    same_origin,
 )
 from controller.web.cards import FIGURES, card_summary, model_cards
 from controller.web.context import Dashboard, dashboard
+from controller.web.hosts import origin_matches
 from controller.web.progress import fleet_members, fleet_progress
+from controller.web.streams import MAX_SEQ, RETRY_AFTER_SECONDS, last_event_id
 from controller.web.views import (
     ActionResult,
     BoardFit,
@@ -53,7 +55,6 @@ from specs.errors import UsageError
 from specs.v1alpha1.budget import board_budget, misfit
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
-MAX_SEQ = 2 ** 62  # SQLite integers are 64-bit signed
 NOT_FOUND = {404: {"model": Problem, "description": "no such object"}}
 def Name():  # a fresh Path() per parameter: FastAPI binds a FieldInfo to its first parameter
     return Path(min_length=1, max_length=253)
@@ -193,7 +194,7 @@ def api_operator(request: Request, board: Dashboard = Depends(dashboard)) -> str
     if name is None:
         raise HTTPException(401, "operator actions need `Authorization: Bearer <operator token>`")
     if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)) or \
-            not same_origin(request.headers.get("origin"), request.headers.get("host"), request.url.scheme):
+            not origin_matches(request.headers.get("origin"), request.headers.get("host")):
         raise HTTPException(403, "cross-site request refused: send the X-CSRF-Token header from the dashboard")
     return name
 
@@ -201,8 +202,8 @@ def api_operator(request: Request, board: Dashboard = Depends(dashboard)) -> str
 @router.post("/fleets/{name}/rollout/{action}", response_model=ActionResult, responses={
     401: {"model": Problem, "description": "no valid operator token"},
     403: {"model": Problem, "description": "cross-site request refused"}, **NOT_FOUND},
-    summary="pause, resume or undo a fleet's rollout (operator token required)")
-def post_rollout_action(action: Literal["pause", "resume", "undo"], name: str = Name(),
+    summary="pause, resume, undo or retry a fleet's rollout (operator token required)")
+def post_rollout_action(action: Literal["pause", "resume", "undo", "retry"], name: str = Name(),
                         operator: str = Depends(api_operator), board: Dashboard = Depends(dashboard)):
     try:
         return rollout_action(board.store, name, action, operator, "api")
@@ -242,24 +243,40 @@ def list_events(since: int = Query(0, ge=0, le=MAX_SEQ, description="only events
 
 
 @router.get("/events/stream", include_in_schema=False)
-async def stream_events(request: Request, since: int = Query(0, ge=0, le=MAX_SEQ), kind: str | None = None,
-                        name: str | None = None, board: Dashboard = Depends(dashboard)):
+async def stream_events(request: Request, since: int = Query(0, ge=0, le=MAX_SEQ),
+                        kind: str | None = Query(None, max_length=64), name: str | None = Query(None, max_length=253),
+                        board: Dashboard = Depends(dashboard)):
     """Server-sent events: one `event: origami` per trail entry, `id:` its sequence number (a
-    reconnecting browser resumes from Last-Event-ID)."""
-    last = request.headers.get("last-event-id")
-    start = int(last) if last and last.isdigit() else since
+    reconnecting browser resumes from Last-Event-ID). At most `board.streams.limit` at once (503 and
+    Retry-After beyond); a stream without a new event for `board.stream_idle` seconds ends."""
+    try:
+        resume = last_event_id(request.headers.get("last-event-id"))
+    except UsageError as err:
+        raise HTTPException(400, str(err)) from err
+    slot = board.streams.take()
+    if slot is None:
+        raise HTTPException(503, f"{board.streams.limit} event streams are open, the most this server allows; "
+                                 "retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     async def feed():
-        seq = start
-        yield "retry: 1000\n\n"
-        while not await request.is_disconnected():
-            events = await run_in_threadpool(board.store.events, since=seq, kind=kind, name=name)
-            for e in events:
-                seq = e.seq
-                yield f"id: {e.seq}\nevent: origami\ndata: {json.dumps(e.to_dict())}\n\n"
-            if not events:
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(board.stream_poll)
+        try:
+            seq = since if resume is None else resume
+            quiet_since = time.monotonic()
+            yield "retry: 1000\n\n"
+            while not await request.is_disconnected():
+                events = await run_in_threadpool(board.store.events, since=seq, kind=kind, name=name)
+                for e in events:
+                    seq = e.seq
+                    yield f"id: {e.seq}\nevent: origami\ndata: {json.dumps(e.to_dict())}\n\n"
+                if events:
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since > board.stream_idle:
+                    return  # idle: the client reconnects from its Last-Event-ID when it still wants to
+                else:
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(board.stream_poll)
+        finally:
+            slot.release()
     return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 

@@ -1,10 +1,11 @@
 """Operator tokens, sessions and cross-site request protection for the dashboard and the API.
 
-A token is created on the first run and shown once; only a salted scrypt hash is kept, in
-`operator-tokens.json` next to the state store (mode 0600). Actions need a token: as
+A token is created on the first run and handed over once, in a file only its owner can read
+(`operator-token`, mode 0600, never on stdout or stderr: those end up in service logs); only a
+salted scrypt hash is kept, in `operator-tokens.json` next to the state store (mode 0600). Actions need a token: as
 `Authorization: Bearer <token>` on the API, or typed into the dashboard (which may keep a
 session cookie after `/login`). Browser forms carry a double-submit CSRF token (cookie + hidden
-field) and their `Origin`, when sent, must be this server.
+field) and their `Origin`, when sent, must be this server (`controller.web.hosts`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from wire.logs import get_logger
 
 log = get_logger("web.auth")
 TOKEN_FILE = "operator-tokens.json"
+FIRST_TOKEN_FILE = "operator-token"  # the first run's plain token, for the operator to collect
 SESSION_COOKIE = "origami_session"
 CSRF_COOKIE = "origami_csrf"
 CSRF_FIELD = "csrf"
@@ -111,6 +113,45 @@ def ensure_operator_token(state_dir: str | Path, name: str = "operator") -> tupl
     return tokens, tokens.create(name)
 
 
+def _create_private(path: Path) -> int:
+    """A new file of mode 0600, open for writing. Never replaces a file (O_EXCL) nor follows a
+    symlink planted at `path`: AuthError instead."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError as err:
+        raise AuthError(f"{path.name} already exists; move it aside (or delete it) and try again") from err
+    except OSError as err:
+        raise AuthError(f"cannot create {path.name}: {err.strerror}") from err
+    os.fchmod(fd, 0o600)  # whatever the umask
+    return fd
+
+
+def write_secret(path: str | Path, secret: str) -> Path:
+    """`secret` and a newline in a new private file (see `_create_private`)."""
+    path = Path(path)
+    with os.fdopen(_create_private(path), "w") as f:
+        f.write(secret + "\n")
+    return path
+
+
+def hand_over_first_token(state_dir: str | Path, name: str = "operator") -> tuple[TokenStore, Path | None]:
+    """The token store of a state directory; on the first run also a new token for `name`, written to
+    `STATE/operator-token` (0600) for the operator to collect; the path is returned, never the token.
+    The file is created before the token, so a left-over file stops us before any token exists."""
+    tokens = TokenStore(Path(state_dir) / TOKEN_FILE)
+    if tokens.names():
+        return tokens, None
+    path = Path(state_dir) / FIRST_TOKEN_FILE
+    fd = _create_private(path)
+    with os.fdopen(fd, "w") as f:
+        try:
+            f.write(tokens.create(name) + "\n")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    return tokens, path
+
+
 class Sessions:
     """Browser sessions after `/login`: random ids held in memory (a restart logs everyone out)."""
 
@@ -144,11 +185,3 @@ def new_csrf_token() -> str:
 
 def csrf_matches(cookie: str | None, submitted: str | None) -> bool:
     return bool(cookie) and bool(submitted) and hmac.compare_digest(cookie.encode(), submitted.encode())
-
-
-def same_origin(origin: str | None, host: str | None, scheme: str) -> bool:
-    """A missing Origin (non-browser clients, some same-origin form posts) is accepted; a present one
-    must name this server."""
-    if not origin:
-        return True
-    return origin == f"{scheme}://{host}"

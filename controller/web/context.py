@@ -11,7 +11,9 @@ from controller.collect.index import SampleIndex
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
 from controller.web.auth import SESSION_COOKIE, Sessions, TokenStore
+from controller.web.hosts import HostPolicy
 from controller.web.metrics import ControllerMetrics
+from controller.web.streams import DEFAULT_IDLE_SECONDS, StreamSlots
 
 
 @dataclass
@@ -24,6 +26,9 @@ class Dashboard:
     tokens: TokenStore
     require_read_auth: bool = False
     sessions: Sessions = field(default_factory=Sessions)
+    hosts: HostPolicy = field(default_factory=HostPolicy)  # the Host names we answer (loopback by default)
+    streams: StreamSlots = field(default_factory=StreamSlots)  # server-sent-event streams open at once
+    stream_idle: float = DEFAULT_IDLE_SECONDS  # a stream with no new event for this long ends
     stream_poll: float = 0.5  # seconds between event-trail polls of a server-sent-events stream
     samples: SampleIndex | None = None  # the collector's index; opened on the state file when first needed
     _samples_lock: threading.Lock = field(default_factory=threading.Lock)

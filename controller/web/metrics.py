@@ -21,7 +21,8 @@ from controller.reconciler.ports import Rejection
 from controller.state import StateStore
 
 # Event reasons that are operator actions, whoever made them (CLI or dashboard): reason -> action kind.
-ACTION_REASONS = {"Paused": "pause", "Resumed": "resume", "UndoRequested": "undo", "Labelled": "label"}
+ACTION_REASONS = {"Paused": "pause", "Resumed": "resume", "UndoRequested": "undo", "RetryRequested": "retry",
+                  "Labelled": "label"}
 
 
 class _StoreCollector(Collector):

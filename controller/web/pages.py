@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from controller.collect.index import Selection
@@ -22,9 +23,9 @@ from controller.web.auth import (
     SESSION_SECONDS,
     csrf_matches,
     new_csrf_token,
-    same_origin,
 )
 from controller.web.context import Dashboard, dashboard
+from controller.web.hosts import origin_matches
 from controller.web.views import (
     LabelRequest,
     device_detail,
@@ -34,6 +35,7 @@ from controller.web.views import (
     status_view,
 )
 from specs.errors import UsageError
+from wire.text import printable
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -52,8 +54,15 @@ def _bytes(n: int | None) -> str:
     return f"{n} B"
 
 
+def _shown(value):
+    """Every `{{ value }}` of a page: strings with their control characters as visible escapes (a
+    device's names and messages), then HTML-escaped by autoescape; markup we made is left alone."""
+    return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 templates.env.filters["when"] = _when
 templates.env.filters["bytes"] = _bytes
+templates.env.finalize = _shown
 
 
 def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -73,7 +82,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _cross_site(request: Request, form: dict[str, str]) -> str | None:
-    if not same_origin(request.headers.get("origin"), request.headers.get("host"), request.url.scheme):
+    if not origin_matches(request.headers.get("origin"), request.headers.get("host")):
         return "the request came from another site (Origin does not match)"
     if not csrf_matches(request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)):
         return "the form's CSRF token does not match; reload the page and try again"
@@ -106,7 +115,7 @@ async def fleet_action(request: Request, name: str, action: str, board: Dashboar
         operator = board.tokens.verify(form["token"])
     if operator is None:
         return render(request, "refused.html", 401, back=f"/fleets/{name}",
-                      problem="pause, resume and undo need a valid operator token")
+                      problem="pause, resume, undo and retry need a valid operator token")
     if action not in ROLLOUT_ACTIONS:
         return render(request, "refused.html", 404, problem=f"unknown action {action!r}", back=f"/fleets/{name}")
     try:

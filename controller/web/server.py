@@ -11,6 +11,7 @@ from specs.errors import UsageError
 from wire.logs import get_logger
 
 log = get_logger("web.server")
+MAX_CONNECTIONS = 256  # connections and requests at once (server-sent-event streams have their own bound)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -27,7 +28,8 @@ def parse_listen(value: str) -> tuple[str, int]:
 class DashboardServer:
     """uvicorn on its own thread; `start()` returns once the socket listens (port 0: a free one)."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 8080, *,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.host = host
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -38,9 +40,11 @@ class DashboardServer:
             raise UsageError(f"cannot listen on {host}:{port}: {err.strerror}; pick another --listen") from err
         self.port = self._socket.getsockname()[1]
         # log_config=None: uvicorn's default dictConfig closes every logging handler in the process
-        # (ours, and one that TensorFlow's absl logging holds on whatever stderr was when it loaded)
+        # (ours, and one that TensorFlow's absl logging holds on whatever stderr was when it loaded).
+        # Beyond `max_connections` open connections and requests, uvicorn answers 503 at once.
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, log_config=None,
-                                                     timeout_graceful_shutdown=2))
+                                                     timeout_graceful_shutdown=2,
+                                                     limit_concurrency=max_connections))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name="dashboard", daemon=True)
 
@@ -72,30 +76,36 @@ class DashboardServer:
 
 
 def start_dashboard(listen: str, state_dir, store, builder=None, reconciler=None, hub=None,
-                    out=None, collection=None) -> DashboardServer:
-    """What `origami reconcile --listen HOST:PORT` runs: the operator token (created and printed once),
-    metrics wired to the running parts (`collection`: the CollectionService, whose stored windows
-    are counted), and the server. The samples API reads its own connection to the state file, so
-    pages never wait on the collector's writes. Off loopback, every request needs
-    the token."""
+                    out=None, collection=None, allowed_hosts: list[str] | tuple[str, ...] = (),
+                    max_streams: int | None = None) -> DashboardServer:
+    """What `origami reconcile --listen HOST:PORT` runs: the operator token (on the first run, written
+    to `STATE/operator-token`, mode 0600: the startup line says where, never what), metrics wired to
+    the running parts (`collection`: the CollectionService, whose stored windows are counted), and
+    the server, answering the listen address's names and `allowed_hosts`. The samples API reads its
+    own connection to the state file, so pages never wait on the collector's writes. Off loopback,
+    every request needs the token."""
     import sys
     from pathlib import Path
 
     from controller.web.app import create_app
-    from controller.web.auth import ensure_operator_token, is_loopback
+    from controller.web.auth import hand_over_first_token, is_loopback
+    from controller.web.hosts import HostPolicy
     from controller.web.metrics import ControllerMetrics, wire_metrics
+    from controller.web.streams import DEFAULT_MAX_STREAMS
 
     out = out or sys.stderr
     host, port = parse_listen(listen)
-    tokens, token = ensure_operator_token(Path(state_dir))
+    tokens, token_file = hand_over_first_token(Path(state_dir))
     metrics = ControllerMetrics(store)
     wire_metrics(metrics, reconciler=reconciler, builder=builder, hub=hub, collection=collection)
     loopback = is_loopback(host)
     app = create_app(store, builder.store if builder is not None else None, metrics, tokens=tokens,
-                     require_read_auth=not loopback)
+                     require_read_auth=not loopback, hosts=HostPolicy.for_listen(host, allowed_hosts),
+                     max_streams=DEFAULT_MAX_STREAMS if max_streams is None else max_streams)
     server = DashboardServer(app, host, port).start()
     print(f"origami: dashboard on {server.url} (API {server.url}/api/v1, metrics {server.url}/metrics)"
           + ("" if loopback else "; not loopback: every request needs the operator token"), file=out)
-    if token:
-        print(f"origami: operator token (shown once, stored hashed in {tokens.path}): {token}", file=out)
+    if token_file:
+        print(f"origami: the first operator token is in {token_file} (mode 0600): read it, keep it where "
+              "your API clients read it (e.g. `--token-file`), then delete that file", file=out)
     return server
