@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from controller.store import ArtifactStore
+from wire.text import printable
 
 
 def register(subparsers) -> None:
@@ -30,8 +31,8 @@ def run(args) -> int:
         print(f"{'DIGEST':14}{'SIZE':>10}  {'KIND':18}{'MODEL':18}VARIANT")
         for i in infos:
             m = i.metadata
-            print(f"{i.digest[:12]:14}{i.size:>10}  {m.get('kind', '-'):18}{m.get('model', m.get('dataset', '-')):18}"
-                  f"{m.get('variant', '-')}")
+            print(printable(f"{i.digest[:12]:14}{i.size:>10}  {m.get('kind', '-'):18}"
+                            f"{m.get('model', m.get('dataset', '-')):18}{m.get('variant', '-')}"))
         return 0
     digest = store.resolve(args.digest)
     info = {"digest": digest, "path": str(store.path(digest)), "metadata": store.metadata(digest)}
@@ -40,11 +41,11 @@ def run(args) -> int:
     else:
         print(f"digest: {digest}\npath: {info['path']}")
         for key, value in sorted(info["metadata"].items()):
-            print(f"{key}: {value}")
+            print(printable(f"{key}: {value}"))
     if args.content:
         data = store.read_bytes(digest)
         try:
-            print(data.decode("utf-8"))
+            print(printable(data.decode("utf-8")).replace("\\x0a", "\n"))  # lines kept, controls shown
         except UnicodeDecodeError:
             print(f"({len(data)} bytes of binary content)")
     return 0

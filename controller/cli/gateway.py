@@ -7,6 +7,7 @@ from pathlib import Path
 
 from controller.cli.broker_flags import add_broker_flags, connection_from_args
 from specs.errors import UsageError
+from wire.text import printable
 
 
 def register(subparsers) -> None:
@@ -50,7 +51,9 @@ def ports(args) -> int:
     if not found:
         print("no USB serial ports")
     for port in found:
-        print(f"{port.device}\t{port.usb}\t{port.profile or '(unknown board)'}\t{port.description}")
+        # USB descriptors are the device's own words
+        print("\t".join(printable(v) for v in (port.device, port.usb, port.profile or "(unknown board)",
+                                                 port.description)))
     return 0
 
 
@@ -93,7 +96,7 @@ def run(args) -> int:
     try:
         for port, usb in attach:
             device_id = gateway.attach(port, usb=usb, baudrate=args.baud)
-            print(f"attached {device_id} on {port}", flush=True)
+            print(f"attached {printable(device_id)} on {printable(port)}", flush=True)
         stop.wait()
     except KeyboardInterrupt:
         pass

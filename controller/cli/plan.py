@@ -16,6 +16,7 @@ from controller.reconciler.wiring import artifact_dir
 from controller.state import DEFAULT_FILE, open_store
 from controller.store import ArtifactStore, StageCache
 from specs.errors import SpecError
+from wire.text import printable
 
 
 def register(subparsers) -> None:
@@ -43,5 +44,5 @@ def run(args) -> int:
     if args.output == "json":
         print(json.dumps(plan.to_dict(), indent=2))
     else:
-        print(plan.render_text())
+        print("\n".join(printable(line) for line in plan.render_text().split("\n")))  # names are the spec's
     return 0

@@ -9,6 +9,7 @@ import sys
 
 from controller.cli.limits_option import add_limits_option, limits_from_args
 from controller.loading import load_repository
+from wire.text import printable
 
 
 def register(subparsers) -> None:
@@ -33,12 +34,12 @@ def run(args) -> int:
         }, indent=2))
     elif args.format == "github":
         for issue in repo.issues + repo.notices:
-            print(issue.github())
+            print(printable(issue.github()))
         summary = "valid" if repo.valid else f"{len(repo.issues)} error(s)"
         print(f"origami validate: {repo.files} file(s), {len(repo.documents)} document(s): {summary}", file=sys.stderr)
     else:
         for issue in repo.issues + repo.notices:
-            print(issue)
+            print(printable(issue))
         if repo.valid:
             print(f"{repo.files} file(s), {len(repo.documents)} document(s): valid")
         else:
