@@ -14,15 +14,17 @@ spec:
   preprocessing: {normalize: {method: none}}
 """
 
-SINE_MODEL = """apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: sine}
-spec:
-  dataset: sine
-  architecture: {preset: mlp, units: [8]}
-  training: {epochs: 2, seed: 1}
-  variants: [{name: int8, quantization: int8}]
-"""
+
+
+def model_yaml(name: str, dataset: str, architecture: str, training: str, *, extra: str = "") -> str:
+    """A Model document with one int8 variant; `architecture` and `training` are YAML flow mappings,
+    `extra` more spec lines (e.g. "  gates: {minAccuracy: 0.5}\n")."""
+    return (f"apiVersion: origami/v1alpha1\nkind: Model\nmetadata: {{name: {name}}}\nspec:\n  dataset: {dataset}\n"
+            f"  architecture: {architecture}\n  training: {training}\n"
+            f"  variants: [{{name: int8, quantization: int8}}]\n{extra}")
+
+
+SINE_MODEL = model_yaml("sine", "sine", "{preset: mlp, units: [8]}", "{epochs: 2, seed: 1}")
 
 
 def fleet_yaml(name: str, model: str, selector: str, rollout: str) -> str:

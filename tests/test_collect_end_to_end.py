@@ -23,7 +23,7 @@ from controller.reconciler.wiring import HubLink, PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.linux_board import VirtualLinuxBoard
-from tests.reconcile_specs import commit
+from tests.reconcile_specs import commit, model_yaml
 from tests.waiting import wait_until
 
 LABELS = ["idle", "shake", "circle", "tilt"]
@@ -38,16 +38,8 @@ spec:
   sources: [{type: collected, fleet: gestures, sensor: accel, window: 64, labels: [idle, shake, circle, tilt]}]
   split: {train: 0.7, validation: 0.15, test: 0.15, seed: 1}
 """,
-    "model.yaml": """apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: gestures}
-spec:
-  dataset: gestures
-  architecture: {preset: cnn1d, units: [8, 8]}
-  training: {epochs: 20, seed: 1, learningRate: 0.005}
-  variants: [{name: int8, quantization: int8}]
-  gates: {minAccuracy: 0.5}
-""",
+    "model.yaml": model_yaml("gestures", "gestures", "{preset: cnn1d, units: [8, 8]}",
+                             "{epochs: 20, seed: 1, learningRate: 0.005}", extra="  gates: {minAccuracy: 0.5}\n"),
     "fleet.yaml": """apiVersion: origami/v1alpha1
 kind: Fleet
 metadata: {name: gestures}

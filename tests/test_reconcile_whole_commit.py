@@ -27,7 +27,7 @@ from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from tests.conftest import start_mosquitto, stop_mosquitto
-from tests.reconcile_specs import commit, fleet_yaml
+from tests.reconcile_specs import commit, fleet_yaml, model_yaml
 from tests.waiting import wait_until
 
 SPECS = {
@@ -40,15 +40,7 @@ spec:
   preprocessing: {normalize: {method: standard}}
   split: {train: 0.7, validation: 0.1, test: 0.2, seed: 3}
 """,
-    "model.yaml": """apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: points}
-spec:
-  dataset: points
-  architecture: {entryPoint: "net:build"}
-  training: {epochs: 4, batchSize: 16, seed: 1}
-  variants: [{name: int8, quantization: int8}]
-""",
+    "model.yaml": model_yaml("points", "points", '{entryPoint: "net:build"}', "{epochs: 4, batchSize: 16, seed: 1}"),
     "fleet.yaml": fleet_yaml("sorters", "points", "{boards: [rpi4]}",
                              "{canary: 1, batchSize: 1, deviceTimeoutSeconds: 60}"),
     "net.py": """import tf_keras as keras

@@ -15,6 +15,7 @@ from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateSt
 from controller.store.artifacts import ArtifactStore
 from controller.web import DashboardServer, create_app, ensure_operator_token
 from device.signals import signal_for
+from tests.reconcile_specs import model_yaml
 
 FLEET = "mcu"
 
@@ -72,15 +73,7 @@ spec:
   task: classification
   sources: [{type: collected, fleet: mcu, sensor: accel, window: 32, labels: [idle, shake]}]
 """),
-    ("model.yaml", """apiVersion: origami/v1alpha1
-kind: Model
-metadata: {name: gestures}
-spec:
-  dataset: gestures
-  architecture: {preset: cnn1d, units: [8]}
-  training: {epochs: 2, seed: 1}
-  variants: [{name: int8, quantization: int8}]
-"""),
+    ("model.yaml", model_yaml("gestures", "gestures", "{preset: cnn1d, units: [8]}", "{epochs: 2, seed: 1}")),
     ("fleet.yaml", """apiVersion: origami/v1alpha1
 kind: Fleet
 metadata: {name: mcu}

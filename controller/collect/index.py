@@ -21,8 +21,9 @@ from specs.errors import StoreError
 
 
 @dataclass(frozen=True)
-class NewWindow:
-    """One window the collector accepted, before it has a row."""
+class StoredWindow:
+    """Where a window lies (its segment and offset) and what it is: shared by the collector's new
+    windows and the index's rows."""
 
     device_id: str
     sensor: str
@@ -36,26 +37,20 @@ class NewWindow:
     session: str | None
     fleet: str | None
     campaign: str | None
+
+
+@dataclass(frozen=True)
+class NewWindow(StoredWindow):
+    """One window the collector accepted, before it has a row."""
+
     boot: str | None
     seq: int | None
     label: str | None
 
 
-@dataclass(frozen=True)
-class SampleRecord:
+@dataclass(frozen=True, kw_only=True)
+class SampleRecord(StoredWindow):
     id: int
-    device_id: str
-    sensor: str
-    ts: float
-    digest: str
-    blob: str
-    offset: int
-    shape: tuple[int, ...]
-    dtype: str
-    rate_hz: float
-    session: str | None
-    fleet: str | None
-    campaign: str | None
     label: str | None
     label_revision: int
     received_at: float
@@ -289,6 +284,7 @@ class SampleIndex:
 
 
 def _record(r: sqlite3.Row) -> SampleRecord:
-    return SampleRecord(r["id"], r["device_id"], r["sensor"], r["ts"], r["digest"], r["blob"], r["offset"],
+    return SampleRecord(r["device_id"], r["sensor"], r["ts"], r["digest"], r["blob"], r["offset"],
                         tuple(json.loads(r["shape"])), r["dtype"], r["rate_hz"], r["session"], r["fleet"],
-                        r["campaign"], r["label"], r["label_revision"], r["received_at"])
+                        r["campaign"], id=r["id"], label=r["label"], label_revision=r["label_revision"],
+                        received_at=r["received_at"])

@@ -1,16 +1,6 @@
 """Durable controller state: SQLite (WAL), versioned schema, append-only event trail."""
-from controller.state.records import (
-    CONDITION_TYPES,
-    CommitRecord,
-    Condition,
-    DesiredRecord,
-    DeviceRecord,
-    Event,
-    InstallRecord,
-    ObjectStatus,
-    RolloutRecord,
-)
+from controller.state import records
+from controller.state.records import *  # noqa: F403  (the records are this package's API)
 from controller.state.store import DEFAULT_FILE, StateStore, open_store
 
-__all__ = ["CONDITION_TYPES", "DEFAULT_FILE", "CommitRecord", "Condition", "DesiredRecord", "DeviceRecord", "Event",
-           "InstallRecord", "ObjectStatus", "RolloutRecord", "StateStore", "open_store"]
+__all__ = [*records.__all__, "DEFAULT_FILE", "StateStore", "open_store"]

@@ -6,6 +6,9 @@ from typing import Any
 
 from specs.v1alpha1.status import DatasetStatus, FleetStatus, KindStatus, ModelStatus, status_for
 
+__all__ = ["CONDITION_TYPES", "CommitRecord", "Condition", "DesiredRecord", "DeviceRecord", "Event", "InstallRecord",
+           "ObjectStatus", "RolloutRecord"]
+
 CONDITION_TYPES = ("Ready", "Reconciling", "Stalled")
 _TYPED = ("Source", "Dataset", "Model", "Fleet")
 

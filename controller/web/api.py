@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Literal
+from typing import Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -61,8 +61,18 @@ def Name():  # a fresh Path() per parameter: FastAPI binds a FieldInfo to its fi
 EVENTS_SHOWN = 30
 
 
+T = TypeVar("T")
+
+
 def _missing(what: str) -> HTTPException:
     return HTTPException(404, f"no {what} in the state store; see `origami status`")
+
+
+def _found(view: T | None, what: str) -> T:
+    """The view, or a 404 that says what is missing."""
+    if view is None:
+        raise _missing(what)
+    return view
 
 
 @router.get("/status", response_model=StatusView, summary="every object's conditions (`origami status`)")
@@ -129,10 +139,7 @@ def model_view(board: Dashboard, name: str) -> ModelView | None:
 @router.get("/models/{name}", response_model=ModelView, responses=NOT_FOUND,
             summary="a model with its variants' measured figures and model-card plots")
 def get_model(name: str = Name(), board: Dashboard = Depends(dashboard)):
-    view = model_view(board, name)
-    if view is None:
-        raise _missing(f"Model/{name}")
-    return view
+    return _found(model_view(board, name), f"Model/{name}")
 
 
 @router.get("/models/{name}/variants/{variant}/figures/{figure}", response_class=Response, responses={
@@ -176,10 +183,7 @@ def fleet_view(board: Dashboard, name: str) -> FleetView | None:
 @router.get("/fleets/{name}", response_model=FleetView, responses=NOT_FOUND,
             summary="a fleet with its rollout: progress by strategy step and by board class, failures")
 def get_fleet(name: str = Name(), board: Dashboard = Depends(dashboard)):
-    view = fleet_view(board, name)
-    if view is None:
-        raise _missing(f"Fleet/{name}")
-    return view
+    return _found(fleet_view(board, name), f"Fleet/{name}")
 
 
 def api_operator(request: Request, board: Dashboard = Depends(dashboard)) -> str:
@@ -219,10 +223,7 @@ def list_devices(board: Dashboard = Depends(dashboard)):
 @router.get("/devices/{device_id}", response_model=DeviceDetail, responses=NOT_FOUND,
             summary="a device: capabilities, reported version and health, last seen, installs")
 def get_device(device_id: str = Name(), board: Dashboard = Depends(dashboard)):
-    detail = device_detail(board.store, device_id)
-    if detail is None:
-        raise _missing(f"device {device_id}")
-    return detail
+    return _found(device_detail(board.store, device_id), f"device {device_id}")
 
 
 def _events(board: Dashboard, since: int, kind: str | None, name: str | None, type_: str | None,

@@ -8,15 +8,10 @@ import stat
 
 from controller.web import TokenStore, ensure_operator_token
 from controller.web.auth import FIRST_TOKEN_FILE, TOKEN_FILE
+from tests.reconcile_specs import SINE_DATASET
 from tests.security.attacker import origami
 
-DATASET = """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: sine}
-spec:
-  task: regression
-  sources: [{type: generated, generator: sine, samples: 100, seed: 1}]
-"""
+DATASET = SINE_DATASET
 
 
 def _specs(tmp_path):
