@@ -26,12 +26,14 @@ sys.path.insert(0, str(ROOT))
 from controller.collect.index import SampleIndex  # noqa: E402
 from controller.collect.ingest import Collector  # noqa: E402
 from controller.store.artifacts import ArtifactStore  # noqa: E402
-from tests.conftest import start_mosquitto, stop_mosquitto  # noqa: E402
+from tests.conftest import start_mosquitto  # noqa: E402
+from tests.conftest import stop_mosquitto  # noqa: E402
 
 
 def devices_main(url: str, devices: int, windows: int, batch: int, prefix: str) -> None:
     """Child process: encode every batch, connect, say ready, publish on 'go', say done."""
-    from device.capture import WindowKey, encode_batch
+    from device.capture import WindowKey
+    from device.capture import encode_batch
     from device.signals import Accelerometer
     from specs.v1alpha1.protocol import samples_topic
     from wire.mqtt import MqttLink

@@ -24,13 +24,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from controller.devices.hub import DeviceHub, desired_state
+from controller.devices.hub import DeviceHub
+from controller.devices.hub import desired_state
 from controller.devices.signing import Signer
 from controller.store.artifacts import ArtifactStore
 from device.virtual.linux_board import VirtualLinuxBoard
-from device.virtual.simulate import fleet_specs, start_fleet, stop_fleet
-from specs.v1alpha1.protocol import DEFAULT_CHUNK_SIZE, Manifest, Target
-from tests.conftest import start_mosquitto, stop_mosquitto
+from device.virtual.simulate import fleet_specs
+from device.virtual.simulate import start_fleet
+from device.virtual.simulate import stop_fleet
+from specs.v1alpha1.protocol import DEFAULT_CHUNK_SIZE
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import Target
+from tests.conftest import start_mosquitto
+from tests.conftest import stop_mosquitto
 
 
 class CountingProxy:

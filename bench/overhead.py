@@ -78,7 +78,8 @@ def origami(tmp: Path) -> tuple[float, float, float, dict]:
     from controller.loading import load_repository
     from controller.pipeline.build import build_model
     from controller.planning.keys import model_keys
-    from controller.store import ArtifactStore, StageCache
+    from controller.store import ArtifactStore
+    from controller.store import StageCache
 
     specs = tmp / "specs"
     specs.mkdir(parents=True)

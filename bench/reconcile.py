@@ -30,11 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.planning.plan import RecordedState
 from controller.reconciler.loop import Reconciler
-from controller.reconciler.ports import Artifact, ModelOutcome
+from controller.reconciler.ports import Artifact
+from controller.reconciler.ports import ModelOutcome
 from controller.sources.local import LocalSource
-from controller.state import InstallRecord, ObjectStatus, StateStore
-from specs.v1alpha1.protocol import DesiredState, Manifest, SignedManifest, Target
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL  # the tiny specs the tests commit too
+from controller.state import InstallRecord
+from controller.state import ObjectStatus
+from controller.state import StateStore
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import SignedManifest
+from specs.v1alpha1.protocol import Target
+from tests.reconcile_specs import SINE_DATASET  # the tiny specs the tests commit too
+from tests.reconcile_specs import SINE_MODEL  # the tiny specs the tests commit too
 
 MODELS, DEVICES = 50, 1000
 BOARDS = ["rpi4", "jetson-nano", "esp32s3"]
@@ -186,18 +193,17 @@ def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, 
 
     from device.download import ChunkReceiver
     from specs.errors import OrigamiError
-    from specs.v1alpha1.protocol import (
-        OFFER_REPLY,
-        Capabilities,
-        Hello,
-        ReportedState,
-        TransferRequest,
-        UpdateResult,
-        decode_chunk,
-        encode,
-    )
+    from specs.v1alpha1.protocol import OFFER_REPLY
+    from specs.v1alpha1.protocol import Capabilities
+    from specs.v1alpha1.protocol import Hello
+    from specs.v1alpha1.protocol import ReportedState
+    from specs.v1alpha1.protocol import TransferRequest
+    from specs.v1alpha1.protocol import UpdateResult
+    from specs.v1alpha1.protocol import decode_chunk
+    from specs.v1alpha1.protocol import encode
     from wire import topics
-    from wire.manifests import verify_artifact, verify_desired
+    from wire.manifests import verify_artifact
+    from wire.manifests import verify_desired
     from wire.mqtt import MqttLink
 
     key = load_pem_public_key(public_pem)
@@ -285,7 +291,8 @@ def converge(tmp: Path, url: str, count: int, artifacts: Path) -> tuple[float, f
     from controller.devices.signing import Signer
     from controller.loading import load_repository
     from controller.planning.keys import model_keys
-    from controller.reconciler.wiring import HubLink, PipelineBuilder
+    from controller.reconciler.wiring import HubLink
+    from controller.reconciler.wiring import PipelineBuilder
     from controller.sources.git import GitSource
     from wire.manifests import public_pem
 

@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from controller.loading import load_repository  # noqa: E402
 from controller.pipeline.build import build_model  # noqa: E402
 from controller.planning.keys import model_keys  # noqa: E402
-from controller.store import ArtifactStore, StageCache  # noqa: E402
+from controller.store import ArtifactStore  # noqa: E402
+from controller.store import StageCache  # noqa: E402
 
 # key: (example folder, model, clusters, architecture units override)
 EXAMPLES = {"digits": ("digits-mixed", "digits-cnn", 16, None), "sine": ("sine-mcu", "sine", 8, None),

@@ -20,8 +20,10 @@ import threading
 from pathlib import Path
 
 from controller.devices.accounts import load_credentials
-from controller.devices.enrollment import Enrollment, has_registry
-from specs.errors import OrigamiError, UsageError
+from controller.devices.enrollment import Enrollment
+from controller.devices.enrollment import has_registry
+from specs.errors import OrigamiError
+from specs.errors import UsageError
 from wire.logs import get_logger
 from wire.mqtt import BrokerConnection
 

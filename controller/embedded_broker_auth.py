@@ -22,13 +22,17 @@ from pathlib import Path
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action
-from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.errors import AMQTTError
+from amqtt.errors import MQTTError
+from amqtt.errors import NoDataError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
-from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import Session
 
 from controller.devices.accounts import verify_password
-from controller.devices.broker_acl import AccessList, parse_acl
+from controller.devices.broker_acl import AccessList
+from controller.devices.broker_acl import parse_acl
 from wire.logs import get_logger
 
 log = get_logger("embedded_broker")

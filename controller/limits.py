@@ -5,7 +5,9 @@ YAML of overrides that `--limits FILE` reads (keys in camelCase, as in specs).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
+from dataclasses import fields
+from dataclasses import replace
 from typing import Any
 
 from specs.errors import UsageError

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from specs.v1alpha1 import KINDS, AnyDocument
+from specs.v1alpha1 import KINDS
+from specs.v1alpha1 import AnyDocument
 
 SCHEMA_BASE = "https://origami.dev/schemas/v1alpha1"
 

@@ -16,36 +16,47 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from device.download import ChunkReceiver
-from device.health import HealthResult, litert_probe
+from device.health import HealthResult
+from device.health import litert_probe
 from device.slots import Slots
-from device.trust import DesiredGuard, Keyring, WarningLimiter
-from specs.errors import DesiredRejected, DeviceError, SignatureError
-from specs.v1alpha1.protocol import (
-    OFFER_REPLY,
-    Capabilities,
-    ChunkAck,
-    DesiredState,
-    Event,
-    Hello,
-    Manifest,
-    Presence,
-    ReportedState,
-    TransferRefused,
-    TransferRequest,
-    UpdateResult,
-    decode_chunk,
-    encode,
-)
-from wire import __version__, topics
+from device.trust import DesiredGuard
+from device.trust import Keyring
+from device.trust import WarningLimiter
+from specs.errors import DesiredRejected
+from specs.errors import DeviceError
+from specs.errors import SignatureError
+from specs.v1alpha1.protocol import OFFER_REPLY
+from specs.v1alpha1.protocol import Capabilities
+from specs.v1alpha1.protocol import ChunkAck
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import Event
+from specs.v1alpha1.protocol import Hello
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import Presence
+from specs.v1alpha1.protocol import ReportedState
+from specs.v1alpha1.protocol import TransferRefused
+from specs.v1alpha1.protocol import TransferRequest
+from specs.v1alpha1.protocol import UpdateResult
+from specs.v1alpha1.protocol import decode_chunk
+from specs.v1alpha1.protocol import encode
+from wire import __version__
+from wire import topics
 from wire.logs import get_logger
 from wire.manifests import verify_artifact
-from wire.mqtt import BrokerConnection, MqttLink, TlsOptions, Will
+from wire.mqtt import BrokerConnection
+from wire.mqtt import MqttLink
+from wire.mqtt import TlsOptions
+from wire.mqtt import Will
+
+T = TypeVar("T")
 
 log = get_logger("agent")
 
@@ -212,13 +223,19 @@ class DeviceAgent:
                 log.exception("agent step failed", extra={"device": self.device_id, "channel": channel})
             self._retry_if_stalled()
 
-    def _on_desired(self, payload: bytes) -> None:
+    def _checked(self, check: Callable[[bytes], T], payload: bytes) -> T | None:
+        """`check(payload)`, or None for an empty payload or one that fails its checks (ignored)."""
         if not payload:
-            return
+            return None
         try:
-            desired = self.guard.check(payload)
+            return check(payload)
         except DesiredRejected as err:
             self._ignore(err)
+            return None
+
+    def _on_desired(self, payload: bytes) -> None:
+        desired = self._checked(self.guard.check, payload)
+        if desired is None:
             return
         self.guard.applied(desired)
         self._desired = desired
@@ -255,13 +272,7 @@ class DeviceAgent:
             self._request(self._download)
 
     def _on_keys(self, payload: bytes) -> None:
-        if not payload:
-            return
-        try:
-            added = self.keyring.learn(payload)
-        except DesiredRejected as err:
-            self._ignore(err)
-            return
+        added = self._checked(self.keyring.learn, payload)
         if added:
             log.info("trusting new controller keys", extra={"device": self.device_id, "keys": added})
             self.link.publish(topics.hello_topic(self.device_id), encode(self.hello()), retain=True)

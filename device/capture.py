@@ -17,19 +17,23 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 import numpy as np
 from pydantic import ValidationError
 
-from device.signals import SignalSource, signal_for
-from specs.v1alpha1.collection import (
-    MAX_PAYLOAD_BYTES,
-    CollectRequest,
-    SampleBatch,
-    collect_topic,
-)
-from specs.v1alpha1.protocol import Event, encode, events_topic, now, samples_topic
+from device.signals import SignalSource
+from device.signals import signal_for
+from specs.v1alpha1.collection import MAX_PAYLOAD_BYTES
+from specs.v1alpha1.collection import CollectRequest
+from specs.v1alpha1.collection import SampleBatch
+from specs.v1alpha1.collection import collect_topic
+from specs.v1alpha1.protocol import Event
+from specs.v1alpha1.protocol import encode
+from specs.v1alpha1.protocol import events_topic
+from specs.v1alpha1.protocol import now
+from specs.v1alpha1.protocol import samples_topic
 from wire.logs import get_logger
 
 log = get_logger("collect.capture")

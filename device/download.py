@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 
 from specs.errors import SignatureError
-from specs.v1alpha1.protocol import Chunk, ChunkAck
+from specs.v1alpha1.protocol import Chunk
+from specs.v1alpha1.protocol import ChunkAck
 
 
 class ChunkReceiver:

@@ -12,7 +12,8 @@ import enum
 import json
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 MAGIC = b"OG"

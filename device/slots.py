@@ -12,10 +12,12 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 
-from specs.v1alpha1.protocol import Manifest, SlotState
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import SlotState
 from wire.files import atomic_write
 
 MODEL_FILE = "model.tflite"

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specs.errors import DeviceError, SplitTimeoutError
-from specs.v1alpha1.split import (
-    SplitReply,
-    SplitRequest,
-    encode_request,
-    split_reply_topic,
-    split_request_topic,
-)
+from specs.errors import DeviceError
+from specs.errors import SplitTimeoutError
+from specs.v1alpha1.split import SplitReply
+from specs.v1alpha1.split import SplitRequest
+from specs.v1alpha1.split import encode_request
+from specs.v1alpha1.split import split_reply_topic
+from specs.v1alpha1.split import split_request_topic
 from wire.logs import get_logger
 from wire.mqtt import MqttLink
 

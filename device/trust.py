@@ -22,10 +22,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from specs.errors import DesiredRejected, SignatureError
-from specs.v1alpha1.protocol import MAX_KEY_ANNOUNCEMENT_BYTES, DesiredState, KeyAnnouncement
+from specs.errors import DesiredRejected
+from specs.errors import SignatureError
+from specs.v1alpha1.protocol import MAX_KEY_ANNOUNCEMENT_BYTES
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import KeyAnnouncement
 from wire.files import atomic_write
-from wire.manifests import endorsed_key, key_id, raw_public_key, verify_desired
+from wire.manifests import endorsed_key
+from wire.manifests import key_id
+from wire.manifests import raw_public_key
+from wire.manifests import verify_desired
 
 KEYS_FILE = "trusted-keys.json"
 SEQUENCE_FILE = "desired-sequence.json"

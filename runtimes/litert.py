@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtimes.quantization import dequantize_output, quantize_input
+from runtimes.quantization import dequantize_output
+from runtimes.quantization import quantize_input
 
 
 def run_litert(tflite: bytes, inputs: np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ import sys
 
 import numpy as np
 
-from runtimes.quantization import dequantize_output, quantize_input
+from runtimes.quantization import dequantize_output
+from runtimes.quantization import quantize_input
 
 
 def _interpreter(model: bytes, arena: int):

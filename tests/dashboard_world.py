@@ -12,19 +12,19 @@ from controller.collect.service import CollectionService
 from controller.devices.hub import DeviceHub
 from controller.devices.signing import Signer
 from controller.reconciler.loop import Reconciler
-from controller.reconciler.wiring import HubLink, PipelineBuilder
+from controller.reconciler.wiring import HubLink
+from controller.reconciler.wiring import PipelineBuilder
 from controller.sources.local import LocalSource
 from controller.state import StateStore
-from controller.web import (
-    ControllerMetrics,
-    DashboardServer,
-    create_app,
-    ensure_operator_token,
-)
+from controller.web import ControllerMetrics
+from controller.web import DashboardServer
+from controller.web import create_app
+from controller.web import ensure_operator_token
 from controller.web.metrics import wire_metrics
 from device.virtual.linux_board import VirtualLinuxBoard
 from specs.v1alpha1.collection import CollectRequest
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL
+from tests.reconcile_specs import SINE_DATASET
+from tests.reconcile_specs import SINE_MODEL
 from tests.waiting import wait_until
 from wire import topics
 from wire.mqtt import MqttLink

@@ -7,11 +7,15 @@ import random
 import time
 from pathlib import Path
 
-from controller.devices.hub import DeviceHub, desired_state
+from controller.devices.hub import DeviceHub
+from controller.devices.hub import desired_state
 from controller.devices.signing import Signer
 from controller.store.artifacts import ArtifactStore
-from device.virtual.linux_board import Faults, VirtualLinuxBoard
-from specs.v1alpha1.protocol import Manifest, ReportedState, Target
+from device.virtual.linux_board import Faults
+from device.virtual.linux_board import VirtualLinuxBoard
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import ReportedState
+from specs.v1alpha1.protocol import Target
 
 SINE = Path(__import__("tflite_micro").__file__).parent / "python/tflite_micro/sine_float.tflite"
 if not SINE.exists():

@@ -16,6 +16,12 @@ spec:
 
 
 
+def classification_dataset(name: str, source: str, split: str, *, extra: str = "") -> str:
+    """A classification Dataset with one source (a YAML flow mapping) and a split."""
+    return (f"apiVersion: origami/v1alpha1\nkind: Dataset\nmetadata: {{name: {name}}}\nspec:\n"
+            f"  task: classification\n  sources: [{source}]\n{extra}  split: {split}\n")
+
+
 def model_yaml(name: str, dataset: str, architecture: str, training: str, *, extra: str = "") -> str:
     """A Model document with one int8 variant; `architecture` and `training` are YAML flow mappings,
     `extra` more spec lines (e.g. "  gates: {minAccuracy: 0.5}\n")."""

@@ -5,10 +5,13 @@ health check, stay silent, or lie about what they run."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 
 from controller.reconciler.convergence import Member
-from controller.reconciler.rollout import RolloutDecision, next_step
+from controller.reconciler.rollout import RolloutDecision
+from controller.reconciler.rollout import next_step
 from controller.state.records import RolloutRecord
 from specs.v1alpha1.fleet import Rollout
 

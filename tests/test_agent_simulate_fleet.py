@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from device.virtual.simulate import (
-    fleet_specs,
-    register_device_kind,
-    start_fleet,
-    stop_fleet,
-)
+from device.virtual.simulate import fleet_specs
+from device.virtual.simulate import register_device_kind
+from device.virtual.simulate import start_fleet
+from device.virtual.simulate import stop_fleet
 from specs.errors import UsageError
 from tests.device_rig import model_bytes
 

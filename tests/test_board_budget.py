@@ -3,15 +3,21 @@
 (the dashboard once said a model fit a reduced-RAM Nano while the controller split it)."""
 from __future__ import annotations
 
-from hypothesis import assume, given, settings
+from hypothesis import assume
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from controller.devices.selection import Candidate, select_variant
+from controller.devices.selection import Candidate
+from controller.devices.selection import select_variant
 from controller.reconciler.bundles import usable_capabilities
-from controller.split.cost import LinkSpeed, cut_cost
+from controller.split.cost import LinkSpeed
+from controller.split.cost import cut_cost
 from controller.split.profile import CutProfile
-from device.virtual.mcu_board import SERIAL_RX_BYTES, ram_budget
-from specs.v1alpha1.budget import board_budget, misfit
+from device.virtual.mcu_board import SERIAL_RX_BYTES
+from device.virtual.mcu_board import ram_budget
+from specs.v1alpha1.budget import board_budget
+from specs.v1alpha1.budget import misfit
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.device_profile import DeviceProfile
 

@@ -11,9 +11,11 @@ import time
 import pytest
 
 from controller.devices import broker_config
-from specs.errors import DeviceError, UsageError
+from specs.errors import DeviceError
+from specs.errors import UsageError
 from specs.v1alpha1 import protocol as p
-from tests.conftest import start_mosquitto, stop_mosquitto
+from tests.conftest import start_mosquitto
+from tests.conftest import stop_mosquitto
 from wire.mqtt import MqttLink
 
 

@@ -5,10 +5,12 @@ import json
 
 import pytest
 
-from controller.pipeline.build import ModelBuild, build_model
+from controller.pipeline.build import ModelBuild
+from controller.pipeline.build import build_model
 from controller.planning.keys import model_keys
 from controller.planning.plan import plan_repository
-from controller.store import ArtifactStore, StageCache
+from controller.store import ArtifactStore
+from controller.store import StageCache
 from tests.spec_repos import sine_repo
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from device.capture import SampleCapture, WindowKey
-from device.signals import Accelerometer, signal_for
+from device.capture import SampleCapture
+from device.capture import WindowKey
+from device.signals import Accelerometer
+from device.signals import signal_for
 from specs.v1alpha1.collection import SampleBatch
 from specs.v1alpha1.protocol import Event
 

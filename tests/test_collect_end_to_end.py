@@ -13,31 +13,31 @@ import pytest
 
 from controller.collect.campaigns import collect_requests
 from controller.collect.index import Selection
-from controller.collect.labels import label_one, label_session
+from controller.collect.labels import label_one
+from controller.collect.labels import label_session
 from controller.collect.service import CollectionService
 from controller.devices.hub import DeviceHub
 from controller.devices.signing import Signer
 from controller.loading import load_repository
 from controller.reconciler.loop import Reconciler
-from controller.reconciler.wiring import HubLink, PipelineBuilder
+from controller.reconciler.wiring import HubLink
+from controller.reconciler.wiring import PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.linux_board import VirtualLinuxBoard
-from tests.reconcile_specs import commit, model_yaml
+from tests.reconcile_specs import classification_dataset
+from tests.reconcile_specs import commit
+from tests.reconcile_specs import model_yaml
 from tests.waiting import wait_until
 
 LABELS = ["idle", "shake", "circle", "tilt"]
 WINDOWS_PER_CAMPAIGN = 30          # per device and label
 
 SPECS = {
-    "dataset.yaml": """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: gestures}
-spec:
-  task: classification
-  sources: [{type: collected, fleet: gestures, sensor: accel, window: 64, labels: [idle, shake, circle, tilt]}]
-  split: {train: 0.7, validation: 0.15, test: 0.15, seed: 1}
-""",
+    "dataset.yaml": classification_dataset(
+        "gestures",
+        "{type: collected, fleet: gestures, sensor: accel, window: 64, labels: [idle, shake, circle, tilt]}",
+        "{train: 0.7, validation: 0.15, test: 0.15, seed: 1}"),
     "model.yaml": model_yaml("gestures", "gestures", "{preset: cnn1d, units: [8, 8]}",
                              "{epochs: 20, seed: 1, learningRate: 0.005}", extra="  gates: {minAccuracy: 0.5}\n"),
     "fleet.yaml": """apiVersion: origami/v1alpha1

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from controller.collect.index import Selection
-from device.capture import WindowKey, encode_batch
+from device.capture import WindowKey
+from device.capture import encode_batch
 from specs.v1alpha1.collection import MAX_PAYLOAD_BYTES
 from specs.v1alpha1.protocol import samples_topic
 from tests.collect_rig import CollectRig

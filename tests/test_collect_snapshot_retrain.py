@@ -6,15 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.collect.index import SampleIndex, Selection
-from controller.collect.ingest import Collector, _Message
+from controller.collect.index import SampleIndex
+from controller.collect.index import Selection
+from controller.collect.ingest import Collector
+from controller.collect.ingest import _Message
 from controller.collect.labels import label_one
 from controller.collect.retrain import decide
 from controller.collect.snapshot import CollectedSnapshots
-from controller.pipeline.collected import load_collected, register_collected_provider
+from controller.pipeline.collected import load_collected
+from controller.pipeline.collected import register_collected_provider
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
-from device.capture import WindowKey, encode_batch
+from device.capture import WindowKey
+from device.capture import encode_batch
 from specs.v1alpha1.dataset import Dataset
 from specs.v1alpha1.protocol import samples_topic
 

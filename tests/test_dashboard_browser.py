@@ -5,7 +5,8 @@ import httpx
 import pytest
 
 from controller.collect.index import Selection
-from tests.browser import requires_chromium, screenshot
+from tests.browser import requires_chromium
+from tests.browser import screenshot
 from tests.dashboard_world import rollout_world
 
 pytestmark = requires_chromium

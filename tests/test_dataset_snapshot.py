@@ -7,8 +7,10 @@ import wave
 import numpy as np
 import pytest
 
-from controller.pipeline.collected import CollectedSamples, register_collected_provider
-from controller.pipeline.datasets import Snapshot, build_snapshot
+from controller.pipeline.collected import CollectedSamples
+from controller.pipeline.collected import register_collected_provider
+from controller.pipeline.datasets import Snapshot
+from controller.pipeline.datasets import build_snapshot
 from specs.errors import StageError
 from specs.v1alpha1.dataset import DatasetSpec
 

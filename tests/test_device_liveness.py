@@ -17,7 +17,8 @@ from controller.reconciler.reports import ReportIngest
 from controller.reconciler.wiring import HubLink
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
-from device.agent import AgentConfig, DeviceAgent
+from device.agent import AgentConfig
+from device.agent import DeviceAgent
 from device.virtual.linux_board import profile_capabilities
 from wire.mqtt import MqttLink
 

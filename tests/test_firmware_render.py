@@ -9,13 +9,12 @@ import subprocess
 import pytest
 
 from controller.firmware.c_array import c_array
-from controller.firmware.render import (
-    FAMILIES,
-    arena_with_margin,
-    render_firmware,
-    template_family,
-)
-from runtimes.operators import model_operators, resolver_method
+from controller.firmware.render import FAMILIES
+from controller.firmware.render import arena_with_margin
+from controller.firmware.render import render_firmware
+from controller.firmware.render import template_family
+from runtimes.operators import model_operators
+from runtimes.operators import resolver_method
 from specs.errors import StageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from tests.tiny_tflite import dense_int8

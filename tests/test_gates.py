@@ -6,7 +6,8 @@ from controller.pipeline.build import build_model
 from controller.pipeline.gates import evaluate_gates
 from controller.planning.keys import model_keys
 from controller.reconciler.wiring import artifact_dir
-from controller.store import ArtifactStore, StageCache
+from controller.store import ArtifactStore
+from controller.store import StageCache
 from specs.v1alpha1.model import Gates
 from tests.spec_repos import sine_repo
 

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from device.gateway import flash_command, flash_firmware
+from device.gateway import flash_command
+from device.gateway import flash_firmware
 from specs.errors import DeviceError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from tests.conftest import ROOT

@@ -8,26 +8,27 @@ import pytest
 from controller.devices.hub import desired_state
 from controller.devices.signing import Signer
 from controller.devices.transfer import ArtifactSender
-from device.gateway import Gateway, detect_ports, match_usb
+from device.gateway import Gateway
+from device.gateway import detect_ports
+from device.gateway import match_usb
 from device.virtual.mcu_board import VirtualMCU
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
-from specs.v1alpha1.protocol import (
-    ChunkAck,
-    Event,
-    Hello,
-    Manifest,
-    ReportedState,
-    Target,
-    TransferRequest,
-    decode,
-    desired_topic,
-    encode,
-    events_topic,
-    hello_topic,
-    sha256_hex,
-    state_topic,
-)
-from tests.tiny_tflite import dense_int8, wide_conv_int8
+from specs.v1alpha1.protocol import ChunkAck
+from specs.v1alpha1.protocol import Event
+from specs.v1alpha1.protocol import Hello
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import ReportedState
+from specs.v1alpha1.protocol import Target
+from specs.v1alpha1.protocol import TransferRequest
+from specs.v1alpha1.protocol import decode
+from specs.v1alpha1.protocol import desired_topic
+from specs.v1alpha1.protocol import encode
+from specs.v1alpha1.protocol import events_topic
+from specs.v1alpha1.protocol import hello_topic
+from specs.v1alpha1.protocol import sha256_hex
+from specs.v1alpha1.protocol import state_topic
+from tests.tiny_tflite import dense_int8
+from tests.tiny_tflite import wide_conv_int8
 from wire.mqtt import MqttLink
 from wire.topics import parse
 

@@ -8,9 +8,14 @@ import subprocess
 import sys
 
 from controller.loading import load_repository
-from controller.planning.plan import RecordedState, plan_repository
-from controller.state import DesiredRecord, DeviceRecord, ObjectStatus, StateStore
-from tests.conftest import EXAMPLES, ROOT
+from controller.planning.plan import RecordedState
+from controller.planning.plan import plan_repository
+from controller.state import DesiredRecord
+from controller.state import DeviceRecord
+from controller.state import ObjectStatus
+from controller.state import StateStore
+from tests.conftest import EXAMPLES
+from tests.conftest import ROOT
 
 
 def _copy(tmp_path):

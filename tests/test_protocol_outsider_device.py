@@ -14,10 +14,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from controller.devices import signing
-from controller.devices.hub import DeviceHub, desired_state
+from controller.devices.hub import DeviceHub
+from controller.devices.hub import desired_state
 from controller.devices.signing import Signer
 from controller.store.artifacts import ArtifactStore
-from specs.v1alpha1.protocol import Manifest, Target
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import Target
 
 DEVICE, BOARD = "outsider-1", "rpi4"
 

@@ -13,7 +13,10 @@ from controller.reconciler.loop import Reconciler
 from controller.reconciler.wiring import PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit, fleet_yaml
+from tests.reconcile_specs import SINE_DATASET
+from tests.reconcile_specs import SINE_MODEL
+from tests.reconcile_specs import commit
+from tests.reconcile_specs import fleet_yaml
 
 SPECS = {
     "dataset.yaml": SINE_DATASET,

@@ -18,12 +18,17 @@ from controller.devices.hub import DeviceHub
 from controller.devices.signing import Signer
 from controller.reconciler.loop import Reconciler
 from controller.reconciler.rollout import _order
-from controller.reconciler.wiring import HubLink, PipelineBuilder
+from controller.reconciler.wiring import HubLink
+from controller.reconciler.wiring import PipelineBuilder
 from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
-from tests.conftest import start_mosquitto, stop_mosquitto
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit, fleet_yaml
+from tests.conftest import start_mosquitto
+from tests.conftest import stop_mosquitto
+from tests.reconcile_specs import SINE_DATASET
+from tests.reconcile_specs import SINE_MODEL
+from tests.reconcile_specs import commit
+from tests.reconcile_specs import fleet_yaml
 from tests.waiting import wait_until
 
 BOARDS = {"rpi4": 8, "jetson-nano": 8, "nano33ble": 3, "pico": 3}

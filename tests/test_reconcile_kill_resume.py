@@ -18,11 +18,14 @@ import git
 from controller.devices.signing import Signer
 from controller.loading import load_repository
 from controller.planning.keys import model_keys
-from controller.reconciler.wiring import PipelineBuilder, artifact_dir
+from controller.reconciler.wiring import PipelineBuilder
+from controller.reconciler.wiring import artifact_dir
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from specs.errors import StoreError
-from tests.reconcile_specs import SINE_DATASET, SINE_MODEL, commit
+from tests.reconcile_specs import SINE_DATASET
+from tests.reconcile_specs import SINE_MODEL
+from tests.reconcile_specs import commit
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEET = """apiVersion: origami/v1alpha1

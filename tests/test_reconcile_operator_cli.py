@@ -8,7 +8,10 @@ import sys
 import yaml
 
 from controller.reconciler.conditions import with_conditions
-from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateStore
+from controller.state import InstallRecord
+from controller.state import ObjectStatus
+from controller.state import RolloutRecord
+from controller.state import StateStore
 from tests.conftest import ROOT
 
 

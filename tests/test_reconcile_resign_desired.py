@@ -7,8 +7,12 @@ import hashlib
 from controller.devices import signing
 from controller.devices.signing import Signer
 from controller.reconciler.loop import Reconciler
-from controller.state import InstallRecord, StateStore
-from specs.v1alpha1.protocol import DesiredState, Manifest, Target, encode
+from controller.state import InstallRecord
+from controller.state import StateStore
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import Target
+from specs.v1alpha1.protocol import encode
 from wire.manifests import verify_desired
 
 

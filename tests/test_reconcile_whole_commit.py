@@ -22,24 +22,25 @@ from controller.devices.hub import DeviceHub
 from controller.devices.signing import Signer
 from controller.reconciler.build_queue import BuildQueue
 from controller.reconciler.loop import Reconciler
-from controller.reconciler.wiring import HubLink, PipelineBuilder, artifact_dir
+from controller.reconciler.wiring import HubLink
+from controller.reconciler.wiring import PipelineBuilder
+from controller.reconciler.wiring import artifact_dir
 from controller.sources.git import GitSource
 from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
-from tests.conftest import start_mosquitto, stop_mosquitto
-from tests.reconcile_specs import commit, fleet_yaml, model_yaml
+from tests.conftest import start_mosquitto
+from tests.conftest import stop_mosquitto
+from tests.reconcile_specs import classification_dataset
+from tests.reconcile_specs import commit
+from tests.reconcile_specs import fleet_yaml
+from tests.reconcile_specs import model_yaml
 from tests.waiting import wait_until
 
 SPECS = {
-    "dataset.yaml": """apiVersion: origami/v1alpha1
-kind: Dataset
-metadata: {name: points}
-spec:
-  task: classification
-  sources: [{type: files, format: csv, path: data/points.csv, target: label}]
-  preprocessing: {normalize: {method: standard}}
-  split: {train: 0.7, validation: 0.1, test: 0.2, seed: 3}
-""",
+    "dataset.yaml": classification_dataset(
+        "points", "{type: files, format: csv, path: data/points.csv, target: label}",
+        "{train: 0.7, validation: 0.1, test: 0.2, seed: 3}",
+        extra="  preprocessing: {normalize: {method: standard}}\n"),
     "model.yaml": model_yaml("points", "points", '{entryPoint: "net:build"}', "{epochs: 4, batchSize: 16, seed: 1}"),
     "fleet.yaml": fleet_yaml("sorters", "points", "{boards: [rpi4]}",
                              "{canary: 1, batchSize: 1, deviceTimeoutSeconds: 60}"),

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from controller.planning.membership import assign_fleets
-from controller.reconciler.strategy import resolve, resolve_strategy
+from controller.reconciler.strategy import resolve
+from controller.reconciler.strategy import resolve_strategy
 from controller.state.records import DeviceRecord
 from specs.v1alpha1 import Fleet
 from specs.v1alpha1.fleet import Rollout
-from tests.rollout_sim import SimFleet, digest
+from tests.rollout_sim import SimFleet
+from tests.rollout_sim import digest
 
 
 def test_a_device_joining_a_converged_fleet_gets_the_current_version():

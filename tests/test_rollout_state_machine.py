@@ -8,12 +8,17 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine
+from hypothesis.stateful import initialize
+from hypothesis.stateful import precondition
+from hypothesis.stateful import rule
 
 from specs.v1alpha1.fleet import Rollout
-from tests.rollout_sim import SimFleet, digest
+from tests.rollout_sim import SimFleet
+from tests.rollout_sim import digest
 
 VERSIONS = ("v1", "v2", "v3", "v4")
 BOARDS = ("rpi4", "nano33ble")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from controller.reconciler.conditions import Conditions
 from specs.v1alpha1.fleet import Rollout
-from tests.rollout_sim import SimFleet, digest
+from tests.rollout_sim import SimFleet
+from tests.rollout_sim import digest
 
 
 def first_in_order(fleet: SimFleet, s: Rollout, version: str) -> str:

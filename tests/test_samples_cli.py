@@ -9,9 +9,11 @@ import pytest
 
 from controller.cli.main import main
 from controller.collect.index import SampleIndex
-from controller.collect.ingest import Collector, _Message
+from controller.collect.ingest import Collector
+from controller.collect.ingest import _Message
 from controller.store.artifacts import ArtifactStore
-from device.capture import WindowKey, encode_batch
+from device.capture import WindowKey
+from device.capture import encode_batch
 from specs.v1alpha1.protocol import samples_topic
 
 

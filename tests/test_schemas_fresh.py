@@ -5,7 +5,8 @@ import json
 import re
 
 from controller import schemas
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES
+from tests.conftest import ROOT
 
 
 def test_committed_schemas_are_fresh():

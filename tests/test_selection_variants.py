@@ -1,8 +1,10 @@
 """Variant selection decides from reported capabilities and always says why."""
 from __future__ import annotations
 
-from controller.devices.selection import Candidate, select_variant
-from specs.v1alpha1.protocol import Accelerator, Capabilities
+from controller.devices.selection import Candidate
+from controller.devices.selection import select_variant
+from specs.v1alpha1.protocol import Accelerator
+from specs.v1alpha1.protocol import Capabilities
 
 KIB = 1024
 VARIANTS = [

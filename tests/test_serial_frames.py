@@ -3,23 +3,22 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from device.serial_frames import (
-    HEADER_SIZE,
-    MAX_PAYLOAD,
-    AckStatus,
-    Frame,
-    FrameDecoder,
-    FrameType,
-    decode_ack,
-    decode_chunk,
-    encode_ack,
-    encode_chunk,
-    encode_frame,
-    encode_json,
-)
+from device.serial_frames import HEADER_SIZE
+from device.serial_frames import MAX_PAYLOAD
+from device.serial_frames import AckStatus
+from device.serial_frames import Frame
+from device.serial_frames import FrameDecoder
+from device.serial_frames import FrameType
+from device.serial_frames import decode_ack
+from device.serial_frames import decode_chunk
+from device.serial_frames import encode_ack
+from device.serial_frames import encode_chunk
+from device.serial_frames import encode_frame
+from device.serial_frames import encode_json
 
 payloads = st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=8)
 

@@ -8,7 +8,9 @@ import pytest
 
 from controller.devices import signing
 from specs.errors import SignatureError
-from specs.v1alpha1.protocol import Manifest, SignedManifest, Target
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import SignedManifest
+from specs.v1alpha1.protocol import Target
 from wire import manifests
 
 

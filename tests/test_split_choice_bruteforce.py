@@ -9,7 +9,8 @@ from controller.split.cost import LinkSpeed
 from specs.errors import StageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.model import SplitPolicy
-from tests.split_digits import digits_profile, trained_digits
+from tests.split_digits import digits_profile
+from tests.split_digits import trained_digits
 
 pytestmark = pytest.mark.ml
 

@@ -79,7 +79,8 @@ def test_explain_table_shows_every_cut_and_marks_the_choice(decision):
 def test_split_pair_answers_over_mosquitto_like_the_unsplit_model(digits, decision, pair, mosquitto):
     from controller.pipeline.squeeze import convert
     from controller.split.worker import TailWorker
-    from device.split_head import HeadRunner, SplitHead
+    from device.split_head import HeadRunner
+    from device.split_head import SplitHead
     from runtimes.tflm import run_tflm
     from specs.v1alpha1.split import tail_id
     from wire.mqtt import MqttLink

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.split.graph import LayerGraph, LayerNode, valid_cuts
+from controller.split.graph import LayerGraph
+from controller.split.graph import LayerNode
+from controller.split.graph import valid_cuts
 from controller.split.profile import profile_graph
 
 pytestmark = pytest.mark.ml
@@ -73,7 +75,8 @@ def test_keras_residual_block_is_not_cut_inside(residual_model):
 
 
 def test_head_and_tail_recompose_the_model(residual_model):
-    from controller.split.models import head_model, tail_model
+    from controller.split.models import head_model
+    from controller.split.models import tail_model
 
     x = np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 1)).astype(np.float32)
     expected = residual_model.predict(x, verbose=0)

@@ -8,16 +8,15 @@ import time
 import numpy as np
 import pytest
 
-from specs.errors import DeviceError, SplitTimeoutError
-from specs.v1alpha1.split import (
-    SplitReply,
-    SplitRequest,
-    decode_request,
-    encode_request,
-    split_reply_topic,
-    split_request_topic,
-    tail_id,
-)
+from specs.errors import DeviceError
+from specs.errors import SplitTimeoutError
+from specs.v1alpha1.split import SplitReply
+from specs.v1alpha1.split import SplitRequest
+from specs.v1alpha1.split import decode_request
+from specs.v1alpha1.split import encode_request
+from specs.v1alpha1.split import split_reply_topic
+from specs.v1alpha1.split import split_request_topic
+from specs.v1alpha1.split import tail_id
 
 pytestmark = pytest.mark.ml
 
@@ -48,7 +47,8 @@ def device(mosquitto, request):
 
 
 def _head(small_split, device, name, timeout_s):
-    from device.split_head import HeadRunner, SplitHead
+    from device.split_head import HeadRunner
+    from device.split_head import SplitHead
     from runtimes.tflm import measure_arena
 
     _, head, tail, _ = small_split

@@ -10,7 +10,8 @@ from controller.pipeline.squeeze import squeeze
 from controller.pipeline.training import train
 from runtimes.litert import run_litert
 from specs.v1alpha1.dataset import DatasetSpec
-from specs.v1alpha1.model import ModelSpec, Variant
+from specs.v1alpha1.model import ModelSpec
+from specs.v1alpha1.model import Variant
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import hashlib
 import pytest
 
 from controller.planning.keys import stage_key
-from controller.store import ArtifactStore, StageCache
+from controller.store import ArtifactStore
+from controller.store import StageCache
 from specs.errors import StoreError
 
 

@@ -8,13 +8,11 @@ import sqlite3
 
 import pytest
 
-from controller.state import (
-    Condition,
-    InstallRecord,
-    ObjectStatus,
-    RolloutRecord,
-    StateStore,
-)
+from controller.state import Condition
+from controller.state import InstallRecord
+from controller.state import ObjectStatus
+from controller.state import RolloutRecord
+from controller.state import StateStore
 from controller.state.schema import SCHEMA_VERSION
 from specs.errors import StoreError
 

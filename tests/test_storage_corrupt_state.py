@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from controller.cli.main import main
-from controller.state import DEFAULT_FILE, open_store
+from controller.state import DEFAULT_FILE
+from controller.state import open_store
 from specs.errors import StateError
 
 COMMANDS = {

@@ -17,8 +17,10 @@ import threading
 
 import pytest
 
-from controller.reconciler.loop import PassResult, Reconciler
-from controller.state import RolloutRecord, open_store
+from controller.reconciler.loop import PassResult
+from controller.reconciler.loop import Reconciler
+from controller.state import RolloutRecord
+from controller.state import open_store
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import StageCache
 from specs.errors import StorageError

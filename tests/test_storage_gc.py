@@ -12,11 +12,19 @@ from dataclasses import dataclass
 import pytest
 
 from controller.cli.main import main
-from controller.reconciler.maintenance import Maintenance, MaintenanceSettings, run_gc
+from controller.reconciler.maintenance import Maintenance
+from controller.reconciler.maintenance import MaintenanceSettings
+from controller.reconciler.maintenance import run_gc
 from controller.reconciler.wiring import artifact_dir
-from controller.state import InstallRecord, ObjectStatus, open_store
+from controller.state import InstallRecord
+from controller.state import ObjectStatus
+from controller.state import open_store
 from controller.store.artifacts import ArtifactStore
-from controller.store.gc import BuildRecord, Item, doomed, reachable, recent_builds
+from controller.store.gc import BuildRecord
+from controller.store.gc import Item
+from controller.store.gc import doomed
+from controller.store.gc import reachable
+from controller.store.gc import recent_builds
 from controller.store.stage_cache import StageCache
 
 HOUR = 3600.0
@@ -234,7 +242,8 @@ def test_after_gc_the_kept_builds_of_a_real_pipeline_need_nothing_rebuilt(tmp_pa
     import git
 
     from tests.reconcile_specs import commit
-    from tests.test_reconcile_whole_commit import SPECS, points_csv
+    from tests.test_reconcile_whole_commit import SPECS
+    from tests.test_reconcile_whole_commit import points_csv
 
     origin = git.Repo.init(tmp_path / "specs", initial_branch="main")
     state_dir = tmp_path / "state"

@@ -6,10 +6,13 @@ from __future__ import annotations
 import time
 
 from controller.cli.main import main
-from controller.reconciler.maintenance import Maintenance, MaintenanceSettings
+from controller.reconciler.maintenance import Maintenance
+from controller.reconciler.maintenance import MaintenanceSettings
 from controller.reconciler.reports import RateLimit
 from controller.reconciler.wiring import artifact_dir
-from controller.state import InstallRecord, RolloutRecord, open_store
+from controller.state import InstallRecord
+from controller.state import RolloutRecord
+from controller.state import open_store
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import StageCache
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtimes.tflm import measure_arena, run_tflm
+from runtimes.tflm import measure_arena
+from runtimes.tflm import run_tflm
 from specs.errors import StageError
 
 

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from controller.cli.main import main
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES
+from tests.conftest import ROOT
 
 VALID = ["sine-mcu", "digits-mixed"]
 

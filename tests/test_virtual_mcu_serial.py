@@ -6,10 +6,16 @@ import pytest
 from controller.devices.signing import Signer
 from device.gateway import BoardLink
 from device.serial_frames import AckStatus
-from device.virtual.mcu_board import Faults, VirtualMCU
+from device.virtual.mcu_board import Faults
+from device.virtual.mcu_board import VirtualMCU
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
-from specs.v1alpha1.protocol import Manifest, SignedManifest, Target, encode, sha256_hex
-from tests.tiny_tflite import dense_int8, wide_conv_int8
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import SignedManifest
+from specs.v1alpha1.protocol import Target
+from specs.v1alpha1.protocol import encode
+from specs.v1alpha1.protocol import sha256_hex
+from tests.tiny_tflite import dense_int8
+from tests.tiny_tflite import wide_conv_int8
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,11 @@ import httpx
 import pytest
 
 from controller.cli.main import main
-from controller.web import DashboardServer, create_app, ensure_operator_token
-from tests.web_seed import FLEET, seeded_store
+from controller.web import DashboardServer
+from controller.web import create_app
+from controller.web import ensure_operator_token
+from tests.web_seed import FLEET
+from tests.web_seed import seeded_store
 
 
 @pytest.fixture(scope="module")

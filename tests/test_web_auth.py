@@ -6,15 +6,14 @@ import json
 import httpx
 import pytest
 
-from controller.web import (
-    DashboardServer,
-    TokenStore,
-    create_app,
-    ensure_operator_token,
-    is_loopback,
-)
+from controller.web import DashboardServer
+from controller.web import TokenStore
+from controller.web import create_app
+from controller.web import ensure_operator_token
+from controller.web import is_loopback
 from controller.web.auth import TOKEN_FILE
-from tests.web_seed import FLEET, seeded_store
+from tests.web_seed import FLEET
+from tests.web_seed import seeded_store
 
 
 def test_token_is_created_once_and_only_its_salted_hash_is_kept(tmp_path):

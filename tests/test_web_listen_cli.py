@@ -8,7 +8,8 @@ import pytest
 from controller.cli.main import main
 from controller.state import StateStore
 from controller.web import TokenStore
-from controller.web.server import parse_listen, start_dashboard
+from controller.web.server import parse_listen
+from controller.web.server import start_dashboard
 from specs.errors import UsageError
 from tests.reconcile_specs import SINE_DATASET
 

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import content_type_conformance
+from schemathesis.checks import not_a_server_error
+from schemathesis.checks import response_schema_conformance
+from schemathesis.checks import status_code_conformance
 
 from controller.store.artifacts import ArtifactStore
-from controller.web import DashboardServer, create_app, ensure_operator_token
-from tests.web_seed import seed_collected, seeded_store
+from controller.web import DashboardServer
+from controller.web import create_app
+from controller.web import ensure_operator_token
+from tests.web_seed import seed_collected
+from tests.web_seed import seeded_store
 
 # Valid data per operation, then a few invalid requests each (invalid generation is slow: ~0.2 s a case).
 EXAMPLES = {"positive": 80, "negative": 5}

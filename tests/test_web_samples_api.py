@@ -10,7 +10,8 @@ import pytest
 
 from controller.cli.main import main
 from controller.collect.index import Selection
-from tests.web_seed import RECORDINGS, serve_collected
+from tests.web_seed import RECORDINGS
+from tests.web_seed import serve_collected
 
 
 @pytest.fixture

@@ -8,12 +8,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from controller.collect.index import NewWindow, Rejection, SampleIndex
-from controller.collect.segments import window_digest, write_segment
+from controller.collect.index import NewWindow
+from controller.collect.index import Rejection
+from controller.collect.index import SampleIndex
+from controller.collect.segments import window_digest
+from controller.collect.segments import write_segment
 from controller.reconciler.conditions import with_conditions
-from controller.state import InstallRecord, ObjectStatus, RolloutRecord, StateStore
+from controller.state import InstallRecord
+from controller.state import ObjectStatus
+from controller.state import RolloutRecord
+from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
-from controller.web import DashboardServer, create_app, ensure_operator_token
+from controller.web import DashboardServer
+from controller.web import create_app
+from controller.web import ensure_operator_token
 from device.signals import signal_for
 from tests.reconcile_specs import model_yaml
 

@@ -17,15 +17,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from specs.errors import DesiredRejected, SignatureError
-from specs.v1alpha1.protocol import (
-    MAX_DESIRED_BYTES,
-    DesiredState,
-    KeyEndorsement,
-    Manifest,
-    SignedManifest,
-    signed_bytes,
-)
+from specs.errors import DesiredRejected
+from specs.errors import SignatureError
+from specs.v1alpha1.protocol import MAX_DESIRED_BYTES
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import KeyEndorsement
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import SignedManifest
+from specs.v1alpha1.protocol import signed_bytes
 
 PRIVATE_KEY_FILE = "signing-key.pem"
 PUBLIC_KEY_FILE = "signing-key.pub.pem"

@@ -18,14 +18,19 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
+from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 
-from specs.errors import DeviceError, UsageError
+from specs.errors import DeviceError
+from specs.errors import UsageError
 from wire.logs import get_logger
 
 log = get_logger("devices.mqtt")

@@ -4,23 +4,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from specs.v1alpha1.protocol import (  # noqa: F401  (re-exported: one place to import topics from)
-    DEVICE_PUBLISHES,
-    DEVICE_READS,
-    TOPIC_ROOT,
-    desired_topic,
-    device_topic,
-    events_topic,
-    hello_topic,
-    keys_topic,
-    presence_topic,
-    samples_topic,
-    state_topic,
-    transfer_ack_topic,
-    transfer_chunk_topic,
-    transfer_offer_topic,
-    transfer_request_topic,
-)
+from specs.v1alpha1.protocol import DEVICE_PUBLISHES
+from specs.v1alpha1.protocol import DEVICE_READS
+from specs.v1alpha1.protocol import TOPIC_ROOT
+from specs.v1alpha1.protocol import desired_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import device_topic
+from specs.v1alpha1.protocol import events_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import hello_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import keys_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import presence_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import samples_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import state_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import transfer_ack_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import transfer_chunk_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import transfer_offer_topic  # noqa: F401  (re-exported: one place to import topics from)
+from specs.v1alpha1.protocol import transfer_request_topic  # noqa: F401  (re-exported: one place to import topics from)
 
 _DEVICE_TOPIC = re.compile(rf"^{re.escape(TOPIC_ROOT)}/devices/([a-z0-9][a-z0-9-]*)/(.+)$")
 

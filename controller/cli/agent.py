@@ -5,7 +5,8 @@ import signal
 import threading
 from pathlib import Path
 
-from controller.cli.broker_flags import add_broker_flags, connection_from_args
+from controller.cli.broker_flags import add_broker_flags
+from controller.cli.broker_flags import connection_from_args
 
 
 def register(subparsers) -> None:
@@ -23,7 +24,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from controller.devices.broker_config import check_device_id
     from controller.devices.capabilities import detect_capabilities
-    from device.agent import AgentConfig, DeviceAgent
+    from device.agent import AgentConfig
+    from device.agent import DeviceAgent
     from specs.errors import UsageError
     from wire.manifests import load_public_key
 

@@ -23,10 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from controller.devices.accounts import Accounts, load_accounts, load_credentials
-from controller.devices.enrollment import Enrollment, has_registry
+from controller.devices.accounts import Accounts
+from controller.devices.accounts import load_accounts
+from controller.devices.accounts import load_credentials
+from controller.devices.enrollment import Enrollment
+from controller.devices.enrollment import has_registry
 from specs.errors import UsageError
-from wire.mqtt import DEFAULT_URL, ENVIRONMENT, BrokerConnection
+from wire.mqtt import DEFAULT_URL
+from wire.mqtt import ENVIRONMENT
+from wire.mqtt import BrokerConnection
 
 if TYPE_CHECKING:
     from controller.embedded_broker import EmbeddedBroker

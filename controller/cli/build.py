@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import sys
 
-from controller.cli.limits_option import (
-    add_limits_option,
-    add_repo_code_option,
-    limits_from_args,
-    repo_code_from_args,
-)
+from controller.cli.limits_option import add_limits_option
+from controller.cli.limits_option import add_repo_code_option
+from controller.cli.limits_option import limits_from_args
+from controller.cli.limits_option import repo_code_from_args
 from controller.cli.output import add_state_flag
 from controller.loading import load_repository
-from specs.errors import SpecError, UsageError
+from specs.errors import SpecError
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:

@@ -12,9 +12,11 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+from urllib.parse import urlsplit
 
-from specs.errors import AuthError, UsageError
+from specs.errors import AuthError
+from specs.errors import UsageError
 from wire.text import printable
 
 TIMEOUT_SECONDS = 30

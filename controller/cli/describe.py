@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import json
 
-from controller.cli.output import add_output_flag, add_state_flag, age, emit, printable
+from controller.cli.output import add_output_flag
+from controller.cli.output import add_state_flag
+from controller.cli.output import age
+from controller.cli.output import emit
+from controller.cli.output import printable
 from controller.reconciler.conditions import summary
 from controller.state import open_store
 from specs.errors import UsageError

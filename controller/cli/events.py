@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import time
 
-from controller.cli.output import add_output_flag, add_state_flag, emit, printable, table
+from controller.cli.output import add_output_flag
+from controller.cli.output import add_state_flag
+from controller.cli.output import emit
+from controller.cli.output import printable
+from controller.cli.output import table
 from controller.state import open_store
 
 

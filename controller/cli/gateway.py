@@ -5,7 +5,8 @@ import signal
 import threading
 from pathlib import Path
 
-from controller.cli.broker_flags import add_broker_flags, connection_from_args
+from controller.cli.broker_flags import add_broker_flags
+from controller.cli.broker_flags import connection_from_args
 from specs.errors import UsageError
 from wire.text import printable
 
@@ -68,7 +69,8 @@ def flash(args) -> int:
 
 
 def run(args) -> int:
-    from device.gateway import Gateway, detect_ports
+    from device.gateway import Gateway
+    from device.gateway import detect_ports
 
     profiles = _profiles()
     connection = connection_from_args(args, default_username=args.id)

@@ -19,7 +19,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from controller.reconciler.maintenance import Maintenance, MaintenanceSettings, run_gc
+    from controller.reconciler.maintenance import Maintenance
+    from controller.reconciler.maintenance import MaintenanceSettings
+    from controller.reconciler.maintenance import run_gc
     from controller.reconciler.wiring import artifact_dir
     from controller.state import open_store
     from controller.store.artifacts import ArtifactStore

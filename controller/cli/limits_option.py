@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.limits import DEFAULT_LIMITS, KEYS, Limits, limits_from_mapping
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import KEYS
+from controller.limits import Limits
+from controller.limits import limits_from_mapping
 from controller.loading.yaml_positions import read_yaml
 from specs.errors import UsageError
 

@@ -13,7 +13,8 @@ import sys
 
 from specs.errors import OrigamiError
 from wire import __version__
-from wire.files import DISK_FULL_ADVICE, is_disk_full
+from wire.files import DISK_FULL_ADVICE
+from wire.files import is_disk_full
 
 COMMANDS = [
     "controller.cli.validate",

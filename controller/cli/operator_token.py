@@ -23,7 +23,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from controller.web.auth import TOKEN_FILE, TokenStore, write_secret
+    from controller.web.auth import TOKEN_FILE
+    from controller.web.auth import TokenStore
+    from controller.web.auth import write_secret
 
     if args.out is None and not sys.stdout.isatty():
         raise UsageError("stdout is not a terminal, and a token printed there would land in a log: "

@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controller.cli.limits_option import add_limits_option, limits_from_args
+from controller.cli.limits_option import add_limits_option
+from controller.cli.limits_option import limits_from_args
 from controller.loading import load_repository
-from controller.planning.plan import RecordedState, plan_repository
+from controller.planning.plan import RecordedState
+from controller.planning.plan import plan_repository
 from controller.reconciler.wiring import artifact_dir
-from controller.state import DEFAULT_FILE, open_store
-from controller.store import ArtifactStore, StageCache
+from controller.state import DEFAULT_FILE
+from controller.state import open_store
+from controller.store import ArtifactStore
+from controller.store import StageCache
 from specs.errors import SpecError
 from wire.text import printable
 

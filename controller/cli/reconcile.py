@@ -6,17 +6,19 @@ import threading
 import time
 from pathlib import Path
 
-from controller.cli.broker_flags import add_broker_flags, open_controller_broker
-from controller.cli.keys import add_passphrase_flag, passphrase_from_args
-from controller.cli.limits_option import (
-    add_limits_option,
-    add_repo_code_option,
-    limits_from_args,
-    repo_code_from_args,
-)
-from controller.cli.listen_flags import add_listen_flags, listen_options
+from controller.cli.broker_flags import add_broker_flags
+from controller.cli.broker_flags import open_controller_broker
+from controller.cli.keys import add_passphrase_flag
+from controller.cli.keys import passphrase_from_args
+from controller.cli.limits_option import add_limits_option
+from controller.cli.limits_option import add_repo_code_option
+from controller.cli.limits_option import limits_from_args
+from controller.cli.limits_option import repo_code_from_args
+from controller.cli.listen_flags import add_listen_flags
+from controller.cli.listen_flags import listen_options
 from controller.cli.output import add_state_flag
-from controller.cli.storage_flags import add_gc_flags, maintenance_settings
+from controller.cli.storage_flags import add_gc_flags
+from controller.cli.storage_flags import maintenance_settings
 from controller.state import open_store
 from specs.errors import UsageError
 from wire.logs import get_logger

@@ -10,8 +10,11 @@ import getpass
 import os
 from pathlib import Path
 
-from controller.cli.controller_api import add_controller_flags, post_rollout_action, read_token
-from controller.cli.output import add_state_flag, printable
+from controller.cli.controller_api import add_controller_flags
+from controller.cli.controller_api import post_rollout_action
+from controller.cli.controller_api import read_token
+from controller.cli.output import add_state_flag
+from controller.cli.output import printable
 from controller.state import open_store
 from controller.state.store import DEFAULT_FILE
 from specs.errors import AuthError

@@ -4,7 +4,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from controller.cli.output import add_output_flag, add_state_flag, emit, table
+from controller.cli.output import add_output_flag
+from controller.cli.output import add_state_flag
+from controller.cli.output import emit
+from controller.cli.output import table
 from specs.errors import UsageError
 
 
@@ -106,7 +109,9 @@ def run_ls(args) -> int:
 
 
 def run_label(args) -> int:
-    from controller.collect.labels import label_one, label_range, label_session
+    from controller.collect.labels import label_one
+    from controller.collect.labels import label_range
+    from controller.collect.labels import label_session
 
     if args.unlabel == bool(args.label):
         raise UsageError("give a LABEL, or --unlabel to remove labels")
@@ -129,7 +134,8 @@ def run_label(args) -> int:
 
 
 def run_export(args) -> int:
-    from controller.collect.export import export_csv, export_npz
+    from controller.collect.export import export_csv
+    from controller.collect.export import export_npz
     from controller.collect.segments import load_windows
     from controller.store.artifacts import ArtifactStore
 

@@ -7,7 +7,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from controller.cli.broker_flags import add_broker_flags, connection_from_args
+from controller.cli.broker_flags import add_broker_flags
+from controller.cli.broker_flags import connection_from_args
 from specs.errors import UsageError
 
 
@@ -33,7 +34,9 @@ def register(subparsers) -> None:
 
 def run(args, stop: threading.Event | None = None) -> int:
     from device.virtual.linux_board import Faults
-    from device.virtual.simulate import fleet_specs, start_fleet, stop_fleet
+    from device.virtual.simulate import fleet_specs
+    from device.virtual.simulate import start_fleet
+    from device.virtual.simulate import stop_fleet
     from wire.manifests import load_public_key
 
     labels = {}

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from controller.cli.output import add_output_flag, add_state_flag, emit, table
+from controller.cli.output import add_output_flag
+from controller.cli.output import add_state_flag
+from controller.cli.output import emit
+from controller.cli.output import table
 from controller.loading import load_repository
-from specs.errors import SpecError, StageError, UsageError
+from specs.errors import SpecError
+from specs.errors import StageError
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -84,8 +89,10 @@ def run_explain(args) -> int:
     from controller.planning.keys import model_keys
     from controller.reconciler.wiring import artifact_dir
     from controller.split import plan_split
-    from controller.split.cost import LinkSpeed, link_from_spec
-    from controller.store import ArtifactStore, StageCache
+    from controller.split.cost import LinkSpeed
+    from controller.split.cost import link_from_spec
+    from controller.store import ArtifactStore
+    from controller.store import StageCache
 
     repo = load_repository(args.path)
     if not repo.valid:

@@ -1,7 +1,11 @@
 """`origami status`: every object's conditions, the source commit and fleet progress at a glance."""
 from __future__ import annotations
 
-from controller.cli.output import add_output_flag, add_state_flag, age, emit, table
+from controller.cli.output import add_output_flag
+from controller.cli.output import add_state_flag
+from controller.cli.output import age
+from controller.cli.output import emit
+from controller.cli.output import table
 from controller.reconciler.conditions import summary
 from controller.state import open_store
 

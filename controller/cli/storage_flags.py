@@ -6,7 +6,8 @@ import argparse
 import re
 
 from controller.reconciler.maintenance import MaintenanceSettings
-from controller.store.gc import DEFAULT_GRACE_S, DEFAULT_KEEP_BUILDS
+from controller.store.gc import DEFAULT_GRACE_S
+from controller.store.gc import DEFAULT_KEEP_BUILDS
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

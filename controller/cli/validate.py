@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
-from controller.cli.limits_option import add_limits_option, limits_from_args
+from controller.cli.limits_option import add_limits_option
+from controller.cli.limits_option import limits_from_args
 from controller.loading import load_repository
 from wire.text import printable
 

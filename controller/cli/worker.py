@@ -6,7 +6,8 @@ import sys
 import threading
 from pathlib import Path
 
-from controller.cli.broker_flags import add_broker_flags, connection_from_args
+from controller.cli.broker_flags import add_broker_flags
+from controller.cli.broker_flags import connection_from_args
 from specs.errors import UsageError
 
 

@@ -11,7 +11,8 @@ import json
 import threading
 from collections.abc import Iterable
 
-from specs.v1alpha1.collection import CollectRequest, collect_topic
+from specs.v1alpha1.collection import CollectRequest
+from specs.v1alpha1.collection import collect_topic
 from specs.v1alpha1.protocol import encode
 from wire.logs import get_logger
 

@@ -11,12 +11,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.state.store import DEFAULT_FILE, StateStore
+from controller.state.store import DEFAULT_FILE
+from controller.state.store import StateStore
 from specs.errors import StoreError
 
 
@@ -96,34 +98,23 @@ class Selection:
 
     def where(self) -> tuple[str, list]:
         clauses, params = [], []
-        for column, value in (("sensor", self.sensor), ("device_id", self.device), ("session", self.session)):
+        for clause, value in (("sensor = ?", self.sensor), ("device_id = ?", self.device),
+                              ("session = ?", self.session), ("ts >= ?", self.since), ("ts < ?", self.until),
+                              ("json_extract(shape, '$[0]') = ?", self.window)):
             if value is not None:
-                clauses.append(f"{column} = ?")
+                clauses.append(clause)
                 params.append(value)
+        for column, values in (("label", self.labels), ("id", self.ids)):
+            if values is not None:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += list(values)
         if self.fleet is not None:
             # a device that did not say its fleet belongs to the fleet whose desired state names it
             clauses.append("(fleet = ? OR (fleet IS NULL AND device_id IN "
                            "(SELECT device_id FROM desired WHERE fleet = ?)))")
             params += [self.fleet, self.fleet]
-        if self.since is not None:
-            clauses.append("ts >= ?")
-            params.append(self.since)
-        if self.until is not None:
-            clauses.append("ts < ?")
-            params.append(self.until)
-        if self.labels is not None:
-            clauses.append(f"label IN ({','.join('?' * len(self.labels))})")
-            params += list(self.labels)
-        if self.labelled is True:
-            clauses.append("label IS NOT NULL")
-        elif self.labelled is False:
-            clauses.append("label IS NULL")
-        if self.window is not None:
-            clauses.append("json_extract(shape, '$[0]') = ?")
-            params.append(self.window)
-        if self.ids is not None:
-            clauses.append(f"id IN ({','.join('?' * len(self.ids))})")
-            params += list(self.ids)
+        if self.labelled is not None:
+            clauses.append("label IS NOT NULL" if self.labelled else "label IS NULL")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -17,26 +17,31 @@ import math
 import queue
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 import numpy as np
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
-from controller.collect.index import NewWindow, Rejection, SampleIndex
-from controller.collect.segments import window_digest, write_segment
+from controller.collect.index import NewWindow
+from controller.collect.index import Rejection
+from controller.collect.index import SampleIndex
+from controller.collect.segments import window_digest
+from controller.collect.segments import write_segment
 from controller.store.artifacts import ArtifactStore
 from specs.errors import DeviceError
-from specs.v1alpha1.collection import (
-    MAX_PAYLOAD_BYTES,
-    MAX_SHAPE_RANK,
-    MAX_VALUES_PER_WINDOW,
-    MAX_WINDOWS_PER_BATCH,
-    SampleBatch,
-)
-from specs.v1alpha1.protocol import DEVICE_ID_PATTERN, Event, encode
+from specs.v1alpha1.collection import MAX_PAYLOAD_BYTES
+from specs.v1alpha1.collection import MAX_SHAPE_RANK
+from specs.v1alpha1.collection import MAX_VALUES_PER_WINDOW
+from specs.v1alpha1.collection import MAX_WINDOWS_PER_BATCH
+from specs.v1alpha1.collection import SampleBatch
+from specs.v1alpha1.protocol import DEVICE_ID_PATTERN
+from specs.v1alpha1.protocol import Event
+from specs.v1alpha1.protocol import encode
 from wire import topics
 from wire.logs import get_logger
 from wire.mqtt import BrokerConnection

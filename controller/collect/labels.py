@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from controller.collect.index import SampleIndex, Selection
+from controller.collect.index import SampleIndex
+from controller.collect.index import Selection
 from specs.errors import UsageError
 
 _LABEL = re.compile(r"^[^\s/][^/]{0,62}$")

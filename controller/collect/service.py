@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.collect.campaigns import CampaignPublisher, collect_requests
+from controller.collect.campaigns import CampaignPublisher
+from controller.collect.campaigns import collect_requests
 from controller.collect.index import SampleIndex
 from controller.collect.ingest import Collector
 from controller.collect.snapshot import CollectedSnapshots
 from controller.pipeline.collected import register_collected_provider
 from controller.planning.membership import assign_fleets
 from controller.store.artifacts import ArtifactStore
-from wire.mqtt import BrokerConnection, MqttLink
+from wire.mqtt import BrokerConnection
+from wire.mqtt import MqttLink
 
 
 class CollectionService:

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.collect.index import SampleIndex, Selection
-from controller.collect.retrain import SnapshotDecision, decide
+from controller.collect.index import SampleIndex
+from controller.collect.index import Selection
+from controller.collect.retrain import SnapshotDecision
+from controller.collect.retrain import decide
 from controller.collect.segments import load_windows
 from controller.pipeline.collected import CollectedSamples
 from controller.store.artifacts import ArtifactStore

@@ -17,8 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controller.devices.accounts import Accounts
-from specs.v1alpha1.protocol import DEVICE_PUBLISHES, DEVICE_READS, device_topic, keys_topic
-from specs.v1alpha1.split import split_reply_topic, split_request_topic
+from specs.v1alpha1.protocol import DEVICE_PUBLISHES
+from specs.v1alpha1.protocol import DEVICE_READS
+from specs.v1alpha1.protocol import device_topic
+from specs.v1alpha1.protocol import keys_topic
+from specs.v1alpha1.split import split_reply_topic
+from specs.v1alpha1.split import split_request_topic
 
 READ, WRITE, READWRITE, DENY = "read", "write", "readwrite", "deny"
 CONTROLLER_WRITES = tuple(channel for channel in DEVICE_READS if channel != "split/reply")

@@ -18,20 +18,21 @@ import os
 import pwd
 import secrets
 import stat
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
-from controller.devices.accounts import (
-    ACCOUNTS_FILE,
-    CREDENTIALS_FILE,
-    Accounts,
-    check_device_id,
-    load_accounts,
-    load_credentials,
-    password_hash,
-)
-from controller.devices.broker_acl import acl_text, fleet_rules
+from controller.devices.accounts import ACCOUNTS_FILE
+from controller.devices.accounts import CREDENTIALS_FILE
+from controller.devices.accounts import Accounts
+from controller.devices.accounts import check_device_id
+from controller.devices.accounts import load_accounts
+from controller.devices.accounts import load_credentials
+from controller.devices.accounts import password_hash
+from controller.devices.broker_acl import acl_text
+from controller.devices.broker_acl import fleet_rules
 from specs.errors import UsageError
 
 # The largest message a device sends is a samples batch or a transfer chunk (1 MiB each, plus

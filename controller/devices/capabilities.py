@@ -11,7 +11,8 @@ import platform
 import shutil
 from pathlib import Path
 
-from specs.v1alpha1.protocol import Accelerator, Capabilities
+from specs.v1alpha1.protocol import Accelerator
+from specs.v1alpha1.protocol import Capabilities
 
 
 def board_model(root: Path) -> str:

@@ -17,13 +17,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.devices.accounts import (
-    ACCOUNTS_FILE,
-    CREDENTIALS_FILE,
-    enrolled_devices,
-    load_accounts,
-    load_credentials,
-)
+from controller.devices.accounts import ACCOUNTS_FILE
+from controller.devices.accounts import CREDENTIALS_FILE
+from controller.devices.accounts import enrolled_devices
+from controller.devices.accounts import load_accounts
+from controller.devices.accounts import load_credentials
 from specs.errors import UsageError
 from wire.logs import get_logger
 

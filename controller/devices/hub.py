@@ -22,30 +22,35 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
+from pydantic import ValidationError
 
 from controller.devices.enrollment import RejectionLimiter
 from controller.devices.signing import Signer
-from controller.devices.transfer import ArtifactSender, ArtifactSource
-from specs.v1alpha1.protocol import (
-    DEFAULT_CHUNK_SIZE,
-    ChunkAck,
-    DesiredState,
-    Event,
-    Hello,
-    KeyAnnouncement,
-    Manifest,
-    Presence,
-    ReportedState,
-    Sample,
-    TransferRequest,
-    decode,
-    encode,
-)
+from controller.devices.transfer import ArtifactSender
+from controller.devices.transfer import ArtifactSource
+from specs.v1alpha1.protocol import DEFAULT_CHUNK_SIZE
+from specs.v1alpha1.protocol import ChunkAck
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import Event
+from specs.v1alpha1.protocol import Hello
+from specs.v1alpha1.protocol import KeyAnnouncement
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import Presence
+from specs.v1alpha1.protocol import ReportedState
+from specs.v1alpha1.protocol import Sample
+from specs.v1alpha1.protocol import TransferRequest
+from specs.v1alpha1.protocol import decode
+from specs.v1alpha1.protocol import encode
 from wire import topics
 from wire.logs import get_logger
-from wire.mqtt import BrokerConnection, MqttLink, TlsOptions
+from wire.mqtt import BrokerConnection
+from wire.mqtt import MqttLink
+from wire.mqtt import TlsOptions
+
+M = TypeVar("M", bound=BaseModel)
 
 log = get_logger("devices.hub")
 
@@ -237,25 +242,26 @@ class DeviceHub:
             callback(report)
 
     def _on_transfer_request(self, topic: str, payload: bytes) -> None:
-        ref = topics.parse(topic)
-        if ref is None or not self._admitted(ref.device_id, ref.channel, payload):
-            return
-        try:
-            request = decode(TransferRequest, payload)
-        except ValidationError as err:
-            log.warning("malformed transfer request", extra={"device": ref.device_id, "error": str(err)[:300]})
-            return
-        self.sender.on_request(ref.device_id, request)
+        got = self._transfer_message(topic, payload, TransferRequest)
+        if got is not None:
+            self.sender.on_request(*got)
 
     def _on_transfer_ack(self, topic: str, payload: bytes) -> None:
+        got = self._transfer_message(topic, payload, ChunkAck)
+        if got is not None:
+            self.sender.on_ack(*got)
+
+    def _transfer_message(self, topic: str, payload: bytes, model: type[M]) -> tuple[str, M] | None:
+        """(device id, message) of an admitted, well-formed transfer message; None otherwise (logged)."""
         ref = topics.parse(topic)
         if ref is None or not self._admitted(ref.device_id, ref.channel, payload):
-            return
+            return None
         try:
-            ack = decode(ChunkAck, payload)
-        except ValidationError:
-            return
-        self.sender.on_ack(ref.device_id, ack)
+            return ref.device_id, decode(model, payload)
+        except ValidationError as err:
+            log.warning("malformed transfer message", extra={"device": ref.device_id, "channel": ref.channel,
+                                                              "error": _validation_summary(err)})
+            return None
 
 
 def _validation_summary(err: ValidationError) -> str:

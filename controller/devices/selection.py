@@ -12,7 +12,8 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
-from specs.v1alpha1.budget import Budget, misfit
+from specs.v1alpha1.budget import Budget
+from specs.v1alpha1.budget import misfit
 from specs.v1alpha1.protocol import Capabilities
 
 

@@ -19,11 +19,21 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from specs.errors import KeyPassphraseError, SignatureError
-from specs.v1alpha1.protocol import DesiredState, KeyAnnouncement, KeyEndorsement, Manifest, SignedManifest
+from specs.errors import KeyPassphraseError
+from specs.errors import SignatureError
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import KeyAnnouncement
+from specs.v1alpha1.protocol import KeyEndorsement
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import SignedManifest
 from wire.files import atomic_write
 from wire.logs import get_logger
-from wire.manifests import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id, load_public_key, public_pem, raw_public_key
+from wire.manifests import PRIVATE_KEY_FILE
+from wire.manifests import PUBLIC_KEY_FILE
+from wire.manifests import key_id
+from wire.manifests import load_public_key
+from wire.manifests import public_pem
+from wire.manifests import raw_public_key
 
 log = get_logger("devices.signing")
 

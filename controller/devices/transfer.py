@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
+from typing import Protocol
 
 from specs.errors import OrigamiError
-from specs.v1alpha1.protocol import (
-    ChunkAck,
-    TransferOffer,
-    TransferRefused,
-    TransferRequest,
-    encode,
-    encode_chunk,
-    transfer_chunk_topic,
-    transfer_offer_topic,
-)
+from specs.v1alpha1.protocol import ChunkAck
+from specs.v1alpha1.protocol import TransferOffer
+from specs.v1alpha1.protocol import TransferRefused
+from specs.v1alpha1.protocol import TransferRequest
+from specs.v1alpha1.protocol import encode
+from specs.v1alpha1.protocol import encode_chunk
+from specs.v1alpha1.protocol import transfer_chunk_topic
+from specs.v1alpha1.protocol import transfer_offer_topic
 from wire.logs import get_logger
 
 log = get_logger("devices.transfer")

@@ -12,15 +12,19 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import jinja2
 
-from controller.firmware.c_array import MODEL_ALIGNMENT, c_array
+from controller.firmware.c_array import MODEL_ALIGNMENT
+from controller.firmware.c_array import c_array
 from runtimes.operators import model_operators
 from specs.errors import StageError
-from specs.v1alpha1.budget import board_budget, misfit
+from specs.v1alpha1.budget import board_budget
+from specs.v1alpha1.budget import misfit
 from specs.v1alpha1.device_profile import DeviceProfile
 from wire import __version__ as origami_version
 from wire.logs import get_logger

@@ -5,6 +5,8 @@ Data flow: files are *read* (`yaml_positions`), documents *parsed* into spec mod
 result gathered in a `SpecRepository` (`repository`).
 """
 from controller.loading.issues import SpecIssue
-from controller.loading.repository import SpecRepository, load_repository, load_texts
+from controller.loading.repository import SpecRepository
+from controller.loading.repository import load_repository
+from controller.loading.repository import load_texts
 
 __all__ = ["SpecIssue", "SpecRepository", "load_repository", "load_texts"]

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import math
 
-from controller.limits import Limits, exceeds
+from controller.limits import Limits
+from controller.limits import exceeds
 from controller.loading.documents import LoadedDocument
 from controller.loading.issues import SpecIssue
-from specs.v1alpha1 import Dataset, Model
-from specs.v1alpha1.dataset import GENERATED_SAMPLE_SHAPES, GeneratedSource
+from specs.v1alpha1 import Dataset
+from specs.v1alpha1 import Model
+from specs.v1alpha1.dataset import GENERATED_SAMPLE_SHAPES
+from specs.v1alpha1.dataset import GeneratedSource
 
 
 def _epochs(model: Model):

@@ -6,10 +6,16 @@ the contents). Messages quote the path as the spec wrote it, never a host path.
 """
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from pathlib import PurePosixPath
 
-from controller.limits import Limits, exceeds, show_bytes
-from controller.loading.confinement import RefusedPath, files_under, lexical_problem, resolve_in_repository
+from controller.limits import Limits
+from controller.limits import exceeds
+from controller.limits import show_bytes
+from controller.loading.confinement import RefusedPath
+from controller.loading.confinement import files_under
+from controller.loading.confinement import lexical_problem
+from controller.loading.confinement import resolve_in_repository
 from controller.loading.documents import LoadedDocument
 from controller.loading.issues import SpecIssue
 from specs.v1alpha1 import Dataset

@@ -5,9 +5,12 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from controller.loading.issues import SpecIssue, format_field_path
+from controller.loading.issues import SpecIssue
+from controller.loading.issues import format_field_path
 from controller.loading.yaml_positions import RawDocument
-from specs.v1alpha1 import API_VERSION, KINDS, Document
+from specs.v1alpha1 import API_VERSION
+from specs.v1alpha1 import KINDS
+from specs.v1alpha1 import Document
 
 
 @dataclass(frozen=True)

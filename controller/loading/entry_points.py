@@ -10,7 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from controller.loading.confinement import RefusedPath, module_file
+from controller.loading.confinement import RefusedPath
+from controller.loading.confinement import module_file
 from controller.loading.data_files import spec_folder
 from controller.loading.documents import LoadedDocument
 from controller.loading.issues import SpecIssue

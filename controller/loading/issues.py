@@ -5,7 +5,8 @@ runs repository code, which the controller builds only when an operator allows i
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, order=True)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from controller.loading.documents import LoadedDocument
 from controller.loading.issues import SpecIssue
-from specs.v1alpha1 import Dataset, DeviceProfile, Fleet, Model
+from specs.v1alpha1 import Dataset
+from specs.v1alpha1 import DeviceProfile
+from specs.v1alpha1 import Fleet
+from specs.v1alpha1 import Model
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.dataset import CollectedSource
 

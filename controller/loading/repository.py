@@ -2,21 +2,34 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
-from controller.limits import DEFAULT_LIMITS, Limits, exceeds, show_bytes
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
+from controller.limits import exceeds
+from controller.limits import show_bytes
 from controller.loading.budgets import check_budgets
-from controller.loading.confinement import RefusedPath, confine
-from controller.loading.data_files import check_data_files, check_data_paths
-from controller.loading.documents import LoadedDocument, parse_document
-from controller.loading.entry_points import check_entry_points, repository_code_notices
+from controller.loading.confinement import RefusedPath
+from controller.loading.confinement import confine
+from controller.loading.data_files import check_data_files
+from controller.loading.data_files import check_data_paths
+from controller.loading.documents import LoadedDocument
+from controller.loading.documents import parse_document
+from controller.loading.entry_points import check_entry_points
+from controller.loading.entry_points import repository_code_notices
 from controller.loading.issues import SpecIssue
 from controller.loading.overlaps import check_fleet_overlaps
-from controller.loading.references import check_duplicates, check_references
+from controller.loading.references import check_duplicates
+from controller.loading.references import check_references
 from controller.loading.yaml_positions import read_yaml
-from specs.errors import SpecError, UsageError
-from specs.v1alpha1 import Dataset, DeviceProfile, Fleet, Model
+from specs.errors import SpecError
+from specs.errors import UsageError
+from specs.v1alpha1 import Dataset
+from specs.v1alpha1 import DeviceProfile
+from specs.v1alpha1 import Fleet
+from specs.v1alpha1 import Model
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 
 SPEC_SUFFIXES = (".yaml", ".yml")

@@ -10,17 +10,22 @@ keys) and stops at the file's budget with a located issue, before anything is ex
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode
+from yaml.nodes import ScalarNode
+from yaml.nodes import SequenceNode
 from yaml.resolver import Resolver
 
-from controller.limits import DEFAULT_LIMITS, Limits, how_to_raise
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
+from controller.limits import how_to_raise
 from controller.loading.issues import SpecIssue
 
 try:  # libyaml's parser is several times faster than PyYAML's on large repositories

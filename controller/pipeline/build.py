@@ -7,23 +7,28 @@ function of the recorded figures and are evaluated on every build.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Protocol
 
-from controller.limits import DEFAULT_LIMITS, Limits
-from controller.pipeline.cards import (
-    card_json,
-    card_markdown,
-    confusion_png,
-    size_vs_metric_png,
-    training_curves_png,
-)
-from controller.pipeline.gates import evaluate_gates, runtime_metrics
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
+from controller.pipeline.cards import card_json
+from controller.pipeline.cards import card_markdown
+from controller.pipeline.cards import confusion_png
+from controller.pipeline.cards import size_vs_metric_png
+from controller.pipeline.cards import training_curves_png
+from controller.pipeline.gates import evaluate_gates
+from controller.pipeline.gates import runtime_metrics
 from controller.store.artifacts import ArtifactStore
-from controller.store.stage_cache import CachedOnly, NotBuilt, StageCache
+from controller.store.stage_cache import CachedOnly
+from controller.store.stage_cache import NotBuilt
+from controller.store.stage_cache import StageCache
 from specs.errors import StageError
-from wire.logs import Say, get_logger
+from wire.logs import Say
+from wire.logs import get_logger
 
 log = get_logger("pipeline.build")
 

@@ -15,25 +15,30 @@ import os
 import wave
 import zipfile
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
 
-from controller.limits import DEFAULT_LIMITS, Limits, exceeds, show_bytes
-from controller.loading.confinement import MissingPath, RefusedPath, files_under, resolve_in_repository
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
+from controller.limits import exceeds
+from controller.limits import show_bytes
+from controller.loading.confinement import MissingPath
+from controller.loading.confinement import RefusedPath
+from controller.loading.confinement import files_under
+from controller.loading.confinement import resolve_in_repository
 from controller.pipeline.collected import load_collected
 from controller.pipeline.generators import GENERATORS
 from specs.errors import StageError
-from specs.v1alpha1.dataset import (
-    GENERATED_SAMPLE_SHAPES,
-    CollectedSource,
-    DatasetSpec,
-    FilesSource,
-    GeneratedSource,
-    PackagedSource,
-    Preprocessing,
-)
+from specs.v1alpha1.dataset import GENERATED_SAMPLE_SHAPES
+from specs.v1alpha1.dataset import CollectedSource
+from specs.v1alpha1.dataset import DatasetSpec
+from specs.v1alpha1.dataset import FilesSource
+from specs.v1alpha1.dataset import GeneratedSource
+from specs.v1alpha1.dataset import PackagedSource
+from specs.v1alpha1.dataset import Preprocessing
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm")
 SPLITS = ("train", "validation", "test")

@@ -1,7 +1,9 @@
 """Acceptance gates: a pure check of a variant's measured figures against the Model spec."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 
 from specs.v1alpha1.model import Gates
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from specs.v1alpha1.dataset import GENERATED_SAMPLE_SHAPES, GESTURE_CLASSES
+from specs.v1alpha1.dataset import GENERATED_SAMPLE_SHAPES
+from specs.v1alpha1.dataset import GESTURE_CLASSES
 
 GESTURE_WINDOW = GENERATED_SAMPLE_SHAPES["gestures"][0]  # at a nominal 50 Hz: about 1.3 s of 3-axis acceleration
 

@@ -10,7 +10,8 @@ from controller.pipeline.datasets import Snapshot
 from controller.pipeline.metrics import task_metrics
 from runtimes.litert import run_litert
 from runtimes.operators import model_operators
-from runtimes.tflm import measure_arena, run_tflm
+from runtimes.tflm import measure_arena
+from runtimes.tflm import run_tflm
 from specs.errors import StageError
 from wire.logs import get_logger
 

@@ -13,8 +13,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from controller.limits import DEFAULT_LIMITS, Limits, exceeds
-from controller.loading.confinement import RefusedPath, module_file
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
+from controller.limits import exceeds
+from controller.loading.confinement import RefusedPath
+from controller.loading.confinement import module_file
 from specs.errors import StageError
 from specs.v1alpha1.model import Architecture
 

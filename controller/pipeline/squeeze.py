@@ -12,9 +12,12 @@ import numpy as np
 
 from controller.pipeline.datasets import Snapshot
 from controller.pipeline.tf_runtime import import_tf
-from controller.pipeline.training import compile_model, fit, seed_everything
+from controller.pipeline.training import compile_model
+from controller.pipeline.training import fit
+from controller.pipeline.training import seed_everything
 from specs.errors import StageError
-from specs.v1alpha1.model import Training, Variant
+from specs.v1alpha1.model import Training
+from specs.v1alpha1.model import Variant
 from wire.logs import Say
 
 REPRESENTATIVE_SAMPLES = 200
@@ -51,9 +54,7 @@ def cluster(model, snapshot: Snapshot, training: Training, clusters: int, epochs
             progress, label):
     tfmot = _tfmot()
     # The sparsity-preserving variant lives in the experimental module, not re-exported by the API.
-    from tensorflow_model_optimization.python.core.clustering.keras.experimental.cluster import (
-        cluster_weights,
-    )
+    from tensorflow_model_optimization.python.core.clustering.keras.experimental.cluster import cluster_weights
 
     # LINEAR, not k-means++: k-means++ fails on small layers whose sparse halves have fewer points than clusters.
     init = tfmot.clustering.keras.CentroidInitialization.LINEAR

@@ -32,7 +32,8 @@ def import_tf() -> tuple[ModuleType, ModuleType]:
 
 def tool_versions() -> dict[str, str]:
     """Versions of the ML tools, read from package metadata so TensorFlow is not imported."""
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
 
     found = {}
     for package in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tflite-micro", "numpy"):

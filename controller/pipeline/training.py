@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.limits import DEFAULT_LIMITS, Limits
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
 from controller.pipeline.datasets import Snapshot
 from controller.pipeline.metrics import task_metrics
 from controller.pipeline.presets import keras_model
 from controller.pipeline.tf_runtime import import_tf
-from specs.v1alpha1.model import ModelSpec, Training
+from specs.v1alpha1.model import ModelSpec
+from specs.v1alpha1.model import Training
 from wire.logs import Say
 
 

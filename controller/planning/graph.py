@@ -11,7 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.loading import SpecRepository
-from controller.planning.keys import FleetKeys, ModelKeys, dataset_key, fleet_keys, model_keys
+from controller.planning.keys import FleetKeys
+from controller.planning.keys import ModelKeys
+from controller.planning.keys import dataset_key
+from controller.planning.keys import fleet_keys
+from controller.planning.keys import model_keys
 
 
 @dataclass(frozen=True)

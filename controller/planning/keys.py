@@ -20,7 +20,8 @@ import ast
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path

@@ -1,10 +1,12 @@
 """Which devices belong to a fleet: the selector over devices that said hello (pure)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 
 from controller.state.records import DeviceRecord
-from specs.v1alpha1.fleet import Fleet, Selector
+from specs.v1alpha1.fleet import Fleet
+from specs.v1alpha1.fleet import Selector
 
 
 def matches(selector: Selector, device: DeviceRecord) -> bool:

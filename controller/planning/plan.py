@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from controller.loading import SpecRepository
-from controller.planning.graph import DesiredGraph, build_graph
+from controller.planning.graph import DesiredGraph
+from controller.planning.graph import build_graph
 from controller.planning.membership import assign_fleets
-from controller.state.records import DesiredRecord, DeviceRecord
+from controller.state.records import DesiredRecord
+from controller.state.records import DeviceRecord
 
 KINDS = ("snapshot", "train", "squeeze", "gates", "bundle", "rollout", "strategy", "remove")
 BUILD_KINDS = ("snapshot", "train", "squeeze", "gates")

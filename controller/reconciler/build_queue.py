@@ -11,10 +11,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from specs.errors import BudgetError, OrigamiError
+from specs.errors import BudgetError
+from specs.errors import OrigamiError
 from wire.logs import get_logger
 
 log = get_logger("reconciler.builds")

@@ -22,7 +22,8 @@ import resource
 import sys
 import traceback
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO
+from typing import Any
 
 MAX_JOB_BYTES = 1024 * 1024
 
@@ -52,7 +53,8 @@ def run_job(job: dict[str, Any], send: Callable[..., None]) -> dict[str, int]:
     from controller.planning.keys import ModelKeys
     from controller.store.artifacts import ArtifactStore
     from controller.store.stage_cache import StageCache
-    from specs.errors import SpecError, StageError
+    from specs.errors import SpecError
+    from specs.errors import StageError
 
     limits = Limits(**job["limits"])
     repo = load_repository(job["revision"], limits)
@@ -68,7 +70,9 @@ def run_job(job: dict[str, Any], send: Callable[..., None]) -> dict[str, int]:
 
 
 def memory_message(job: dict[str, Any]) -> str:
-    from controller.limits import Limits, how_to_raise, show_bytes
+    from controller.limits import Limits
+    from controller.limits import how_to_raise
+    from controller.limits import show_bytes
 
     limit = Limits(**job["limits"]).max_build_memory_bytes
     return (f"Model {job['model']}: the build ran out of memory at the limit of {show_bytes(limit)}; "
@@ -83,7 +87,8 @@ def main() -> int:
         job = json.loads(sys.stdin.read(MAX_JOB_BYTES))
         apply_rlimits(job.get("rlimits") or {})
         if job.get("view"):
-            from controller.reconciler.confinement import View, confine
+            from controller.reconciler.confinement import View
+            from controller.reconciler.confinement import confine
 
             confine(View.from_dict(job["view"]))
         executions = run_job(job, protocol.send)

@@ -19,17 +19,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from controller.devices.selection import Candidate, select_variant
+from controller.devices.selection import Candidate
+from controller.devices.selection import select_variant
 from controller.firmware.render import template_digest
 from controller.loading import SpecRepository
 from controller.planning.keys import stage_key
-from controller.reconciler.ports import Artifact, ModelOutcome, Progress
+from controller.reconciler.ports import Artifact
+from controller.reconciler.ports import ModelOutcome
+from controller.reconciler.ports import Progress
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import StageCache
 from specs.errors import StageError
 from specs.v1alpha1.budget import board_budget
 from specs.v1alpha1.device_profile import DeviceProfile
-from specs.v1alpha1.protocol import Accelerator, Capabilities, Target
+from specs.v1alpha1.protocol import Accelerator
+from specs.v1alpha1.protocol import Capabilities
+from specs.v1alpha1.protocol import Target
 from wire.logs import get_logger
 
 log = get_logger("reconciler.bundles")
@@ -159,7 +164,8 @@ class BundleMaker:
         def split_stage() -> tuple[dict[str, str], dict[str, Any]]:
             from controller.pipeline.datasets import Snapshot
             from controller.pipeline.tf_runtime import import_tf
-            from controller.split import build_split, plan_split
+            from controller.split import build_split
+            from controller.split import plan_split
 
             _, keras = import_tf()
             keras_model = keras.models.load_model(self.store.path(build.model_digest), compile=False)

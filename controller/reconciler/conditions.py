@@ -7,10 +7,12 @@ further by itself. At most one of them is True.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from typing import NamedTuple
 
-from controller.state.records import Condition, ObjectStatus
+from controller.state.records import Condition
+from controller.state.records import ObjectStatus
 from specs.v1alpha1.status import MemberCounts
 
 

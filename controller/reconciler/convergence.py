@@ -7,7 +7,8 @@ can read in `origami get devices`. Semantics: `docs/rollout.md`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from typing import Literal
 
 from specs.v1alpha1.status import MemberCounts

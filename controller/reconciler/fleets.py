@@ -11,22 +11,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from typing import Any
 
 from controller.loading import SpecRepository
 from controller.planning.keys import FleetKeys
 from controller.planning.plan import Plan
 from controller.reconciler.backoff import next_attempt
-from controller.reconciler.build_queue import BuildQueue, Job
-from controller.reconciler.conditions import Conditions, counts
+from controller.reconciler.build_queue import BuildQueue
+from controller.reconciler.build_queue import Job
+from controller.reconciler.conditions import Conditions
 from controller.reconciler.conditions import apply as apply_conditions
+from controller.reconciler.conditions import counts
 from controller.reconciler.convergence import Member
-from controller.reconciler.ports import Artifact, Builder, DeviceLink, ModelOutcome, Progress, Signer
+from controller.reconciler.ports import Artifact
+from controller.reconciler.ports import Builder
+from controller.reconciler.ports import DeviceLink
+from controller.reconciler.ports import ModelOutcome
+from controller.reconciler.ports import Progress
+from controller.reconciler.ports import Signer
 from controller.reconciler.rollout import next_step
-from controller.state import DesiredRecord, DeviceRecord, InstallRecord, ObjectStatus, RolloutRecord, StateStore
-from specs.v1alpha1.protocol import DesiredState, Manifest
-from specs.v1alpha1.status import BundleFailure, FleetStatus
+from controller.state import DesiredRecord
+from controller.state import DeviceRecord
+from controller.state import InstallRecord
+from controller.state import ObjectStatus
+from controller.state import RolloutRecord
+from controller.state import StateStore
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.status import BundleFailure
+from specs.v1alpha1.status import FleetStatus
 
 KEEP_RELEASES = 4  # releases whose artifacts a fleet keeps (current, last good, a few before)
 
@@ -45,19 +61,21 @@ class Release:
         return not self.waiting and not self.problems
 
 
+@dataclass
 class FleetPhase:
-    def __init__(self, store: StateStore, builder: Builder, link: DeviceLink, signer: Signer, queue: BuildQueue,
-                 progress: Progress, clock: Callable[[], float], online_timeout: float) -> None:
-        self.store = store
-        self.builder = builder
-        self.link = link
-        self.signer = signer
-        self.queue = queue
-        self.progress = progress
-        self.clock = clock
-        self.online_timeout = online_timeout
-        self._desired: dict[str, DesiredRecord] | None = None  # read once per pass (1,000 payloads)
-        self.revisions: dict[str, str] = {}  # bundle job key -> revision it reads
+    """Per fleet and pass: release artifacts, members, the rollout's next step, installs recorded then
+    sent, status."""
+
+    store: StateStore
+    builder: Builder
+    link: DeviceLink
+    signer: Signer
+    queue: BuildQueue
+    progress: Progress
+    clock: Callable[[], float]
+    online_timeout: float
+    _desired: dict[str, DesiredRecord] | None = None  # read once per pass (1,000 payloads)
+    revisions: dict[str, str] = field(default_factory=dict)  # bundle job key -> revision it reads
 
     # --- 1. release ---------------------------------------------------------------------------
     def release(self, repo: SpecRepository, name: str, keys: FleetKeys, outcome: ModelOutcome | None,

@@ -16,22 +16,31 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from controller.limits import DEFAULT_LIMITS, Limits
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
 from controller.loading import SpecRepository
-from controller.planning.plan import Plan, RecordedState, plan_repository
+from controller.planning.plan import Plan
+from controller.planning.plan import RecordedState
+from controller.planning.plan import plan_repository
 from controller.reconciler.build_queue import BuildQueue
 from controller.reconciler.fleets import FleetPhase
 from controller.reconciler.maintenance import Maintenance
 from controller.reconciler.models import ModelPhase
-from controller.reconciler.ports import Builder, DeviceLink, Progress, Signer
+from controller.reconciler.ports import Builder
+from controller.reconciler.ports import DeviceLink
+from controller.reconciler.ports import Progress
+from controller.reconciler.ports import Signer
 from controller.reconciler.reports import ReportIngest
 from controller.reconciler.revisions import RevisionTracker
 from controller.sources import SpecSource
-from controller.state import DesiredRecord, StateStore
-from specs.errors import OrigamiError, StorageError
+from controller.state import DesiredRecord
+from controller.state import StateStore
+from specs.errors import OrigamiError
+from specs.errors import StorageError
 from specs.v1alpha1.protocol import DesiredState
 from wire.logs import get_logger
 

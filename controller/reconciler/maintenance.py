@@ -11,13 +11,17 @@ references.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controller.planning.plan import Plan
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
-from controller.store.gc import DEFAULT_GRACE_S, DEFAULT_KEEP_BUILDS, GcReport, collect_garbage
+from controller.store.gc import DEFAULT_GRACE_S
+from controller.store.gc import DEFAULT_KEEP_BUILDS
+from controller.store.gc import GcReport
+from controller.store.gc import collect_garbage
 from controller.store.stage_cache import StageCache
 from specs.errors import StoreError
 from wire.logs import get_logger

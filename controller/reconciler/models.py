@@ -13,11 +13,17 @@ from typing import Any
 from controller.loading import SpecRepository
 from controller.planning.plan import Plan
 from controller.reconciler.backoff import next_attempt
-from controller.reconciler.build_queue import BuildQueue, Job
+from controller.reconciler.build_queue import BuildQueue
+from controller.reconciler.build_queue import Job
 from controller.reconciler.conditions import with_conditions
-from controller.reconciler.ports import Builder, ModelOutcome, Progress
-from controller.state import ObjectStatus, StateStore
-from specs.v1alpha1.status import DatasetStatus, ModelStatus, VariantFigures
+from controller.reconciler.ports import Builder
+from controller.reconciler.ports import ModelOutcome
+from controller.reconciler.ports import Progress
+from controller.state import ObjectStatus
+from controller.state import StateStore
+from specs.v1alpha1.status import DatasetStatus
+from specs.v1alpha1.status import ModelStatus
+from specs.v1alpha1.status import VariantFigures
 
 
 class ModelPhase:

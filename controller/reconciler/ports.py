@@ -8,20 +8,20 @@ worker process), and the controller-side `DeviceHub` on MQTT behind a `DeviceLin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Protocol
 
 from controller.loading import SpecRepository
-from specs.v1alpha1.protocol import (
-    DesiredState,
-    Event,
-    Hello,
-    Manifest,
-    Presence,
-    ReportedState,
-    SignedManifest,
-    Target,
-)
+from specs.v1alpha1.protocol import DesiredState
+from specs.v1alpha1.protocol import Event
+from specs.v1alpha1.protocol import Hello
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import Presence
+from specs.v1alpha1.protocol import ReportedState
+from specs.v1alpha1.protocol import SignedManifest
+from specs.v1alpha1.protocol import Target
 
 Progress = Callable[[str, float], None]  # (what, fraction done 0..1)
 

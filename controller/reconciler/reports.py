@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
-from controller.reconciler.ports import DeviceLink, Rejection
+from controller.reconciler.ports import DeviceLink
+from controller.reconciler.ports import Rejection
 from controller.state import StateStore
-from specs.v1alpha1.protocol import Event, Hello, Presence, ReportedState
+from specs.v1alpha1.protocol import Event
+from specs.v1alpha1.protocol import Hello
+from specs.v1alpha1.protocol import Presence
+from specs.v1alpha1.protocol import ReportedState
 from wire.logs import get_logger
 
 log = get_logger("reconciler.reports")

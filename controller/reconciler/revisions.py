@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from controller.limits import DEFAULT_LIMITS, Limits
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
 from controller.loading import SpecRepository
-from controller.loading.repository import MAX_FILE_BYTES, spec_files
+from controller.loading.repository import MAX_FILE_BYTES
+from controller.loading.repository import spec_files
 from controller.reconciler.conditions import with_conditions
-from controller.sources import Revision, SpecSource, load_revision
-from controller.state import ObjectStatus, StateStore
-from specs.errors import OrigamiError, SourceError
+from controller.sources import Revision
+from controller.sources import SpecSource
+from controller.sources import load_revision
+from controller.state import ObjectStatus
+from controller.state import StateStore
+from specs.errors import OrigamiError
+from specs.errors import SourceError
 from specs.v1alpha1.status import SourceStatus
 from wire.logs import get_logger
 

@@ -12,12 +12,20 @@ states the semantics and draws the phases:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 
-from controller.reconciler.conditions import Conditions, fleet_conditions
-from controller.reconciler.convergence import Member, MemberStatus, assess, count_members
-from controller.reconciler.strategy import Resolved, resolve_strategy
+from controller.reconciler.conditions import Conditions
+from controller.reconciler.conditions import fleet_conditions
+from controller.reconciler.convergence import Member
+from controller.reconciler.convergence import MemberStatus
+from controller.reconciler.convergence import assess
+from controller.reconciler.convergence import count_members
+from controller.reconciler.strategy import Resolved
+from controller.reconciler.strategy import resolve_strategy
 from controller.state.records import RolloutRecord
 from specs.v1alpha1.fleet import Rollout
 from specs.v1alpha1.status import MemberCounts

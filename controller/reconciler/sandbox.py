@@ -45,13 +45,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from controller.limits import DEFAULT_LIMITS, MIB, Limits, how_to_raise, show_bytes
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import MIB
+from controller.limits import Limits
+from controller.limits import how_to_raise
+from controller.limits import show_bytes
 from controller.loading import SpecRepository
 from controller.reconciler.confinement import View
-from controller.reconciler.ports import ModelOutcome, Progress
-from controller.reconciler.wiring import PipelineBuilder, artifact_dir, outcome_of
-from specs.errors import BudgetError, StageError
-from wire.logs import Say, get_logger
+from controller.reconciler.ports import ModelOutcome
+from controller.reconciler.ports import Progress
+from controller.reconciler.wiring import PipelineBuilder
+from controller.reconciler.wiring import artifact_dir
+from controller.reconciler.wiring import outcome_of
+from specs.errors import BudgetError
+from specs.errors import StageError
+from wire.logs import Say
+from wire.logs import get_logger
 
 log = get_logger("reconciler.sandbox")
 

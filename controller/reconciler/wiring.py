@@ -10,10 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from controller.limits import DEFAULT_LIMITS, Limits
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
 from controller.loading import SpecRepository
 from controller.reconciler.bundles import BundleMaker
-from controller.reconciler.ports import Artifact, ModelOutcome, Progress, Rejection
+from controller.reconciler.ports import Artifact
+from controller.reconciler.ports import ModelOutcome
+from controller.reconciler.ports import Progress
+from controller.reconciler.ports import Rejection
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import StageCache
 

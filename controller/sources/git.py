@@ -7,13 +7,18 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import git
 
 from controller.sources.revision import Revision
-from controller.sources.tree import Budget, Entry, materialize, prune, revision_dir
+from controller.sources.tree import Budget
+from controller.sources.tree import Entry
+from controller.sources.tree import materialize
+from controller.sources.tree import prune
+from controller.sources.tree import revision_dir
 from specs.errors import SourceError
 from wire.logs import get_logger
 

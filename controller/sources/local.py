@@ -12,11 +12,18 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileSystemEvent
+from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from controller.sources.revision import Revision
-from controller.sources.tree import Budget, Entry, TreeDigest, materialize, prune, revision_dir, walk
+from controller.sources.tree import Budget
+from controller.sources.tree import Entry
+from controller.sources.tree import TreeDigest
+from controller.sources.tree import materialize
+from controller.sources.tree import prune
+from controller.sources.tree import revision_dir
+from controller.sources.tree import walk
 from specs.errors import UsageError
 
 

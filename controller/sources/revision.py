@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from controller.limits import DEFAULT_LIMITS, Limits
-from controller.loading import SpecRepository, load_repository
+from controller.limits import DEFAULT_LIMITS
+from controller.limits import Limits
+from controller.loading import SpecRepository
+from controller.loading import load_repository
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.split.cost import Budget, CutCost, LinkSpeed, cut_cost
-from controller.split.profile import CutProfile, ModelProfile
+from controller.split.cost import Budget
+from controller.split.cost import CutCost
+from controller.split.cost import LinkSpeed
+from controller.split.cost import cut_cost
+from controller.split.profile import CutProfile
+from controller.split.profile import ModelProfile
 from specs.errors import StageError
 
 

@@ -11,7 +11,8 @@ Constraints: head .tflite <= flash - firmwareReserve and head arena <= RAM - fir
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from dataclasses import dataclass
 
 from controller.split.profile import CutProfile
 from specs.v1alpha1.budget import Budget

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.split.graph import as_functional, layer_graph, valid_cuts
+from controller.split.graph import as_functional
+from controller.split.graph import layer_graph
+from controller.split.graph import valid_cuts
 from specs.errors import StageError
 
 

@@ -6,20 +6,26 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
-from controller.split.choose import SplitDecision, choose_cut
-from controller.split.cost import LinkSpeed, link_from_spec
+from controller.split.choose import SplitDecision
+from controller.split.choose import choose_cut
+from controller.split.cost import LinkSpeed
+from controller.split.cost import link_from_spec
 from controller.split.models import split_artifacts
-from controller.split.profile import ModelProfile, profile_model
+from controller.split.profile import ModelProfile
+from controller.split.profile import profile_model
 from specs.errors import GateError
 from specs.v1alpha1.budget import board_budget
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from specs.v1alpha1.device_profile import DeviceProfile
 from specs.v1alpha1.model import SplitPolicy
-from wire.logs import Say, get_logger
+from wire.logs import Say
+from wire.logs import get_logger
 
 log = get_logger("split.plan")
 DEFAULT_WORKER = "rpi4"  # without a figure for the worker, assume an edge box like the built-in Raspberry Pi 4

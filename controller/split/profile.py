@@ -9,12 +9,17 @@ and what `--estimate` prints, and every row says which mode produced it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from dataclasses import dataclass
 
 import numpy as np
 
-from controller.split.graph import Cut, LayerGraph, layer_graph, valid_cuts
-from wire.logs import Say, get_logger
+from controller.split.graph import Cut
+from controller.split.graph import LayerGraph
+from controller.split.graph import layer_graph
+from controller.split.graph import valid_cuts
+from wire.logs import Say
+from wire.logs import get_logger
 
 log = get_logger("split.profile")
 FLOAT32_BYTES = 4

@@ -17,17 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from specs.errors import StageError
-from specs.v1alpha1.split import (
-    SplitReply,
-    SplitRequest,
-    decode_request,
-    split_reply_topic,
-    split_request_topic,
-    tail_id,
-)
+from specs.v1alpha1.split import SplitReply
+from specs.v1alpha1.split import SplitRequest
+from specs.v1alpha1.split import decode_request
+from specs.v1alpha1.split import split_reply_topic
+from specs.v1alpha1.split import split_request_topic
+from specs.v1alpha1.split import tail_id
 from wire import topics
 from wire.logs import get_logger
-from wire.mqtt import BrokerConnection, MqttLink
+from wire.mqtt import BrokerConnection
+from wire.mqtt import MqttLink
 
 log = get_logger("split.worker")
 NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "float32": np.float32}

@@ -1,10 +1,16 @@
 """Plain records read from and written to the state store (no I/O here)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from specs.v1alpha1.status import DatasetStatus, FleetStatus, KindStatus, ModelStatus, status_for
+from specs.v1alpha1.status import DatasetStatus
+from specs.v1alpha1.status import FleetStatus
+from specs.v1alpha1.status import KindStatus
+from specs.v1alpha1.status import ModelStatus
+from specs.v1alpha1.status import status_for
 
 __all__ = ["CONDITION_TYPES", "CommitRecord", "Condition", "DesiredRecord", "DeviceRecord", "Event", "InstallRecord",
            "ObjectStatus", "RolloutRecord"]

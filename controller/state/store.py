@@ -16,19 +16,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from controller.state.records import (
-    CommitRecord,
-    Condition,
-    DesiredRecord,
-    DeviceRecord,
-    Event,
-    InstallRecord,
-    ObjectStatus,
-    RolloutRecord,
-)
-from controller.state.schema import MIGRATIONS, SCHEMA_VERSION
-from specs.errors import StateError, StorageError, StoreError
-from wire.files import disk_full_error, is_disk_full
+from controller.state.records import CommitRecord
+from controller.state.records import Condition
+from controller.state.records import DesiredRecord
+from controller.state.records import DeviceRecord
+from controller.state.records import Event
+from controller.state.records import InstallRecord
+from controller.state.records import ObjectStatus
+from controller.state.records import RolloutRecord
+from controller.state.schema import MIGRATIONS
+from controller.state.schema import SCHEMA_VERSION
+from specs.errors import StateError
+from specs.errors import StorageError
+from specs.errors import StoreError
+from wire.files import disk_full_error
+from wire.files import is_disk_full
 from wire.logs import get_logger
 
 log = get_logger("state")

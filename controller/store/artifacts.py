@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from specs.errors import StoreError
-from wire.files import atomic_write, disk_full_error, is_disk_full
+from wire.files import atomic_write
+from wire.files import disk_full_error
+from wire.files import is_disk_full
 
 DEFAULT_ROOT = Path(".origami") / "artifacts"
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")

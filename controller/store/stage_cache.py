@@ -12,13 +12,18 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from controller.store.artifacts import ArtifactStore
 from specs.errors import StoreError
-from wire.files import atomic_write, disk_full_error, is_disk_full
+from wire.files import atomic_write
+from wire.files import disk_full_error
+from wire.files import is_disk_full
 from wire.logs import get_logger
 
 log = get_logger("store.stage_cache")

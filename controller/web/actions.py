@@ -9,9 +9,13 @@ transactions: a crash between them leaves the label change without its event, ne
 from __future__ import annotations
 
 from controller.collect.index import SampleIndex
-from controller.collect.labels import label_one, label_range, label_session
+from controller.collect.labels import label_one
+from controller.collect.labels import label_range
+from controller.collect.labels import label_session
 from controller.state import StateStore
-from controller.web.views import ActionResult, LabelRequest, LabelResult
+from controller.web.views import ActionResult
+from controller.web.views import LabelRequest
+from controller.web.views import LabelResult
 from specs.errors import UsageError
 from wire.logs import get_logger
 

@@ -4,55 +4,66 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Literal, TypeVar
+from typing import Literal
+from typing import TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter
+from fastapi import Depends
+from fastapi import HTTPException
+from fastapi import Path
+from fastapi import Query
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
+from fastapi.responses import StreamingResponse
 
 from controller.collect.index import Selection
 from controller.web import samples as sampling
-from controller.web.actions import label_action, rollout_action
+from controller.web.actions import label_action
+from controller.web.actions import rollout_action
 from controller.web.applied import applied_specs
-from controller.web.auth import (
-    CSRF_COOKIE,
-    CSRF_HEADER,
-    SESSION_COOKIE,
-    csrf_matches,
-)
-from controller.web.cards import FIGURES, card_summary, model_cards
-from controller.web.context import Dashboard, dashboard
+from controller.web.auth import CSRF_COOKIE
+from controller.web.auth import CSRF_HEADER
+from controller.web.auth import SESSION_COOKIE
+from controller.web.auth import csrf_matches
+from controller.web.cards import FIGURES
+from controller.web.cards import card_summary
+from controller.web.cards import model_cards
+from controller.web.context import Dashboard
+from controller.web.context import dashboard
 from controller.web.hosts import origin_matches
-from controller.web.progress import fleet_members, fleet_progress
-from controller.web.streams import MAX_SEQ, RETRY_AFTER_SECONDS, last_event_id
-from controller.web.views import (
-    ActionResult,
-    BoardFit,
-    CardView,
-    DatasetView,
-    DeviceDetail,
-    DeviceRow,
-    EventView,
-    FleetView,
-    LabelRequest,
-    LabelResult,
-    ModelView,
-    ObjectView,
-    Problem,
-    RejectionView,
-    RolloutView,
-    SampleCounts,
-    SampleView,
-    StatusView,
-    VariantView,
-    device_detail,
-    device_rows,
-    event_views,
-    object_view,
-    status_view,
-)
+from controller.web.progress import fleet_members
+from controller.web.progress import fleet_progress
+from controller.web.streams import MAX_SEQ
+from controller.web.streams import RETRY_AFTER_SECONDS
+from controller.web.streams import last_event_id
+from controller.web.views import ActionResult
+from controller.web.views import BoardFit
+from controller.web.views import CardView
+from controller.web.views import DatasetView
+from controller.web.views import DeviceDetail
+from controller.web.views import DeviceRow
+from controller.web.views import EventView
+from controller.web.views import FleetView
+from controller.web.views import LabelRequest
+from controller.web.views import LabelResult
+from controller.web.views import ModelView
+from controller.web.views import ObjectView
+from controller.web.views import Problem
+from controller.web.views import RejectionView
+from controller.web.views import RolloutView
+from controller.web.views import SampleCounts
+from controller.web.views import SampleView
+from controller.web.views import StatusView
+from controller.web.views import VariantView
+from controller.web.views import device_detail
+from controller.web.views import device_rows
+from controller.web.views import event_views
+from controller.web.views import object_view
+from controller.web.views import status_view
 from specs.errors import UsageError
-from specs.v1alpha1.budget import board_budget, misfit
+from specs.v1alpha1.budget import board_budget
+from specs.v1alpha1.budget import misfit
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 NOT_FOUND = {404: {"model": Problem, "description": "no such object"}}

@@ -13,20 +13,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi import FastAPI
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from fastapi.responses import PlainTextResponse
+from fastapi.responses import RedirectResponse
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import generate_latest
 
 from controller.collect.index import SampleIndex
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
-from controller.web import api, pages
+from controller.web import api
+from controller.web import pages
 from controller.web.auth import TokenStore
-from controller.web.context import Dashboard, dashboard
-from controller.web.hosts import SAFE_METHODS, HostPolicy, origin_matches
+from controller.web.context import Dashboard
+from controller.web.context import dashboard
+from controller.web.hosts import SAFE_METHODS
+from controller.web.hosts import HostPolicy
+from controller.web.hosts import origin_matches
 from controller.web.metrics import ControllerMetrics
-from controller.web.streams import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_STREAMS, StreamSlots
+from controller.web.streams import DEFAULT_IDLE_SECONDS
+from controller.web.streams import DEFAULT_MAX_STREAMS
+from controller.web.streams import StreamSlots
 from wire import __version__
 
 HERE = Path(__file__).parent

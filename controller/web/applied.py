@@ -8,7 +8,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from controller.loading import SpecRepository, load_texts
+from controller.loading import SpecRepository
+from controller.loading import load_texts
 from controller.state import StateStore
 
 _lock = threading.Lock()

@@ -3,17 +3,21 @@ app, at `app.state.dashboard`, and the FastAPI dependency that hands it to a rou
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 from fastapi import Request
 
 from controller.collect.index import SampleIndex
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
-from controller.web.auth import SESSION_COOKIE, Sessions, TokenStore
+from controller.web.auth import SESSION_COOKIE
+from controller.web.auth import Sessions
+from controller.web.auth import TokenStore
 from controller.web.hosts import HostPolicy
 from controller.web.metrics import ControllerMetrics
-from controller.web.streams import DEFAULT_IDLE_SECONDS, StreamSlots
+from controller.web.streams import DEFAULT_IDLE_SECONDS
+from controller.web.streams import StreamSlots
 
 
 @dataclass

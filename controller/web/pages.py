@@ -4,36 +4,41 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter
+from fastapi import Depends
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse
+from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from pydantic import ValidationError
 
 from controller.collect.index import Selection
 from controller.web import samples as sampling
-from controller.web.actions import ROLLOUT_ACTIONS, label_action, rollout_action
-from controller.web.api import fleet_view, model_view
-from controller.web.auth import (
-    CSRF_COOKIE,
-    CSRF_FIELD,
-    SESSION_COOKIE,
-    SESSION_SECONDS,
-    csrf_matches,
-    new_csrf_token,
-)
-from controller.web.context import Dashboard, dashboard
+from controller.web.actions import ROLLOUT_ACTIONS
+from controller.web.actions import label_action
+from controller.web.actions import rollout_action
+from controller.web.api import fleet_view
+from controller.web.api import model_view
+from controller.web.auth import CSRF_COOKIE
+from controller.web.auth import CSRF_FIELD
+from controller.web.auth import SESSION_COOKIE
+from controller.web.auth import SESSION_SECONDS
+from controller.web.auth import csrf_matches
+from controller.web.auth import new_csrf_token
+from controller.web.context import Dashboard
+from controller.web.context import dashboard
 from controller.web.hosts import origin_matches
-from controller.web.views import (
-    LabelRequest,
-    device_detail,
-    device_rows,
-    event_views,
-    object_view,
-    status_view,
-)
+from controller.web.views import LabelRequest
+from controller.web.views import device_detail
+from controller.web.views import device_rows
+from controller.web.views import event_views
+from controller.web.views import object_view
+from controller.web.views import status_view
 from specs.errors import UsageError
 from wire.text import printable
 

@@ -1,20 +1,22 @@
 """A fleet's rollout progress by strategy step and by board class (pure)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 
 from controller.planning.membership import assign_fleets
 from controller.reconciler.strategy import resolve_strategy
-from controller.state.records import (
-    DesiredRecord,
-    DeviceRecord,
-    ObjectStatus,
-    RolloutRecord,
-)
-from controller.web.views import BoardProgress, ProgressView, StepView
-from specs.v1alpha1.fleet import Fleet, Rollout
+from controller.state.records import DesiredRecord
+from controller.state.records import DeviceRecord
+from controller.state.records import ObjectStatus
+from controller.state.records import RolloutRecord
+from controller.web.views import BoardProgress
+from controller.web.views import ProgressView
+from controller.web.views import StepView
+from specs.v1alpha1.fleet import Fleet
+from specs.v1alpha1.fleet import Rollout
 
 MAX_STEPS = 200  # a 1-device batch over a huge fleet: show the first steps, not thousands
 

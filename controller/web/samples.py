@@ -8,11 +8,14 @@ not (the snapshot itself takes only the source's labels), so that operators can 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
-from controller.collect.index import SampleIndex, SampleRecord, Selection
+from controller.collect.index import SampleIndex
+from controller.collect.index import SampleRecord
+from controller.collect.index import Selection
 from controller.collect.segments import load_windows
 from controller.collect.snapshot import source_selection
 from controller.state import StateStore

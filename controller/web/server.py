@@ -88,9 +88,11 @@ def start_dashboard(listen: str, state_dir, store, builder=None, reconciler=None
     from pathlib import Path
 
     from controller.web.app import create_app
-    from controller.web.auth import hand_over_first_token, is_loopback
+    from controller.web.auth import hand_over_first_token
+    from controller.web.auth import is_loopback
     from controller.web.hosts import HostPolicy
-    from controller.web.metrics import ControllerMetrics, wire_metrics
+    from controller.web.metrics import ControllerMetrics
+    from controller.web.metrics import wire_metrics
     from controller.web.streams import DEFAULT_MAX_STREAMS
 
     out = out or sys.stderr

@@ -6,15 +6,21 @@ script can switch between the CLI and the API); the API adds fields the CLI has 
 """
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import field_validator
+from pydantic import model_validator
 
 from controller.collect.index import Rejection
 from controller.collect.labels import check_label
 from controller.reconciler.conditions import summary
 from controller.state import StateStore
-from controller.state.records import InstallRecord, ObjectStatus
+from controller.state.records import InstallRecord
+from controller.state.records import ObjectStatus
 from specs.errors import UsageError
 
 

@@ -15,11 +15,17 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.gateway.serial_link import BoardLink, drain
+from device.gateway.serial_link import BoardLink
+from device.gateway.serial_link import drain
 from device.gateway.usb import match_usb
-from device.serial_frames import DEFAULT_CHUNK, Frame, FrameType
-from device.trust import DesiredGuard, Keyring, WarningLimiter
-from specs.errors import DesiredRejected, DeviceError
+from device.serial_frames import DEFAULT_CHUNK
+from device.serial_frames import Frame
+from device.serial_frames import FrameType
+from device.trust import DesiredGuard
+from device.trust import Keyring
+from device.trust import WarningLimiter
+from specs.errors import DesiredRejected
+from specs.errors import DeviceError
 from specs.v1alpha1.device_profile import DeviceProfile
 from wire.logs import get_logger
 
@@ -34,7 +40,8 @@ DOWNLOAD_TIMEOUT_S = 30.0    # silence between two artifact chunks before the do
 
 
 def _capabilities(hello: dict, profile: DeviceProfile | None, usb: str | None):
-    from specs.v1alpha1.protocol import Accelerator, Capabilities
+    from specs.v1alpha1.protocol import Accelerator
+    from specs.v1alpha1.protocol import Capabilities
 
     spec = profile.spec if profile else None
     return Capabilities(
@@ -123,8 +130,12 @@ class Gateway:
                  spool: str | Path, public_key: Ed25519PublicKey, username: str | None = None,
                  password: str | None = None, chunk_size: int = DEFAULT_CHUNK,
                  heartbeat_seconds: float = 60.0) -> None:
-        from specs.v1alpha1.protocol import Presence, encode, keys_topic, presence_topic
-        from wire.mqtt import MqttLink, Will
+        from specs.v1alpha1.protocol import Presence
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import keys_topic
+        from specs.v1alpha1.protocol import presence_topic
+        from wire.mqtt import MqttLink
+        from wire.mqtt import Will
 
         self.gateway_id = gateway_id
         self.profiles = profiles
@@ -146,7 +157,9 @@ class Gateway:
     def _beat(self, every: float) -> None:
         """Repeat presence for the gateway and each board whose port still reads; a board whose port
         failed is announced offline once (docs/protocol.md "Liveness")."""
-        from specs.v1alpha1.protocol import Presence, encode, presence_topic
+        from specs.v1alpha1.protocol import Presence
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import presence_topic
 
         gone: set[str] = set()
         while not self._closing.wait(every):
@@ -162,7 +175,9 @@ class Gateway:
 
     def _on_keys(self, topic: str, payload: bytes) -> None:
         """Key announcements: learn the keys endorsed by one already trusted (small and rare: inline)."""
-        from specs.v1alpha1.protocol import Event, encode, events_topic
+        from specs.v1alpha1.protocol import Event
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import events_topic
 
         if not payload:
             return
@@ -180,7 +195,9 @@ class Gateway:
     def attach(self, port: str, *, usb: str | None = None, profile: str | None = None,
                baudrate: int = 115200) -> str:
         """Open the board's port, identify it, announce it on MQTT and follow its desired state; its id."""
-        from specs.v1alpha1.protocol import desired_topic, transfer_chunk_topic, transfer_offer_topic
+        from specs.v1alpha1.protocol import desired_topic
+        from specs.v1alpha1.protocol import transfer_chunk_topic
+        from specs.v1alpha1.protocol import transfer_offer_topic
 
         link = BoardLink(port, baudrate=baudrate)
         hello, state = link.query()
@@ -194,7 +211,8 @@ class Gateway:
         self.boards[board.device_id] = board
         self.publish_hello(board)
         self.publish_state(board)
-        from specs.v1alpha1.protocol import OFFER_REPLY, decode_chunk
+        from specs.v1alpha1.protocol import OFFER_REPLY
+        from specs.v1alpha1.protocol import decode_chunk
 
         self.mqtt.subscribe(transfer_offer_topic(board.device_id),
                             lambda t, p: board.offers.put(OFFER_REPLY.validate_json(p)))
@@ -206,7 +224,9 @@ class Gateway:
         return board.device_id
 
     def close(self) -> None:
-        from specs.v1alpha1.protocol import Presence, encode, presence_topic
+        from specs.v1alpha1.protocol import Presence
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import presence_topic
 
         self._closing.set()
         self._heartbeat.join(timeout=5)
@@ -223,13 +243,11 @@ class Gateway:
     # --- publishing on the board's behalf ---------------------------------------------------
 
     def publish_hello(self, board: AttachedBoard) -> None:
-        from specs.v1alpha1.protocol import (
-            Hello,
-            Presence,
-            encode,
-            hello_topic,
-            presence_topic,
-        )
+        from specs.v1alpha1.protocol import Hello
+        from specs.v1alpha1.protocol import Presence
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import hello_topic
+        from specs.v1alpha1.protocol import presence_topic
 
         hello = Hello(deviceId=board.device_id, agent="gateway", agentVersion=board.hello.get("firmwareVersion", ""),
                       capabilities=_capabilities(board.hello, board.profile, board.usb), gateway=self.gateway_id,
@@ -239,7 +257,9 @@ class Gateway:
                           retain=True)
 
     def publish_state(self, board: AttachedBoard) -> None:
-        from specs.v1alpha1.protocol import ReportedState, encode, state_topic
+        from specs.v1alpha1.protocol import ReportedState
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import state_topic
 
         s = board.state
         slots = [slot for slot in s.get("slots", []) if slot.get("name") in ("a", "b")]
@@ -251,14 +271,18 @@ class Gateway:
         self.mqtt.publish_and_wait(state_topic(board.device_id), encode(state), retain=True)
 
     def publish_event(self, board: AttachedBoard, body: dict) -> None:
-        from specs.v1alpha1.protocol import Event, encode, events_topic
+        from specs.v1alpha1.protocol import Event
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import events_topic
 
         event = Event(deviceId=board.device_id, type=body.get("type", "Normal"), reason=body.get("reason") or "Event",
                       message=str(body.get("message", ""))[:1024], digest=body.get("digest"))
         self.mqtt.publish(events_topic(board.device_id), encode(event))
 
     def publish_samples(self, board: AttachedBoard, body: dict) -> None:
-        from specs.v1alpha1.protocol import Sample, encode, samples_topic
+        from specs.v1alpha1.protocol import Sample
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import samples_topic
 
         values = body.get("values", [])
         sample = Sample(deviceId=board.device_id, sensor=body.get("sensor", "sensor"), session=body.get("session"),
@@ -291,12 +315,10 @@ class Gateway:
     def _download(self, board: AttachedBoard, digest: str, size: int, chunk_size: int) -> bytes:
         """Fetch an artifact over MQTT into the spool (request, offer, chunks, acks), resumable on disk."""
         from device.download import ChunkReceiver
-        from specs.v1alpha1.protocol import (
-            TransferRequest,
-            encode,
-            transfer_ack_topic,
-            transfer_request_topic,
-        )
+        from specs.v1alpha1.protocol import TransferRequest
+        from specs.v1alpha1.protocol import encode
+        from specs.v1alpha1.protocol import transfer_ack_topic
+        from specs.v1alpha1.protocol import transfer_request_topic
 
         drain(board.offers)
         drain(board.chunks)

@@ -6,21 +6,20 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 import serial
 
-from device.serial_frames import (
-    DEFAULT_CHUNK,
-    MAX_PAYLOAD,
-    AckStatus,
-    Frame,
-    FrameDecoder,
-    FrameType,
-    decode_ack,
-    encode_chunk,
-    encode_frame,
-)
+from device.serial_frames import DEFAULT_CHUNK
+from device.serial_frames import MAX_PAYLOAD
+from device.serial_frames import AckStatus
+from device.serial_frames import Frame
+from device.serial_frames import FrameDecoder
+from device.serial_frames import FrameType
+from device.serial_frames import decode_ack
+from device.serial_frames import encode_chunk
+from device.serial_frames import encode_frame
 from specs.errors import DeviceError
 from wire.logs import get_logger
 

@@ -91,7 +91,8 @@ class VirtualFleet:
 
     # --- what devices said -----------------------------------------------------------------------
     def _on_event(self, topic: str, payload: bytes) -> None:
-        from specs.v1alpha1.protocol import Event, decode
+        from specs.v1alpha1.protocol import Event
+        from specs.v1alpha1.protocol import decode
 
         try:
             event = decode(Event, payload)

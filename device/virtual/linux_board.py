@@ -3,16 +3,21 @@ capabilities taken from a DeviceProfile, and faults that can be injected on purp
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from device.agent import AgentConfig, DeviceAgent, default_health_check
+from device.agent import AgentConfig
+from device.agent import DeviceAgent
+from device.agent import default_health_check
 from device.health import HealthResult
 from specs.errors import UsageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
-from specs.v1alpha1.protocol import Accelerator, Capabilities, DesiredState
+from specs.v1alpha1.protocol import Accelerator
+from specs.v1alpha1.protocol import Capabilities
+from specs.v1alpha1.protocol import DesiredState
 from wire.mqtt import BrokerConnection
 
 
@@ -64,9 +69,7 @@ class VirtualLinuxBoard:
             capabilities=lambda: capabilities, username=username, password=password,
             labels=dict(labels or {}), agent="virtual-linux", health_check=self._health,
             chunk_filter=self._filter, retry_seconds=retry_seconds))
-        from device.capture import (
-            DeviceCollection,  # records virtual sensors on CollectRequests
-        )
+        from device.capture import DeviceCollection  # records virtual sensors on CollectRequests
 
         self.collection = DeviceCollection.attach(self.agent.link, device_id)
 

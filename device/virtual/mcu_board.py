@@ -16,24 +16,24 @@ import select
 import threading
 import time
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from device.serial_frames import (
-    MAX_PAYLOAD,
-    OVERHEAD,
-    AckStatus,
-    Frame,
-    FrameDecoder,
-    FrameType,
-    decode_chunk,
-    encode_ack,
-    encode_json,
-)
-from specs.errors import SignatureError, StageError
+from device.serial_frames import MAX_PAYLOAD
+from device.serial_frames import OVERHEAD
+from device.serial_frames import AckStatus
+from device.serial_frames import Frame
+from device.serial_frames import FrameDecoder
+from device.serial_frames import FrameType
+from device.serial_frames import decode_chunk
+from device.serial_frames import encode_ack
+from device.serial_frames import encode_json
+from specs.errors import SignatureError
+from specs.errors import StageError
 from specs.v1alpha1.budget import board_budget
 from specs.v1alpha1.device_profile import DeviceProfile
 from specs.v1alpha1.protocol import SignedManifest

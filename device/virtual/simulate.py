@@ -6,13 +6,15 @@ and the serial-gateway side registers its virtual microcontrollers with `registe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from device.virtual.linux_board import Faults, VirtualLinuxBoard
+from device.virtual.linux_board import Faults
+from device.virtual.linux_board import VirtualLinuxBoard
 from specs.errors import UsageError
 from wire.logs import get_logger
 from wire.mqtt import BrokerConnection

@@ -7,7 +7,9 @@ clock × an assumed MACs/cycle for TFLM's optimised kernels on that core.
 from __future__ import annotations
 
 from specs.v1alpha1.common import ObjectMeta
-from specs.v1alpha1.device_profile import DeviceProfile, DeviceProfileSpec, UsbId
+from specs.v1alpha1.device_profile import DeviceProfile
+from specs.v1alpha1.device_profile import DeviceProfileSpec
+from specs.v1alpha1.device_profile import UsbId
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -13,7 +13,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from specs.v1alpha1.protocol import DeviceId, Message, Sample, device_topic, now
+from specs.v1alpha1.protocol import DeviceId
+from specs.v1alpha1.protocol import Message
+from specs.v1alpha1.protocol import Sample
+from specs.v1alpha1.protocol import device_topic
+from specs.v1alpha1.protocol import now
 
 # Limits the collector enforces; a message beyond them is rejected with a reason, never stored.
 MAX_PAYLOAD_BYTES = 512 * 1024       # one samples message on the wire

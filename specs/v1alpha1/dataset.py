@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
+from pydantic import model_validator
 
-from specs.v1alpha1.common import Document, Name, StrictModel
+from specs.v1alpha1.common import Document
+from specs.v1alpha1.common import Name
+from specs.v1alpha1.common import StrictModel
 
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]

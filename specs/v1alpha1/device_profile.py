@@ -1,11 +1,14 @@
 """The `DeviceProfile` kind: what a board class is and can do."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
 from pydantic import Field
 
-from specs.v1alpha1.common import ByteSize, Document, StrictModel
+from specs.v1alpha1.common import ByteSize
+from specs.v1alpha1.common import Document
+from specs.v1alpha1.common import StrictModel
 
 Hex16 = Annotated[int, Field(ge=0, le=0xFFFF)]
 

@@ -1,11 +1,15 @@
 """The `Fleet` kind: which devices run which model, and how updates roll out."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
 from pydantic import Field
 
-from specs.v1alpha1.common import ByteSize, Document, Name, StrictModel
+from specs.v1alpha1.common import ByteSize
+from specs.v1alpha1.common import Document
+from specs.v1alpha1.common import Name
+from specs.v1alpha1.common import StrictModel
 
 Percent = Annotated[str, Field(pattern=r"^(100|[1-9]?[0-9])%$")]
 

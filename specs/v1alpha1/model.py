@@ -1,11 +1,16 @@
 """The `Model` kind: architecture, training, squeezing variants, acceptance gates, split policy."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
+from pydantic import model_validator
 
-from specs.v1alpha1.common import ByteSize, Document, Name, StrictModel
+from specs.v1alpha1.common import ByteSize
+from specs.v1alpha1.common import Document
+from specs.v1alpha1.common import Name
+from specs.v1alpha1.common import StrictModel
 from specs.v1alpha1.dataset import Seed
 
 ENTRY_POINT_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"

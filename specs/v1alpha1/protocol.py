@@ -16,9 +16,15 @@ import hashlib
 import json
 import struct
 import time
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated
+from typing import Any
+from typing import Literal
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import TypeAdapter
 
 PROTOCOL: Literal["origami/v1"] = "origami/v1"
 TOPIC_ROOT = "origami/v1"

@@ -15,9 +15,12 @@ import hashlib
 import struct
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
 
-from specs.v1alpha1.protocol import DeviceId, device_topic
+from specs.v1alpha1.protocol import DeviceId
+from specs.v1alpha1.protocol import device_topic
 
 MAGIC = b"OSPL1"
 TAIL_ID_PATTERN = r"^[0-9a-f]{16}$"

@@ -6,9 +6,12 @@ Unknown fields are ignored when reading, so a state store written by a newer con
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
 
 MemberState = Literal["updated", "pending", "failed", "waiting"]
 

@@ -19,9 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.devices.broker_config import BrokerFiles, write_broker_config
-from tests.conftest import free_port, run_mosquitto, stop_mosquitto
-from wire.mqtt import BrokerConnection, TlsOptions
+from controller.devices.broker_config import BrokerFiles
+from controller.devices.broker_config import write_broker_config
+from tests.conftest import free_port
+from tests.conftest import run_mosquitto
+from tests.conftest import stop_mosquitto
+from wire.mqtt import BrokerConnection
+from wire.mqtt import TlsOptions
 
 
 @dataclass
@@ -57,7 +61,8 @@ def write_tls_material(directory: Path) -> TlsMaterial:
     """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it; the key readable
     by user mosquitto (as a deployment does: `chgrp mosquitto key.pem && chmod 640 key.pem`)."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 

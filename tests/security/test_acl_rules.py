@@ -3,9 +3,13 @@ embedded broker enforces): each account gets exactly its share."""
 from __future__ import annotations
 
 from controller.devices.accounts import Accounts
-from controller.devices.broker_acl import AccessList, acl_text, fleet_rules, parse_acl
+from controller.devices.broker_acl import AccessList
+from controller.devices.broker_acl import acl_text
+from controller.devices.broker_acl import fleet_rules
+from controller.devices.broker_acl import parse_acl
 from specs.v1alpha1 import protocol as p
-from specs.v1alpha1.split import split_reply_topic, split_request_topic
+from specs.v1alpha1.split import split_reply_topic
+from specs.v1alpha1.split import split_request_topic
 
 ACL = AccessList(parse_acl(acl_text(fleet_rules(Accounts(gateways={"gw-1": ("nano-1",)})))))
 

@@ -12,12 +12,16 @@ import sys
 
 import pytest
 
-from controller.cli.broker_flags import add_broker_flags, connection_from_args, open_controller_broker
-from specs.errors import DeviceError, UsageError
+from controller.cli.broker_flags import add_broker_flags
+from controller.cli.broker_flags import connection_from_args
+from controller.cli.broker_flags import open_controller_broker
+from specs.errors import DeviceError
+from specs.errors import UsageError
 from specs.v1alpha1 import protocol as p
 from tests.conftest import ROOT
 from tests.security.secured_mosquitto import generated_mosquitto
-from wire.mqtt import BrokerConnection, MqttLink
+from wire.mqtt import BrokerConnection
+from wire.mqtt import MqttLink
 
 SECRET = "s3cr:t/p@ss"
 

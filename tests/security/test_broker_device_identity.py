@@ -18,8 +18,13 @@ from controller.store.artifacts import ArtifactStore
 from specs.errors import DeviceError
 from specs.v1alpha1 import protocol as p
 from specs.v1alpha1.collection import SampleBatch
-from specs.v1alpha1.split import SplitReply, SplitRequest, encode_request, split_reply_topic, split_request_topic
-from tests.security.secured_mosquitto import generated_mosquitto, wait_until
+from specs.v1alpha1.split import SplitReply
+from specs.v1alpha1.split import SplitRequest
+from specs.v1alpha1.split import encode_request
+from specs.v1alpha1.split import split_reply_topic
+from specs.v1alpha1.split import split_request_topic
+from tests.security.secured_mosquitto import generated_mosquitto
+from tests.security.secured_mosquitto import wait_until
 from wire.mqtt import MqttLink
 
 DEVICES = ["dev-a", "dev-b", "dev-c"]

@@ -17,11 +17,15 @@ import pytest
 
 from controller.limits import Limits
 from controller.pipeline.datasets import build_snapshot
-from controller.pipeline.presets import keras_model, preset_parameters
+from controller.pipeline.presets import keras_model
+from controller.pipeline.presets import preset_parameters
 from specs.errors import StageError
 from specs.v1alpha1.dataset import DatasetSpec
 from specs.v1alpha1.model import Architecture
-from tests.security.attacker import assert_clean_refusal, origami, python, sparse_file
+from tests.security.attacker import assert_clean_refusal
+from tests.security.attacker import origami
+from tests.security.attacker import python
+from tests.security.attacker import sparse_file
 
 GIB = 1024**3
 DATASET = """apiVersion: origami/v1alpha1

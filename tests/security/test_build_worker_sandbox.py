@@ -20,16 +20,21 @@ import git
 import pytest
 
 from controller.devices.signing import Signer
-from controller.limits import MIB, Limits
+from controller.limits import MIB
+from controller.limits import Limits
 from controller.planning.keys import model_keys
 from controller.reconciler.build_queue import BuildQueue
 from controller.reconciler.loop import Reconciler
-from controller.reconciler.sandbox import SandboxedBuilder, namespaces_unavailable
+from controller.reconciler.sandbox import SandboxedBuilder
+from controller.reconciler.sandbox import namespaces_unavailable
 from controller.sources.git import GitSource
 from controller.state import StateStore
-from specs.errors import BudgetError, StageError
-from tests.reconcile_specs import SINE_DATASET, commit
-from tests.security.attacker import SECRET, spec_repository
+from specs.errors import BudgetError
+from specs.errors import StageError
+from tests.reconcile_specs import SINE_DATASET
+from tests.reconcile_specs import commit
+from tests.security.attacker import SECRET
+from tests.security.attacker import spec_repository
 
 pytestmark = pytest.mark.skipif(namespaces_unavailable() is not None,
                                 reason=f"no user namespaces here: {namespaces_unavailable()}")

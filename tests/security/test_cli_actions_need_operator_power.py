@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 
 from controller.state import StateStore
-from controller.web import DashboardServer, create_app, ensure_operator_token
+from controller.web import DashboardServer
+from controller.web import create_app
+from controller.web import ensure_operator_token
 from tests.conftest import ROOT
-from tests.web_seed import FLEET, seeded_store
+from tests.web_seed import FLEET
+from tests.web_seed import seeded_store
 
 BOUND_SECONDS = 60
 

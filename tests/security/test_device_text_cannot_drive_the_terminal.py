@@ -12,8 +12,12 @@ import httpx
 import yaml
 
 from controller.reconciler.conditions import with_conditions
-from controller.state import ObjectStatus, RolloutRecord, StateStore
-from controller.web import DashboardServer, create_app, ensure_operator_token
+from controller.state import ObjectStatus
+from controller.state import RolloutRecord
+from controller.state import StateStore
+from controller.web import DashboardServer
+from controller.web import create_app
+from controller.web import ensure_operator_token
 from tests.security.attacker import origami
 from wire.text import printable
 

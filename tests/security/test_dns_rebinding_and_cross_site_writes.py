@@ -12,9 +12,13 @@ import httpx
 import pytest
 
 from controller.state import StateStore
-from controller.web import DashboardServer, HostPolicy, create_app, ensure_operator_token
+from controller.web import DashboardServer
+from controller.web import HostPolicy
+from controller.web import create_app
+from controller.web import ensure_operator_token
 from controller.web.server import start_dashboard
-from tests.web_seed import FLEET, seeded_store
+from tests.web_seed import FLEET
+from tests.web_seed import seeded_store
 
 
 @pytest.fixture

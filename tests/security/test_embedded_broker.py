@@ -13,7 +13,8 @@ from amqtt.broker import Broker
 
 from controller.devices.broker_config import write_broker_config
 from controller.devices.hub import DeviceHub
-from controller.embedded_broker import PORT_FILE, EmbeddedBroker
+from controller.embedded_broker import PORT_FILE
+from controller.embedded_broker import EmbeddedBroker
 from controller.store.artifacts import ArtifactStore
 from specs.errors import DeviceError
 from specs.v1alpha1 import protocol as p

@@ -9,7 +9,8 @@ import pytest
 
 from controller.devices.accounts import verify_password
 from controller.devices.broker_config import write_broker_config
-from controller.devices.enrollment import Enrollment, RejectionLimiter
+from controller.devices.enrollment import Enrollment
+from controller.devices.enrollment import RejectionLimiter
 from specs.errors import UsageError
 from tests.security.secured_mosquitto import searchable_directory
 

@@ -8,7 +8,9 @@ import contextlib
 import httpx
 import pytest
 
-from controller.web import DashboardServer, create_app, ensure_operator_token
+from controller.web import DashboardServer
+from controller.web import create_app
+from controller.web import ensure_operator_token
 from controller.web.streams import DEFAULT_MAX_STREAMS
 from tests.web_seed import seeded_store
 

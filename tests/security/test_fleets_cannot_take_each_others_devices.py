@@ -7,7 +7,8 @@ import pytest
 from controller.planning.membership import assign_fleets
 from controller.state.records import DeviceRecord
 from specs.v1alpha1 import Fleet
-from tests.security.attacker import assert_clean_refusal, origami
+from tests.security.attacker import assert_clean_refusal
+from tests.security.attacker import origami
 
 SPECS = """apiVersion: origami/v1alpha1
 kind: Dataset

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import stat
 
-from controller.web import TokenStore, ensure_operator_token
-from controller.web.auth import FIRST_TOKEN_FILE, TOKEN_FILE
+from controller.web import TokenStore
+from controller.web import ensure_operator_token
+from controller.web.auth import FIRST_TOKEN_FILE
+from controller.web.auth import TOKEN_FILE
 from tests.reconcile_specs import SINE_DATASET
 from tests.security.attacker import origami
 

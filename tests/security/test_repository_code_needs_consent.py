@@ -11,10 +11,15 @@ import sys
 
 import pytest
 
-from controller.pipeline.presets import keras_model, load_entry_point
+from controller.pipeline.presets import keras_model
+from controller.pipeline.presets import load_entry_point
 from specs.errors import StageError
 from specs.v1alpha1.model import Architecture
-from tests.security.attacker import SECRET, assert_clean_refusal, origami, secret_beside, spec_repository
+from tests.security.attacker import SECRET
+from tests.security.attacker import assert_clean_refusal
+from tests.security.attacker import origami
+from tests.security.attacker import secret_beside
+from tests.security.attacker import spec_repository
 
 DATASET = """apiVersion: origami/v1alpha1
 kind: Dataset

@@ -15,9 +15,13 @@ import pytest
 
 from controller.devices import signing
 from controller.devices.signing import Signer
-from specs.v1alpha1.protocol import KeyAnnouncement, desired_topic, encode, keys_topic
+from specs.v1alpha1.protocol import KeyAnnouncement
+from specs.v1alpha1.protocol import desired_topic
+from specs.v1alpha1.protocol import encode
+from specs.v1alpha1.protocol import keys_topic
 from tests.device_rig import model_bytes
-from tests.security.attacker import assert_clean_refusal, origami
+from tests.security.attacker import assert_clean_refusal
+from tests.security.attacker import origami
 from wire.mqtt import MqttLink
 
 

@@ -11,10 +11,15 @@ import re
 
 import pytest
 
-from controller.pipeline.datasets import build_snapshot, source_input_digest
+from controller.pipeline.datasets import build_snapshot
+from controller.pipeline.datasets import source_input_digest
 from specs.errors import StageError
 from specs.v1alpha1.dataset import DatasetSpec
-from tests.security.attacker import SECRET, assert_clean_refusal, origami, secret_beside, spec_repository
+from tests.security.attacker import SECRET
+from tests.security.attacker import assert_clean_refusal
+from tests.security.attacker import origami
+from tests.security.attacker import secret_beside
+from tests.security.attacker import spec_repository
 
 DATASET = """apiVersion: origami/v1alpha1
 kind: Dataset

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from controller.devices.enrollment import Enrollment
-from controller.devices.hub import DeviceHub, desired_state
+from controller.devices.hub import DeviceHub
+from controller.devices.hub import desired_state
 from controller.devices.signing import Signer
 from controller.store.artifacts import ArtifactStore
 from device.gateway import Gateway
@@ -15,11 +16,15 @@ from device.virtual.linux_board import VirtualLinuxBoard
 from device.virtual.mcu_board import VirtualMCU
 from specs.errors import DeviceError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
-from specs.v1alpha1.protocol import Manifest, Target, sha256_hex
+from specs.v1alpha1.protocol import Manifest
+from specs.v1alpha1.protocol import Target
+from specs.v1alpha1.protocol import sha256_hex
 from tests.device_rig import model_bytes
-from tests.security.secured_mosquitto import generated_mosquitto, wait_until
+from tests.security.secured_mosquitto import generated_mosquitto
+from tests.security.secured_mosquitto import wait_until
 from tests.tiny_tflite import dense_int8
-from wire.mqtt import BrokerConnection, MqttLink
+from wire.mqtt import BrokerConnection
+from wire.mqtt import MqttLink
 
 LINUX = ["rpi-1", "rpi-2"]
 MCU = "nano-1"
