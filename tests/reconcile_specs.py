@@ -33,6 +33,14 @@ def model_yaml(name: str, dataset: str, architecture: str, training: str, *, ext
 SINE_MODEL = model_yaml("sine", "sine", "{preset: mlp, units: [8]}", "{epochs: 2, seed: 1}")
 
 
+def repo_code_flags() -> list[str]:
+    """The CLI flags that let a build run repository code here: in the sandbox where the host has
+    user namespaces, else explicitly unsandboxed (a CI container may forbid namespaces)."""
+    from controller.reconciler.sandbox import namespaces_unavailable
+
+    return ["--allow-repo-code"] if namespaces_unavailable() is None else ["--allow-unsandboxed-repo-code"]
+
+
 def fleet_yaml(name: str, model: str, selector: str, rollout: str) -> str:
     """A Fleet document; `selector` and `rollout` are YAML flow mappings, e.g. "{boards: [rpi4]}"."""
     return (f"apiVersion: origami/v1alpha1\nkind: Fleet\nmetadata: {{name: {name}}}\nspec:\n  model: {model}\n"

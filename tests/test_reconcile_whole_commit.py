@@ -34,6 +34,7 @@ from tests.reconcile_specs import classification_dataset
 from tests.reconcile_specs import commit
 from tests.reconcile_specs import fleet_yaml
 from tests.reconcile_specs import model_yaml
+from tests.reconcile_specs import repo_code_flags
 from tests.waiting import wait_until
 
 SPECS = {
@@ -189,7 +190,7 @@ def test_plan_after_build_on_the_same_state_dir_lists_nothing_to_train(tmp_path,
     commit(origin, {**SPECS, "data/points.csv": points_csv(120, 5)}, "points")
     state = tmp_path / "state"
     assert main(["build", origin.working_dir, "--state-dir", str(state), "-q", "-o", "json",
-                 "--allow-repo-code"]) in (0, 3)
+                 *repo_code_flags()]) in (0, 3)
     capsys.readouterr()
     assert main(["plan", origin.working_dir, "--state-dir", str(state), "-o", "json"]) == 0
     summary = json.loads(capsys.readouterr().out)["summary"]

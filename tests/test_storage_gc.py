@@ -26,6 +26,7 @@ from controller.store.gc import doomed
 from controller.store.gc import reachable
 from controller.store.gc import recent_builds
 from controller.store.stage_cache import StageCache
+from tests.reconcile_specs import repo_code_flags
 
 HOUR = 3600.0
 
@@ -252,7 +253,7 @@ def test_after_gc_the_kept_builds_of_a_real_pipeline_need_nothing_rebuilt(tmp_pa
     for seed in (5, 6):
         commit(origin, {**SPECS, "data/points.csv": points_csv(120, seed)}, f"points {seed}")
         assert main(["build", origin.working_dir, "--state-dir", str(state_dir), "-q", "-o", "json",
-                     "--allow-repo-code"]) in (0, 3)
+                     *repo_code_flags()]) in (0, 3)
         capsys.readouterr()
         snapshots.append({i.digest for i in store.list() if i.metadata.get("kind") == "dataset-snapshot"})
         age_everything(state_dir, (7 - seed) * HOUR, written_within=HOUR)  # the first build 2 h ago, then 1 h
