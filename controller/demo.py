@@ -87,91 +87,122 @@ def _start_tail_workers(store, builder, url: str):
     return worker
 
 
-def run() -> int:
-    import warnings
-
-    warnings.filterwarnings("ignore", category=UserWarning)
-    from controller.devices.hub import DeviceHub
-    from controller.devices.signing import Signer
-    from controller.embedded_broker import EmbeddedBroker
-    from controller.loading import load_repository
-    from controller.reconciler.build_queue import BuildQueue
-    from controller.reconciler.loop import Reconciler
-    from controller.reconciler.sandbox import SandboxedBuilder
-    from controller.reconciler.wiring import HubLink
-    from controller.sources.git import GitSource
-    from controller.state import open_store
-    from device.virtual.fleet import VirtualFleet
-
-    work = Path(tempfile.mkdtemp(prefix="origami-demo-"))
-    specs, state = work / "specs", work / "state"
+def _spec_repository(work: Path) -> tuple[git.Repo, Path, str]:
+    """The example, copied into a fresh git repository (trained shorter for the demo); its first commit."""
+    specs = work / "specs"
     shutil.copytree(EXAMPLE, specs)
     model_yaml = specs / "model.yaml"
     model_yaml.write_text(model_yaml.read_text().replace("epochs: 30", f"epochs: {DEMO_EPOCHS}"))
     repo = git.Repo.init(specs, initial_branch="main")
     repo.git.add(A=True)
     first = repo.index.commit(f"digits-mixed example ({DEMO_EPOCHS} epochs for the demo)").hexsha
-    print(f"demo: spec repository {specs} (git, branch main); state in {state}")
+    return repo, specs, first
+
+
+def _commit_model_change(repo: git.Repo, specs: Path) -> str:
+    model_yaml = specs / "model.yaml"
+    model_yaml.write_text(model_yaml.read_text().replace(f"epochs: {DEMO_EPOCHS}", f"epochs: {DEMO_EPOCHS + 4}"))
+    repo.index.add(["model.yaml"])
+    return repo.index.commit("digits-cnn: train 4 more epochs").hexsha
+
+
+def _show_releases(store, fleets: list[str]) -> None:
+    for name in fleets:
+        d = store.object("Fleet", name).fleet
+        for board, art in sorted(d.releases[d.version or ""].items()):
+            print(f"  {name}/{board}: {art['variant']} ({art['target']['runtime']}, {art['size']} B)"
+                  + (f", firmware {art['firmware_status'].split(':')[0]}" if art.get("firmware") else "")
+                  + f" - {art['note'][:90]}")
+
+
+def _show_first_install(store, fleet: str) -> None:
+    installs = sorted((i for i in store.installs() if i.version == store.object("Fleet", fleet).fleet.version),
+                      key=lambda i: i.recorded_at)
+    if installs:
+        print(f"  {fleet}: first install of the new version went to {installs[0].device_id} ({installs[0].reason})")
+
+
+class _Controller:
+    """The embedded broker, the virtual fleet and the reconcile loop on its thread, as `reconcile` runs them."""
+
+    def __init__(self, work: Path, specs: Path) -> None:
+        from controller.devices.hub import DeviceHub
+        from controller.devices.signing import Signer
+        from controller.embedded_broker import EmbeddedBroker
+        from controller.loading import load_repository
+        from controller.reconciler.build_queue import BuildQueue
+        from controller.reconciler.loop import Reconciler
+        from controller.reconciler.sandbox import SandboxedBuilder
+        from controller.reconciler.wiring import HubLink
+        from controller.sources.git import GitSource
+        from controller.state import open_store
+        from device.virtual.fleet import VirtualFleet
+
+        self.state = work / "state"
+        self.state.mkdir(parents=True)
+        self.broker = EmbeddedBroker(self.state).start()
+        print(f"demo: {self.broker.startup_line()}")
+        self.store = open_store(self.state)
+        self.builder = SandboxedBuilder(self.state)
+        signer = Signer.load_or_create(self.state)
+        repo = load_repository(specs).require_valid()
+        self.fleets = sorted(repo.fleets)
+        print(f"demo: starting {sum(FLEET.values())} virtual devices: "
+              + ", ".join(f"{n} {board}" for board, n in FLEET.items()), flush=True)
+        self.devices = VirtualFleet(self.broker.url, work / "devices", signer.public_key, FLEET, prefix="demo",
+                                    profiles=repo.profiles).start()
+        self.hub = DeviceHub(self.broker.url, self.builder.store, client_id="origami-demo-controller").start()
+        self.hub.announce_keys(signer.announcement())
+        self.builds = BuildQueue(workers=1)
+        loop = Reconciler(self.store, GitSource(str(specs), self.state / "source", interval=1.0), self.builder,
+                          HubLink(self.hub), signer, builds=self.builds)
+        self.stop_loop = threading.Event()
+        self.thread = threading.Thread(target=loop.run, args=(self.stop_loop,), kwargs={"interval": 1.0}, daemon=True)
+        self.thread.start()
+        self.worker = None
+
+    def serve_tails(self) -> None:
+        self.worker = _start_tail_workers(self.store, self.builder, self.broker.url)
+
+    def stop(self) -> None:
+        self.stop_loop.set()
+        self.thread.join(timeout=30)
+        self.builds.stop()
+        if self.worker is not None:
+            self.worker.stop()
+        self.hub.stop()
+        self.devices.stop()
+        self.broker.stop()
+
+
+def run() -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning)
+    work = Path(tempfile.mkdtemp(prefix="origami-demo-"))
+    repo, specs, first = _spec_repository(work)
+    print(f"demo: spec repository {specs} (git, branch main); state in {work / 'state'}")
     print(f"demo: training {DEMO_EPOCHS} epochs instead of the example's 30, to stay within a few minutes")
     if main(["validate", str(specs)]) != 0:
         return 1
-
-    state.mkdir(parents=True)
-    broker = EmbeddedBroker(state).start()
-    print(f"demo: {broker.startup_line()}")
-    store = open_store(state)
-    builder = SandboxedBuilder(state)
-    signer = Signer.load_or_create(state)
-    profiles = load_repository(specs).require_valid().profiles
-    print(f"demo: starting {sum(FLEET.values())} virtual devices: "
-          + ", ".join(f"{n} {board}" for board, n in FLEET.items()), flush=True)
-    fleet = VirtualFleet(broker.url, work / "devices", signer.public_key, FLEET, prefix="demo",
-                         profiles=profiles).start()
-    hub = DeviceHub(broker.url, builder.store, client_id="origami-demo-controller").start()
-    hub.announce_keys(signer.announcement())
-    builds = BuildQueue(workers=1)
-    loop = Reconciler(store, GitSource(str(specs), state / "source", interval=1.0), builder, HubLink(hub), signer,
-                      builds=builds)
-    stop = threading.Event()
-    thread = threading.Thread(target=loop.run, args=(stop,), kwargs={"interval": 1.0}, daemon=True)
-    worker = None
-    fleets = sorted(load_repository(specs).require_valid().fleets)
+    controller = _Controller(work, specs)
+    store, fleets = controller.store, controller.fleets
     try:
-        thread.start()
         if not _wait_converged(store, fleets, first, "Reconcile the first commit: build, choose, roll out"):
             return 1
-        worker = _start_tail_workers(store, builder, broker.url)
-        for name in fleets:
-            d = store.object("Fleet", name).fleet
-            for board, art in sorted(d.releases[d.version or ""].items()):
-                print(f"  {name}/{board}: {art['variant']} ({art['target']['runtime']}, {art['size']} B)"
-                      + (f", firmware {art['firmware_status'].split(':')[0]}" if art.get("firmware") else "")
-                      + f" - {art['note'][:90]}")
-        text = model_yaml.read_text()
-        model_yaml.write_text(text.replace(f"epochs: {DEMO_EPOCHS}", f"epochs: {DEMO_EPOCHS + 4}"))
-        repo.index.add(["model.yaml"])
-        second = repo.index.commit("digits-cnn: train 4 more epochs").hexsha
+        controller.serve_tails()
+        _show_releases(store, fleets)
+        second = _commit_model_change(repo, specs)
         print(f"\ndemo: committed {second[:12]} (a model change): retrain, then a rolling update, canary first")
         if not _wait_converged(store, fleets, second, "Reconcile the model change"):
             return 1
-        first_installs = [i for i in store.installs() if i.version == store.object("Fleet", fleets[0]).fleet.version]
-        if first_installs:
-            first_installs.sort(key=lambda i: i.recorded_at)
-            print(f"  {fleets[0]}: first install of the new version went to {first_installs[0].device_id} "
-                  f"({first_installs[0].reason})")
+        _show_first_install(store, fleets[0])
     finally:
-        stop.set()
-        thread.join(timeout=30)
-        builds.stop()
-        if worker is not None:
-            worker.stop()
-        hub.stop()
-        fleet.stop()
-        broker.stop()
+        controller.stop()
     print("\n== Status table\n$ origami status", flush=True)
-    main(["status", "--state-dir", str(state)])
+    main(["status", "--state-dir", str(controller.state)])
     print("\n$ origami get devices", flush=True)
-    return main(["get", "devices", "--state-dir", str(state)])
+    return main(["get", "devices", "--state-dir", str(controller.state)])
 
 
 if __name__ == "__main__":
