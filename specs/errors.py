@@ -19,6 +19,10 @@ class UsageError(OrigamiError):
     exit_code = 2
 
 
+class NotFoundError(OrigamiError):
+    """The object asked for does not exist (exit 1, as kubectl: not a usage error)."""
+
+
 class SpecError(OrigamiError):
     """A spec repository does not validate; `issues` holds every located problem."""
 

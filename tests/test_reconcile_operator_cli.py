@@ -75,4 +75,23 @@ def test_user_mistakes_are_messages_not_tracebacks(tmp_path):
     out = origami("rollout", "pause", "nope", cwd=tmp_path)
     assert out.returncode == 2 and "has no rollout yet" in out.stderr
     out = origami("describe", "widget/x", cwd=tmp_path)
-    assert out.returncode == 2 and "KIND/NAME" in out.stderr
+    assert out.returncode == 2 and "unknown kind 'widget'" in out.stderr
+
+
+def test_kinds_are_named_as_in_kubectl_and_a_missing_object_is_not_a_usage_error(tmp_path):
+    _populate(tmp_path)
+    for word in ("fleets", "fleet", "fl", "Fleet"):
+        out = origami("get", word, "-o", "json", cwd=tmp_path)
+        assert out.returncode == 0, (word, out.stderr)
+        assert [f["name"] for f in json.loads(out.stdout)] == ["digits-linux"]
+    one = origami("get", "fleet", "digits-linux", cwd=tmp_path)
+    assert one.returncode == 0 and "digits-linux" in one.stdout
+    missing = origami("get", "fleet", "nope", cwd=tmp_path)
+    assert missing.returncode == 1 and "fleet 'nope' not found" in missing.stderr and "Traceback" not in missing.stderr
+    assert origami("describe", "fleet/nope", cwd=tmp_path).returncode == 1
+    assert origami("get", "gizmos", cwd=tmp_path).returncode == 2             # an unknown kind is a usage error
+    empty = origami("get", "models", cwd=tmp_path)
+    assert empty.returncode == 0 and empty.stdout.strip() == "No resources found."
+    assert origami("get", "models", "-o", "json", cwd=tmp_path).stdout.strip() == "[]"
+    events = json.loads(origami("events", "--for", "fleet/digits-linux", "-o", "json", cwd=tmp_path).stdout)
+    assert [e["reason"] for e in events] == ["RolloutStarted"]              # the kind in any case

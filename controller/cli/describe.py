@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from controller.cli.kinds import parse_ref
 from controller.cli.output import add_output_flag
 from controller.cli.output import add_state_flag
 from controller.cli.output import age
@@ -10,9 +11,7 @@ from controller.cli.output import emit
 from controller.cli.output import printable
 from controller.reconciler.conditions import summary
 from controller.state import open_store
-from specs.errors import UsageError
-
-ALIASES = {"dataset": "Dataset", "model": "Model", "fleet": "Fleet", "device": "Device", "source": "Source"}
+from specs.errors import NotFoundError
 
 
 def register(subparsers) -> None:
@@ -23,27 +22,20 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _parse(ref: str) -> tuple[str, str]:
-    kind, _, name = ref.partition("/")
-    if not name or kind.lower() not in ALIASES:
-        raise UsageError(f"'{ref}' is not KIND/NAME; KIND is one of {', '.join(sorted(set(ALIASES.values())))}")
-    return ALIASES[kind.lower()], name
-
-
 def run(args) -> int:
     store = open_store(args.state_dir, read_only=True)
-    kind, name = _parse(args.ref)
+    kind, name = parse_ref(args.ref)
     if kind == "Device":
         device = store.device(name)
         if device is None:
-            raise UsageError(f"no device '{name}' has said hello; see `origami get devices`")
+            raise NotFoundError(f"no device '{name}' has said hello; see `origami get devices`")
         data = vars(device) | {"desired": vars(d) if (d := store.desired().get(name)) else None,
                                "installs": [vars(i) for i in store.installs(name)]}
         emit(data, args.output, lambda: json.dumps(data, indent=2, default=str))
         return 0
     obj = store.object(kind, name)
     if obj is None:
-        raise UsageError(f"no {kind}/{name} in the state store; see `origami status`")
+        raise NotFoundError(f"no {kind}/{name} in the state store; see `origami status`")
     events = store.events(kind=kind, name=name, limit=15)
     data = obj.to_dict() | {"status": summary(obj), "events": [e.to_dict() for e in events]}
     if kind == "Fleet" and (r := store.rollout(name)):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from controller.cli.kinds import parse_ref
 from controller.cli.output import add_output_flag
 from controller.cli.output import add_state_flag
 from controller.cli.output import emit
@@ -29,7 +30,7 @@ def _rows(events):
 
 def run(args) -> int:
     store = open_store(args.state_dir, read_only=True)
-    kind, _, name = (args.ref or "").partition("/")
+    kind, name = parse_ref(args.ref) if args.ref else ("", "")
     events = store.events(since=args.since, kind=kind or None, name=name or None, limit=args.limit or None)
     emit([e.to_dict() for e in events], args.output,
          lambda: table(["SEQ", "TIME", "TYPE", "OBJECT", "REASON", "MESSAGE"], _rows(events)))

@@ -1,6 +1,8 @@
-"""`origami get datasets|models|fleets|devices`: one table per kind, from the state store."""
+"""`origami get KIND [NAME]`: one table per kind (plural, singular or short: `get fleets`, `get fl x`),
+from the state store; "No resources found." when there is none, exit 1 when NAME is not there."""
 from __future__ import annotations
 
+from controller.cli.kinds import kind_of
 from controller.cli.output import add_output_flag
 from controller.cli.output import add_state_flag
 from controller.cli.output import age
@@ -8,22 +10,23 @@ from controller.cli.output import emit
 from controller.cli.output import table
 from controller.reconciler.conditions import summary
 from controller.state import open_store
-
-KINDS = {"datasets": "Dataset", "models": "Model", "fleets": "Fleet", "devices": "Device"}
+from specs.errors import NotFoundError
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("get", help="list datasets, models, fleets or devices")
-    p.add_argument("kind", choices=sorted(KINDS))
+    p = subparsers.add_parser("get", help="list datasets, models, fleets or devices (or one by name)")
+    p.add_argument("kind", help="datasets|models|fleets|devices (singular and short forms too: ds, mo, fl, dev)")
+    p.add_argument("name", nargs="?", default=None, help="only this one")
     add_state_flag(p)
     add_output_flag(p)
     p.set_defaults(func=run)
 
 
-def _devices(store):
+def _devices(store, name: str | None):
     from controller.web.views import device_rows
 
-    devices = device_rows(store)
+    devices = [d for d in device_rows(store) if name is None or d.id == name]
     rows = [[d.id, d.board or "-", d.fleet or "-", d.reported or "-", d.desired or "-", d.sync,
              "yes" if d.online else "no", {True: "ok", False: "failed", None: "?"}[d.healthy], age(d.lastSeen),
              d.reason or "-"] for d in devices]
@@ -31,8 +34,8 @@ def _devices(store):
         ["DEVICE", "BOARD", "FLEET", "REPORTED", "DESIRED", "SYNC", "ONLINE", "HEALTH", "SEEN", "WHY"], rows)
 
 
-def _objects(store, kind):
-    objs = store.objects(kind)
+def _objects(store, kind, name: str | None):
+    objs = [o for o in store.objects(kind) if name is None or o.name == name]
     data = [o.to_dict() | {"status": summary(o)} for o in objs]
     if kind == "Fleet":
         rows = [[o.name, summary(o), o.fleet.target or "-", f"{o.fleet.updated}/{o.fleet.members}",
@@ -52,8 +55,12 @@ def _objects(store, kind):
 
 
 def run(args) -> int:
+    kind = kind_of(args.kind)
+    if kind == "Source":
+        raise UsageError("the spec source has one object: `origami describe source/specs`")
     store = open_store(args.state_dir, read_only=True)
-    kind = KINDS[args.kind]
-    data, text = _devices(store) if kind == "Device" else _objects(store, kind)
-    emit(data, args.output, text)
+    data, text = _devices(store, args.name) if kind == "Device" else _objects(store, kind, args.name)
+    if args.name is not None and not data:
+        raise NotFoundError(f"{kind.lower()} '{args.name}' not found; see `origami get {kind.lower()}s`")
+    emit(data, args.output, text if data else lambda: "No resources found.")
     return 0
