@@ -18,7 +18,7 @@ from pathlib import Path
 from controller.firmware.c_array import c_array
 from controller.firmware.render import MODEL_SYMBOL, TEMPLATES, _environment, _fresh_directory, _template_files, \
     arena_with_margin
-from controller.firmware.tflm_library import CXX, TflmLibrary
+from controller.firmware.tflm_library import CXX, TflmLibrary, build_tflm_library
 from runtimes.operators import model_operators
 from specs.errors import StageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
@@ -190,3 +190,23 @@ def parse_report(output: str, exit_code: int, board: EmulatedBoard) -> QemuRun:
     log.info("emulated board ran the model", extra={"board": board.profile, "samples": len(outputs),
                                                     "arena_used_bytes": arena_used})
     return QemuRun(arena_used, tuple(outputs))
+
+
+@dataclass(frozen=True)
+class EmulatedRun:
+    """One model through the whole emulated path: library, image, run."""
+
+    library: TflmLibrary
+    project: QemuProject
+    image: QemuImage
+    run: QemuRun
+
+
+def run_on_emulated_board(tflite: bytes, board_name: str, samples: list[bytes], *, cache_dir: str | Path,
+                          work_dir: str | Path, arena_measured: int) -> EmulatedRun:
+    """Render, build (the TFLM library from the cache when it is there) and run `samples` on the board."""
+    board = emulated_board(board_name)
+    project = render_qemu_project(tflite, board, work_dir, samples=samples, arena_measured=arena_measured)
+    library = build_tflm_library(board.core, project.builtin_ops, cache_dir)
+    image = build_qemu_image(project, library)
+    return EmulatedRun(library, project, image, run_qemu_image(board, image))
