@@ -60,7 +60,8 @@ def measure(cache_dir: Path, work: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", help="TFLM library cache to use (default: a fresh one, so the cold build is measured)")
+    parser.add_argument("--cache", help="TFLM library cache to use "
+                        "(default: a fresh one, so the cold build is measured)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="origami-fw-bench-") as tmp:

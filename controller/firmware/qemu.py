@@ -16,8 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.firmware.c_array import c_array
-from controller.firmware.render import MODEL_SYMBOL, TEMPLATES, _environment, _fresh_directory, _template_files, \
-    arena_with_margin
+from controller.firmware.render import (
+    MODEL_SYMBOL,
+    TEMPLATES,
+    _environment,
+    _fresh_directory,
+    _template_files,
+    arena_with_margin,
+)
 from controller.firmware.tflm_library import CXX, TflmLibrary, build_tflm_library
 from runtimes.operators import model_operators
 from specs.errors import StageError

@@ -46,7 +46,8 @@ CORE_FLAGS: dict[str, tuple[str, ...]] = {
 COMMON_FLAGS = (
     "-std=c++17", "-O2", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
     "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections",
-    "-fmessage-length=0", "-funsigned-char", "-ffp-contract=off", "-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON",
+    "-fmessage-length=0", "-funsigned-char", "-ffp-contract=off",
+    "-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON",
     "-DNDEBUG", "-DTF_LITE_STRIP_ERROR_STRINGS", "-DTF_LITE_MCU_DEBUG_LOG",
 )
 # Kernel source stems where the file is not the lower-case builtin name (kernels/<stem>.cc and,
@@ -109,8 +110,9 @@ def third_party_root(project_root: Path | None = None) -> ThirdParty:
     if not (candidate / "tflite-micro" / "tensorflow" / "lite" / "micro").is_dir():
         where = (f"the folder {THIRD_PARTY_VARIABLE} names" if configured
                  else f"{THIRD_PARTY_VARIABLE} is not set and ../shared/third_party")
-        raise StageError(f"no TFLM source tree: {where} has no tflite-micro/ checkout; set {THIRD_PARTY_VARIABLE} "
-                         "to a folder holding tflite-micro, flatbuffers, gemmlowp, ruy and kissfft at the pinned commits")
+        raise StageError(f"no TFLM source tree: {where} has no tflite-micro/ checkout; "
+                         f"set {THIRD_PARTY_VARIABLE} to a folder holding tflite-micro, flatbuffers, gemmlowp, "
+                         "ruy and kissfft at the pinned commits")
     return ThirdParty(candidate.resolve())
 
 
@@ -144,8 +146,9 @@ def core_sources(tflm: Path) -> list[Path]:
                 files.append(specialized.get(path.name, path) if folder == micro else path)
     for path in sorted((tflm / "tensorflow").rglob("*.c*")):
         relative = path.relative_to(tflm).as_posix()
-        if (path.suffix in (".cc", ".c") and not relative.startswith(("tensorflow/lite/micro/", "tensorflow/lite/experimental/"))
-                and not _NOT_RUNTIME.search(path.name) and relative != "tensorflow/lite/array.cc"):
+        outside_micro = not relative.startswith(("tensorflow/lite/micro/", "tensorflow/lite/experimental/"))
+        if (path.suffix in (".cc", ".c") and outside_micro and not _NOT_RUNTIME.search(path.name)
+                and relative != "tensorflow/lite/array.cc"):  # array.cc needs dynamic memory
             files.append(path)
     return files
 
@@ -235,7 +238,8 @@ def _compile_all(sources: list[Path], tp: ThirdParty, flags: tuple[str, ...], ou
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise StageError(f"compiling {source.name} for the TFLM library timed out after {COMPILE_TIMEOUT_S} s") from None
+            raise StageError(f"compiling {source.name} for the TFLM library timed out "
+                             f"after {COMPILE_TIMEOUT_S} s") from None
         if result.returncode != 0:
             raise StageError(f"compiling {source.relative_to(tp.root)} failed (exit {result.returncode}):\n"
                              + result.stderr.strip()[-2000:])
