@@ -67,7 +67,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="origami-fw-bench-") as tmp:
         figures = measure(Path(args.cache) if args.cache else Path(tmp) / "cache", Path(tmp))
     if args.json:
-        print(json.dumps(figures, indent=2))
+        print(json.dumps(figures))
     else:
         for key, value in figures.items():
             print(f"{key:24} {value}")
