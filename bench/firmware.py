@@ -26,8 +26,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from controller.firmware.qemu import EMULATED_BOARDS, run_on_emulated_board
-from runtimes.tflm import measure_arena, run_tflm
+from controller.firmware.qemu import EMULATED_BOARDS
+from controller.firmware.qemu import run_on_emulated_board
+from runtimes.tflm import measure_arena
+from runtimes.tflm import run_tflm
 from tests.device_rig import SINE
 
 SAMPLES = np.linspace(0.0, 2 * np.pi, 8, dtype=np.float32).reshape(-1, 1)

@@ -10,9 +10,15 @@ import shutil
 import numpy as np
 import pytest
 
-from controller.firmware.qemu import emulated_board, render_qemu_project, run_on_emulated_board
-from controller.firmware.tflm_library import THIRD_PARTY_VARIABLE, build_tflm_library, library_key, third_party_root
-from runtimes.tflm import measure_arena, run_tflm
+from controller.firmware.qemu import emulated_board
+from controller.firmware.qemu import render_qemu_project
+from controller.firmware.qemu import run_on_emulated_board
+from controller.firmware.tflm_library import THIRD_PARTY_VARIABLE
+from controller.firmware.tflm_library import build_tflm_library
+from controller.firmware.tflm_library import library_key
+from controller.firmware.tflm_library import third_party_root
+from runtimes.tflm import measure_arena
+from runtimes.tflm import run_tflm
 from specs.errors import StageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
 from tests.device_rig import SINE

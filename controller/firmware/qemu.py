@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.firmware.c_array import c_array
-from controller.firmware.render import (
-    MODEL_SYMBOL,
-    TEMPLATES,
-    _environment,
-    _fresh_directory,
-    _template_files,
-    arena_with_margin,
-)
-from controller.firmware.tflm_library import CXX, TflmLibrary, build_tflm_library
+from controller.firmware.render import MODEL_SYMBOL
+from controller.firmware.render import TEMPLATES
+from controller.firmware.render import _environment
+from controller.firmware.render import _fresh_directory
+from controller.firmware.render import _template_files
+from controller.firmware.render import arena_with_margin
+from controller.firmware.tflm_library import CXX
+from controller.firmware.tflm_library import TflmLibrary
+from controller.firmware.tflm_library import build_tflm_library
 from runtimes.operators import model_operators
 from specs.errors import StageError
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
@@ -62,6 +62,9 @@ def emulated_board(name: str) -> EmulatedBoard:
 
 @dataclass(frozen=True)
 class QemuProject:
+    """A rendered emulated-board project: the board, where it was rendered, the kernels the model's op
+    resolver registers, the arena the firmware reserves and how many baked-in inputs it runs."""
+
     board: EmulatedBoard
     directory: Path
     builtin_ops: tuple[str, ...]
