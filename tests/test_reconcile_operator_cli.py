@@ -50,6 +50,8 @@ def test_status_get_describe_events_in_every_format(tmp_path):
     assert devices[0]["id"] == "rpi-1" and devices[0]["desired"] == "digits-cnn-123"
     text = origami("describe", "fleet/digits-linux", cwd=tmp_path).stdout
     assert "RolloutStarted" in text and "Reconciling" in text
+    human = origami("describe", "device/rpi-1", cwd=tmp_path).stdout    # for a person, not JSON
+    assert human.startswith("Device/rpi-1: rpi4") and "rpi-1:1" in human and "{" not in human
     device = json.loads(origami("describe", "device/rpi-1", "-o", "json", cwd=tmp_path).stdout)
     assert [i["install_id"] for i in device["installs"]] == ["rpi-1:1"]
     events = json.loads(origami("events", "-o", "json", cwd=tmp_path).stdout)
@@ -95,3 +97,21 @@ def test_kinds_are_named_as_in_kubectl_and_a_missing_object_is_not_a_usage_error
     assert origami("get", "models", "-o", "json", cwd=tmp_path).stdout.strip() == "[]"
     events = json.loads(origami("events", "--for", "fleet/digits-linux", "-o", "json", cwd=tmp_path).stdout)
     assert [e["reason"] for e in events] == ["RolloutStarted"]              # the kind in any case
+
+
+def test_rollout_status_says_where_the_fleet_stands_and_watch_ends_on_ready_or_stalled(tmp_path):
+    _populate(tmp_path)
+    out = origami("rollout", "status", "digits-linux", cwd=tmp_path)
+    assert out.returncode == 0 and "1/3 updated to digits-cnn-123" in out.stdout
+    waited = origami("rollout", "status", "digits-linux", "--watch", "--timeout", "1", cwd=tmp_path)
+    assert waited.returncode == 1 and "still rolling out" in waited.stdout
+    store = StateStore(tmp_path / "origami-state.db")
+    halted = with_conditions(ObjectStatus("Fleet", "digits-linux", "a" * 40, "digits-cnn-123",
+                                          detail={"members": 3, "updated": 1, "phase": "halted"}), 2.0,
+                             ready=(False, "RolloutHalted", "2 failed"),
+                             stalled=(True, "RolloutHalted", "2 devices failed digits-cnn-123"))
+    store.put_object(halted)
+    store.close()
+    stalled = origami("rollout", "status", "digits-linux", "-w", cwd=tmp_path)
+    assert stalled.returncode == 1 and "2 devices failed digits-cnn-123" in stalled.stdout
+    assert origami("rollout", "status", "nope", cwd=tmp_path).returncode == 1

@@ -31,7 +31,7 @@ def run(args) -> int:
             raise NotFoundError(f"no device '{name}' has said hello; see `origami get devices`")
         data = vars(device) | {"desired": vars(d) if (d := store.desired().get(name)) else None,
                                "installs": [vars(i) for i in store.installs(name)]}
-        emit(data, args.output, lambda: json.dumps(data, indent=2, default=str))
+        emit(data, args.output, lambda: _device_text(store, device))
         return 0
     obj = store.object(kind, name)
     if obj is None:
@@ -59,3 +59,42 @@ def run(args) -> int:
         return "\n".join(lines)
     emit(data, args.output, text)
     return 0
+
+
+def _device_text(store, device) -> str:
+    """`describe device/ID` for a person: what it is, where it stands in its fleet and why, what it
+    reports, its installs and its own events. Everything here may come from the device: escaped."""
+    from controller.web.views import device_rows
+
+    p = printable
+    row = next((r for r in device_rows(store) if r.id == device.device_id), None)
+    rep, caps = device.reported or {}, (device.hello or {}).get("capabilities") or {}
+    last = rep.get("lastUpdate") or {}
+    online = f"online since {age(device.online_since)} ago" if device.online and device.online_since else \
+        "online" if device.online else "offline"
+    lines = [f"Device/{p(device.device_id)}: {p(device.board or 'unknown board')}, {online}, "
+             f"last seen {age(device.last_seen)} ago"]
+    if row is not None and row.fleet:
+        lines.append(f"  fleet:      {p(row.fleet)}, desired {p(row.desired or '-')}: {p(row.sync)}"
+                     + (f" ({p(row.reason)})" if row.reason else ""))
+    lines += [f"  running:    {p(rep.get('modelVersion') or '-')} ({p((rep.get('modelDigest') or '-')[:12])}), "
+              f"slot {p(rep.get('activeSlot') or '-')}, generation {p(rep.get('observedGeneration', '-'))}",
+              f"  health:     {p(rep.get('health', 'unknown'))}"
+              + (f": {p(rep.get('healthReason'))}" if rep.get("healthReason") else "")]
+    if last:
+        lines.append(f"  last update: {p(last.get('outcome', '-'))} {p(last.get('version', '-'))}"
+                     + (f": {p(last.get('reason'))}" if last.get("reason") else ""))
+    if caps:
+        lines.append(f"  hardware:   {p(caps.get('family', '-'))}, {p(caps.get('arch') or '-')}, "
+                     f"RAM {caps.get('ramBytes', 0)} B, flash {caps.get('flashBytes', 0)} B, runtimes "
+                     + p(", ".join(caps.get("runtimes") or []) or "-"))
+    if device.labels:
+        lines.append("  labels:     " + p(", ".join(f"{k}={v}" for k, v in sorted(device.labels.items()))))
+    installs = store.installs(device.device_id)[-5:]
+    lines.append("  installs:" + ("" if installs else " none"))
+    lines += [f"    {p(i.install_id):<24} {p(i.version):<28} {p(i.reason):<10} {age(i.recorded_at)} ago"
+              for i in installs]
+    events = store.events(kind="Device", name=device.device_id, limit=10)
+    lines.append("  events:" + ("" if events else " none"))
+    lines += [f"    #{e.seq} {age(e.ts):>4} {e.type:<7} {p(e.reason):<16} {p(e.message)}" for e in events]
+    return "\n".join(lines)

@@ -6,6 +6,7 @@ from controller.cli.kinds import kind_of
 from controller.cli.output import add_output_flag
 from controller.cli.output import add_state_flag
 from controller.cli.output import age
+from controller.cli.output import clip
 from controller.cli.output import emit
 from controller.cli.output import table
 from controller.reconciler.conditions import summary
@@ -47,7 +48,7 @@ def _objects(store, kind, name: str | None):
             variants = o.model.variants
             passed = sum(bool(v.passed) for v in variants.values())
             rows.append([o.name, summary(o), (o.desired_key or "-")[:12], f"{passed}/{len(variants)}",
-                         (o.last_error or "")[:50], age(o.updated_at)])
+                         clip(o.last_error or "", 50), age(o.updated_at)])
         return data, lambda: table(["MODEL", "STATUS", "KEY", "GATES PASSED", "LAST ERROR", "AGE"], rows)
     rows = [[o.name, summary(o), (o.desired_key or "-")[:12], (o.dataset.snapshot or "-")[:12],
              age(o.updated_at)] for o in objs]

@@ -8,6 +8,8 @@ YAML escape them by their own rules.
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import time
 
 import yaml
@@ -35,10 +37,25 @@ def emit(data, fmt: str, table) -> None:
         print(table())
 
 
-def table(headers: list[str], rows: list[list]) -> str:
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, with an ellipsis when something was cut."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def table(headers: list[str], rows: list[list], *, width: int | None = None) -> str:
+    """Aligned columns. On a terminal (or with `width`) the widest columns are cut with an ellipsis
+    until a line fits; in a pipe nothing is cut (scripts get every character)."""
     cells = [headers] + [["" if c is None else printable(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    limit = width if width is not None else (shutil.get_terminal_size().columns if sys.stdout.isatty() else None)
+    if limit is not None:
+        floor = [max(len(h), 6) for h in headers]
+        while sum(widths) + 2 * (len(widths) - 1) > limit:
+            widest = max(range(len(widths)), key=lambda i: widths[i] - floor[i])
+            if widths[widest] <= floor[widest]:
+                break
+            widths[widest] -= 1
+    return "\n".join("  ".join(clip(c, w).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
 def age(ts: float | None, now: float | None = None) -> str:

@@ -1,4 +1,6 @@
-"""`origami rollout pause|resume|undo|retry FLEET`: operator control of a running rollout.
+"""`origami rollout pause|resume|undo|retry FLEET`: operator control of a running rollout;
+`origami rollout status FLEET [-w]`: where it stands (as `kubectl rollout status`: with --watch, exit 0
+once the fleet is Ready on the commit in force, 1 when it is Stalled or halted).
 
 Two ways, one set of rules: with `--controller URL` the action goes through the controller's API
 with an operator token (as the dashboard's and any script's do); without it, it is written into the
@@ -18,14 +20,19 @@ from controller.cli.output import printable
 from controller.state import open_store
 from controller.state.store import DEFAULT_FILE
 from specs.errors import AuthError
+from specs.errors import NotFoundError
 
 ACTIONS = ("pause", "resume", "undo", "retry")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("rollout", help="pause, resume, undo or retry a fleet's rollout")
-    p.add_argument("action", choices=ACTIONS)
+    p = subparsers.add_parser("rollout", help="a fleet's rollout: status, or pause, resume, undo, retry")
+    p.add_argument("action", choices=("status", *ACTIONS))
     p.add_argument("fleet")
+    p.add_argument("--watch", "-w", action="store_true",
+                   help="status: print each change until the fleet is Ready (exit 0) or Stalled (exit 1)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="status --watch: give up after this long (exit 1; default 600)")
     add_controller_flags(p)
     add_state_flag(p)
     p.set_defaults(func=run)
@@ -49,7 +56,50 @@ def _require_write_access(state_dir: Path) -> None:
                         "it directly; act through the controller's API instead: --controller URL --token-file FILE")
 
 
+def _status_lines(store, fleet: str) -> tuple[list[str], str]:
+    """What `rollout status` prints, and the verdict: "ready", "stalled" or "progressing"."""
+    from controller.web.views import device_rows
+
+    obj = store.object("Fleet", fleet)
+    if obj is None:
+        raise NotFoundError(f"fleet '{fleet}' has no status yet; see `origami get fleets`")
+    s, record = obj.fleet, store.rollout(fleet)
+    verdict = "ready" if obj.is_true("Ready") else "stalled" if obj.is_true("Stalled") else "progressing"
+    phase = record.phase if record else (s.phase or "-")
+    lines = [f"Fleet/{printable(fleet)}: {verdict}, {s.updated}/{s.members} updated to "
+             f"{printable(s.target or s.version or '-')} ({phase}"
+             + (f", step {record.step}" if record and phase == "progressing" else "")
+             + (", paused" if s.paused else "") + ")"]
+    for c in obj.conditions.values():
+        if c.status and c.message:
+            lines.append(f"  {c.type}: {printable(c.reason)}: {printable(c.message)}")
+    for row in device_rows(store):
+        if row.fleet == fleet and row.sync != "updated":
+            lines.append(f"  {printable(row.id):<24} {row.sync:<8} {printable(row.reason or '-')}")
+    return lines, verdict
+
+
+def _status(args) -> int:
+    import time
+
+    store = open_store(Path(args.state_dir or "."), read_only=True)
+    deadline, shown = time.monotonic() + args.timeout, None
+    while True:
+        lines, verdict = _status_lines(store, args.fleet)
+        if lines != shown:
+            print("\n".join(lines), flush=True)
+            shown = lines
+        if not args.watch or verdict != "progressing":
+            return 1 if args.watch and verdict == "stalled" else 0
+        if time.monotonic() > deadline:
+            print(f"origami: Fleet/{printable(args.fleet)} still rolling out after {args.timeout:g} s", flush=True)
+            return 1
+        time.sleep(1.0)
+
+
 def run(args) -> int:
+    if args.action == "status":
+        return _status(args)
     if args.controller:
         result = post_rollout_action(args.controller, read_token(args.token_file), args.fleet, args.action)
         print(f"fleet {printable(args.fleet)}: {args.action} recorded by {printable(result.get('by', '?'))} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 from controller.cli.output import add_output_flag
 from controller.cli.output import add_state_flag
 from controller.cli.output import age
+from controller.cli.output import clip
 from controller.cli.output import emit
 from controller.cli.output import table
 from controller.reconciler.conditions import summary
@@ -37,7 +38,7 @@ def status_table(store) -> str:
         if o.kind == "Fleet":
             progress = f"{o.fleet.updated}/{o.fleet.members} {o.fleet.phase or ''}"
         rows.append([f"{o.kind}/{o.name}", summary(o), progress, (o.observed_commit or "-")[:12],
-                     (ready.message if ready else "")[:60], age(o.updated_at)])
+                     clip(ready.message if ready else "", 60), age(o.updated_at)])
     lines.append(table(["OBJECT", "STATUS", "PROGRESS", "COMMIT", "MESSAGE", "AGE"], rows))
     devices = store.devices()
     online = sum(d.online for d in devices)
