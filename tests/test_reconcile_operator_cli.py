@@ -115,3 +115,13 @@ def test_rollout_status_says_where_the_fleet_stands_and_watch_ends_on_ready_or_s
     stalled = origami("rollout", "status", "digits-linux", "-w", cwd=tmp_path)
     assert stalled.returncode == 1 and "2 devices failed digits-cnn-123" in stalled.stdout
     assert origami("rollout", "status", "nope", cwd=tmp_path).returncode == 1
+
+
+def test_events_since_takes_a_duration_or_a_sequence_number(tmp_path):
+    _populate(tmp_path)
+    recent = json.loads(origami("events", "--since", "1h", "-o", "json", cwd=tmp_path).stdout)
+    assert [e["reason"] for e in recent] == ["RolloutStarted"]
+    assert json.loads(origami("events", "--since", "0s", "-o", "json", cwd=tmp_path).stdout) == []  # none that new
+    assert json.loads(origami("events", "--since", "1", "-o", "json", cwd=tmp_path).stdout) == []  # after seq 1
+    bad = origami("events", "--since", "yesterday", cwd=tmp_path)
+    assert bad.returncode == 2 and "a duration (30s, 10m, 2h, 1d)" in bad.stderr

@@ -10,12 +10,14 @@ from controller.cli.output import emit
 from controller.cli.output import printable
 from controller.cli.output import table
 from controller.state import open_store
+from specs.errors import UsageError
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("events", help="the event trail, oldest first")
     p.add_argument("--for", dest="ref", default=None, help="only events of KIND/NAME")
-    p.add_argument("--since", type=int, default=0, help="only events after this sequence number")
+    p.add_argument("--since", default="0", metavar="SEQ|DURATION",
+                   help="only events after this sequence number, or from the last 30s, 10m, 2h, 1d")
     p.add_argument("--limit", type=int, default=50, help="the last N events (default 50; 0 for all)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     add_state_flag(p)
@@ -28,13 +30,32 @@ def _rows(events):
              e.message] for e in events]
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(value: str, now: float) -> tuple[int, float | None]:
+    """(sequence number to start after, earliest time or None) from `--since`."""
+    value = value.strip()
+    if value.isdigit():
+        return int(value), None
+    number, unit = value[:-1], value[-1:]
+    if not number.isdigit() or unit not in _UNITS:
+        raise UsageError(f"--since {value!r}: give a sequence number (e.g. 120) or a duration (30s, 10m, 2h, 1d)")
+    return 0, now - int(number) * _UNITS[unit]
+
+
 def run(args) -> int:
     store = open_store(args.state_dir, read_only=True)
     kind, name = parse_ref(args.ref) if args.ref else ("", "")
-    events = store.events(since=args.since, kind=kind or None, name=name or None, limit=args.limit or None)
+    since, earliest = parse_since(args.since, time.time())
+    if earliest is None:
+        events = store.events(since=since, kind=kind or None, name=name or None, limit=args.limit or None)
+    else:  # by time: the trail is ordered, so the last N of those recent enough
+        events = [e for e in store.events(kind=kind or None, name=name or None) if e.ts >= earliest]
+        events = events[-args.limit:] if args.limit else events
     emit([e.to_dict() for e in events], args.output,
          lambda: table(["SEQ", "TIME", "TYPE", "OBJECT", "REASON", "MESSAGE"], _rows(events)))
-    last = events[-1].seq if events else args.since
+    last = events[-1].seq if events else since
     while args.follow:
         time.sleep(1)
         new = store.events(since=last, kind=kind or None, name=name or None)
