@@ -86,3 +86,10 @@ def test_event_stream_sends_the_trail_as_server_sent_events(served):
             if len(seen) == 2:
                 break
     assert [e["seq"] for e in seen] == [2, 3] and seen[0]["reason"] == "DeviceFailed"
+
+
+def test_pages_fit_a_phone_and_the_progress_bar_speaks(served):
+    server, _ = served
+    page = httpx.get(f"{server.url}/fleets/{FLEET}").text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert 'role="progressbar"' in page and 'aria-valuetext="1 of 6 updated"' in page

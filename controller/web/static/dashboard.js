@@ -30,7 +30,12 @@ function renderFleet(f) {
   text("step", r.step || 0);
   text("paused", r.paused ? "yes" : "no");
   ["updated", "members", "pending", "failed", "waiting"].forEach((k) => text(k, p[k]));
-  document.getElementById("progress-bar").style.width = p.percent + "%";
+  const bar = document.getElementById("progress-bar");
+  bar.style.width = p.percent + "%";
+  bar.className = r.phase === "halted" ? "halted" : "";
+  const meter = document.getElementById("progress");
+  meter.setAttribute("aria-valuenow", p.percent);
+  meter.setAttribute("aria-valuetext", `${p.updated} of ${p.members} updated` + (r.phase === "halted" ? ", halted" : ""));
   const status = document.querySelector("#fleet-status .badge");
   if (status) { status.textContent = f.status; status.className = "badge " + f.status.toLowerCase(); }
   const steps = document.getElementById("steps");
