@@ -80,15 +80,16 @@ class ReportIngest:
         every reader of the store sees the same truth."""
         observations = self.link.poll()
         now = self.clock()
+        before = now - self.online_timeout
+        if not observations and not self.store.silent(before):
+            return 0  # an idle pass takes no write lock
         with self.store.transaction():
             for o in observations:
                 self._record(o, now)
-            for device_id in self.store.mark_silent(now - self.online_timeout):
+            for device_id in self.store.mark_silent(before):
                 self.store.emit("Device", device_id, "Silent",
                                 f"no message for {self.online_timeout:.0f} s: counted offline until it reports again",
                                 warning=True)
-        if not observations:
-            return 0
         for o in observations:
             for callback in self._observers:
                 callback(o)

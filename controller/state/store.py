@@ -272,12 +272,16 @@ class StateStore:
                 params += [reported_version, None if healthy is None else int(healthy)]
             db.execute(f"UPDATE devices SET {', '.join(sets)} WHERE device_id=?", (*params, device_id))
 
+    def silent(self, before: float) -> list[str]:
+        """Devices still marked online whose last message is older than `before` (read only)."""
+        return [r["device_id"] for r in self._rows(
+            "SELECT device_id FROM devices WHERE online=1 AND last_seen < ? ORDER BY device_id", (before,))]
+
     def mark_silent(self, before: float) -> list[str]:
-        """Devices still marked online whose last message is older than `before` go offline (a device
-        that sent a hello and then nothing, or whose broker session outlived it); their ids."""
+        """The `silent` devices go offline (a device that sent a hello and then nothing, or whose broker
+        session outlived it); their ids."""
         with self.transaction() as db:
-            ids = [r["device_id"] for r in db.execute(
-                "SELECT device_id FROM devices WHERE online=1 AND last_seen < ? ORDER BY device_id", (before,))]
+            ids = self.silent(before)
             db.executemany("UPDATE devices SET online=0, online_since=NULL WHERE device_id=?", [(i,) for i in ids])
         return ids
 
