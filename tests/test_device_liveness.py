@@ -4,11 +4,9 @@ controller side is the real DeviceHub on a real Mosquitto; only the clock is the
 """
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from controller.devices.hub import DeviceHub
@@ -20,34 +18,10 @@ from controller.store.artifacts import ArtifactStore
 from device.agent import AgentConfig
 from device.agent import DeviceAgent
 from device.virtual.linux_board import profile_capabilities
+from tests.outsider import Outsider
 from wire.mqtt import MqttLink
 
 TIMEOUT = 180.0
-
-
-class Outsider:
-    """A device written from docs/protocol.md: retained hello and presence on its own topics."""
-
-    def __init__(self, url: str, device_id: str) -> None:
-        host, port = url.removeprefix("mqtt://").split(":")
-        self.device_id = device_id
-        self.root = f"origami/v1/devices/{device_id}"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"outsider-{device_id}")
-        self.client.connect(host, int(port))
-        self.client.loop_start()
-
-    def publish(self, channel: str, body: dict, retain: bool = True) -> None:
-        self.client.publish(f"{self.root}/{channel}", json.dumps(body), qos=1, retain=retain).wait_for_publish(5)
-
-    def hello(self) -> None:
-        self.publish("hello", {"protocol": "origami/v1", "deviceId": self.device_id, "agent": "outsider",
-                               "agentVersion": "0.1", "capabilities": {"family": "linux", "board": "rpi4"}})
-
-    def close(self) -> None:
-        for channel in ("hello", "presence", "state"):   # leave no retained messages behind
-            self.client.publish(f"{self.root}/{channel}", b"", qos=1, retain=True).wait_for_publish(5)
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture

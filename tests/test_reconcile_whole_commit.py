@@ -30,6 +30,7 @@ from controller.state import StateStore
 from device.virtual.fleet import VirtualFleet
 from tests.conftest import start_mosquitto
 from tests.conftest import stop_mosquitto
+from tests.outsider import Outsider
 from tests.reconcile_specs import classification_dataset
 from tests.reconcile_specs import commit
 from tests.reconcile_specs import fleet_yaml
@@ -256,32 +257,17 @@ def test_a_member_offline_across_a_commit_keeps_the_fleet_not_ready_until_it_ret
 def test_a_device_reporting_a_digest_it_was_not_sent_is_never_updated(world):
     """An outsider device (plain paho, from docs/protocol.md) joins, takes its desired state and claims
     the desired version and generation with another digest."""
-    import paho.mqtt.client as mqtt
-
     world.converged_on(world.origin.head.commit.hexsha)
     liar = "whole-liar-00"
-    root = f"origami/v1/devices/{liar}"
-    host, port = world.url.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"outsider-{liar}")
-    desired: list[dict] = []
-    client.on_message = lambda c, u, m: m.payload and desired.append(json.loads(m.payload))
-    client.connect(host, int(port))
-    client.subscribe(f"{root}/desired", qos=1)
-    client.loop_start()
+    device = Outsider(world.url, liar, follow_desired=True)
     try:
-        client.publish(f"{root}/hello", json.dumps({
-            "protocol": "origami/v1", "deviceId": liar, "agent": "outsider", "agentVersion": "0.1",
-            "capabilities": {"family": "linux", "board": "rpi4", "runtimes": ["litert"], "freeBytes": 10**9}}),
-            qos=1, retain=True).wait_for_publish(5)
-        client.publish(f"{root}/presence", json.dumps({"deviceId": liar, "online": True}), qos=1,
-                       retain=True).wait_for_publish(5)
-        _wait(lambda: desired)
-        want = desired[-1]
+        device.hello(capabilities={"family": "linux", "board": "rpi4", "runtimes": ["litert"], "freeBytes": 10**9})
+        device.publish("presence", {"deviceId": liar, "online": True})
+        _wait(lambda: device.desired)
+        want = device.desired[-1]
         manifest = want["artifact"]["manifest"]
-        client.publish(f"{root}/state", json.dumps({
-            "deviceId": liar, "firmwareVersion": "0.1", "modelVersion": manifest["version"],
-            "modelDigest": "0" * 64, "health": "ok", "observedGeneration": want["generation"]}),
-            qos=1, retain=True).wait_for_publish(5)
+        device.publish("state", {"deviceId": liar, "firmwareVersion": "0.1", "modelVersion": manifest["version"],
+                                 "modelDigest": "0" * 64, "health": "ok", "observedGeneration": want["generation"]})
 
         def judged():
             fleet = world.store.object("Fleet", "sorters")
@@ -293,10 +279,7 @@ def test_a_device_reporting_a_digest_it_was_not_sent_is_never_updated(world):
         row = next(r for r in _get_devices(world) if r["id"] == liar)
         assert row["sync"] != "updated" and "reports digest 00000000" in row["reason"]
     finally:
-        for channel in ("hello", "presence", "state"):
-            client.publish(f"{root}/{channel}", b"", qos=1, retain=True).wait_for_publish(5)
-        client.disconnect()
-        client.loop_stop()
+        device.close()
 
 
 def _wait(condition, timeout: float = 180.0):

@@ -4,12 +4,9 @@ names the fields (never their values), records nothing, and the API keeps answer
 """
 from __future__ import annotations
 
-import json
-import time
 import uuid
 
 import httpx
-import paho.mqtt.client as mqtt
 import pytest
 
 from controller.devices.hub import DeviceHub
@@ -18,12 +15,8 @@ from controller.reconciler.wiring import HubLink
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
 from controller.web.server import start_dashboard
-
-
-def _hello(device_id: str, **changes) -> dict:
-    hello = {"protocol": "origami/v1", "deviceId": device_id, "agent": "outsider", "agentVersion": "0.1",
-             "capabilities": {"family": "linux", "board": "rpi4"}}
-    return hello | changes
+from tests.outsider import Outsider
+from tests.waiting import wait_until
 
 
 @pytest.mark.parametrize("name, changes, field", [
@@ -38,27 +31,22 @@ def test_an_out_of_bounds_hello_is_refused_by_field_and_records_nothing(mosquitt
                     client_id=f"bounds-{uuid.uuid4().hex[:6]}").start()
     ingest = ReportIngest(store, HubLink(hub))
     device_id = f"bounds-{name}-{uuid.uuid4().hex[:6]}"
-    host, port = mosquitto.url.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"attacker-{device_id}")
-    client.connect(host, int(port))
-    client.loop_start()
+    attacker = Outsider(mosquitto.url, device_id)
     server = start_dashboard("127.0.0.1:0", tmp_path / "state", store)
+
+    def refusals():
+        ingest.ingest()
+        return [e for e in store.events(kind="Device", name=device_id) if e.reason == "MessageRejected"]
+
     try:
-        client.publish(f"origami/v1/devices/{device_id}/hello", json.dumps(_hello(device_id, **changes)),
-                       qos=1).wait_for_publish(5)
-        deadline = time.monotonic() + 10
-        refused = []
-        while not refused and time.monotonic() < deadline:
-            ingest.ingest()
-            refused = [e for e in store.events(kind="Device", name=device_id) if e.reason == "MessageRejected"]
-            time.sleep(0.05)
-        assert refused and refused[0].type == "Warning", "no Warning for the refused hello"
+        attacker.hello(retain=False, **changes)
+        refused = wait_until(refusals, "a Warning for the refused hello", 10, every=0.05)
+        assert refused[0].type == "Warning"
         assert field in refused[0].message and "1e+300" not in refused[0].message and "xxxx" not in refused[0].message
         assert store.device(device_id) is None                       # nothing recorded about it
         assert httpx.get(f"{server.url}/api/v1/devices").status_code == 200
     finally:
         server.stop()
-        client.disconnect()
-        client.loop_stop()
+        attacker.close()
         hub.stop()
         store.close()
