@@ -48,11 +48,8 @@ def run(args) -> int:
     store = open_store(args.state_dir, read_only=True)
     kind, name = parse_ref(args.ref) if args.ref else ("", "")
     since, earliest = parse_since(args.since, time.time())
-    if earliest is None:
-        events = store.events(since=since, kind=kind or None, name=name or None, limit=args.limit or None)
-    else:  # by time: the trail is ordered, so the last N of those recent enough
-        events = [e for e in store.events(kind=kind or None, name=name or None) if e.ts >= earliest]
-        events = events[-args.limit:] if args.limit else events
+    events = store.events(since=since, kind=kind or None, name=name or None, limit=args.limit or None,
+                          not_before=earliest)
     emit([e.to_dict() for e in events], args.output,
          lambda: table(["SEQ", "TIME", "TYPE", "OBJECT", "REASON", "MESSAGE"], _rows(events)))
     last = events[-1].seq if events else since

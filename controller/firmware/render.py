@@ -105,7 +105,8 @@ def template_digest(profile: DeviceProfile) -> str:
     except StageError:
         return "none"
     files = sorted(_template_files(family) + _template_files("common"))
-    stamp = tuple((f, (TEMPLATES / f).stat().st_mtime_ns, (TEMPLATES / f).stat().st_size) for f in files)
+    stats = [(f, (TEMPLATES / f).stat()) for f in files]
+    stamp = tuple((f, st.st_mtime_ns, st.st_size) for f, st in stats)
     return _files_digest(stamp)
 
 

@@ -118,13 +118,13 @@ class BundleMaker:
             variants = {spec.variant: variants[spec.variant]}
         if not variants:
             raise StageError(f"no variant passed its gates; see `origami describe model/{spec.model}`")
-        caps = class_capabilities(profile)
-        reserve = model.spec.split.firmwareReserve if caps.family == "mcu" else 0
+        family = profile.spec.family
+        reserve = model.spec.split.firmwareReserve if family == "mcu" else 0
         usable = usable_capabilities(profile, reserve)
-        options = candidates(variants, caps.family)
+        options = candidates(variants, family)
         selection = select_variant(usable, options)
         tail = None
-        if selection.candidate is None and caps.family == "mcu" and model.spec.split.policy != "never" \
+        if selection.candidate is None and family == "mcu" and model.spec.split.policy != "never" \
                 and options:
             say(f"{board}: no whole model fits; splitting", 0.0)
             head = self._split(repo, fleet, outcome, profile, reserve)
@@ -139,7 +139,7 @@ class BundleMaker:
             digest, variant = head_digest, chosen.name
         else:
             digest, variant, tail = variants[chosen.name]["digest"], chosen.name, None
-        if caps.family != "mcu":
+        if family != "mcu":
             return Artifact(digest, chosen.size, Target(runtime="litert", precision=chosen.precision),  # type: ignore[arg-type]
                             variant,
                             selection.reason)

@@ -456,8 +456,12 @@ class StateStore:
         return seq
 
     def events(self, *, since: int = 0, kind: str | None = None, name: str | None = None,
-               limit: int | None = None) -> list[Event]:
+               limit: int | None = None, not_before: float | None = None) -> list[Event]:
+        """Events after sequence `since` (and at or after time `not_before`), oldest first; the last
+        `limit` of them."""
         sql, params = "SELECT * FROM events WHERE seq > ?", [since]
+        if not_before is not None:
+            sql, params = sql + " AND ts >= ?", params + [not_before]
         if kind:
             sql, params = sql + " AND kind=?", params + [kind]
         if name:
