@@ -33,6 +33,22 @@ def model_yaml(name: str, dataset: str, architecture: str, training: str, *, ext
 SINE_MODEL = model_yaml("sine", "sine", "{preset: mlp, units: [8]}", "{epochs: 2, seed: 1}")
 
 
+class NoDevices:
+    """The loop's DeviceLink where no device exists: nothing reports, and nothing may be sent."""
+
+    def poll(self) -> list:
+        return []
+
+    def set_desired(self, device_id, desired) -> None:
+        raise AssertionError("nothing may be sent without devices")
+
+    def settle(self) -> None:
+        pass
+
+    def on_activity(self, callback) -> None:
+        pass
+
+
 def repo_code_flags() -> list[str]:
     """The CLI flags that let a build run repository code here: in the sandbox where the host has
     user namespaces, else explicitly unsandboxed (a CI container may forbid namespaces)."""

@@ -15,6 +15,7 @@ from controller.sources.git import GitSource
 from controller.state import StateStore
 from tests.reconcile_specs import SINE_DATASET
 from tests.reconcile_specs import SINE_MODEL
+from tests.reconcile_specs import NoDevices
 from tests.reconcile_specs import commit
 from tests.reconcile_specs import fleet_yaml
 
@@ -23,20 +24,6 @@ SPECS = {
     "model.yaml": SINE_MODEL,
     "fleet.yaml": fleet_yaml("boards", "sine", "{boards: [rpi4]}", "{canary: 1, batchSize: 50%}"),
 }
-
-
-class NoDevices:
-    def poll(self):
-        return []
-
-    def set_desired(self, device_id, desired):
-        raise AssertionError("nothing may be sent without devices")
-
-    def settle(self):
-        pass
-
-    def on_activity(self, callback):
-        pass
 
 
 @pytest.fixture(scope="module")

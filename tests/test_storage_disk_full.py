@@ -24,6 +24,7 @@ from controller.state import open_store
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import StageCache
 from specs.errors import StorageError
+from tests.reconcile_specs import NoDevices
 
 ADVICE = "the state directory's disk is full: free space or run `origami gc`"
 
@@ -80,20 +81,9 @@ class _Source:
         pass
 
 
-class _Link:
-    def poll(self):
-        return []
-
-    def settle(self) -> None:
-        pass
-
-    def on_activity(self, callback) -> None:
-        pass
-
-
 def test_the_loop_logs_a_full_disk_emits_an_event_keeps_running_and_retries(tmp_path, monkeypatch):
     store = open_store(tmp_path)
-    reconciler = Reconciler(store, _Source(), builder=None, link=_Link(), signer=None)
+    reconciler = Reconciler(store, _Source(), builder=None, link=NoDevices(), signer=None)
     passes = []
 
     def reconcile_once():

@@ -32,6 +32,7 @@ from controller.state import StateStore
 from specs.errors import BudgetError
 from specs.errors import StageError
 from tests.reconcile_specs import SINE_DATASET
+from tests.reconcile_specs import NoDevices
 from tests.reconcile_specs import commit
 from tests.security.attacker import SECRET
 from tests.security.attacker import spec_repository
@@ -81,20 +82,6 @@ SAW = {
 with open(REPORT, "w") as report:
     json.dump(SAW, report)
 """ + TINY
-
-
-class NoDevices:
-    def poll(self):
-        return []
-
-    def set_desired(self, device_id, desired):
-        raise AssertionError("no device in these tests")
-
-    def settle(self):
-        pass
-
-    def on_activity(self, callback):
-        pass
 
 
 class Listener:
