@@ -5,25 +5,25 @@ import json
 
 from controller.cli.kinds import parse_ref
 from controller.cli.output import add_output_flag
-from controller.cli.output import add_state_flag
 from controller.cli.output import age
 from controller.cli.output import emit
 from controller.cli.output import printable
+from controller.cli.remote_state import add_reader_flags
+from controller.cli.remote_state import open_reader
 from controller.reconciler.conditions import summary
-from controller.state import open_store
 from specs.errors import NotFoundError
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("describe", help="show one object in detail: KIND/NAME (e.g. fleet/digits-mcu)")
     p.add_argument("ref")
-    add_state_flag(p)
+    add_reader_flags(p)
     add_output_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    store = open_store(args.state_dir, read_only=True)
+    store = open_reader(args)
     kind, name = parse_ref(args.ref)
     if kind == "Device":
         device = store.device(name)

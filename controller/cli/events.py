@@ -5,11 +5,11 @@ import time
 
 from controller.cli.kinds import parse_ref
 from controller.cli.output import add_output_flag
-from controller.cli.output import add_state_flag
 from controller.cli.output import emit
 from controller.cli.output import printable
 from controller.cli.output import table
-from controller.state import open_store
+from controller.cli.remote_state import add_reader_flags
+from controller.cli.remote_state import open_reader
 from specs.errors import UsageError
 
 
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
                    help="only events after this sequence number, or from the last 30s, 10m, 2h, 1d")
     p.add_argument("--limit", type=int, default=50, help="the last N events (default 50; 0 for all)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
-    add_state_flag(p)
+    add_reader_flags(p)
     add_output_flag(p)
     p.set_defaults(func=run)
 
@@ -45,7 +45,7 @@ def parse_since(value: str, now: float) -> tuple[int, float | None]:
 
 
 def run(args) -> int:
-    store = open_store(args.state_dir, read_only=True)
+    store = open_reader(args)
     kind, name = parse_ref(args.ref) if args.ref else ("", "")
     since, earliest = parse_since(args.since, time.time())
     events = store.events(since=since, kind=kind or None, name=name or None, limit=args.limit or None,

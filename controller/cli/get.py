@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from controller.cli.kinds import kind_of
 from controller.cli.output import add_output_flag
-from controller.cli.output import add_state_flag
 from controller.cli.output import age
 from controller.cli.output import clip
 from controller.cli.output import emit
 from controller.cli.output import table
+from controller.cli.remote_state import add_reader_flags
+from controller.cli.remote_state import open_reader
 from controller.reconciler.conditions import summary
-from controller.state import open_store
 from specs.errors import NotFoundError
 from specs.errors import UsageError
 
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("get", help="list datasets, models, fleets or devices (or one by name)")
     p.add_argument("kind", help="datasets|models|fleets|devices (singular and short forms too: ds, mo, fl, dev)")
     p.add_argument("name", nargs="?", default=None, help="only this one")
-    add_state_flag(p)
+    add_reader_flags(p)
     add_output_flag(p)
     p.set_defaults(func=run)
 
@@ -59,7 +59,7 @@ def run(args) -> int:
     kind = kind_of(args.kind)
     if kind == "Source":
         raise UsageError("the spec source has one object: `origami describe source/specs`")
-    store = open_store(args.state_dir, read_only=True)
+    store = open_reader(args)
     data, text = _devices(store, args.name) if kind == "Device" else _objects(store, kind, args.name)
     if args.name is not None and not data:
         raise NotFoundError(f"{kind.lower()} '{args.name}' not found; see `origami get {kind.lower()}s`")

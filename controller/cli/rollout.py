@@ -2,8 +2,8 @@
 `origami rollout status FLEET [-w]`: where it stands (as `kubectl rollout status`: with --watch, exit 0
 once the fleet is Ready on the commit in force, 1 when it is Stalled or halted).
 
-Two ways, one set of rules: with `--controller URL` the action goes through the controller's API
-with an operator token (as the dashboard's and any script's do); without it, it is written into the
+Two ways, one set of rules: with `--server URL` (alias `--controller`) the action goes through the
+controller's API with an operator token (as the dashboard's and any script's do); without it, it is written into the
 local state store, which needs write access to the state directory: whoever can write that
 directory holds operator power (docs/security.md, "The operator")."""
 from __future__ import annotations
@@ -12,11 +12,11 @@ import getpass
 import os
 from pathlib import Path
 
-from controller.cli.controller_api import add_controller_flags
+from controller.cli.controller_api import client_from_args
 from controller.cli.controller_api import post_rollout_action
-from controller.cli.controller_api import read_token
-from controller.cli.output import add_state_flag
 from controller.cli.output import printable
+from controller.cli.remote_state import add_reader_flags
+from controller.cli.remote_state import open_reader
 from controller.state import open_store
 from controller.state.store import DEFAULT_FILE
 from specs.errors import AuthError
@@ -33,8 +33,7 @@ def register(subparsers) -> None:
                    help="status: print each change until the fleet is Ready (exit 0) or Stalled (exit 1)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="status --watch: give up after this long (exit 1; default 600)")
-    add_controller_flags(p)
-    add_state_flag(p)
+    add_reader_flags(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +52,7 @@ def _require_write_access(state_dir: Path) -> None:
         return  # open_store says what is missing
     if not (os.access(state_dir, os.W_OK) and os.access(store_file, os.W_OK)):
         raise AuthError("you cannot write the state directory (--state-dir), and only its owners may act on "
-                        "it directly; act through the controller's API instead: --controller URL --token-file FILE")
+                        "it directly; act through the controller's API instead: --server URL --token-file FILE")
 
 
 def _status_lines(store, fleet: str) -> tuple[list[str], str]:
@@ -82,7 +81,7 @@ def _status_lines(store, fleet: str) -> tuple[list[str], str]:
 def _status(args) -> int:
     import time
 
-    store = open_store(Path(args.state_dir or "."), read_only=True)
+    store = open_reader(args)
     deadline, shown = time.monotonic() + args.timeout, None
     while True:
         lines, verdict = _status_lines(store, args.fleet)
@@ -100,8 +99,8 @@ def _status(args) -> int:
 def run(args) -> int:
     if args.action == "status":
         return _status(args)
-    if args.controller:
-        result = post_rollout_action(args.controller, read_token(args.token_file), args.fleet, args.action)
+    if args.server:
+        result = post_rollout_action(client_from_args(args, acting=True), args.fleet, args.action)
         print(f"fleet {printable(args.fleet)}: {args.action} recorded by {printable(result.get('by', '?'))} "
               f"(event #{result.get('event', '?')}); the controller applies it on its next pass")
         return 0

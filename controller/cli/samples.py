@@ -4,10 +4,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from controller.cli.controller_api import client_from_args
 from controller.cli.output import add_output_flag
 from controller.cli.output import add_state_flag
 from controller.cli.output import emit
 from controller.cli.output import table
+from controller.cli.remote_state import add_reader_flags
 from specs.errors import UsageError
 
 
@@ -20,7 +22,7 @@ def register(subparsers) -> None:
     ls.add_argument("--limit", type=int, default=50, help="at most N samples, newest last (default 50; 0: all)")
     ls.add_argument("--counts", action="store_true", help="counts per label and per device instead of samples")
     ls.add_argument("--rejected", action="store_true", help="messages the collector rejected, with the reason")
-    add_state_flag(ls)
+    add_reader_flags(ls)
     add_output_flag(ls)
     ls.set_defaults(func=run_ls)
 
@@ -33,7 +35,7 @@ def register(subparsers) -> None:
     label.add_argument("--id", dest="ids", type=int, action="append", help="one sample by id (repeatable)")
     label.add_argument("--device", help="only this device's windows")
     label.add_argument("--sensor", help="only this sensor's windows (time ranges)")
-    add_state_flag(label)
+    add_reader_flags(label)
     label.set_defaults(func=run_label)
 
     export = sub.add_parser("export", help="write selected samples to an NPZ or CSV file")
@@ -59,6 +61,11 @@ def _add_filters(p) -> None:
 def _index(args):
     from controller.collect.index import SampleIndex
     from controller.state.store import DEFAULT_FILE
+
+    if getattr(args, "server", None):
+        from controller.cli.remote_state import RemoteSamples
+
+        return RemoteSamples(client_from_args(args))
 
     path = Path(args.state_dir or ".") / DEFAULT_FILE
     if not path.exists():
@@ -119,6 +126,14 @@ def run_label(args) -> int:
     ways = [args.session is not None, args.since is not None or args.until is not None, bool(args.ids)]
     if sum(ways) != 1:
         raise UsageError("choose what to label: --session S, or --since T --until T, or --id N")
+    if args.server:  # the API records the action as an event naming the operator
+        from controller.cli.remote_state import remote_label
+
+        done = remote_label(client_from_args(args, acting=True), {
+            "label": label, "session": args.session, "since": args.since, "until": args.until, "ids": args.ids,
+            "device": args.device, "sensor": args.sensor})
+        _print_labelled(done["changed"], label, done["labelRevision"])
+        return 0
     index = _index(args)
     if args.session is not None:
         changed = label_session(index, args.session, label, device=args.device)
@@ -128,9 +143,13 @@ def run_label(args) -> int:
         if args.since is None or args.until is None:
             raise UsageError("a time range needs both --since and --until")
         changed = label_range(index, args.since, args.until, label, device=args.device, sensor=args.sensor)
-    print(f"{changed} sample(s) {'unlabelled' if label is None else 'labelled ' + repr(label)} "
-          f"(label revision {index.label_revision()})")
+    _print_labelled(changed, label, index.label_revision())
     return 0
+
+
+def _print_labelled(changed: int, label: str | None, revision: int) -> None:
+    print(f"{changed} sample(s) {'unlabelled' if label is None else 'labelled ' + repr(label)} "
+          f"(label revision {revision})")
 
 
 def run_export(args) -> int:

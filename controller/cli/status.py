@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 from controller.cli.output import add_output_flag
-from controller.cli.output import add_state_flag
 from controller.cli.output import age
 from controller.cli.output import clip
 from controller.cli.output import emit
 from controller.cli.output import table
+from controller.cli.remote_state import add_reader_flags
+from controller.cli.remote_state import open_reader
 from controller.reconciler.conditions import summary
-from controller.state import open_store
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("status", help="conditions of every object and fleet progress")
-    add_state_flag(p)
+    add_reader_flags(p)
     add_output_flag(p)
     p.set_defaults(func=run)
 
@@ -47,6 +47,6 @@ def status_table(store) -> str:
 
 
 def run(args) -> int:
-    store = open_store(args.state_dir, read_only=True)
+    store = open_reader(args)
     emit(status_data(store), args.output, lambda: status_table(store))
     return 0

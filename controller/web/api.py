@@ -238,8 +238,9 @@ def get_device(device_id: str = Name(), board: Dashboard = Depends(dashboard)):
 
 
 def _events(board: Dashboard, since: int, kind: str | None, name: str | None, type_: str | None,
-            limit: int | None) -> list[EventView]:
-    events = board.store.events(since=since, kind=kind, name=name, limit=None if type_ else limit)
+            limit: int | None, not_before: float | None = None) -> list[EventView]:
+    events = board.store.events(since=since, kind=kind, name=name, limit=None if type_ else limit,
+                                not_before=not_before)
     if type_:
         events = [e for e in events if e.type == type_][-limit:] if limit else [e for e in events if e.type == type_]
     return event_views(events)
@@ -250,8 +251,10 @@ def list_events(since: int = Query(0, ge=0, le=MAX_SEQ, description="only events
                 kind: str | None = Query(None, max_length=64), name: str | None = Query(None, max_length=253),
                 type: Literal["Normal", "Warning"] | None = None,
                 limit: int = Query(100, ge=1, le=10_000, description="the last N matching events"),
+                notBefore: float | None = Query(None, ge=0, le=1e12, description="only events at or after this "
+                                                "Unix time (`origami events --since 1h`)"),
                 board: Dashboard = Depends(dashboard)):
-    return _events(board, since, kind, name, type, limit)
+    return _events(board, since, kind, name, type, limit, notBefore)
 
 
 @router.get("/events/stream", include_in_schema=False)

@@ -28,6 +28,7 @@ from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
 from controller.web import api
 from controller.web import pages
+from controller.web import records_api
 from controller.web.auth import TokenStore
 from controller.web.context import Dashboard
 from controller.web.context import dashboard
@@ -56,6 +57,7 @@ def create_app(store: StateStore, artifacts: ArtifactStore | None = None, metric
                                     samples=samples, hosts=hosts or HostPolicy(), streams=StreamSlots(max_streams),
                                     stream_idle=stream_idle)
     app.include_router(api.router)
+    app.include_router(records_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -130,7 +130,7 @@ def readable_state():
 def test_locally_a_user_who_cannot_write_the_state_dir_is_refused(readable_state):
     done = origami("rollout", "pause", FLEET, "--state-dir", str(readable_state), as_other_user=True)
     assert done.returncode == 1 and "cannot write the state directory" in done.stderr
-    assert "--controller URL --token-file FILE" in done.stderr and "Traceback" not in done.stderr
+    assert "--server URL --token-file FILE" in done.stderr and "Traceback" not in done.stderr
     store = StateStore(readable_state / "origami-state.db")
     _untouched(store)
     # Reading stays open to that user.
