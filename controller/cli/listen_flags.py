@@ -1,5 +1,6 @@
 """The options of `origami reconcile` that serve the dashboard and the API: where (`--listen`), under
-which host names (`--allowed-host`), and how many event streams at once (`--max-streams`)."""
+which host names (`--allowed-host`), how many event streams at once (`--max-streams`), and the git
+webhook's secret (`--webhook-secret-file`)."""
 from __future__ import annotations
 
 import os
@@ -19,6 +20,13 @@ def add_listen_flags(parser) -> None:
                         help="live event streams open at once (default 32; beyond: 503 with Retry-After)")
 
 
+    parser.add_argument("--webhook-secret-file", default=os.environ.get("ORIGAMI_WEBHOOK_SECRET_FILE"), metavar="FILE",
+                        help="accept GitHub-style push webhooks at /api/v1/hooks/git signed with the secret on this "
+                             "file's first line (X-Hub-Signature-256); each starts a pass at once "
+                             "(env ORIGAMI_WEBHOOK_SECRET_FILE)")
+
+
 def listen_options(args) -> dict:
     """The keyword arguments of `start_dashboard` that the flags above set."""
-    return {"allowed_hosts": tuple(args.allowed_host or ()), "max_streams": args.max_streams}
+    return {"allowed_hosts": tuple(args.allowed_host or ()), "max_streams": args.max_streams,
+            "webhook_secret_file": args.webhook_secret_file}

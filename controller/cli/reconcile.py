@@ -1,4 +1,6 @@
-"""`origami reconcile [PATH|--git URL]`: the controller. Passes until interrupted, or one with --once."""
+"""`origami reconcile [PATH|--git URL]`: the controller. Passes until interrupted, or one with --once.
+`origami reconcile now --server URL`: ask a running controller for a pass now (fetch and apply the
+specs without waiting for the git poll); a spec directory named `now` is `./now`."""
 from __future__ import annotations
 
 import sys
@@ -8,6 +10,8 @@ from pathlib import Path
 
 from controller.cli.broker_flags import add_broker_flags
 from controller.cli.broker_flags import open_controller_broker
+from controller.cli.controller_api import add_server_flags
+from controller.cli.controller_api import client_from_args
 from controller.cli.keys import add_passphrase_flag
 from controller.cli.keys import passphrase_from_args
 from controller.cli.limits_option import add_limits_option
@@ -22,13 +26,15 @@ from controller.cli.storage_flags import maintenance_settings
 from controller.state import open_store
 from specs.errors import UsageError
 from wire.logs import get_logger
+from wire.text import printable
 
 log = get_logger("cli.reconcile")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("reconcile", help="run the controller: from specs to a converged fleet")
-    p.add_argument("path", nargs="?", default=None, help="local spec directory (watched), unless --git")
+    p.add_argument("path", nargs="?", default=None,
+                   help="local spec directory (watched), unless --git; `now` asks the --server controller for a pass")
     p.add_argument("--git", default=None, help="git URL of the spec repository")
     p.add_argument("--branch", default="main")
     p.add_argument("--path", dest="subpath", default="", help="directory inside the git repository")
@@ -46,6 +52,7 @@ def register(subparsers) -> None:
     add_gc_flags(p, loop=True)
     add_limits_option(p)
     add_repo_code_option(p)
+    add_server_flags(p)
     p.set_defaults(func=run)
 
 
@@ -68,7 +75,22 @@ def make_source(args, state_dir: Path):
     return LocalSource(args.path or ".", workdir=state_dir / "source")
 
 
+def request_pass(args) -> int:
+    """`origami reconcile now`: POST /api/v1/reconcile with the operator token; the loop runs a pass at once."""
+    if not args.server:
+        raise UsageError("`origami reconcile now` asks a running controller: give --server URL (or ORIGAMI_SERVER) "
+                         "and --token-file FILE")
+    done = client_from_args(args, acting=True).post("reconcile")
+    print(f"reconcile requested by {printable(done.get('by', '?'))} (event #{done.get('event', '?')}); "
+          "the controller fetches and applies the specs now")
+    return 0
+
+
 def run(args) -> int:
+    if args.path == "now":
+        return request_pass(args)
+    if args.webhook_secret_file and not args.listen:
+        raise UsageError("--webhook-secret-file needs --listen HOST:PORT (the webhook is served by the API)")
     from controller.collect.service import CollectionService
     from controller.devices.hub import DeviceHub
     from controller.devices.signing import Signer

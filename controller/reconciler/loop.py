@@ -79,6 +79,7 @@ class Reconciler:
         self.maintenance = maintenance
         self.storage_failures = 0  # passes that failed for lack of disk space (a metric reads it)
         self._lock = threading.Lock()
+        self._kick = threading.Event()  # set by wake(): the running loop starts its next pass at once
         self._resent = False
         self._repo_hooks: list[Callable[[SpecRepository], None]] = []
         self._pass_hooks: list[Callable[[PassResult | None, float], None]] = []
@@ -195,7 +196,7 @@ class Reconciler:
     def run(self, stop: threading.Event, *, interval: float = 2.0, once: bool = False,
             until: Callable[[PassResult], bool] | None = None) -> PassResult:
         """Pass after pass until `stop` is set (or once, or until `until(result)` is true)."""
-        kick = threading.Event()
+        kick = self._kick
         watcher = threading.Thread(target=self.source.watch, args=(kick.set, stop), daemon=True)
         if not once:
             watcher.start()
@@ -216,6 +217,12 @@ class Reconciler:
                 return result
             kick.wait(interval)
             kick.clear()
+
+    def wake(self) -> None:
+        """Start the next pass now instead of after the interval (`origami reconcile now`, a git
+        webhook): a pass fetches the source first, so a pushed commit is applied without waiting for
+        the poll. Returns at once; passes never overlap."""
+        self._kick.set()
 
     def _storage_failed(self, err: StorageError) -> None:
         """A full disk: say so (an event when there is still room for one) and keep running; the

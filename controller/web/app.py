@@ -11,6 +11,7 @@ site's page (`Origin`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -29,6 +30,7 @@ from controller.store.artifacts import ArtifactStore
 from controller.web import api
 from controller.web import pages
 from controller.web import records_api
+from controller.web import triggers
 from controller.web.auth import TokenStore
 from controller.web.context import Dashboard
 from controller.web.context import dashboard
@@ -43,21 +45,25 @@ from wire import __version__
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/login", "/static/")
+OPEN_EXACT = (triggers.HOOK_PATH,)  # the webhook's credential is its signature
 
 
 def create_app(store: StateStore, artifacts: ArtifactStore | None = None, metrics: ControllerMetrics | None = None,
                *, tokens: TokenStore, require_read_auth: bool = False, samples: SampleIndex | None = None,
                hosts: HostPolicy | None = None, max_streams: int = DEFAULT_MAX_STREAMS,
-               stream_idle: float = DEFAULT_IDLE_SECONDS) -> FastAPI:
+               stream_idle: float = DEFAULT_IDLE_SECONDS, reconcile_now: Callable[[], None] | None = None,
+               webhook_secret: bytes | None = None) -> FastAPI:
     app = FastAPI(title="Origami controller API", version=__version__,
                   description="Status of datasets, models, fleets, rollouts and devices; operator actions "
                               "(need `Authorization: Bearer <operator token>`).",
                   docs_url="/api/docs", redoc_url=None)
     app.state.dashboard = Dashboard(store, artifacts, metrics or ControllerMetrics(store), tokens, require_read_auth,
                                     samples=samples, hosts=hosts or HostPolicy(), streams=StreamSlots(max_streams),
-                                    stream_idle=stream_idle)
+                                    stream_idle=stream_idle, reconcile_now=reconcile_now,
+                                    webhook_secret=webhook_secret)
     app.include_router(api.router)
     app.include_router(records_api.router)
+    app.include_router(triggers.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -69,7 +75,8 @@ def create_app(store: StateStore, artifacts: ArtifactStore | None = None, metric
     async def reads_need_a_token_off_loopback(request: Request, call_next):
         board: Dashboard = request.app.state.dashboard
         path = request.url.path
-        if board.require_read_auth and not path.startswith(OPEN_PATHS) and board.operator(request) is None:
+        if board.require_read_auth and not path.startswith(OPEN_PATHS) and path not in OPEN_EXACT and \
+                board.operator(request) is None:
             if path.startswith("/api/") or path in ("/metrics", "/openapi.json"):
                 return JSONResponse({"detail": "this server is reachable off loopback: send "
                                      "`Authorization: Bearer <operator token>`"}, status_code=401)

@@ -3,6 +3,7 @@ app, at `app.state.dashboard`, and the FastAPI dependency that hands it to a rou
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -35,6 +36,8 @@ class Dashboard:
     stream_idle: float = DEFAULT_IDLE_SECONDS  # a stream with no new event for this long ends
     stream_poll: float = 0.5  # seconds between event-trail polls of a server-sent-events stream
     samples: SampleIndex | None = None  # the collector's index; opened on the state file when first needed
+    reconcile_now: Callable[[], None] | None = None  # wakes the reconcile loop (None: no loop in this process)
+    webhook_secret: bytes | None = None  # the git webhook's HMAC secret (None: no webhook)
     _samples_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sample_index(self) -> SampleIndex:

@@ -77,13 +77,14 @@ class DashboardServer:
 
 def start_dashboard(listen: str, state_dir, store, builder=None, reconciler=None, hub=None,
                     out=None, collection=None, allowed_hosts: list[str] | tuple[str, ...] = (),
-                    max_streams: int | None = None) -> DashboardServer:
+                    max_streams: int | None = None, webhook_secret_file: str | None = None) -> DashboardServer:
     """What `origami reconcile --listen HOST:PORT` runs: the operator token (on the first run, written
     to `STATE/operator-token`, mode 0600: the startup line says where, never what), metrics wired to
     the running parts (`collection`: the CollectionService, whose stored windows are counted), and
     the server, answering the listen address's names and `allowed_hosts`. The samples API reads its
     own connection to the state file, so pages never wait on the collector's writes. Off loopback,
-    every request needs the token."""
+    every request needs the token. `reconciler.wake` answers `POST /api/v1/reconcile` and, with a
+    `webhook_secret_file`, signed git webhooks."""
     import sys
     from pathlib import Path
 
@@ -94,16 +95,19 @@ def start_dashboard(listen: str, state_dir, store, builder=None, reconciler=None
     from controller.web.metrics import ControllerMetrics
     from controller.web.metrics import wire_metrics
     from controller.web.streams import DEFAULT_MAX_STREAMS
+    from controller.web.triggers import load_webhook_secret
 
     out = out or sys.stderr
     host, port = parse_listen(listen)
+    secret = load_webhook_secret(webhook_secret_file) if webhook_secret_file else None  # a bad file stops us first
     tokens, token_file = hand_over_first_token(Path(state_dir))
     metrics = ControllerMetrics(store)
     wire_metrics(metrics, reconciler=reconciler, builder=builder, hub=hub, collection=collection)
     loopback = is_loopback(host)
     app = create_app(store, builder.store if builder is not None else None, metrics, tokens=tokens,
                      require_read_auth=not loopback, hosts=HostPolicy.for_listen(host, allowed_hosts),
-                     max_streams=DEFAULT_MAX_STREAMS if max_streams is None else max_streams)
+                     max_streams=DEFAULT_MAX_STREAMS if max_streams is None else max_streams,
+                     reconcile_now=reconciler.wake if reconciler is not None else None, webhook_secret=secret)
     server = DashboardServer(app, host, port).start()
     print(f"origami: dashboard on {server.url} (API {server.url}/api/v1, metrics {server.url}/metrics)"
           + ("" if loopback else "; not loopback: every request needs the operator token"), file=out)
