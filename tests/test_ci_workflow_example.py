@@ -14,3 +14,12 @@ def test_workflow_validates_with_annotations_then_plans():
     plan = next(i for i, r in enumerate(runs) if "origami plan" in r)
     assert "--format github" in runs[validate]
     assert validate < plan
+
+
+def test_every_step_fails_on_a_failing_pipe_and_installs_no_placeholder():
+    workflow = yaml.safe_load((EXAMPLES / "ci" / "origami.yml").read_text())
+    runs = [s["run"] for s in workflow["jobs"]["validate-and-plan"]["steps"] if "run" in s]
+    assert all(r.lstrip().startswith("set -euo pipefail") for r in runs)
+    install = next(r for r in runs if "pip install" in r)
+    assert 'pip install "$ORIGAMI_PACKAGE"' in install and "git+" not in install
+    assert "-o markdown" in next(r for r in runs if "origami plan" in r)

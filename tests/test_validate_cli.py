@@ -34,8 +34,9 @@ def test_invalid_tree_reports_every_error_in_one_run(capsys):
 def test_github_format_prints_workflow_annotations(capsys):
     assert main(["validate", str(EXAMPLES / "invalid" / "negative-epochs"), "--format", "github"]) == 1
     out = capsys.readouterr().out.strip().splitlines()
-    assert out == ["::error file=spec.yaml,line=10,col=13,title=Model/sine::spec.training.epochs: "
-                   "Input should be greater than 0 (got -5)"]
+    # paths from the repository root (the checkout), so that GitHub puts the annotation on the diff
+    assert out == ["::error file=examples/invalid/negative-epochs/spec.yaml,line=10,col=13,title=Model/sine::"
+                   "spec.training.epochs: Input should be greater than 0 (got -5)"]
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):

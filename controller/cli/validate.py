@@ -5,7 +5,10 @@ Notices (a Model that runs repository code) are printed too but keep the exit co
 from __future__ import annotations
 
 import json
+import os
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 from controller.cli.limits_option import add_limits_option
 from controller.cli.limits_option import limits_from_args
@@ -34,8 +37,11 @@ def run(args) -> int:
             "notices": [i.to_dict() for i in repo.notices],
         }, indent=2))
     elif args.format == "github":
+        prefix = workspace_prefix(args.path)
         for issue in repo.issues + repo.notices:
-            print(printable(issue.github()))
+            located = replace(issue, file=f"{prefix}/{issue.file}") if prefix and not Path(issue.file).is_absolute() \
+                else issue
+            print(printable(located.github()))
         summary = "valid" if repo.valid else f"{len(repo.issues)} error(s)"
         print(f"origami validate: {repo.files} file(s), {len(repo.documents)} document(s): {summary}", file=sys.stderr)
     else:
@@ -46,3 +52,17 @@ def run(args) -> int:
         else:
             print(f"{len(repo.issues)} error(s) in {repo.files} file(s)", file=sys.stderr)
     return 0 if repo.valid else 1
+
+
+def workspace_prefix(path: str) -> str:
+    """Where the validated folder lies in the checkout, as a POSIX path ("" at its top): GitHub puts
+    an annotation on the diff only when its file is relative to the repository root, while issues
+    name files relative to the validated folder (`origami validate specs/`). The checkout is
+    $GITHUB_WORKSPACE when it holds the folder, else the nearest folder with a `.git`, else the
+    working directory."""
+    folder = Path(path).resolve()
+    folder = folder if folder.is_dir() else folder.parent
+    tops = [Path(os.environ["GITHUB_WORKSPACE"]).resolve()] if os.environ.get("GITHUB_WORKSPACE") else []
+    tops += [p for p in (folder, *folder.parents) if (p / ".git").exists()][:1] + [Path.cwd().resolve()]
+    top = next((t for t in tops if folder.is_relative_to(t)), None)
+    return "" if top is None or folder == top else folder.relative_to(top).as_posix()
