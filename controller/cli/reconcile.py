@@ -3,6 +3,7 @@
 specs without waiting for the git poll); a spec directory named `now` is `./now`."""
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -52,6 +53,9 @@ def register(subparsers) -> None:
     add_gc_flags(p, loop=True)
     add_limits_option(p)
     add_repo_code_option(p)
+    p.add_argument("--notifications", default=os.environ.get("ORIGAMI_NOTIFICATIONS"), metavar="FILE",
+                   help="send commit and rollout notifications to the webhooks, Slack channels and GitHub commit "
+                        "statuses this YAML file lists (docs/ci.md; env ORIGAMI_NOTIFICATIONS)")
     add_server_flags(p)
     p.set_defaults(func=run)
 
@@ -101,6 +105,11 @@ def run(args) -> int:
     from controller.reconciler.wiring import HubLink
 
     state_dir = Path(args.state_dir or ".")
+    sinks = None
+    if args.notifications:  # a bad file stops the start before anything runs
+        from controller.notifications.config import load_sinks
+
+        sinks = load_sinks(args.notifications)
     signer = Signer.load_or_create(state_dir, passphrase_from_args(args))  # a wrong passphrase fails first
     store = open_store(state_dir)
     source = make_source(args, state_dir)
@@ -122,8 +131,12 @@ def run(args) -> int:
                                                                    maintenance_settings(args), clock=time.time))
     reconciler.on_repository(lambda repo: collection.apply(repo, store.devices()))
     stop = threading.Event()
-    dashboard = None
+    dashboard = notifier = None
     try:
+        if sinks:
+            from controller.notifications.notifier import Notifier
+
+            notifier = Notifier(store.path, sinks).start()
         if args.listen:
             from controller.web.server import start_dashboard
 
@@ -135,6 +148,8 @@ def run(args) -> int:
         return 130
     finally:
         builds.stop()
+        if notifier:
+            notifier.stop()
         if dashboard:
             dashboard.stop()
         collection.stop()
