@@ -51,7 +51,7 @@ class BuildProgress:
             log.warning("cannot note build progress", extra={"target": self.target, "error": type(err).__name__})
 
 
-def running(store: StateStore) -> list[dict]:
+def running(store: StateStore) -> list[dict[str, Any]]:
     """The builds running now, as noted: target, started, and the last note (`summary` first)."""
     return [{"key": s["key"], "target": s["target"], "startedAt": s["started_at"], **s["result"]}
             for s in store.stages() if s["status"] == "running"]
