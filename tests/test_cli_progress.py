@@ -2,6 +2,7 @@
 in a pipe, a bar on a terminal; and `origami status` shows the stage a controller's build is at."""
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import os
@@ -62,10 +63,23 @@ def test_plain_lines_in_a_pipe_with_the_time_left_on_epochs():
     assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
 
 
+def read_all(leader: int) -> str:
+    """Everything written to a pseudo-terminal whose other side is closed (then reading fails: EIO)."""
+    chunks = []
+    try:
+        while chunk := os.read(leader, 65536):
+            chunks.append(chunk)
+    except OSError:
+        pass
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
 def test_a_terminal_gets_a_bar_and_a_pipe_or_ci_plain_lines(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("TERM", "xterm")
     leader, follower = os.openpty()
+    reader = concurrent.futures.ThreadPoolExecutor(1).submit(read_all, leader)  # a full terminal would block
     with open(follower, "w") as terminal:
         view = progress_for(False, terminal)
         assert isinstance(view, BarProgress)
@@ -73,8 +87,7 @@ def test_a_terminal_gets_a_bar_and_a_pipe_or_ci_plain_lines(monkeypatch):
             view(line)
         view("\x1b[31m[x] not markup")  # printed escaped: neither a terminal command nor rich markup
         view.close()
-        drawn = os.read(leader, 65536).decode("utf-8", "replace")
-    os.close(leader)
+    drawn = reader.result(timeout=30)
     assert "[2/4] model sine: training (60 epochs max)" in drawn and "ETA" in drawn and "3/60" in drawn
     assert "\\x1b[31m[x] not markup" in drawn
     assert isinstance(progress_for(False, io.StringIO()), PlainProgress)

@@ -15,20 +15,32 @@ from wire.progress import Tracker
 log = get_logger("reconciler.build_progress")
 
 NOTE_EVERY_SECONDS = 2.0
+Timing = Callable[[str, float, bool], None]  # ("build" | "train", seconds, ok)
+
+
+def is_training(stage_text: str) -> bool:
+    """Whether a stage line is the training stage's (`[2/5] model sine: training (60 epochs max)`)."""
+    return ": training" in stage_text
 
 
 class BuildProgress:
     """The `Progress` a build job reports through: passed on to `say`, noted in the store."""
 
-    def __init__(self, store: StateStore, key: str, target: str, say: Progress, clock: Callable[[], float]) -> None:
+    def __init__(self, store: StateStore, key: str, target: str, say: Progress, clock: Callable[[], float],
+                 timing: Timing | None = None) -> None:
         self.store, self.key, self.target, self.say, self.clock = store, key, target, say, clock
+        self.timing = timing or (lambda what, seconds, ok: None)
         self.tracker = Tracker(clock())
         self.noted_at = float("-inf")
 
     def __call__(self, what: str, fraction: float) -> None:
         self.say(f"{self.target}: {what}", fraction)
         now = self.clock()
+        training = self.tracker.stage is not None and is_training(self.tracker.stage.text)
+        started = self.tracker.stage_started
         step = self.tracker.update(what, now)
+        if training and step.stage is not None:  # the training stage just ended
+            self.timing("train", now - started, True)
         if step.stage is not None or now - self.noted_at >= NOTE_EVERY_SECONDS:
             self.noted_at = now
             self._write(lambda: self.store.stage_progress(self.key, self.tracker.to_dict(now) | {"at": now}))
@@ -36,13 +48,14 @@ class BuildProgress:
     def run(self, build: Callable[[], Any]) -> Any:
         """Run `build`, its stage row running meanwhile and done or failed after."""
         self._write(lambda: self.store.stage_started(self.key, "build", self.target))
-        ok = False
+        ok, started = False, self.clock()
         try:
             result = build()
             ok = True
             return result
         finally:
             self._write(lambda: self.store.stage_finished(self.key, ok, {"summary": "built" if ok else "failed"}))
+            self.timing("build", self.clock() - started, ok)
 
     def _write(self, note: Callable[[], None]) -> None:
         try:
