@@ -25,9 +25,9 @@ from pathlib import Path
 import git
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the demo shows Origami's progress, not TensorFlow's chatter
 
 from controller.cli.main import main
+from controller.cli.native_output import quiet_native_output
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits-mixed"
 FLEET = {"rpi4": 6, "jetson-nano": 6, "nano33ble": 3, "esp32s3": 3, "nano33ble-lite": 3}
@@ -176,9 +176,9 @@ class _Controller:
 
 
 def run() -> int:
-    import warnings
-
-    warnings.filterwarnings("ignore", category=UserWarning)
+    # The demo shows Origami's progress, not TensorFlow's chatter, whatever TF_CPP_MIN_LOG_LEVEL the
+    # Makefile exports; `make demo ORIGAMI_LOG_LEVEL=DEBUG` shows it all.
+    quiet_native_output(os.environ.get("ORIGAMI_LOG_LEVEL", "WARNING"))
     work = Path(tempfile.mkdtemp(prefix="origami-demo-"))
     repo, specs, first = _spec_repository(work)
     print(f"demo: spec repository {specs} (git, branch main); state in {work / 'state'}")

@@ -1,5 +1,6 @@
-"""The API returns what `origami ... --output json` prints for the same state store, and adds
-rollout progress per strategy step and per board class."""
+"""The API returns what `origami ... --output json` prints for the same state store (the CLI with its
+times in RFC 3339, the API with epoch seconds), and adds rollout progress per strategy step and per
+board class."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import httpx
 import pytest
 
 from controller.cli.main import main
+from controller.cli.output import with_rfc3339_times
 from controller.web import DashboardServer
 from controller.web import create_app
 from controller.web import ensure_operator_token
@@ -45,7 +47,7 @@ def test_api_equals_the_cli_json(served, capsys, argv, path):
     cli = cli_json(capsys, *argv, "--state-dir", str(state_dir))
     if path.startswith("/api/v1/devices/"):
         assert api.pop("capabilities") == api["hello"]["capabilities"]  # added by the API
-    assert api == cli
+    assert with_rfc3339_times(api) == cli
 
 
 def test_fleet_detail_is_the_cli_describe_plus_progress(served, capsys):
@@ -53,7 +55,7 @@ def test_fleet_detail_is_the_cli_describe_plus_progress(served, capsys):
     api = httpx.get(f"{server.url}/api/v1/fleets/{FLEET}").json()
     cli = cli_json(capsys, "describe", f"fleet/{FLEET}", "--state-dir", str(state_dir))
     progress, model = api.pop("progress"), api.pop("model")
-    assert api == cli and model is None  # no applied commit in this store: the model is unknown
+    assert with_rfc3339_times(api) == cli and model is None  # no applied commit in this store: the model is unknown
     assert (progress["members"], progress["updated"], progress["pending"], progress["failed"]) == (6, 1, 1, 1)
     assert [(s["step"], s["quota"], s["state"]) for s in progress["steps"]] == [
         (0, 1, "done"), (1, 3, "current"), (2, 5, "upcoming"), (3, 6, "upcoming")]

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from controller.cli.main import main
+from controller.cli.output import with_rfc3339_times
 from controller.collect.index import Selection
 from tests.web_seed import RECORDINGS
 from tests.web_seed import serve_collected
@@ -38,7 +39,7 @@ def test_samples_equal_the_cli_json(served, capsys, argv, params):
     server, state_dir, *_ = served
     api = httpx.get(f"{server.url}/api/v1/samples", params={**params, "limit": 1000})
     cli = cli_json(capsys, "samples", "ls", *argv, "--limit", "0", "--state-dir", str(state_dir))
-    assert api.status_code == 200 and api.json() == cli and cli
+    assert api.status_code == 200 and with_rfc3339_times(api.json()) == cli and cli  # the CLI's times: RFC 3339
     assert int(api.headers["x-total-count"]) == len(cli)
 
 
@@ -48,7 +49,8 @@ def test_counts_and_rejections_equal_the_cli_json(served, capsys):
     assert counts == cli_json(capsys, "samples", "ls", "--counts", "--state-dir", str(state_dir))
     assert counts["labels"] == {"": sum(r[3] for r in RECORDINGS if r[2] is None), "shake": 5}
     rejected = httpx.get(f"{server.url}/api/v1/samples/rejected").json()
-    assert rejected == cli_json(capsys, "samples", "ls", "--rejected", "--state-dir", str(state_dir))
+    assert with_rfc3339_times(rejected) == cli_json(capsys, "samples", "ls", "--rejected", "--state-dir",
+                                                    str(state_dir))
     assert [r["reason"] for r in rejected] == ["Malformed"]
 
 

@@ -7,13 +7,13 @@ the controller's limits, as under `origami reconcile`."""
 from __future__ import annotations
 
 import json
-import sys
 
 from controller.cli.limits_option import add_limits_option
 from controller.cli.limits_option import add_repo_code_option
 from controller.cli.limits_option import limits_from_args
 from controller.cli.limits_option import repo_code_from_args
 from controller.cli.output import add_state_flag
+from controller.cli.progress import progress_for
 from controller.loading import load_repository
 from specs.errors import SpecError
 from specs.errors import UsageError
@@ -71,9 +71,11 @@ def run(args) -> int:
     if not names:
         raise UsageError(f"{args.path} defines no Model to build")
     builder = SandboxedBuilder(args.state_dir, allow_repo_code=repo_code_from_args(args), limits=limits)
-    progress = (lambda _message: None) if args.quiet else \
-        (lambda message: print(f"  {message}", file=sys.stderr, flush=True))
-    builds = [builder.run_build(repo, name, model_keys(repo, name), progress) for name in names]
+    progress = progress_for(args.quiet)
+    try:
+        builds = [builder.run_build(repo, name, model_keys(repo, name), progress) for name in names]
+    finally:
+        progress.close()
     if args.output == "json":
         print(json.dumps([b.to_dict() for b in builds], indent=2, default=str))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sqlite3
 import sys
 
@@ -38,6 +39,7 @@ COMMANDS = [
     "controller.cli.split",
     "controller.cli.worker",
     "controller.cli.samples",
+    "controller.cli.completion",
 ]
 
 
@@ -47,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative GitOps reconciler for the TinyML lifecycle.",
     )
     parser.add_argument("--version", action="version", version=f"origami {__version__}")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="structured logs on stderr at this level (default WARNING)")
+    parser.add_argument("--log-level", default=os.environ.get("ORIGAMI_LOG_LEVEL", "WARNING"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="structured logs on stderr at this level (default WARNING, or ORIGAMI_LOG_LEVEL); "
+                             "DEBUG also shows what TensorFlow and other native libraries print")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(subparsers)
@@ -61,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    from controller.cli.native_output import quiet_native_output
+    from controller.cli.native_output import replay_native_output
     from wire.logs import configure_logging
 
+    quiet_native_output(args.log_level)  # before any command imports TensorFlow
     configure_logging(args.log_level)
     try:
         return int(args.func(args) or 0)
@@ -82,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("origami: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: its traceback, and what native code said just before
+        replay_native_output()
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

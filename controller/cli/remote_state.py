@@ -81,6 +81,12 @@ class RemoteState:
     def rollout(self, fleet: str) -> RolloutRecord | None:
         return next((r for r in self.rollouts() if r.fleet == fleet), None)
 
+    def stages(self) -> list[dict]:
+        """The running builds, as the status view lists them (the API keeps finished stages to itself)."""
+        return [{"key": b["key"], "target": b["target"], "started_at": b["startedAt"], "status": "running",
+                 "result": {k: v for k, v in b.items() if k not in ("key", "target", "startedAt")}}
+                for b in self._get("status").get("building", [])]
+
     def events(self, *, since: int = 0, kind: str | None = None, name: str | None = None,
                limit: int | None = None, not_before: float | None = None) -> list[Event]:
         return [Event(**e) for e in self._get("events", since=since, kind=kind, name=name,

@@ -6,12 +6,11 @@ applied with the board's DeviceProfile and the link of the Fleet that runs the m
 """
 from __future__ import annotations
 
-import sys
-
 from controller.cli.output import add_output_flag
 from controller.cli.output import add_state_flag
 from controller.cli.output import emit
 from controller.cli.output import table
+from controller.cli.progress import progress_for
 from controller.loading import load_repository
 from specs.errors import SpecError
 from specs.errors import StageError
@@ -114,18 +113,21 @@ def run_explain(args) -> int:
                                      "--bandwidth" if args.bandwidth else "", "--latency-ms" if args.latency_ms
                                      is not None else ""]))
 
-    say = None if args.quiet else (lambda message: print(f"  {message}", file=sys.stderr, flush=True))
+    progress = progress_for(args.quiet)
+    say = None if args.quiet else progress
     store = ArtifactStore(artifact_dir(args.state_dir))
-    build = build_model(repo, args.model, model_keys(repo, args.model), store, StageCache(store), say)
-    _, keras = import_tf()
-    keras_model = keras.models.load_model(store.path(build.model_digest), compile=False)
-    snapshot = Snapshot.decode(store.read_bytes(build.dataset_digest))
-    worker_macs = profiles[args.worker].spec.macsPerSecond if args.worker else None
     try:
+        build = build_model(repo, args.model, model_keys(repo, args.model), store, StageCache(store), say)
+        _, keras = import_tf()
+        keras_model = keras.models.load_model(store.path(build.model_digest), compile=False)
+        snapshot = Snapshot.decode(store.read_bytes(build.dataset_digest))
+        worker_macs = profiles[args.worker].spec.macsPerSecond if args.worker else None
         decision = plan_split(keras_model, profiles[args.device], speed, repo.models[args.model].spec.split,
                               worker_macs=worker_macs, representative_data=snapshot.x("train"),
                               measure=not args.estimate, progress=say, name=args.model)
     except StageError as err:
         raise StageError(f"Model/{args.model} on {args.device}: {err}") from err  # no traceback: a spec problem
+    finally:
+        progress.close()
     emit({**decision.to_dict(), "linkSource": source}, args.output, lambda: render(decision, source))
     return 0

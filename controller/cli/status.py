@@ -5,9 +5,11 @@ from controller.cli.output import add_output_flag
 from controller.cli.output import age
 from controller.cli.output import clip
 from controller.cli.output import emit
+from controller.cli.output import printable
 from controller.cli.output import table
 from controller.cli.remote_state import add_reader_flags
 from controller.cli.remote_state import open_reader
+from controller.reconciler.build_progress import running
 from controller.reconciler.conditions import summary
 
 
@@ -22,7 +24,7 @@ def status_data(store) -> dict:
     observed, good = store.source_state()
     return {"source": {"observed": observed, "lastGood": good},
             "objects": [o.to_dict() | {"status": summary(o)} for o in store.objects()],
-            "devices": len(store.devices())}
+            "devices": len(store.devices()), "building": running(store)}
 
 
 def status_table(store) -> str:
@@ -40,6 +42,9 @@ def status_table(store) -> str:
         rows.append([f"{o.kind}/{o.name}", summary(o), progress, (o.observed_commit or "-")[:12],
                      clip(ready.message if ready else "", 60), age(o.updated_at)])
     lines.append(table(["OBJECT", "STATUS", "PROGRESS", "COMMIT", "MESSAGE", "AGE"], rows))
+    for build in running(store):
+        lines.append(f"building {printable(build['target'])}: {printable(build.get('summary') or 'starting')}"
+                     + (f" (as of {age(build['at'])} ago)" if build.get("at") else ""))
     devices = store.devices()
     online = sum(d.online for d in devices)
     lines.append(f"devices: {len(devices)} known, {online} online")

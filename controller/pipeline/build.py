@@ -29,6 +29,7 @@ from controller.store.stage_cache import StageCache
 from specs.errors import StageError
 from wire.logs import Say
 from wire.logs import get_logger
+from wire.progress import stage_line
 
 log = get_logger("pipeline.build")
 
@@ -187,6 +188,11 @@ class _ModelRun:
         self.dataset = repo.datasets[self.spec.dataset]
         self.task = self.dataset.spec.task
         self.lazy = _Lazy(store)
+        self.stages = 3 + len(self.spec.variants)  # snapshot, train, one per variant, cards
+
+    def _stage(self, number: int, text: str) -> None:
+        """A stage's progress line, numbered, so that a terminal can show `[2/5]` and a bar."""
+        self.say(stage_line(number, self.stages, text))
 
     # 1. dataset snapshot
     def snapshot(self):
@@ -195,7 +201,7 @@ class _ModelRun:
         def stage():
             from controller.pipeline.datasets import build_snapshot
 
-            self.say(f"dataset {spec.dataset}: building snapshot")
+            self._stage(1, f"dataset {spec.dataset}: building snapshot")
             snap = build_snapshot(self.dataset.spec, self.repo.source_of(self.dataset.ref), root=self.repo.root,
                                   limits=self.limits)
             self.lazy._snapshot = snap
@@ -216,7 +222,7 @@ class _ModelRun:
         def stage():
             from controller.pipeline.training import train
 
-            self.say(f"model {name}: training ({spec.training.epochs} epochs max)")
+            self._stage(2, f"model {name}: training ({spec.training.epochs} epochs max)")
             outcome = train(self.lazy.snapshot(), spec, self.repo.source_of(self.model.ref), self.say,
                             label=f"train {name}", allow_repo_code=self.allow_repo_code, root=self.repo.root,
                             limits=self.limits)
@@ -237,17 +243,18 @@ class _ModelRun:
     # 3. squeeze and measure one variant, then its gates (a pure function of the figures)
     def squeeze(self, variant, float_metrics: dict) -> VariantResult:
         key, name, store = self.keys.variants[variant.name], self.name, self.store
+        number = 3 + self.spec.variants.index(variant)
 
         def stage():
             from controller.pipeline.measure import measure_variant
             from controller.pipeline.squeeze import squeeze
 
-            self.say(f"model {name}: squeezing variant {variant.name}")
+            self._stage(number, f"model {name}: squeezing variant {variant.name}")
             outcome = squeeze(self.lazy.model(), variant, self.lazy.snapshot(), self.spec.training, self.say,
                               label=f"squeeze {name}/{variant.name}")
             digest = store.put_bytes(outcome.tflite, {"kind": "tflite", "model": name, "variant": variant.name,
                                                       "stage_key": key, "keras_model": self.lazy.model_digest})
-            self.say(f"model {name}: measuring variant {variant.name} on LiteRT and TFLM")
+            self._stage(number, f"model {name}: measuring variant {variant.name} on LiteRT and TFLM")
             figures = measure_variant(outcome.tflite, outcome.model, self.lazy.snapshot(),
                                       symbol=f"{name}_{variant.name}".replace("-", "_"))
             return {"tflite": digest}, {"figures": figures, "steps": outcome.steps}
@@ -280,7 +287,7 @@ class _ModelRun:
                    "stage_keys": self.keys.all()}
 
         def stage():
-            self.say(f"model {name}: writing model cards")
+            self._stage(self.stages, f"model {name}: writing model cards")
             rows = [{"name": v.name, "figures": {"size_bytes": v.size_bytes, "tflm": v.tflm, "litert": v.litert},
                      "gate": v.gate} for v in variants]
             plot = {"kind": "plot", "model": name}

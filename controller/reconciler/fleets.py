@@ -245,6 +245,7 @@ class FleetPhase:
                 self.store.put_rollout(decision.record)
             new = self._status(old, keys, decision, release, releases, plan.conflicts.get(name, []), devices,
                                problem or model_failed, spec.paused or record.paused, revision, now)
+            new.fleet.labels = dict(repo.fleets[name].metadata.labels)  # for `origami get fleets -l KEY=VALUE`
             if (new.conditions, new.detail, new.observed_commit, new.last_error, new.desired_key) != (
                     old.conditions, old.detail, old.observed_commit, old.last_error, old.desired_key):
                 self.store.put_object(new)

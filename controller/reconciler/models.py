@@ -13,6 +13,8 @@ from typing import Any
 from controller.loading import SpecRepository
 from controller.planning.plan import Plan
 from controller.reconciler.backoff import next_attempt
+from controller.reconciler.build_progress import BuildProgress
+from controller.reconciler.build_progress import Timing
 from controller.reconciler.build_queue import BuildQueue
 from controller.reconciler.build_queue import Job
 from controller.reconciler.conditions import with_conditions
@@ -36,6 +38,16 @@ class ModelPhase:
         self.clock = clock
         self.revisions: dict[str, str] = {}  # job key -> revision its build reads (kept materialized)
         self.over_budget: dict[str, str] = {}  # model -> cards key whose build a limit stopped (this process)
+        store.interrupt_stages()  # builds a previous controller left running died with it
+        self._timings: list[Timing] = []
+
+    def on_timing(self, hook: Timing) -> None:
+        """Call `hook(what, seconds, ok)` when a build ends ("build") and when its training ends ("train")."""
+        self._timings.append(hook)
+
+    def _timing(self, what: str, seconds: float, ok: bool) -> None:
+        for hook in self._timings:
+            hook(what, seconds, ok)
 
     def apply(self, repo: SpecRepository, plan: Plan, revision: str) -> dict[str, ModelOutcome]:
         """Each model's outcome when built; submits the builds that must run. Builds run counted in
@@ -78,10 +90,9 @@ class ModelPhase:
                                        reconciling=(True, "Building", f"queued: {keys.cards[:12]}")))
         self.revisions[keys.cards] = revision
         self.started += 1
-        say = self.progress
+        progress = BuildProgress(self.store, keys.cards, f"Model/{name}", self.progress, self.clock, self._timing)
         self.queue.submit(Job(keys.cards, f"Model/{name}",
-                              lambda: self.builder.build_model(repo, name, keys,
-                                                               lambda what, f: say(f"Model/{name}: {what}", f))))
+                              lambda: progress.run(lambda: self.builder.build_model(repo, name, keys, progress))))
         if self.queue.workers == 0:  # inline: the build is done (or failed) already
             return self._model_after_inline(repo, plan, name, revision)
         return None

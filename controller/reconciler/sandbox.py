@@ -163,7 +163,9 @@ class Worker:
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
-            self.stderr.append(line.decode("utf-8", "replace").rstrip()[:300])
+            text = line.decode("utf-8", "replace").rstrip()[:300]
+            self.stderr.append(text)
+            log.debug("build worker stderr", extra={"line": text})  # `--log-level DEBUG` shows TensorFlow's output
 
     def messages(self, deadline: float) -> Iterator[dict[str, Any]]:
         """Each protocol message until the worker closes stdout; TimeoutError at `deadline`."""

@@ -244,6 +244,16 @@ class StateStore:
                        "ON CONFLICT(key) DO UPDATE SET status='running', started_at=excluded.started_at",
                        (key, kind, target, "running", time.time()))
 
+    def stage_progress(self, key: str, note: dict) -> None:
+        """A running stage's latest progress note (`origami status` shows it)."""
+        with self.transaction() as db:
+            db.execute("UPDATE stages SET result=? WHERE key=? AND status='running'", (_j(note), key))
+
+    def interrupt_stages(self) -> None:
+        """Stages a previous controller left running died with it."""
+        with self.transaction() as db:
+            db.execute("UPDATE stages SET status='failed', finished_at=? WHERE status='running'", (time.time(),))
+
     def stage_finished(self, key: str, ok: bool, result: dict) -> None:
         with self.transaction() as db:
             db.execute("UPDATE stages SET status=?, finished_at=?, result=? WHERE key=?",

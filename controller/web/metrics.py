@@ -16,12 +16,18 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Histogram
+from prometheus_client import disable_created_metrics
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from controller.reconciler.ports import Rejection
 from controller.state import StateStore
+
+# Counters' and histograms' `_created` series (the time each was created) carry nothing an alert or
+# a dashboard uses and double the series count: off, for the process (prometheus-client's own switch).
+disable_created_metrics()
 
 # Event reasons that are operator actions, whoever made them (CLI or dashboard): reason -> action kind.
 ACTION_REASONS = {"Paused": "pause", "Resumed": "resume", "UndoRequested": "undo", "RetryRequested": "retry",
@@ -37,6 +43,9 @@ class _StoreCollector(Collector):
     def collect(self) -> Iterable:
         store = self.m.store
         yield from self._rollouts(store)
+        yield from self._models(store)
+        yield from self._conditions(store)
+        yield self._build_info()
         yield from self._devices(store)
         yield from self._actions(store)
         yield from self._stage_cache()
@@ -72,6 +81,46 @@ class _StoreCollector(Collector):
                 phase.add_metric([r.fleet, p], 1.0 if r.phase == p else 0.0)
         yield from states.values()
         yield from (step, paused, failures, phase)
+
+    @staticmethod
+    def _models(store: StateStore):
+        """Each built variant's measured quality and size, as the model's last build left them."""
+        figures = {name: GaugeMetricFamily(f"origami_model_variant_{name}", help_, labels=["model", "variant"])
+                   for name, help_ in (("accuracy", "Test accuracy of the variant, measured on TFLM or LiteRT"),
+                                       ("mae", "Test mean absolute error of the variant (regression)"),
+                                       ("size_bytes", "Size of the variant's .tflite model"),
+                                       ("arena_bytes", "Tensor arena the variant needs on TFLM"),
+                                       ("passed", "1 when the variant passes its gates"))}
+        for obj in store.objects("Model"):
+            for variant, f in sorted(obj.model.variants.items()):
+                passed = None if f.passed is None else float(f.passed)
+                for name, value in (("accuracy", f.accuracy), ("mae", f.mae), ("size_bytes", f.size),
+                                    ("arena_bytes", f.arena), ("passed", passed)):
+                    if value is not None:
+                        figures[name].add_metric([obj.name, variant], float(value))
+        yield from figures.values()
+
+    @staticmethod
+    def _conditions(store: StateStore):
+        family = GaugeMetricFamily("origami_object_condition", "1 when the object's condition is True, 0 when False",
+                                   labels=["kind", "name", "condition", "reason"])
+        for obj in store.objects():
+            for condition in obj.conditions.values():
+                family.add_metric([obj.kind, obj.name, condition.type, condition.reason],
+                                  1.0 if condition.status else 0.0)
+        yield family
+
+    @staticmethod
+    def _build_info() -> InfoMetricFamily:
+        import platform
+
+        from controller.pipeline.tf_runtime import tool_versions
+        from wire import __version__
+
+        versions = tool_versions()
+        return InfoMetricFamily("origami_build", "Origami's version and the tools that shape its models", value={
+            "version": __version__, "python": platform.python_version(),
+            "tensorflow": versions.get("tensorflow", "absent"), "tflite_micro": versions.get("tflite-micro", "absent")})
 
     @staticmethod
     def _devices(store: StateStore):
@@ -131,6 +180,12 @@ class ControllerMetrics:
         self.rejected = PromCounter("origami_device_messages_rejected",
                                     "Device messages the controller refused (malformed, oversized, unknown device)",
                                     ["channel"], registry=self.registry)
+        self.build_seconds = Histogram("origami_build_duration_seconds", "Duration of one model build in the build "
+                                       "worker (snapshot, training, squeezing, cards)", ["outcome"],
+                                       buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+                                       registry=self.registry)
+        self.train_seconds = Histogram("origami_train_duration_seconds", "Duration of one model's training stage",
+                                       buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600), registry=self.registry)
         self.builds_running = 0
         self.registry.register(_StoreCollector(self))
 
@@ -138,6 +193,13 @@ class ControllerMetrics:
     def observe_pass(self, seconds: float, ok: bool = True) -> None:
         self.passes.labels("ok" if ok else "error").inc()
         self.pass_seconds.observe(seconds)
+
+    def observe_build(self, what: str, seconds: float, ok: bool) -> None:
+        """A build timing from the loop: "build" (a whole model build) or "train" (its training stage)."""
+        if what == "train":
+            self.train_seconds.observe(seconds)
+        else:
+            self.build_seconds.labels("ok" if ok else "failed").observe(seconds)
 
     def ota_bytes(self, n: int) -> None:
         self.ota.inc(n)
@@ -177,6 +239,7 @@ def wire_metrics(metrics: ControllerMetrics, *, reconciler=None, builder=None, h
     chunk headers included), the collector's stored windows by sensor."""
     if reconciler is not None:
         reconciler.on_pass(lambda result, seconds: metrics.observe_pass(seconds, ok=result is not None))
+        reconciler.models.on_timing(metrics.observe_build)
         reconciler.reports.on_report(lambda o: metrics.rejected_message(o.channel) if isinstance(o, Rejection)
                                      else None)
     if builder is not None:

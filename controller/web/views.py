@@ -17,6 +17,7 @@ from pydantic import model_validator
 
 from controller.collect.index import Rejection
 from controller.collect.labels import check_label
+from controller.reconciler.build_progress import running
 from controller.reconciler.conditions import summary
 from controller.state import StateStore
 from controller.state.records import InstallRecord
@@ -64,6 +65,9 @@ class StatusView(View):
     source: SourceView
     objects: list[ObjectView]
     devices: int
+    building: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "the builds running now: target, startedAt, and their last progress note (summary, stage/stages, "
+        "done/total epochs, etaSeconds)"))
 
 
 class EventView(View):
@@ -238,7 +242,8 @@ def object_view(o: ObjectStatus) -> dict:
 def status_view(store: StateStore) -> StatusView:
     observed, good = store.source_state()
     return StatusView(source=SourceView(observed=observed, lastGood=good),
-                      objects=[ObjectView(**object_view(o)) for o in store.objects()], devices=len(store.devices()))
+                      objects=[ObjectView(**object_view(o)) for o in store.objects()], devices=len(store.devices()),
+                      building=running(store))
 
 
 def device_rows(store: StateStore) -> list[DeviceRow]:

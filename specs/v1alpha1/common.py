@@ -13,6 +13,9 @@ from pydantic import Field
 from pydantic import PlainSerializer
 from pydantic import WithJsonSchema
 
+from specs.v1alpha1.field_docs import document_schema
+from specs.v1alpha1.field_docs import human_title
+
 API_VERSION = "origami/v1alpha1"
 
 # DNS-label-like names, as in Kubernetes: they end up in topics, file names and URLs.
@@ -20,9 +23,12 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 class StrictModel(BaseModel):
-    """Every spec object: unknown fields are errors, camelCase in YAML."""
+    """Every spec object: unknown fields are errors, camelCase in YAML. Its JSON Schema has human
+    titles and, for every property, a description and an example (`field_docs`)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True,
+                              field_title_generator=lambda name, _info: human_title(name),
+                              json_schema_extra=document_schema)
 
 
 _UNITS = {

@@ -103,6 +103,7 @@ class FleetStatus(MemberCounts):
     bundle_failures: dict[str, BundleFailure] = Field(default_factory=dict)  # bundle key -> last failure
     reasons: dict[str, str] = Field(default_factory=dict)  # member -> why it is not updated
     states: dict[str, MemberState] = Field(default_factory=dict)  # member -> its verdict
+    labels: dict[str, str] = Field(default_factory=dict)  # the Fleet's metadata.labels (selectors: `get -l`)
 
     def artifact(self, board: str, version: str | None = None) -> dict[str, Any] | None:
         """The artifact of `version` (default: the desired one) for `board`, when built."""
