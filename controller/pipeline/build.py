@@ -288,6 +288,12 @@ class _ModelRun:
                    "stage_keys": self.keys.all()}
 
         def stage():
+            from controller.pipeline.pareto import board_view
+            from controller.pipeline.pareto import model_boards
+
+            reserve = self.spec.split.firmwareReserve
+            context["boards"] = [board_view(board, profile, reserve, self.task, [v.to_dict() for v in variants])
+                                 for board, profile in model_boards(self.repo, name).items()]
             self.say(f"model {name}: writing model cards")
             rows = [{"name": v.name, "figures": {"size_bytes": v.size_bytes, "tflm": v.tflm, "litert": v.litert},
                      "gate": v.gate} for v in variants]

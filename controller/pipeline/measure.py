@@ -51,7 +51,7 @@ def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "mod
         "size_bytes": len(tflite),
         "gzip_bytes": len(gzip.compress(tflite, compresslevel=9, mtime=0)),
         "c_array_bytes": len(c_array(tflite, symbol).source.encode()),
-        "operators": list(operators.builtin) + [f"custom:{c}" for c in operators.custom],
+        "operators": list(operators.builtin) + [f"custom:{c}" for c in operators.custom + operators.tflm_custom],
         "parameters": int(sum(w.size for w in weights)),
         "nonzero_parameters": int(sum(np.count_nonzero(w) for w in weights)),
         "macs": count_macs(model),
