@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from controller.devices.selection import select_variant
+from controller.firmware.tflm_library import kernel_sources
+from controller.firmware.tflm_library import third_party_root
 from controller.loading import load_repository
 from controller.pipeline.build import build_model
 from controller.pipeline.compression import choose
@@ -14,7 +16,9 @@ from controller.reconciler.bundles import candidates
 from controller.store import ArtifactStore
 from controller.store import StageCache
 from runtimes.litert import run_litert
+from runtimes.operators import model_operators
 from runtimes.tflm import run_tflm
+from specs.errors import StageError
 from specs.v1alpha1.protocol import Capabilities
 
 DIGITS = """\
@@ -104,3 +108,16 @@ def test_a_tensor_is_left_as_it_is_when_tables_would_not_shrink_it():
     assert "would not be smaller" in choose("t", tiny, 0, 4).reason
     one_table = np.tile(np.array([-3, 0, 5, 9], dtype=np.int8), (64, 16))  # 4 values in the whole tensor
     assert choose("o", one_table, 0, 4).axis is None and choose("o", one_table, 0, 4).bits == 2
+
+
+def test_firmware_builds_register_and_compile_the_decode_kernel(built):
+    build, store, _ = built
+    ops = model_operators(store.read_bytes(build.variant("lut4").tflite_digest))
+    assert ops.custom == () and ops.tflm_custom == ("TFLM_DECODE",)  # nothing TFLM cannot resolve
+    assert "DECODE" in ops.kernels and "AddDecode" in ops.resolver_calls
+    try:
+        tflm = third_party_root().tflm
+    except StageError:
+        pytest.skip("no TFLM source tree (ORIGAMI_THIRD_PARTY)")
+    names = {p.name for p in kernel_sources(tflm, ops.kernels)}
+    assert {"decode.cc", "decode_state.cc", "decode_state_lut.cc"} <= names
