@@ -8,6 +8,13 @@ accuracy (digits) or MAE (sine) through the TFLM interpreter, and the measured a
 for the digits example as it is, a 46.9k-parameter CNN; digits21k_* for the design's 21.5k-parameter
 reference, the example with filters 32/64; sine_* for sine).
 
+On-device compression (digits): the Model also gains clustered int8 variants LUT-compressed with
+TFLM's DECODE (16 clusters / 4 bits, 8 / 3, 4 / 2, with more fine-tuning the fewer the clusters)
+unless it has them. The best of them is the smallest whose TFLM accuracy is at most 0.5 points
+below plain int8 (else the most accurate); `lut_flash_ratio` is its flash bytes (the .tflite) over
+int8's, `lut_acc_drop_pts` its TFLM accuracy drop against int8 in points, `lut_arena_ratio` its
+arena (with the decoded weights) over int8's, `lut_bits` its index width.
+
 The `fixed B` column is what a .tflite holds besides its buffers (weights and biases): flatbuffer
 tables, tensor names, the signature and, in int8 files, per-channel scales and zero points (12 B per
 output channel, for kernels and for biases). It does not shrink with the weights, so the smaller
@@ -34,13 +41,16 @@ from controller.planning.keys import model_keys  # noqa: E402
 from controller.store import ArtifactStore  # noqa: E402
 from controller.store import StageCache  # noqa: E402
 
-# key: (example folder, model, clusters, architecture units override)
-EXAMPLES = {"digits": ("digits-mixed", "digits-cnn", 16, None), "sine": ("sine-mcu", "sine", 8, None),
+# key: (example folder, model, clusters, architecture units override, LUT-compressed variants)
+EXAMPLES = {"digits": ("digits-mixed", "digits-cnn", 16, None, True), "sine": ("sine-mcu", "sine", 8, None, False),
             # The design brief's reference model: the digits example narrowed to a 21.5k-parameter CNN.
-            "digits21k": ("digits-mixed", "digits-cnn", 16, [32, 64])}
+            "digits21k": ("digits-mixed", "digits-cnn", 16, [32, 64], False)}
+# (bits, clusters, clustering epochs): 2^bits clusters; fewer clusters need more fine-tuning.
+LUT_VARIANTS = ((4, 16, 2), (3, 8, 3), (2, 4, 4))
+MAX_LUT_DROP_PTS = 0.5
 
 
-def _with_squeeze_variants(model_file: Path, clusters: int, units: list[int] | None) -> None:
+def _with_squeeze_variants(model_file: Path, clusters: int, units: list[int] | None, lut: bool = False) -> None:
     documents = list(yaml.safe_load_all(model_file.read_text()))
     for doc in documents:
         if doc and doc.get("kind") == "Model":
@@ -52,13 +62,21 @@ def _with_squeeze_variants(model_file: Path, clusters: int, units: list[int] | N
                 variants.append({"name": "pruned-clustered-int8", "quantization": "int8",
                                  "pruning": {"sparsity": 0.6, "epochs": 2},
                                  "clustering": {"clusters": clusters, "epochs": 1}})
+            have = {v["compression"]["lut"]["bits"] for v in variants if v.get("compression")}
+            for bits, lut_clusters, epochs in LUT_VARIANTS if lut else ():
+                if bits not in have:
+                    variants.append({"name": f"clustered{lut_clusters}-lut{bits}", "quantization": "int8",
+                                     "clustering": {"clusters": lut_clusters, "epochs": epochs},
+                                     "compression": {"lut": {"bits": bits}}})
     model_file.write_text(yaml.safe_dump_all(documents, sort_keys=False))
 
 
 def _pick(build):
     plain = {"none": None, "int8": None, "pcq": None}
     for v in build.variants:
-        if v.quantization == "none" and not (v.options.get("pruning") or v.options.get("clustering")):
+        if v.compression:
+            plain[f"lut{v.compression['bits']}"] = v
+        elif v.quantization == "none" and not (v.options.get("pruning") or v.options.get("clustering")):
             plain["none"] = plain["none"] or v
         elif v.quantization == "int8" and not v.options.get("pruning") and not v.options.get("clustering") \
                 and not v.options.get("qat"):
@@ -77,10 +95,10 @@ def buffer_bytes(tflite: bytes) -> int:
 
 
 def bench_example(key: str, tmp: Path) -> dict:
-    folder, model_name, clusters, units = EXAMPLES[key]
+    folder, model_name, clusters, units, lut = EXAMPLES[key]
     specs = tmp / key
     shutil.copytree(ROOT / "examples" / folder, specs)
-    _with_squeeze_variants(specs / "model.yaml", clusters, units)
+    _with_squeeze_variants(specs / "model.yaml", clusters, units, lut)
     repo = load_repository(specs).require_valid()
     store = ArtifactStore(tmp / f"{key}-store")
     started = time.perf_counter()
@@ -98,13 +116,30 @@ def bench_example(key: str, tmp: Path) -> dict:
                       "gate_passed": v.passed, "failing": v.gate["failing_figures"]}
     none, int8, pcq = rows["none"], rows["int8"], rows["pcq"]
     drop = none[f"tflm_{metric}"] - int8[f"tflm_{metric}"]
-    return {"task": build.task, "parameters": picked["none"].parameters, "build_seconds": round(seconds, 1),
-            "float_keras": build.training["metrics"][metric],
+    lut_variants = [v for v in build.variants if v.compression]
+    compressed = _lut_figures(rows, int8, lut_variants) if lut else {}
+    return {**compressed, "task": build.task, "parameters": picked["none"].parameters,
+            "build_seconds": round(seconds, 1), "float_keras": build.training["metrics"][metric],
             "epochs_run": build.training["epochs_run"], "variants": rows,
             "int8_size_ratio": int8["size_bytes"] / none["size_bytes"],
             "int8_acc_drop_pts" if metric == "accuracy" else "int8_mae_increase": drop * 100 if metric == "accuracy"
             else -drop,
             "prune_cluster_gzip_ratio": pcq["gzip_bytes"] / int8["gzip_bytes"]}
+
+
+def _lut_figures(rows: dict, int8: dict, variants: list) -> dict:
+    """The best LUT-compressed variant against plain int8 (see the module docstring)."""
+    scored = []
+    for v in variants:
+        row = rows[f"lut{v.compression['bits']}"]
+        drop = (int8["tflm_accuracy"] - row["tflm_accuracy"]) * 100
+        scored.append((drop <= MAX_LUT_DROP_PTS + 1e-9, row, drop, v.compression["bits"]))
+    within = [s for s in scored if s[0]]
+    _, best, drop, bits = (min(within, key=lambda s: s[1]["size_bytes"]) if within
+                           else min(scored, key=lambda s: s[2]))
+    return {"lut_variant": best["variant"], "lut_bits": bits,
+            "lut_flash_ratio": best["size_bytes"] / int8["size_bytes"], "lut_acc_drop_pts": drop,
+            "lut_arena_ratio": best["arena_bytes"] / int8["arena_bytes"]}
 
 
 def main() -> int:
@@ -133,12 +168,17 @@ def main() -> int:
         else:
             print(f"  int8 MAE increase vs float32 (TFLM) = {r['int8_mae_increase']:.4f}")
         print(f"  prune+cluster+int8 gzip / int8 gzip = {r['prune_cluster_gzip_ratio']:.3f} (target <= 0.6)")
+        if "lut_flash_ratio" in r:
+            print(f"  best LUT variant {r['lut_variant']} ({r['lut_bits']}-bit): flash / int8 flash = "
+                  f"{r['lut_flash_ratio']:.3f} (target <= 0.5) at {r['lut_acc_drop_pts']:.2f} points "
+                  f"(target <= {MAX_LUT_DROP_PTS}), arena / int8 arena = {r['lut_arena_ratio']:.2f}")
     if args.json:
         summary = {}
         if "digits" in results:
             d = results["digits"]
             summary.update(int8_size_ratio=d["int8_size_ratio"], int8_acc_drop_pts=d["int8_acc_drop_pts"],
-                           prune_cluster_gzip_ratio=d["prune_cluster_gzip_ratio"])
+                           prune_cluster_gzip_ratio=d["prune_cluster_gzip_ratio"],
+                           **{k: d[k] for k in ("lut_flash_ratio", "lut_acc_drop_pts", "lut_arena_ratio", "lut_bits")})
         if "digits21k" in results:
             d = results["digits21k"]
             summary.update(digits21k_int8_size_ratio=d["int8_size_ratio"],

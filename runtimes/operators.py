@@ -18,14 +18,25 @@ _RESOLVER_NAME_EXCEPTIONS = {
 }
 
 
+# Custom operators TFLM itself implements: custom code -> the kernel's name (kernels/<lower>.cc,
+# registered by Add<Name>). DECODE expands LUT-compressed weights (controller.pipeline.compression).
+TFLM_CUSTOM_KERNELS = {"TFLM_DECODE": "DECODE"}
+
+
 @dataclass(frozen=True)
 class ModelOperators:
     builtin: tuple[str, ...]  # schema names, e.g. ("FULLY_CONNECTED", "SOFTMAX"), in first-use order
-    custom: tuple[str, ...]
+    custom: tuple[str, ...]   # custom codes TFLM cannot resolve
+    tflm_custom: tuple[str, ...] = ()  # custom codes TFLM has kernels for (TFLM_CUSTOM_KERNELS)
+
+    @property
+    def kernels(self) -> tuple[str, ...]:
+        """What a TFLM build compiles and registers: the builtin operators, then TFLM's custom ones."""
+        return self.builtin + tuple(TFLM_CUSTOM_KERNELS[c] for c in self.tflm_custom)
 
     @property
     def resolver_calls(self) -> tuple[str, ...]:
-        return tuple(resolver_method(name) for name in self.builtin)
+        return tuple(resolver_method(name) for name in self.kernels)
 
 
 def resolver_method(builtin_name: str) -> str:
@@ -62,4 +73,5 @@ def model_operators(tflite: bytes) -> ModelOperators:
             name = names.get(value, f"BUILTIN_{value}")
             if name not in builtin:
                 builtin.append(name)
-    return ModelOperators(builtin=tuple(builtin), custom=tuple(custom))
+    return ModelOperators(builtin=tuple(builtin), custom=tuple(c for c in custom if c not in TFLM_CUSTOM_KERNELS),
+                          tflm_custom=tuple(c for c in custom if c in TFLM_CUSTOM_KERNELS))

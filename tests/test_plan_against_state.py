@@ -17,6 +17,8 @@ from controller.state import StateStore
 from tests.conftest import EXAMPLES
 from tests.conftest import ROOT
 
+VARIANTS = len(load_repository(EXAMPLES / "digits-mixed").models["digits-cnn"].spec.variants)
+
 
 def _copy(tmp_path):
     shutil.copytree(EXAMPLES / "digits-mixed", tmp_path / "specs")
@@ -64,7 +66,7 @@ def _devices(n_by_board):
 def test_empty_state_plans_everything_as_new(tmp_path):
     plan = plan_repository(load_repository(_copy(tmp_path)))
     kinds = [a.kind for a in plan.actions]
-    assert kinds.count("snapshot") == 1 and kinds.count("train") == 1 and kinds.count("squeeze") == 4
+    assert kinds.count("snapshot") == 1 and kinds.count("train") == 1 and kinds.count("squeeze") == VARIANTS
     assert kinds.count("rollout") == 2 and kinds.count("gates") == 1
     assert {a.reason for a in plan.actions} == {"new"}
 
@@ -102,7 +104,7 @@ def test_a_model_change_retrains_and_rolls_out_to_every_member_with_counts_per_b
     _edit(specs / "model.yaml", "epochs: 30", "epochs: 40")
     plan = plan_repository(load_repository(specs), state, built)
     assert [a.target for a in plan.of_kind("train")] == ["Model/digits-cnn"]
-    assert plan.of_kind("snapshot") == [] and len(plan.of_kind("squeeze")) == 4
+    assert plan.of_kind("snapshot") == [] and len(plan.of_kind("squeeze")) == VARIANTS
     rollouts = {a.target: a.detail for a in plan.of_kind("rollout")}
     assert rollouts["Fleet/digits-linux"]["devices"] == 5
     assert rollouts["Fleet/digits-linux"]["by_board"] == {"rpi4": 3, "jetson-nano": 2}
@@ -132,7 +134,7 @@ def test_plan_cli_reads_the_state_dir_and_prints_json(tmp_path):
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)["summary"]
     # No artifact store in the state dir: nothing is built, so every stage of the changed dataset runs.
-    assert (summary["snapshot"], summary["train"], summary["squeeze"], summary["rollout"]) == (1, 1, 4, 2)
+    assert (summary["snapshot"], summary["train"], summary["squeeze"], summary["rollout"]) == (1, 1, VARIANTS, 2)
 
 
 def test_a_changed_device_profile_rebundles_and_rolls_out_without_retraining(tmp_path):

@@ -43,7 +43,8 @@ def render_table(build) -> str:
     rows = []
     for v in build.variants:
         litert = v.litert.get("accuracy", v.litert.get("mae"))
-        rows.append([v.name, v.quantization, str(v.size_bytes), str(v.c_array_bytes),
+        quant = v.quantization + (f"+lut{v.compression['bits']}" if v.compression else "")
+        rows.append([v.name, quant, str(v.size_bytes), str(v.c_array_bytes),
                      _metric(v) if v.tflm else "n/a on TFLM", f"{litert:.4f}",
                      str(v.arena_bytes) if v.arena_bytes is not None else "-", str(v.macs), str(v.parameters),
                      "passed" if v.passed else "FAILED: " + ", ".join(v.gate["failing_figures"])])

@@ -122,7 +122,7 @@ def render_qemu_project(tflite: bytes, board: EmulatedBoard, out_dir: str | Path
     array = c_array(tflite, MODEL_SYMBOL, header_name="model_data.h")
     (out / "model_data.h").write_text(array.header)
     (out / "model_data.cc").write_text(array.source)
-    return QemuProject(board, out, ops.builtin, arena_bytes, len(samples))
+    return QemuProject(board, out, ops.kernels, arena_bytes, len(samples))
 
 
 def build_qemu_image(project: QemuProject, library: TflmLibrary) -> QemuImage:

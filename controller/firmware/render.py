@@ -169,7 +169,7 @@ def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, 
     project = RenderedProject(
         family=family, profile=profile.metadata.name, directory=out, files=tuple(sorted(written)),
         version=version, model_digest=digest, model_size=len(tflite), arena_measured=arena_measured,
-        arena_bytes=arena_bytes, operators=ops.builtin, notes=tuple(notes))
+        arena_bytes=arena_bytes, operators=ops.kernels, notes=tuple(notes))
     (out / "origami-project.json").write_text(json.dumps(project.to_dict(), indent=2, sort_keys=True) + "\n")
     log.info("rendered firmware project", extra={"family": family, "profile": profile.metadata.name,
                                                   "version": version, "files": len(written),
@@ -210,7 +210,7 @@ def _context(profile: DeviceProfile, version: str, digest: str, size: int, arena
         "model_digest": digest, "model_size": size, "model_symbol": MODEL_SYMBOL,
         "arena_measured": arena_measured, "arena_bytes": arena_bytes,
         "arena_margin_pct": round(margin * 100), "resolver_calls": list(ops.resolver_calls),
-        "builtin_ops": list(ops.builtin), "max_payload": SERIAL_MAX_PAYLOAD, "baud": SERIAL_BAUD,
+        "builtin_ops": list(ops.kernels), "max_payload": SERIAL_MAX_PAYLOAD, "baud": SERIAL_BAUD,
         "state_interval_s": STATE_INTERVAL_S,
     }
 

@@ -66,6 +66,9 @@ _KERNEL_STEMS: dict[str, tuple[str, ...]] = {
     "MEAN": ("reduce",), "REDUCE_MAX": ("reduce",), "REDUCE_MIN": ("reduce",), "SUM": ("reduce",),
     "ARG_MAX": ("arg_min_max",), "ARG_MIN": ("arg_min_max",), "PADV2": ("pad",),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": ("unidirectional_sequence_lstm", "lstm_eval"),
+    # TFLM's own custom DECODE (LUT-compressed weights): the operator and every decoder its state
+    # factory (decode_state.cc) can create.
+    "DECODE": ("decode", "decode_state", "decode_state_lut", "decode_state_huffman", "decode_state_prune"),
 }
 # Helpers every kernel links against.
 _KERNEL_SUPPORT = ("kernel_util.cc", "micro_tensor_utils.cc")

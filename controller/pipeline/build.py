@@ -77,6 +77,13 @@ class VariantResult:
     gate: dict                     # {"passed", "failing_figures", "failures"}
     cards: dict[str, str] = field(default_factory=dict)  # file name -> path in the artifact store
     cached: bool = False
+    # LUT compression (None: none): bits, bytes before/after, per weight tensor. A compressed variant
+    # runs on TFLM only (DECODE); its `litert` figures are those of the model before compression.
+    compression: dict | None = None
+
+    @property
+    def tflm_only(self) -> bool:
+        return self.compression is not None
 
     @property
     def passed(self) -> bool:
@@ -256,7 +263,8 @@ class _ModelRun:
                                                       "stage_key": key, "keras_model": self.lazy.model_digest})
             self._stage(number, f"model {name}: measuring variant {variant.name} on LiteRT and TFLM")
             figures = measure_variant(outcome.tflite, outcome.model, self.lazy.snapshot(),
-                                      symbol=f"{name}_{variant.name}".replace("-", "_"))
+                                      symbol=f"{name}_{variant.name}".replace("-", "_"),
+                                      compression=outcome.compression, uncompressed=outcome.uncompressed)
             return {"tflite": digest}, {"figures": figures, "steps": outcome.steps}
 
         record = self.cache.run("squeeze", key, stage)
@@ -276,7 +284,7 @@ class _ModelRun:
             operators=figures["operators"], parameters=figures["parameters"],
             nonzero_parameters=figures["nonzero_parameters"], macs=figures["macs"],
             arena_bytes=figures["arena_bytes"], arena_reported_bytes=figures["arena_reported_bytes"],
-            gate=gate.to_dict(), cached=record.cached)
+            gate=gate.to_dict(), cached=record.cached, compression=figures.get("compression"))
 
     # 4. model cards: one per variant, the plots they share, a confusion matrix for classifiers
     def cards(self, variants: list[VariantResult], classes: list, training: dict) -> None:
@@ -287,6 +295,12 @@ class _ModelRun:
                    "stage_keys": self.keys.all()}
 
         def stage():
+            from controller.pipeline.pareto import board_view
+            from controller.pipeline.pareto import model_boards
+
+            reserve = self.spec.split.firmwareReserve
+            context["boards"] = [board_view(board, profile, reserve, self.task, [v.to_dict() for v in variants])
+                                 for board, profile in model_boards(self.repo, name).items()]
             self._stage(self.stages, f"model {name}: writing model cards")
             rows = [{"name": v.name, "figures": {"size_bytes": v.size_bytes, "tflm": v.tflm, "litert": v.litert},
                      "gate": v.gate} for v in variants]

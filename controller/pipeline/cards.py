@@ -5,6 +5,7 @@ import io
 import json
 
 from controller.pipeline.gates import runtime_metrics
+from controller.pipeline.pareto import pareto_markdown
 
 
 def _png(figure) -> bytes:
@@ -102,4 +103,5 @@ def card_markdown(model_name: str, variant: dict, context: dict) -> bytes:
     if task == "classification":
         lines.append("![confusion matrix](confusion.png)")
     lines.append("![size vs accuracy](size_vs_accuracy.png)")
+    lines += pareto_markdown(context.get("boards", []), variant["name"])
     return ("\n".join(lines) + "\n").encode()

@@ -36,8 +36,14 @@ def count_macs(model) -> int:
     return int(total)
 
 
-def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "model") -> dict:
-    """Every figure of one variant; TFLM problems are recorded (not raised) so gates can report them."""
+def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "model",
+                    compression: dict | None = None, uncompressed: bytes | None = None) -> dict:
+    """Every figure of one variant; TFLM problems are recorded (not raised) so gates can report them.
+
+    A LUT-compressed variant (`compression`, with the model before it as `uncompressed`) is measured
+    on TFLM as it is; LiteRT cannot run its DECODE operators, so its LiteRT figures are those of the
+    model before compression, which decoding reproduces exactly.
+    """
     x_test, y_test = snapshot.x("test"), snapshot.y("test")
     operators = model_operators(tflite)
     weights = model.get_weights()
@@ -45,11 +51,13 @@ def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "mod
         "size_bytes": len(tflite),
         "gzip_bytes": len(gzip.compress(tflite, compresslevel=9, mtime=0)),
         "c_array_bytes": len(c_array(tflite, symbol).source.encode()),
-        "operators": list(operators.builtin) + [f"custom:{c}" for c in operators.custom],
+        "operators": list(operators.builtin) + [f"custom:{c}" for c in operators.custom + operators.tflm_custom],
         "parameters": int(sum(w.size for w in weights)),
         "nonzero_parameters": int(sum(np.count_nonzero(w) for w in weights)),
         "macs": count_macs(model),
-        "litert": task_metrics(snapshot.task, y_test, run_litert(tflite, x_test), snapshot.outputs),
+        "litert": task_metrics(snapshot.task, y_test, run_litert(uncompressed if compression else tflite, x_test),
+                               snapshot.outputs),
+        "compression": compression,
     }
     try:
         arena = measure_arena(tflite)

@@ -1,7 +1,8 @@
-"""Squeezing: prune, cluster, quantization-aware training, then TFLite conversion.
+"""Squeezing: prune, cluster, quantization-aware training, TFLite conversion, then on-device compression.
 
 Options combine in the order the spec documents: prune -> cluster (sparsity kept) -> QAT ->
-convert. Calibration (representative data) comes from the training split only.
+convert -> LUT compression (`controller.pipeline.compression`). Calibration (representative data)
+comes from the training split only.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class SqueezeOutcome:
     tflite: bytes
     model: object          # the stripped Keras model the tflite was converted from
     steps: list[str]       # what was applied, in order
+    uncompressed: bytes | None = None  # the converted model before LUT compression (what LiteRT can run)
+    compression: dict | None = None    # what LUT compression did, per weight tensor
 
 
 def _tfmot():
@@ -132,4 +135,12 @@ def squeeze(trained_model, variant: Variant, snapshot: Snapshot, training: Train
         steps.append("qat")
     tflite = convert(model, variant.quantization, snapshot, training.seed)
     steps.append(f"convert {variant.quantization}")
+    if variant.compression:
+        from controller.pipeline.compression import lut_compress
+
+        bits = variant.compression.lut.bits
+        lut = lut_compress(tflite, bits)
+        steps.append(lut.step(bits))
+        return SqueezeOutcome(tflite=lut.tflite, model=model, steps=steps, uncompressed=tflite,
+                              compression=lut.summary(bits, len(tflite)))
     return SqueezeOutcome(tflite=tflite, model=model, steps=steps)

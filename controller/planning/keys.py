@@ -5,7 +5,8 @@ section, the digests of every input it reads and the versions of the tools that 
     train key    = hash(architecture + training, dataset key, source of every repository module the
                         entry point imports)
     squeeze key  = hash(variant spec, train key)
-    cards key    = hash(gates, train key, every squeeze key)
+    cards key    = hash(gates, the profiles of the boards the model's fleets reach (the cards' Pareto
+                        view), the firmware reserve, train key, every squeeze key)
     bundle key   = hash(DeviceProfile, link, split policy, variant pin, firmware templates, gates,
                         every squeeze key)            one per (fleet, device class)
     release      = hash(model, bundle key of every device class of the fleet)   what members must run
@@ -30,6 +31,7 @@ from typing import Any
 from controller.firmware.render import template_digest
 from controller.loading import SpecRepository
 from controller.pipeline.datasets import source_input_digest
+from controller.pipeline.pareto import model_boards
 
 # Bump when Origami's own stage code changes what a stage produces for the same inputs.
 PIPELINE_VERSION = "2"
@@ -111,7 +113,9 @@ def model_keys(repo: SpecRepository, name: str, dataset_keys: Mapping[str, str] 
     t_key = stage_key("train", {"architecture": _dump(spec.architecture), "training": _dump(spec.training)},
                       {"dataset": d_key, **{f"module:{path}": digest for path, digest in code.items()}})
     variants = {v.name: stage_key("squeeze", _dump(v), {"train": t_key}) for v in spec.variants}
-    c_key = stage_key("cards", {"gates": _dump(spec.gates), "model": name}, {"train": t_key, **variants})
+    boards = {board: _dump(profile) for board, profile in model_boards(repo, name).items()}  # the Pareto view
+    c_key = stage_key("cards", {"gates": _dump(spec.gates), "model": name, "boards": boards,
+                                "reserve": spec.split.firmwareReserve}, {"train": t_key, **variants})
     return ModelKeys(d_key, t_key, variants, c_key)
 
 

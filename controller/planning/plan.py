@@ -98,6 +98,11 @@ class Plan:
         return "\n".join(lines)
 
 
+def _compression(variant: Any) -> dict[str, str]:
+    """A squeeze action's note of on-device compression (the DECODE model is for TFLM boards only)."""
+    return {"compression": f"lut{variant.compression.lut.bits}"} if variant.compression else {}
+
+
 def _reason(recorded: str | None, key: str, built: bool) -> str | None:
     """None when nothing changes; "cached" when the status changes but the output exists already."""
     if built:
@@ -132,7 +137,7 @@ def plan_repository(repo: SpecRepository, state: RecordedState | None = None,
             if not built(key):
                 actions.append(Action("squeeze", f"Model/{name}#{variant.name}", "new" if recorded is None
                                       else "changed", {"quantization": variant.quantization, "key": key,
-                                                       "model": name}))
+                                                       "model": name, **_compression(variant)}))
         reason = _reason(recorded, keys.cards, built(keys.cards))
         if reason:
             actions.append(Action("gates", f"Model/{name}", reason, {"key": keys.cards, "model": name}))

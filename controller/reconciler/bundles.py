@@ -59,7 +59,7 @@ def candidates(variants: dict[str, dict[str, Any]], family: str) -> list[Candida
         if family == "mcu":
             if v.get("tflm") and precision == "int8":
                 out.append(Candidate(name, "tflm", "int8", v["size"], v.get("arena") or 0))
-        else:
+        elif not v.get("tflm_only"):  # LUT-compressed: DECODE operators that LiteRT cannot run
             out.append(Candidate(name, "litert", precision, v["size"]))
     return out
 

@@ -5,6 +5,8 @@ from typing import Annotated
 from typing import Literal
 
 from pydantic import Field
+from pydantic import ValidationInfo
+from pydantic import field_validator
 from pydantic import model_validator
 
 from specs.v1alpha1.common import ByteSize
@@ -58,6 +60,17 @@ class Clustering(StrictModel):
     epochs: int = Field(default=1, ge=0, le=10_000, description="Fine-tuning epochs after clustering.")
 
 
+class LutCompression(StrictModel):
+    bits: int = Field(ge=2, le=7, description="Index width: each output channel of a weight tensor holds at most "
+                                              "2^bits values, stored as bits-wide indices into a per-channel table.")
+
+
+class Compression(StrictModel):
+    """On-device weight compression, decoded by TFLM's DECODE operator at run time (TFLM boards only)."""
+
+    lut: LutCompression
+
+
 class Variant(StrictModel):
     """One squeezed form of the model; options combine (prune, then cluster, then QAT, then convert)."""
 
@@ -67,6 +80,27 @@ class Variant(StrictModel):
     clustering: Clustering | None = None
     qat: bool = Field(default=False, description="Quantization-aware training before int8 conversion.")
     qatEpochs: int = Field(default=2, gt=0, le=10_000)
+    compression: Compression | None = None  # declared last: its check reads the fields above
+
+    @field_validator("compression")
+    @classmethod
+    def _lut_needs_clustered_int8(cls, compression: Compression | None, info: ValidationInfo) -> Compression | None:
+        # A LUT holds the distinct values of a channel: only clustering makes them few, and only int8
+        # weights are what TFLM's int8 kernels read after decoding.
+        if compression is None or "clustering" not in info.data or "quantization" not in info.data:
+            return compression  # an earlier field failed and is reported on its own
+        bits, clustering = compression.lut.bits, info.data["clustering"]
+        if info.data["quantization"] != "int8":
+            raise ValueError(f"compression.lut needs quantization: int8 (got {info.data['quantization']})")
+        if clustering is None:
+            raise ValueError(f"compression.lut needs clustering with at most {2 ** bits} clusters "
+                             f"(2^{bits}): unclustered weights have up to 256 values per channel")
+        if clustering.clusters > 2 ** bits:
+            needed = (clustering.clusters - 1).bit_length()
+            fix = f"raise bits to {needed} or " if needed <= 7 else ""
+            raise ValueError(f"compression.lut with {bits} bits holds at most {2 ** bits} values per channel, "
+                             f"but clustering has {clustering.clusters} clusters: {fix}lower clusters to {2 ** bits}")
+        return compression
 
     @model_validator(mode="after")
     def _qat_needs_int8(self) -> Variant:
