@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    store = open_store(args.state_dir, read_only=True)
+    store = open_store(args.state_dir, read_only=True, url=args.state)
     kind, name = parse_ref(args.ref)
     if kind == "Device":
         device = store.device(name)

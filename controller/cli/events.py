@@ -45,7 +45,7 @@ def parse_since(value: str, now: float) -> tuple[int, float | None]:
 
 
 def run(args) -> int:
-    store = open_store(args.state_dir, read_only=True)
+    store = open_store(args.state_dir, read_only=True, url=args.state)
     kind, name = parse_ref(args.ref) if args.ref else ("", "")
     since, earliest = parse_since(args.since, time.time())
     events = store.events(since=since, kind=kind or None, name=name or None, limit=args.limit or None,

@@ -59,7 +59,7 @@ def run(args) -> int:
     kind = kind_of(args.kind)
     if kind == "Source":
         raise UsageError("the spec source has one object: `origami describe source/specs`")
-    store = open_store(args.state_dir, read_only=True)
+    store = open_store(args.state_dir, read_only=True, url=args.state)
     data, text = _devices(store, args.name) if kind == "Device" else _objects(store, kind, args.name)
     if args.name is not None and not data:
         raise NotFoundError(f"{kind.lower()} '{args.name}' not found; see `origami get {kind.lower()}s`")

@@ -7,15 +7,18 @@ one, every fleet is new and no device is known.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from controller.cli.limits_option import add_limits_option
 from controller.cli.limits_option import limits_from_args
+from controller.cli.output import add_state_url_flag
 from controller.loading import load_repository
 from controller.planning.plan import RecordedState
 from controller.planning.plan import plan_repository
 from controller.reconciler.wiring import artifact_dir
 from controller.state import DEFAULT_FILE
+from controller.state import STATE_URL_ENV
 from controller.state import open_store
 from controller.store import ArtifactStore
 from controller.store import StageCache
@@ -29,6 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--state-dir", default=None,
                    help=f"directory holding {DEFAULT_FILE} and the artifact store to compare with (default: the "
                         "working directory; without them, the plan starts from empty state)")
+    add_state_url_flag(p)
     p.add_argument("--output", "-o", choices=["text", "json"], default="text")
     add_limits_option(p)
     p.set_defaults(func=run)
@@ -40,8 +44,9 @@ def run(args) -> int:
         raise SpecError(repo.issues)
     state = RecordedState()
     state_dir = Path(args.state_dir or ".")
-    if (state_dir / DEFAULT_FILE).exists():
-        state = RecordedState.from_store(open_store(state_dir, read_only=True))
+    url = args.state or os.environ.get(STATE_URL_ENV)
+    if url or (state_dir / DEFAULT_FILE).exists():
+        state = RecordedState.from_store(open_store(state_dir, read_only=True, url=url))
     artifacts = artifact_dir(state_dir)
     is_built = StageCache(ArtifactStore(artifacts)).is_cached if artifacts.is_dir() else None
     plan = plan_repository(repo, state, is_built)

@@ -80,7 +80,7 @@ def run(args) -> int:
 
     state_dir = Path(args.state_dir or ".")
     signer = Signer.load_or_create(state_dir, passphrase_from_args(args))  # a wrong passphrase fails first
-    store = open_store(state_dir)
+    store = open_store(state_dir, url=args.state)
     source = make_source(args, state_dir)
     limits = limits_from_args(args)
     builder = SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits)

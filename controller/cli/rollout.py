@@ -17,6 +17,7 @@ from controller.cli.controller_api import post_rollout_action
 from controller.cli.controller_api import read_token
 from controller.cli.output import add_state_flag
 from controller.cli.output import printable
+from controller.state import STATE_URL_ENV
 from controller.state import open_store
 from controller.state.store import DEFAULT_FILE
 from specs.errors import AuthError
@@ -82,7 +83,7 @@ def _status_lines(store, fleet: str) -> tuple[list[str], str]:
 def _status(args) -> int:
     import time
 
-    store = open_store(Path(args.state_dir or "."), read_only=True)
+    store = open_store(Path(args.state_dir or "."), read_only=True, url=args.state)
     deadline, shown = time.monotonic() + args.timeout, None
     while True:
         lines, verdict = _status_lines(store, args.fleet)
@@ -108,7 +109,8 @@ def run(args) -> int:
     from controller.web.actions import rollout_action
 
     state_dir = Path(args.state_dir or ".")
-    _require_write_access(state_dir)
-    result = rollout_action(open_store(state_dir), args.fleet, args.action, _local_user(), "cli")
+    if not (args.state or os.environ.get(STATE_URL_ENV)):  # PostgreSQL's own grants decide there
+        _require_write_access(state_dir)
+    result = rollout_action(open_store(state_dir, url=args.state), args.fleet, args.action, _local_user(), "cli")
     print(f"fleet {printable(args.fleet)}: {result.message}")
     return 0

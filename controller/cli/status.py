@@ -47,6 +47,6 @@ def status_table(store) -> str:
 
 
 def run(args) -> int:
-    store = open_store(args.state_dir, read_only=True)
+    store = open_store(args.state_dir, read_only=True, url=args.state)
     emit(status_data(store), args.output, lambda: status_table(store))
     return 0
