@@ -36,6 +36,7 @@ class ModelPhase:
         self.clock = clock
         self.revisions: dict[str, str] = {}  # job key -> revision its build reads (kept materialized)
         self.over_budget: dict[str, str] = {}  # model -> cards key whose build a limit stopped (this process)
+        self.claim: Callable[[str], bool] = lambda key: True  # replicas: a build runs where its lease is held
 
     def apply(self, repo: SpecRepository, plan: Plan, revision: str) -> dict[str, ModelOutcome]:
         """Each model's outcome when built; submits the builds that must run. Builds run counted in
@@ -63,6 +64,7 @@ class ModelPhase:
             self.queue.forget(keys.cards)
             return None
         if job is not None and job.status in ("queued", "running"):
+            self.claim(keys.cards)  # renew: the build is still ours while it runs
             self._put(old, with_conditions(replace(old, observed_commit=revision), now,
                                            ready=(False, "Building", ""),
                                            reconciling=(True, "Building", f"{job.status}: {keys.cards[:12]}")))
@@ -71,6 +73,12 @@ class ModelPhase:
             return None  # Stalled BuildFailed until the inputs change
         if old.failures and old.model.failed_key == keys.cards and now < old.next_attempt:
             return None  # back-off: Stalled BuildFailed until the next attempt
+        if not self.claim(keys.cards):  # another replica builds it: read back once it is in the store
+            self._put(old, with_conditions(replace(old, observed_commit=revision), now,
+                                           ready=(False, "Building", ""),
+                                           reconciling=(True, "BuildingElsewhere", f"another replica builds "
+                                                                                   f"{keys.cards[:12]}")))
+            return None
         work = ", ".join(f"{a.kind} {a.target}" for a in plan.builds(name)) or "read back"
         self.store.emit("Model", name, "BuildStarted", f"building {name} ({keys.cards[:12]}): {work}",
                         commit=revision)

@@ -234,7 +234,10 @@ class PostgresBackend:
 
     def schema_version(self) -> int:
         self.ensure_connected()
-        if self.db.execute("SELECT to_regclass('origami_schema')").fetchone()[0] is None:
+        # A table scan of the catalog (not to_regclass, whose cache may predate the write lock this
+        # transaction waited for): a replica that migrated meanwhile is seen.
+        if not self.db.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'origami_schema' "
+                               "AND table_schema = current_schema()").fetchone()[0]:
             return 0
         row = self.db.execute("SELECT version FROM origami_schema").fetchone()
         return int(row[0]) if row else 0
