@@ -134,14 +134,14 @@ def _signed(model: str, version: str) -> SignedManifest:
     return SignedManifest(manifest=manifest, signature="A" * 88, keyId=Unsigned.key_id)
 
 
-def seed_converged(store: StateStore, loop: Reconciler) -> None:
+def seed_converged(store: StateStore, loop: Reconciler, devices_total: int = DEVICES) -> None:
     """Record the converged state: the loop's own first pass records objects; then models, releases
     and devices are recorded as they are after convergence."""
     from controller.planning.plan import plan_repository
     from controller.state import RolloutRecord
 
     revision, repo = loop.revisions.current(time.time())
-    devices = {f"dev-{i:04d}": (f"f{i % MODELS}", BOARDS[i % len(BOARDS)]) for i in range(DEVICES)}
+    devices = {f"dev-{i:05d}": (f"f{i % MODELS}", BOARDS[i % len(BOARDS)]) for i in range(devices_total)}
     with store.transaction():
         for dev, (fleet, board) in devices.items():
             store.observe_device(dev, board=board, labels={"group": f"g{fleet[1:]}"}, hello={})

@@ -99,6 +99,11 @@ def fresh_mosquitto(tmp_path):
     stop_mosquitto(broker)
 
 
+# --- real PostgreSQL on a free loopback port (tests/postgres.py) ---------------------------------
+from tests.postgres import make_store  # noqa: E402,F401  (fixtures)
+from tests.postgres import pg_url  # noqa: E402,F401
+from tests.postgres import postgres  # noqa: E402,F401
+
 # --- fixtures shared by several test modules ------------------------------------------------------
 
 @pytest.fixture

@@ -35,8 +35,8 @@ def seed(store, now: float) -> None:
     store.put_rollout(RolloutRecord("idle", target="v1", phase="complete"))
 
 
-def test_devices_silent_too_long_and_in_no_rollout_in_progress_are_forgotten_with_one_event(tmp_path):
-    store = open_store(tmp_path)
+def test_devices_silent_too_long_and_in_no_rollout_in_progress_are_forgotten_with_one_event(tmp_path, make_store):
+    store = open_store(tmp_path, url=make_store.url)
     now = time.time()
     seed(store, now)
     artifacts = ArtifactStore(artifact_dir(tmp_path))
@@ -58,17 +58,18 @@ def test_devices_silent_too_long_and_in_no_rollout_in_progress_are_forgotten_wit
     store.close()
 
 
-def test_origami_gc_forgets_devices_on_request_only(tmp_path, capsys):
-    store = open_store(tmp_path)
+def test_origami_gc_forgets_devices_on_request_only(tmp_path, capsys, make_store):
+    store = open_store(tmp_path, url=make_store.url)
     seed(store, time.time())
     store.close()
-    assert main(["gc", "--state-dir", str(tmp_path)]) == 0
-    store = open_store(tmp_path, read_only=True)
+    state = ["--state", make_store.url] if make_store.url else []
+    assert main(["gc", "--state-dir", str(tmp_path), *state]) == 0
+    store = open_store(tmp_path, read_only=True, url=make_store.url)
     assert len(store.devices()) == 6
     store.close()
-    assert main(["gc", "--state-dir", str(tmp_path), "--forget-devices-after", "30d"]) == 0
+    assert main(["gc", "--state-dir", str(tmp_path), *state, "--forget-devices-after", "30d"]) == 0
     assert "forgot 4 device(s)" in capsys.readouterr().out  # "member" is protected only inside the loop
-    store = open_store(tmp_path, read_only=True)
+    store = open_store(tmp_path, read_only=True, url=make_store.url)
     assert [d.device_id for d in store.devices()] == ["busy", "recent"]
     store.close()
 

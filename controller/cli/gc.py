@@ -27,7 +27,7 @@ def run(args) -> int:
     from controller.store.artifacts import ArtifactStore
     from controller.store.stage_cache import StageCache
 
-    state = open_store(args.state_dir)
+    state = open_store(args.state_dir, url=args.state)
     try:
         store = ArtifactStore(artifact_dir(args.state_dir))
         cache = StageCache(store)

@@ -62,6 +62,14 @@ def with_rfc3339_times(data: Any, key: str = "") -> Any:
 
 def add_state_flag(parser) -> None:
     parser.add_argument("--state-dir", default=None, help="directory of the state store (default: working directory)")
+    add_state_url_flag(parser)
+
+
+def add_state_url_flag(parser) -> None:
+    parser.add_argument("--state", default=None, metavar="URL",
+                        help="keep the state in PostgreSQL instead of the state directory's SQLite file: "
+                             "postgresql://user@host:port/db (default: $ORIGAMI_STATE; password from PGPASSWORD "
+                             "or ~/.pgpass)")
 
 
 def emit(data, fmt: str, table: Callable[[], str], *, wide: Callable[[], str] | None = None,

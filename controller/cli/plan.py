@@ -9,6 +9,7 @@ pull request comment.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,11 +18,13 @@ from controller.cli.controller_api import add_server_flags
 from controller.cli.controller_api import client_from_args
 from controller.cli.limits_option import add_limits_option
 from controller.cli.limits_option import limits_from_args
+from controller.cli.output import add_state_url_flag
 from controller.loading import load_repository
 from controller.planning.plan import RecordedState
 from controller.planning.plan import plan_repository
 from controller.reconciler.wiring import artifact_dir
 from controller.state import DEFAULT_FILE
+from controller.state import STATE_URL_ENV
 from controller.state import open_store
 from controller.store import ArtifactStore
 from controller.store import StageCache
@@ -36,6 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--state-dir", default=None,
                    help=f"directory holding {DEFAULT_FILE} and the artifact store to compare with (default: the "
                         "working directory; without them, the plan starts from empty state)")
+    add_state_url_flag(p)
     add_server_flags(p)
     p.add_argument("--output", "-o", choices=["text", "json", "markdown"], default="text",
                    help="markdown: a pull request comment (summary, fleets, every action)")
@@ -68,7 +72,10 @@ def _compare_with(args):
         return RecordedState.from_store(remote), RemoteStages(client).is_cached, where
     state_dir = Path(args.state_dir or ".")
     state, where = RecordedState(), "an empty state (no controller or state directory given)"
-    if (state_dir / DEFAULT_FILE).exists():
+    url = args.state or os.environ.get(STATE_URL_ENV)
+    if url:
+        state, where = RecordedState.from_store(open_store(state_dir, read_only=True, url=url)), "a state database"
+    elif (state_dir / DEFAULT_FILE).exists():
         state, where = RecordedState.from_store(open_store(state_dir, read_only=True)), "a state directory"
     artifacts = artifact_dir(state_dir)
     is_built = StageCache(ArtifactStore(artifacts)).is_cached if artifacts.is_dir() else None

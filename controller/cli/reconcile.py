@@ -4,6 +4,8 @@ specs without waiting for the git poll); a spec directory named `now` is `./now`
 from __future__ import annotations
 
 import os
+import re
+import socket
 import sys
 import threading
 import time
@@ -24,7 +26,11 @@ from controller.cli.listen_flags import listen_options
 from controller.cli.output import add_state_flag
 from controller.cli.storage_flags import add_gc_flags
 from controller.cli.storage_flags import maintenance_settings
+from controller.reconciler.shards import LEASE_S
+from controller.reconciler.shards import Shards
+from controller.state import STATE_URL_ENV
 from controller.state import open_store
+from specs.errors import OrigamiError
 from specs.errors import UsageError
 from wire.logs import get_logger
 from wire.text import printable
@@ -49,6 +55,12 @@ def register(subparsers) -> None:
     add_broker_flags(p, default_url=None, registry=True)
     add_listen_flags(p)
     add_state_flag(p)
+    p.add_argument("--replica", default=None, metavar="NAME",
+                   help="run as one of several controller replicas sharing the state (--state postgresql://...): "
+                        "fleets and builds are claimed with leases (default with --state: HOST-PID)")
+    p.add_argument("--lease", type=float, default=LEASE_S, metavar="SECONDS",
+                   help=f"replicas: lease period; a dead replica's fleets move to another within it (default "
+                        f"{LEASE_S:.0f})")
     add_passphrase_flag(p)
     add_gc_flags(p, loop=True)
     add_limits_option(p)
@@ -66,17 +78,29 @@ def progress_line(what: str, fraction: float) -> None:
     print(f"  .. {what[:100]:<100}", end=end, file=sys.stderr, flush=True)
 
 
-def make_source(args, state_dir: Path):
+def replica_name(args) -> str | None:
+    """This process's replica id, or None when it runs alone (SQLite state and no --replica)."""
+    if args.replica:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", args.replica):
+            raise UsageError("--replica takes a name of letters, digits, '.', '_' and '-' (at most 63)")
+        return str(args.replica)
+    if args.state or os.environ.get(STATE_URL_ENV):
+        return f"{socket.gethostname()}-{os.getpid()}"
+    return None
+
+
+def make_source(args, state_dir: Path, replica: str | None = None):
     if args.git and args.path:
         raise UsageError("give either PATH or --git URL, not both")
+    workdir = state_dir / "replicas" / replica / "source" if replica else state_dir / "source"  # one checkout each
     if args.git:
         from controller.sources.git import GitSource
 
-        return GitSource(args.git, state_dir / "source", branch=args.branch, path=args.subpath,
+        return GitSource(args.git, workdir, branch=args.branch, path=args.subpath,
                          interval=args.interval)
     from controller.sources.local import LocalSource
 
-    return LocalSource(args.path or ".", workdir=state_dir / "source")
+    return LocalSource(args.path or ".", workdir=workdir)
 
 
 def request_pass(args) -> int:
@@ -111,8 +135,12 @@ def run(args) -> int:
 
         sinks = load_sinks(args.notifications)
     signer = Signer.load_or_create(state_dir, passphrase_from_args(args))  # a wrong passphrase fails first
-    store = open_store(state_dir)
-    source = make_source(args, state_dir)
+    store = open_store(state_dir, url=args.state)
+    replica = replica_name(args)
+    if replica and args.lease <= 0:
+        raise UsageError("--lease must be a positive number of seconds")
+    shards = Shards(store, replica, period=args.lease) if replica else None
+    source = make_source(args, state_dir, replica)
     limits = limits_from_args(args)
     builder = SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits)
     if args.build_workers < 1:
@@ -120,15 +148,18 @@ def run(args) -> int:
     builds = BuildQueue(workers=0 if args.once else args.build_workers)
     broker = open_controller_broker(args, state_dir)
     print(f"origami: {broker.startup_line}", file=sys.stderr)
-    hub = DeviceHub(broker.hub, builder.store, enrolled=broker.enrollment).start()
+    suffix = f"-{replica}" if replica else ""  # replicas share a broker: one MQTT client id each
+    hub = DeviceHub(broker.hub, builder.store, enrolled=broker.enrollment,
+                    client_id=f"origami-controller{suffix}").start()
     hub.announce_keys(signer.announcement())  # a rotation made while stopped reaches the devices now
     # Samples from the fleet: ingested as they arrive; datasets and campaigns follow each pass's specs.
     collection = CollectionService(broker.collector, store.path, builder.store, store=store,
-                                   campaign_link=hub.link).start()
+                                   client_id=f"origami-collector{suffix}", campaign_link=hub.link).start()
     reconciler = Reconciler(store, source, builder, HubLink(hub), signer,
                             progress=progress_line, builds=builds, online_timeout=args.online_timeout,
                             limits=limits, maintenance=Maintenance(store, builder.store, builder.cache,
-                                                                   maintenance_settings(args), clock=time.time))
+                                                                   maintenance_settings(args), clock=time.time),
+                            shards=shards)
     reconciler.on_repository(lambda repo: collection.apply(repo, store.devices()))
     stop = threading.Event()
     dashboard = notifier = None
@@ -142,11 +173,19 @@ def run(args) -> int:
 
             dashboard = start_dashboard(args.listen, state_dir, store, builder, reconciler, hub, collection=collection,
                                         **listen_options(args))
-        result = reconciler.run(stop, interval=args.interval if args.git else 2.0, once=args.once)
+        interval = args.interval if args.git else 2.0
+        if shards:  # a pass renews the leases: at least three passes per lease period
+            interval = min(interval, args.lease / 3)
+        result = reconciler.run(stop, interval=interval, once=args.once)
     except KeyboardInterrupt:
         stop.set()
         return 130
     finally:
+        if shards:
+            try:
+                shards.release_all()
+            except OrigamiError as err:  # the state is unreachable: the leases simply expire
+                log.warning("leases not released", extra={"error": str(err)})
         builds.stop()
         if notifier:
             notifier.stop()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from controller.cli.controller_api import ControllerClient
 from controller.cli.controller_api import add_server_flags
 from controller.cli.controller_api import client_from_args
+from controller.cli.output import add_state_flag
 from controller.collect.index import Rejection
 from controller.collect.index import Selection
 from controller.state import open_store
@@ -26,7 +27,7 @@ SAMPLE_PAGE = 1000  # the API's largest page of samples
 
 def add_reader_flags(parser) -> None:
     """--state-dir (local) and --server/--token-file (remote): where a read-only command looks."""
-    parser.add_argument("--state-dir", default=None, help="directory of the state store (default: working directory)")
+    add_state_flag(parser)
     add_server_flags(parser)
 
 
@@ -34,7 +35,7 @@ def open_reader(args):
     """The state the command reads: the controller's API with `--server`, else the local store."""
     if getattr(args, "server", None):
         return RemoteState(client_from_args(args))
-    return open_store(args.state_dir, read_only=True)
+    return open_store(args.state_dir, read_only=True, url=getattr(args, "state", None))
 
 
 def _object(d: dict) -> ObjectStatus:

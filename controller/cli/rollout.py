@@ -107,7 +107,8 @@ def run(args) -> int:
     from controller.web.actions import rollout_action
 
     state_dir = Path(args.state_dir or ".")
-    _require_write_access(state_dir)
-    result = rollout_action(open_store(state_dir), args.fleet, args.action, _local_user(), "cli")
+    if not (args.state or os.environ.get(STATE_URL_ENV)):  # PostgreSQL's own grants decide there
+        _require_write_access(state_dir)
+    result = rollout_action(open_store(state_dir, url=args.state), args.fleet, args.action, _local_user(), "cli")
     print(f"fleet {printable(args.fleet)}: {result.message}")
     return 0

@@ -76,6 +76,7 @@ class FleetPhase:
     online_timeout: float
     _desired: dict[str, DesiredRecord] | None = None  # read once per pass (1,000 payloads)
     revisions: dict[str, str] = field(default_factory=dict)  # bundle job key -> revision it reads
+    holds: Callable[[str], bool] = field(default=lambda fleet: True)  # replicas: the fleet's lease is still ours
 
     # --- 1. release ---------------------------------------------------------------------------
     def release(self, repo: SpecRepository, name: str, keys: FleetKeys, outcome: ModelOutcome | None,
@@ -214,6 +215,8 @@ class FleetPhase:
         by_id = {d.device_id: d for d in devices}
         pending: list[tuple[str, DesiredState]] = []
         with self.store.transaction():
+            if not self.holds(name):  # another replica took the fleet over since this pass claimed it
+                return 0, False
             for note in decision.notes:
                 self.store.emit("Fleet", name, note.reason, note.message, warning=note.warning, commit=revision)
             for failure in decision.failures:

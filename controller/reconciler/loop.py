@@ -36,6 +36,7 @@ from controller.reconciler.ports import Progress
 from controller.reconciler.ports import Signer
 from controller.reconciler.reports import ReportIngest
 from controller.reconciler.revisions import RevisionTracker
+from controller.reconciler.shards import Shards
 from controller.sources import SpecSource
 from controller.state import DesiredRecord
 from controller.state import StateStore
@@ -63,7 +64,8 @@ class Reconciler:
     def __init__(self, store: StateStore, source: SpecSource, builder: Builder, link: DeviceLink, signer: Signer,
                  *, progress: Progress | None = None, clock: Callable[[], float] = time.time,
                  builds: BuildQueue | None = None, online_timeout: float = ONLINE_TIMEOUT_S,
-                 limits: Limits = DEFAULT_LIMITS, maintenance: Maintenance | None = None) -> None:
+                 limits: Limits = DEFAULT_LIMITS, maintenance: Maintenance | None = None,
+                 shards: Shards | None = None) -> None:
         self.store = store
         self.source = source
         self.builder = builder
@@ -77,6 +79,10 @@ class Reconciler:
         self.models = ModelPhase(store, builder, self.builds, self.progress, clock)
         self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout)
         self.maintenance = maintenance
+        self.shards = shards  # replicas: only the fleets and builds this one holds a lease on
+        if shards is not None:
+            self.models.claim = shards.build
+            self.fleets.holds = shards.holds_fleet
         self.storage_failures = 0  # passes that failed for lack of disk space (a metric reads it)
         self._lock = threading.Lock()
         self._kick = threading.Event()  # set by wake(): the running loop starts its next pass at once
@@ -157,7 +163,9 @@ class Reconciler:
         outcomes = self.models.apply(repo, plan, revision.id)
         self.fleets.begin_pass()
         result.builds = self.models.started
-        for name, keys in plan.graph.fleets.items():
+        mine = self.shards.fleets(plan.graph.fleets) if self.shards else list(plan.graph.fleets)
+        for name in mine:
+            keys = plan.graph.fleets[name]
             sent, ready = self.fleets.apply(repo, plan, name, outcomes.get(keys.model), revision.id)
             result.installs += sent
             result.ready[name] = ready

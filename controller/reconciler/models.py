@@ -39,6 +39,7 @@ class ModelPhase:
         self.revisions: dict[str, str] = {}  # job key -> revision its build reads (kept materialized)
         self.over_budget: dict[str, str] = {}  # model -> cards key whose build a limit stopped (this process)
         store.interrupt_stages()  # builds a previous controller left running died with it
+        self.claim: Callable[[str], bool] = lambda key: True  # replicas: a build runs where its lease is held
         self._timings: list[Timing] = []
 
     def on_timing(self, hook: Timing) -> None:
@@ -75,6 +76,7 @@ class ModelPhase:
             self.queue.forget(keys.cards)
             return None
         if job is not None and job.status in ("queued", "running"):
+            self.claim(keys.cards)  # renew: the build is still ours while it runs
             self._put(old, with_conditions(replace(old, observed_commit=revision), now,
                                            ready=(False, "Building", ""),
                                            reconciling=(True, "Building", f"{job.status}: {keys.cards[:12]}")))
@@ -83,6 +85,12 @@ class ModelPhase:
             return None  # Stalled BuildFailed until the inputs change
         if old.failures and old.model.failed_key == keys.cards and now < old.next_attempt:
             return None  # back-off: Stalled BuildFailed until the next attempt
+        if not self.claim(keys.cards):  # another replica builds it: read back once it is in the store
+            self._put(old, with_conditions(replace(old, observed_commit=revision), now,
+                                           ready=(False, "Building", ""),
+                                           reconciling=(True, "BuildingElsewhere", f"another replica builds "
+                                                                                   f"{keys.cards[:12]}")))
+            return None
         work = ", ".join(f"{a.kind} {a.target}" for a in plan.builds(name)) or "read back"
         self.store.emit("Model", name, "BuildStarted", f"building {name} ({keys.cards[:12]}): {work}",
                         commit=revision)

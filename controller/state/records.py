@@ -13,7 +13,7 @@ from specs.v1alpha1.status import ModelStatus
 from specs.v1alpha1.status import status_for
 
 __all__ = ["CONDITION_TYPES", "CommitRecord", "Condition", "DesiredRecord", "DeviceRecord", "Event", "InstallRecord",
-           "ObjectStatus", "RolloutRecord"]
+           "Lease", "ObjectStatus", "RolloutRecord"]
 
 CONDITION_TYPES = ("Ready", "Reconciling", "Stalled")
 _TYPED = ("Source", "Dataset", "Model", "Fleet")
@@ -124,6 +124,16 @@ class InstallRecord:
     artifact: str | None
     reason: str
     recorded_at: float
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Work one controller replica holds until `expires_at` (renewed each pass): `fleet/NAME`, `build/KEY`."""
+    name: str
+    holder: str
+    term: int  # grows at every takeover: an act checks it still holds the term it was granted
+    acquired_at: float
+    expires_at: float
 
 
 @dataclass

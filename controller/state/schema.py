@@ -1,7 +1,8 @@
 """The state store's schema, as an ordered list of migrations (index + 1 = schema version).
 
-A new version appends a migration; never edit a released one. `PRAGMA user_version` records
-which migrations a file has seen, so an old state file is upgraded in place on open.
+A new version appends a migration; never edit a released one. `PRAGMA user_version` (on PostgreSQL,
+table `origami_schema`) records which migrations a database has seen, so an old state is upgraded in
+place on open. Written in SQLite's DDL; `backends.PostgresBackend.ddl` maps the types.
 """
 from __future__ import annotations
 
@@ -187,6 +188,16 @@ MIGRATIONS: list[str] = [
     CREATE TABLE counters (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
+    );
+    """,
+    # 5: controller replicas: leases on work (a fleet's rollout, a build) that expire unless renewed.
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,                  -- fleet/NAME or build/KEY
+        holder TEXT NOT NULL,                   -- the replica id
+        term INTEGER NOT NULL,                  -- + 1 at every takeover
+        acquired_at REAL NOT NULL,
+        expires_at REAL NOT NULL
     );
     """,
 ]

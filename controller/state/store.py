@@ -1,33 +1,38 @@
-"""The state store: one SQLite file in WAL mode, schema-versioned, safe to SIGKILL.
+"""The state store: one SQLite file in WAL mode (the default) or a PostgreSQL database shared by
+controller replicas (`--state postgresql://...`); schema-versioned, safe to SIGKILL.
 
 Every write happens inside a transaction; a group of writes that must land together (an
 install record and the desired state that names it, a rollout step and its event) shares one
 `with store.transaction():` block, so a kill leaves either all of it or none. So does a full disk:
 the transaction rolls back and `StorageError` says what to do. A file that is not SQLite, or fails
-`PRAGMA quick_check` when opened, is a `StateError` naming the file and how to recover.
+`PRAGMA quick_check` when opened, is a `StateError` naming the file and how to recover. The queries
+below are written once for both databases; `backends.py` holds every difference.
 """
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from controller.state.backends import PostgresBackend
+from controller.state.backends import SqliteBackend
+from controller.state.backends import is_url
 from controller.state.records import CommitRecord
 from controller.state.records import Condition
 from controller.state.records import DesiredRecord
 from controller.state.records import DeviceRecord
 from controller.state.records import Event
 from controller.state.records import InstallRecord
+from controller.state.records import Lease
 from controller.state.records import ObjectStatus
 from controller.state.records import RolloutRecord
 from controller.state.schema import MIGRATIONS
 from controller.state.schema import SCHEMA_VERSION
-from specs.errors import StateError
-from specs.errors import StorageError
 from specs.errors import StoreError
 from wire.files import disk_full_error
 from wire.files import is_disk_full
@@ -35,6 +40,7 @@ from wire.logs import get_logger
 
 log = get_logger("state")
 DEFAULT_FILE = "origami-state.db"
+STATE_URL_ENV = "ORIGAMI_STATE"  # a postgresql:// URL, for every command that takes --state
 
 
 def _j(value) -> str:
@@ -42,95 +48,87 @@ def _j(value) -> str:
 
 
 class StateStore:
-    """Durable controller state. Thread-safe: one connection guarded by a re-entrant lock."""
+    """Durable controller state. Thread-safe: one connection guarded by a re-entrant lock.
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    `path` is the SQLite file; with `url` (postgresql://user@host:port/db) the state lives in that
+    database instead, and `path` stays the local file collected samples are indexed in (per replica)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, url: str | None = None) -> None:
         self.path = Path(path)
+        self.url = url
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
         self.writes = 0  # committed write transactions, for observers and tests
+        self._backend: SqliteBackend | PostgresBackend | None = None
         try:
-            if read_only:
-                if not self.path.exists():
-                    raise StoreError(f"{self.path}: no state store here; run `origami reconcile` first "
-                                     "or pass --state-dir")
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
-                                           check_same_thread=False, timeout=10)
+            if url:
+                if not is_url(url):
+                    raise StoreError("--state takes a postgresql://user@host:port/database URL")
+                self._backend = PostgresBackend(url, read_only=read_only)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.row_factory = sqlite3.Row
-            self._check()
+                self._backend = SqliteBackend(self.path, read_only=read_only)
             self._migrate()
-        except sqlite3.DatabaseError as err:
-            raise self._translated(err) from err
         except OSError as err:
             if is_disk_full(err):
                 raise disk_full_error(f"the state database {self.path.name}") from err
             raise StoreError(f"cannot create the state database {self.path.name}: {err.strerror or err}") from err
+        except Exception as err:
+            if self._backend is None or not isinstance(err, self._backend.errors):
+                raise
+            raise self._translated(err) from err
 
-    # --- errors -------------------------------------------------------------------------------
-    def _check(self) -> None:
-        """SQLite's quick integrity check (every page and index, no cross-checks): a damaged file is
-        refused on open, before anything reads half of it."""
-        verdict = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
-        if verdict != "ok":
-            raise self._damaged("it fails SQLite's integrity check")
+    @property
+    def backend(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return "postgresql" if self.url else "sqlite"
 
-    def _damaged(self, what: str) -> StateError:
-        name = self.path.name
-        return StateError(f"the state database {name} in the state directory is damaged ({what}); restore it "
-                          f"from a backup, or move it aside with its -wal and -shm files (`mv {name} "
-                          f"{name}.damaged`): `origami reconcile` then starts from an empty state database "
-                          "and devices report again")
+    @property
+    def _db(self) -> Any:
+        """The backend's connection (SQLite's own; PostgreSQL's behind `?` placeholders)."""
+        assert self._backend is not None
+        return self._backend.db
 
-    def _translated(self, err: sqlite3.DatabaseError) -> Exception:
-        """SQLite's error as the error a user can act on (the original when it is none of these)."""
-        code = getattr(err, "sqlite_errorcode", None)
-        primary = code & 0xFF if isinstance(code, int) else None
-        if primary == sqlite3.SQLITE_FULL or "disk is full" in str(err):
-            return disk_full_error(f"the state database {self.path.name}")
-        if primary == sqlite3.SQLITE_IOERR:
-            return StorageError(f"cannot write the state database {self.path.name}: disk I/O error (a full disk "
-                                f"or a failing one); free space or run `origami gc`, and check the disk")
-        if primary == sqlite3.SQLITE_NOTADB:
-            return self._damaged("it is not an SQLite database")
-        if primary == sqlite3.SQLITE_CORRUPT:
-            return self._damaged("SQLite reports it malformed")
-        return err
+    def _translated(self, err: BaseException) -> BaseException:
+        assert self._backend is not None
+        return self._backend.translated(err)
 
     # --- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        assert self._backend is not None
+        where = self._backend.label
+        version = self._backend.schema_version()
         if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: state schema v{version} is newer than this Origami "
+            raise StoreError(f"{where}: state schema v{version} is newer than this Origami "
                              f"(v{SCHEMA_VERSION}); upgrade Origami")
         if version == SCHEMA_VERSION:
             return
         if self.read_only:
-            raise StoreError(f"{self.path}: state schema v{version} needs migrating to v{SCHEMA_VERSION}; "
+            raise StoreError(f"{where}: state schema v{version} needs migrating to v{SCHEMA_VERSION}; "
                              "run `origami reconcile` once")
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
+                if self._backend.schema_version() > number:
+                    continue  # another replica migrated it while this one waited for the write lock
                 for statement in _statements(MIGRATIONS[number]):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number + 1}")
-            log.info("state schema migrated", extra={"path": str(self.path), "version": number + 1})
+                    self._db.execute(self._backend.ddl(statement))
+                self._backend.set_schema_version(number + 1)
+            log.info("state schema migrated", extra={"state": where, "version": number + 1})
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         """Re-entrant: nested blocks join the outermost transaction."""
         with self._lock:
             if self.read_only:
                 raise StoreError("the state store is open read-only")
+            backend = self._backend
+            assert backend is not None
             outer = self._depth == 0
             if outer:
                 try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                except sqlite3.DatabaseError as err:
+                    backend.begin()
+                except backend.errors as err:
+                    self._rollback()
                     raise self._translated(err) from err
             self._depth += 1
             try:
@@ -139,27 +137,34 @@ class StateStore:
                 self._depth -= 1
                 if outer:
                     self._rollback()
-                if isinstance(err, sqlite3.DatabaseError) and (mapped := self._translated(err)) is not err:
+                if isinstance(err, backend.errors) and (mapped := self._translated(err)) is not err:
                     raise mapped from err
                 raise
             self._depth -= 1
             if outer:
                 try:
-                    self._db.execute("COMMIT")
-                except sqlite3.DatabaseError as err:  # a full disk at commit: nothing of it lands
+                    backend.commit()
+                except backend.errors as err:  # a full disk at commit: nothing of it lands
                     self._rollback()
                     raise self._translated(err) from err
                 self.writes += 1
 
     def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        assert self._backend is not None
+        try:
+            self._backend.rollback()
+        except self._backend.errors:
+            pass  # a connection that broke mid-transaction rolled back on the server already
 
-    def _rows(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: tuple = ()) -> list[Any]:
         with self._lock:
+            backend = self._backend
+            assert backend is not None
             try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.DatabaseError as err:
+                if isinstance(backend, PostgresBackend) and self._depth == 0:
+                    backend.ensure_connected()
+                return list(self._db.execute(sql, params).fetchall())
+            except backend.errors as err:
                 mapped = self._translated(err)
                 if mapped is err:
                     raise
@@ -167,14 +172,15 @@ class StateStore:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._backend is not None:
+                self._backend.close()
 
     # --- commits and the source -----------------------------------------------------------------
     def record_commit(self, sha: str, source: str, valid: bool, issues: list[str],
                       texts: list[tuple[str, str]] | None) -> None:
         now = time.time()
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO commits VALUES (?,?,?,?,?,?)",
+            db.execute("INSERT INTO commits VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                        (sha, source, now, int(valid), _j(issues), _j(texts) if valid else None))
             good = sha if valid else None
             db.execute("INSERT INTO source_state VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
@@ -267,11 +273,11 @@ class StateStore:
         """Merge what a device said (hello or state) into its record; unset fields keep their value."""
         now = seen_at if seen_at is not None else time.time()
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO devices (device_id, first_seen, last_seen) VALUES (?,?,?)",
+            db.execute("INSERT INTO devices (device_id, first_seen, last_seen) VALUES (?,?,?) ON CONFLICT DO NOTHING",
                        (device_id, now, now))
             sets = ["online_since=CASE WHEN ?=0 THEN NULL WHEN online=0 OR online_since IS NULL THEN ? "
-                    "ELSE online_since END", "online=?", "last_seen=MAX(last_seen, ?)"]
-            params = [int(online), now, int(online), now]
+                    "ELSE online_since END", "online=?", "last_seen=CASE WHEN last_seen > ? THEN last_seen ELSE ? END"]
+            params = [int(online), now, int(online), now, now]
             for column, value in (("board", board), ("labels", labels), ("hello", hello),
                                   ("reported", reported)):
                 if value is not None:
@@ -335,12 +341,11 @@ class StateStore:
         """The next desired-state sequence: max(last + 1, `now` in milliseconds), so it grows across
         restarts and after a restored backup too. Call it inside the transaction that records what it
         is signed into: an allocation that is rolled back is never sent."""
-        with self.transaction() as db:
-            row = db.execute("SELECT value FROM counters WHERE name='sequence'").fetchone()
-            value = max((row[0] if row else 0) + 1, int(now * 1000))
-            db.execute("INSERT INTO counters VALUES ('sequence', ?) ON CONFLICT(name) DO UPDATE SET "
-                       "value=excluded.value", (value,))
-            return value
+        with self.transaction() as db:  # one statement: the row lock orders concurrent replicas
+            return int(db.execute(
+                "INSERT INTO counters VALUES ('sequence', ?) ON CONFLICT(name) DO UPDATE SET value = CASE "
+                "WHEN counters.value + 1 > excluded.value THEN counters.value + 1 ELSE excluded.value END "
+                "RETURNING value", (int(now * 1000),)).fetchone()[0])
 
     def replace_desired_payload(self, device_id: str, install_id: str, payload: dict) -> None:
         """The same assignment re-signed (a new sequence or key); nothing else about it changes."""
@@ -378,9 +383,16 @@ class StateStore:
                 out.add(manifest["digest"])
         out |= {r[0] for r in self._rows(
             "SELECT artifact FROM (SELECT artifact, ROW_NUMBER() OVER (PARTITION BY device_id "
-            "ORDER BY recorded_at DESC, install_id DESC) AS n FROM installs) WHERE n <= 2 AND artifact IS NOT NULL")}
+            "ORDER BY recorded_at DESC, install_id DESC) AS n FROM installs) AS latest WHERE n <= 2 "
+            "AND artifact IS NOT NULL")}
         out |= {r[0] for r in self._rows("SELECT DISTINCT blob FROM samples")}
         out |= {r[0] for r in self._rows("SELECT manifest FROM sample_pins")}
+        if self.url and self.path.exists():  # samples are indexed per replica, in the local file
+            local = StateStore(self.path, read_only=True)
+            try:
+                out |= local.referenced_artifacts()
+            finally:
+                local.close()
         return out
 
     # --- rollouts -------------------------------------------------------------------------------
@@ -426,7 +438,7 @@ class StateStore:
     def record_failure(self, device_id: str, fleet: str, version: str, reason: str, at: float) -> bool:
         """A member failed a version (refused, health check, timeout); True when it is new."""
         with self.transaction() as db:
-            return db.execute("INSERT OR IGNORE INTO member_failures VALUES (?,?,?,?,?)",
+            return db.execute("INSERT INTO member_failures VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                               (device_id, fleet, version, reason[:500], at)).rowcount > 0
 
     def forget_failures(self, fleet: str, version: str) -> None:
@@ -453,6 +465,40 @@ class StateStore:
             return db.execute("UPDATE rollouts SET undo_requested=1, updated_at=? WHERE fleet=?",
                               (time.time(), fleet)).rowcount > 0
 
+    # --- leases ---------------------------------------------------------------------------------
+    def claim(self, name: str, holder: str, now: float, period: float) -> Lease | None:
+        """Take or renew the lease `name` for `period` seconds: granted when nobody holds it, when
+        `holder` does, or when the holder's lease expired (a takeover starts a new term). The lease
+        when granted, else None."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO leases (name, holder, term, acquired_at, expires_at) VALUES (?,?,1,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, expires_at=excluded.expires_at, "
+                "term=CASE WHEN leases.holder=excluded.holder THEN leases.term ELSE leases.term + 1 END, "
+                "acquired_at=CASE WHEN leases.holder=excluded.holder THEN leases.acquired_at "
+                "ELSE excluded.acquired_at END "
+                "WHERE leases.holder=excluded.holder OR leases.expires_at < excluded.acquired_at",
+                (name, holder, now, now + period))
+            lease = self.lease(name)
+        return lease if lease is not None and lease.holder == holder else None
+
+    def holds(self, lease: Lease) -> bool:
+        """Whether `lease` is still the one in force (same holder, same term): checked inside the
+        transaction that acts on it, so a holder that lost it meanwhile writes nothing."""
+        current = self.lease(lease.name)
+        return current is not None and (current.holder, current.term) == (lease.holder, lease.term)
+
+    def release(self, name: str, holder: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM leases WHERE name=? AND holder=?", (name, holder))
+
+    def lease(self, name: str) -> Lease | None:
+        rows = self._rows("SELECT * FROM leases WHERE name=?", (name,))
+        return _lease(rows[0]) if rows else None
+
+    def leases(self) -> list[Lease]:
+        return [_lease(r) for r in self._rows("SELECT * FROM leases ORDER BY name")]
+
     # --- events ---------------------------------------------------------------------------------
     def emit(self, kind: str, name: str, reason: str, message: str, *, warning: bool = False,
              commit: str | None = None) -> int:
@@ -478,7 +524,8 @@ class StateStore:
             sql, params = sql + " AND name=?", params + [name]
         sql += " ORDER BY seq"
         if limit:
-            sql = f"SELECT * FROM ({sql.replace('ORDER BY seq', 'ORDER BY seq DESC')} LIMIT {int(limit)}) ORDER BY seq"
+            newest = sql.replace("ORDER BY seq", "ORDER BY seq DESC")
+            sql = f"SELECT * FROM ({newest} LIMIT {int(limit)}) AS tail ORDER BY seq"
         return [Event(r["seq"], r["ts"], r["kind"], r["name"], r["type"], r["reason"], r["message"], r["commit_sha"])
                 for r in self._rows(sql, tuple(params))]
 
@@ -488,26 +535,33 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def _object(r: sqlite3.Row) -> ObjectStatus:
+def _object(r: Any) -> ObjectStatus:
     conditions = {k: Condition(**v) for k, v in json.loads(r["conditions"]).items()}
     return ObjectStatus(r["kind"], r["name"], r["observed_commit"], r["desired_key"], conditions, r["last_error"],
                         r["failures"], r["next_attempt"], json.loads(r["detail"]), r["created_at"], r["updated_at"])
 
 
-def _device(r: sqlite3.Row) -> DeviceRecord:
+def _device(r: Any) -> DeviceRecord:
     return DeviceRecord(r["device_id"], r["board"], json.loads(r["labels"]), json.loads(r["hello"]),
                         json.loads(r["reported"]), r["reported_version"],
                         None if r["healthy"] is None else bool(r["healthy"]), bool(r["online"]),
                         r["first_seen"], r["last_seen"], r["online_since"])
 
 
-def _rollout(r: sqlite3.Row) -> RolloutRecord:
+def _lease(r: Any) -> Lease:
+    return Lease(r["name"], r["holder"], r["term"], r["acquired_at"], r["expires_at"])
+
+
+def _rollout(r: Any) -> RolloutRecord:
     return RolloutRecord(r["fleet"], r["target"], r["last_good"], r["previous_good"], r["failed_version"], r["step"],
                          r["step_done_at"], json.loads(r["strategy"]), bool(r["paused"]), bool(r["undo_requested"]),
                          r["phase"], json.loads(r["failures"]), r["updated_at"], bool(r["retry_requested"]),
                          r["started_at"])
 
 
-def open_store(state_dir: str | Path | None = None, *, read_only: bool = False) -> StateStore:
-    """The store in `state_dir` (default: the working directory)."""
-    return StateStore(Path(state_dir or ".") / DEFAULT_FILE, read_only=read_only)
+def open_store(state_dir: str | Path | None = None, *, read_only: bool = False,
+               url: str | None = None) -> StateStore:
+    """The store in `state_dir` (default: the working directory), or in the PostgreSQL database `url`
+    (default: $ORIGAMI_STATE when set)."""
+    url = url or os.environ.get(STATE_URL_ENV) or None
+    return StateStore(Path(state_dir or ".") / DEFAULT_FILE, read_only=read_only, url=url)
