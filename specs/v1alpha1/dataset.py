@@ -6,6 +6,7 @@ from typing import Annotated
 from typing import Literal
 
 from pydantic import Field
+from pydantic import field_validator
 from pydantic import model_validator
 
 from specs.v1alpha1.common import Document
@@ -82,6 +83,13 @@ class SpeechSource(StrictModel):
     noise: float = Field(default=0.1, ge=0.0, le=1.0,
                          description="Largest background noise amplitude, relative to the speech's peak.")
     shiftMs: int = Field(default=100, ge=0, le=500, description="Largest random time shift of a word.")
+
+    @field_validator("words", "unknownWords", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, words: object) -> object:
+        if isinstance(words, list) and any(isinstance(w, bool) for w in words):
+            raise ValueError('quote the words: YAML reads yes, no, on and off unquoted as true/false ("yes")')
+        return words
 
     @model_validator(mode="after")
     def _distinct_words(self) -> SpeechSource:
