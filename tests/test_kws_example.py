@@ -6,7 +6,9 @@ the full example, with the issue's targets (>= 90 % TFLM accuracy, arena <= 96 K
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -80,6 +82,14 @@ def test_a_small_vocabulary_trains_and_runs_int8_on_tflm_above_chance(tmp_path):
     assert int8.tflm["accuracy"] > 0.5  # 4 classes: chance is 0.25
     assert int8.arena_bytes <= 96 * 1024 and int8.passed
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED"} <= set(int8.operators)
+    # The card says what a device must do to a clip before the model: front end, normalisation, quantization.
+    card = json.loads(Path(int8.cards["card.json"]).read_text())
+    assert card["preprocessing"]["audio_features"]["frame_length"] == 640
+    assert card["preprocessing"]["normalize"]["method"] == "standard"
+    assert card["variant"]["input_quantization"]["dtype"] == "int8"
+    assert card["variant"]["input_quantization"]["shape"] == [1, 49, 10, 1]
+    markdown = Path(int8.cards["card.md"]).read_text()
+    assert "10 MFCCs" in markdown and "q = round(x / " in markdown
 
 
 @pytest.mark.slow

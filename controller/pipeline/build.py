@@ -280,7 +280,12 @@ class _ModelRun:
                    "stage_keys": self.keys.all()}
 
         def stage():
+            from runtimes.litert import input_quantization
+
             self.say(f"model {name}: writing model cards")
+            # What a device must do to an input before the model (windowing, audio front end,
+            # normalisation, then the variant's input quantization) travels in every card.
+            context["preprocessing"] = self.lazy.snapshot().preprocessing
             rows = [{"name": v.name, "figures": {"size_bytes": v.size_bytes, "tflm": v.tflm, "litert": v.litert},
                      "gate": v.gate} for v in variants]
             plot = {"kind": "plot", "model": name}
@@ -288,7 +293,7 @@ class _ModelRun:
                       "size_vs_accuracy.png": store.put_bytes(size_vs_metric_png(self.task, rows), plot)}
             outputs = {}
             for v in variants:
-                as_dict = v.to_dict()
+                as_dict = v.to_dict() | {"input_quantization": input_quantization(store.read_bytes(v.tflite_digest))}
                 for figure, digest in shared.items():
                     outputs[f"{v.name}/{figure}"] = digest
                 if self.task == "classification":
