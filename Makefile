@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED := 1
 # as it is touched and joins this list once `mypy -p PACKAGE` passes.
 TYPED := specs controller.planning controller.reconciler
 
-.PHONY: setup demo test test-slow lint audit bench schemas clean
+.PHONY: setup demo demo-kws test test-slow lint audit bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ setup: $(STAMP)
 
 demo: setup
 	$(PY) -m controller.demo
+
+demo-kws: setup
+	$(PY) -m controller.demo_kws
 
 test: setup
 	$(PY) -m pytest

@@ -125,7 +125,7 @@ def _show_first_install(store, fleet: str) -> None:
 class _Controller:
     """The embedded broker, the virtual fleet and the reconcile loop on its thread, as `reconcile` runs them."""
 
-    def __init__(self, work: Path, specs: Path) -> None:
+    def __init__(self, work: Path, specs: Path, fleet: dict[str, int] | None = None) -> None:
         from controller.devices.hub import DeviceHub
         from controller.devices.signing import Signer
         from controller.embedded_broker import EmbeddedBroker
@@ -147,9 +147,10 @@ class _Controller:
         signer = Signer.load_or_create(self.state)
         repo = load_repository(specs).require_valid()
         self.fleets = sorted(repo.fleets)
-        print(f"demo: starting {sum(FLEET.values())} virtual devices: "
-              + ", ".join(f"{n} {board}" for board, n in FLEET.items()), flush=True)
-        self.devices = VirtualFleet(self.broker.url, work / "devices", signer.public_key, FLEET, prefix="demo",
+        fleet = fleet or FLEET
+        print(f"demo: starting {sum(fleet.values())} virtual devices: "
+              + ", ".join(f"{n} {board}" for board, n in fleet.items()), flush=True)
+        self.devices = VirtualFleet(self.broker.url, work / "devices", signer.public_key, fleet, prefix="demo",
                                     profiles=repo.profiles).start()
         self.hub = DeviceHub(self.broker.url, self.builder.store, client_id="origami-demo-controller").start()
         self.hub.announce_keys(signer.announcement())

@@ -13,8 +13,9 @@ from controller.loading.documents import LoadedDocument
 from controller.loading.issues import SpecIssue
 from specs.v1alpha1 import Dataset
 from specs.v1alpha1 import Model
-from specs.v1alpha1.dataset import GENERATED_SAMPLE_SHAPES
 from specs.v1alpha1.dataset import GeneratedSource
+from specs.v1alpha1.dataset import SpeechSource
+from specs.v1alpha1.dataset import generated_shape
 
 
 def _epochs(model: Model):
@@ -41,11 +42,11 @@ def check_budgets(docs: list[LoadedDocument], limits: Limits) -> list[SpecIssue]
         if isinstance(spec, Dataset):
             samples = values = 0
             for i, source in enumerate(spec.spec.sources):
-                if not isinstance(source, GeneratedSource):
+                if not isinstance(source, GeneratedSource | SpeechSource):
                     continue
                 samples += source.samples
-                values += source.samples * math.prod(GENERATED_SAMPLE_SHAPES[source.generator])
-                path = ("spec", "sources", i, "samples")
+                values += source.samples * math.prod(generated_shape(source))
+                path = ("spec", "sources", i, "samples" if isinstance(source, GeneratedSource) else "utterancesPerWord")
                 if samples > limits.max_samples:
                     issues.append(doc.issue(path, exceeds(limits, "max_samples",
                                                           f"the generated sources reach {samples:,} samples")))

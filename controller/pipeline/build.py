@@ -297,11 +297,15 @@ class _ModelRun:
         def stage():
             from controller.pipeline.pareto import board_view
             from controller.pipeline.pareto import model_boards
+            from runtimes.litert import input_quantization
 
             reserve = self.spec.split.firmwareReserve
             context["boards"] = [board_view(board, profile, reserve, self.task, [v.to_dict() for v in variants])
                                  for board, profile in model_boards(self.repo, name).items()]
             self._stage(self.stages, f"model {name}: writing model cards")
+            # What a device must do to an input before the model (windowing, audio front end,
+            # normalisation, then the variant's input quantization) travels in every card.
+            context["preprocessing"] = self.lazy.snapshot().preprocessing
             rows = [{"name": v.name, "figures": {"size_bytes": v.size_bytes, "tflm": v.tflm, "litert": v.litert},
                      "gate": v.gate} for v in variants]
             plot = {"kind": "plot", "model": name}
@@ -309,7 +313,7 @@ class _ModelRun:
                       "size_vs_accuracy.png": store.put_bytes(size_vs_metric_png(self.task, rows), plot)}
             outputs = {}
             for v in variants:
-                as_dict = v.to_dict()
+                as_dict = v.to_dict() | {"input_quantization": input_quantization(store.read_bytes(v.tflite_digest))}
                 for figure, digest in shared.items():
                     outputs[f"{v.name}/{figure}"] = digest
                 if self.task == "classification":

@@ -99,9 +99,36 @@ def card_markdown(model_name: str, variant: dict, context: dict) -> bytes:
     lines.append(f"| LiteRT {key} | {f['litert'][key]:.4f} |")
     if f.get("tflm"):
         lines.append(f"| TFLM {key} | {f['tflm'][key]:.4f} |")
+    lines += _input_lines(context.get("preprocessing") or {}, variant.get("input_quantization"))
     lines += ["", "![training curves](training_curves.png)"]
     if task == "classification":
         lines.append("![confusion matrix](confusion.png)")
     lines.append("![size vs accuracy](size_vs_accuracy.png)")
     lines += pareto_markdown(context.get("boards", []), variant["name"])
     return ("\n".join(lines) + "\n").encode()
+
+
+def _input_lines(preprocessing: dict, quantization: dict | None) -> list[str]:
+    """How a device turns its raw input into the model's: what a firmware or agent must reproduce."""
+    lines = ["", "## Input", ""]
+    if window := preprocessing.get("window"):
+        lines.append(f"- windows of {window['size']} steps every {window['stride']}")
+    if audio := preprocessing.get("audio_features"):
+        what = (f"{audio['coefficients']} MFCCs (DCT {audio['dct']})" if audio["kind"] == "mfcc"
+                else "log-mel energies")
+        lines.append(f"- audio at {audio['sample_rate']} Hz: {audio['window']} frames of {audio['frame_length']} "
+                     f"samples every {audio['frame_step']}, {audio['fft_size']}-point FFT {audio['spectrum']}, "
+                     f"{audio['mel_bins']} {audio['mel_scale']} mel bins over {audio['lower_hz']:g}-"
+                     f"{audio['upper_hz']:g} Hz, log(x + {audio['log_offset']:g}), {what}")
+    normalize = preprocessing.get("normalize") or {}
+    if normalize.get("method", "none") != "none":
+        offset, scale = normalize["offset"], normalize["scale"]
+        shown = (f"offset {offset[0]:.6g}, scale {scale[0]:.6g}" if len(offset) == 1
+                 else f"{len(offset)} per-feature offsets and scales (card.json)")
+        lines.append(f"- normalisation ({normalize['method']}, fitted on the training split): (x - offset) / scale, "
+                     f"{shown}")
+    if quantization:
+        lines.append(f"- model input {quantization['dtype']} {quantization['shape']}"
+                     + (f": q = round(x / {quantization['scale']:.6g}) + {quantization['zero_point']}"
+                        if quantization["scale"] is not None else ""))
+    return lines if len(lines) > 3 else []

@@ -32,13 +32,15 @@ from controller.loading.confinement import resolve_in_repository
 from controller.pipeline.collected import load_collected
 from controller.pipeline.generators import GENERATORS
 from specs.errors import StageError
-from specs.v1alpha1.dataset import GENERATED_SAMPLE_SHAPES
+from specs.v1alpha1.dataset import AudioFeatures
 from specs.v1alpha1.dataset import CollectedSource
 from specs.v1alpha1.dataset import DatasetSpec
 from specs.v1alpha1.dataset import FilesSource
 from specs.v1alpha1.dataset import GeneratedSource
 from specs.v1alpha1.dataset import PackagedSource
 from specs.v1alpha1.dataset import Preprocessing
+from specs.v1alpha1.dataset import SpeechSource
+from specs.v1alpha1.dataset import generated_shape
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm")
 SPLITS = ("train", "validation", "test")
@@ -373,9 +375,13 @@ def read_source(source, base: Path, spec: DatasetSpec, *, root: Path | None = No
         return _wav(root, file, spec.preprocessing, budget)
     if isinstance(source, PackagedSource):
         found = _packaged(source.name)
-    elif isinstance(source, GeneratedSource):
-        shape = GENERATED_SAMPLE_SHAPES[source.generator]
-        budget.take(f"generated source {source.generator}", source.samples, source.samples * math.prod(shape))
+    elif isinstance(source, GeneratedSource | SpeechSource):
+        budget.take(f"generated source {source.generator}", source.samples,
+                    source.samples * math.prod(generated_shape(source)))
+        if isinstance(source, SpeechSource):
+            from controller.pipeline.speech import speech
+
+            return speech(source)
         return GENERATORS[source.generator](source.samples, source.seed, source.noise)
     elif isinstance(source, CollectedSource):
         found = load_collected(source)
@@ -416,6 +422,10 @@ def source_input_digest(source, base: Path, *, root: Path | None = None, limits:
             return collected_provider(source).digest(source)
         except StageError:
             return "no-collector"
+    if isinstance(source, SpeechSource):  # the audio also depends on the host's espeak-ng
+        from controller.pipeline.speech import espeak_version
+
+        return f"espeak-ng {espeak_version()}"
     return "spec-only"  # packaged and generated data are fully described by their spec and tool versions
 
 
@@ -494,6 +504,8 @@ def build_snapshot(spec: DatasetSpec, base: Path, *, root: Path | None = None,
     if prep.window:
         x, y = _window(x, y, prep.window.size, prep.window.stride, budget)
         params["window"] = {"size": prep.window.size, "stride": prep.window.stride}
+    if prep.audioFeatures:
+        x, params["audio_features"] = _audio_features(x, prep.audioFeatures, budget)
     parts = _split_indices(len(x), (spec.split.train, spec.split.validation, spec.split.test), spec.split.seed)
     params["normalize"] = normalisation(x[parts["train"]], prep.normalize.method)
     arrays = {}
@@ -501,6 +513,24 @@ def build_snapshot(spec: DatasetSpec, base: Path, *, root: Path | None = None,
         arrays[f"x_{split}"] = apply_normalisation(x[parts[split]], params["normalize"])
         arrays[f"y_{split}"] = y[parts[split]]
     return Snapshot(task=spec.task, classes=classes, arrays=arrays, preprocessing=params)
+
+
+def _audio_features(x: np.ndarray, spec: AudioFeatures, budget: DatasetBudget) -> tuple[np.ndarray, dict]:
+    """Clips (n, samples[, 1]) -> (n, frames, features, 1) and the front end's parameters, stored with the model."""
+    from runtimes.audio_features import features
+    from runtimes.audio_features import front_end
+    from runtimes.audio_features import output_shape
+
+    params = front_end(spec.kind, spec.sampleRate, spec.frameMs, spec.strideMs, spec.melBins, spec.coefficients,
+                       spec.lowerHz, spec.upperHz)
+    if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] != 1):
+        raise StageError(f"preprocessing.audioFeatures needs mono audio clips, not samples of shape {x.shape[1:]}")
+    shape = output_shape(params, x.shape[1])
+    if shape[0] < 1:
+        raise StageError(f"preprocessing.audioFeatures: the clips ({x.shape[1]} samples) are shorter than one "
+                         f"frame ({params['frame_length']} samples at {spec.frameMs:g} ms)")
+    budget.fits("preprocessing.audioFeatures", len(x) * math.prod(shape), "the features of the clips hold")
+    return features(x, params), params
 
 
 def _resize(x: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -64,22 +64,46 @@ def _cnn2d(keras, arch: Architecture, inputs):
     return keras.layers.Flatten()(x)
 
 
+def _separable_blocks(keras, arch: Architecture, x, filters: list[int], momentum: float = 0.99):
+    for i, width in enumerate(filters, start=1):
+        x = keras.layers.DepthwiseConv2D(arch.kernelSize, padding="same", use_bias=False, name=f"dw_{i}")(x)
+        x = keras.layers.BatchNormalization(momentum=momentum, name=f"dw_bn_{i}")(x)
+        x = keras.layers.ReLU(name=f"dw_relu_{i}")(x)
+        x = keras.layers.Conv2D(width, 1, use_bias=False, name=f"pw_{i}")(x)
+        x = keras.layers.BatchNormalization(momentum=momentum, name=f"pw_bn_{i}")(x)
+        x = keras.layers.ReLU(name=f"pw_relu_{i}")(x)
+    return x
+
+
 def _dscnn(keras, arch: Architecture, inputs):
     x = _as_image(keras, inputs)
     x = keras.layers.Conv2D(arch.units[0], arch.kernelSize, padding="same", use_bias=False, name="conv_0")(x)
     x = keras.layers.BatchNormalization(name="bn_0")(x)
     x = keras.layers.ReLU(name="relu_0")(x)
-    for i, filters in enumerate(arch.units[1:], start=1):
-        x = keras.layers.DepthwiseConv2D(arch.kernelSize, padding="same", use_bias=False, name=f"dw_{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"dw_bn_{i}")(x)
-        x = keras.layers.ReLU(name=f"dw_relu_{i}")(x)
-        x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"pw_{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"pw_bn_{i}")(x)
-        x = keras.layers.ReLU(name=f"pw_relu_{i}")(x)
+    x = _separable_blocks(keras, arch, x, list(arch.units[1:]))
     return keras.layers.GlobalAveragePooling2D()(x)
 
 
-PRESETS = {"mlp": _mlp, "cnn1d": _cnn1d, "cnn2d": _cnn2d, "dscnn": _dscnn}
+KWS_STEM_KERNEL, KWS_STEM_STRIDE = (10, 4), (2, 2)  # MLPerf Tiny KWS: over 10 frames x 4 MFCCs
+# Batch-norm statistics follow the batches faster than Keras' 0.99: a few thousand clips make a few
+# dozen steps per epoch, too few for 0.99 to forget its initial statistics before early stopping looks.
+KWS_BN_MOMENTUM = 0.9
+
+
+def _kws_dscnn(keras, arch: Architecture, inputs):
+    """MLPerf Tiny's KWS DS-CNN; average pooling over the whole map (AVERAGE_POOL_2D, which TFLM and
+    CMSIS-NN run, where global pooling would convert to MEAN)."""
+    x = _as_image(keras, inputs)
+    x = keras.layers.Conv2D(arch.units[0], KWS_STEM_KERNEL, strides=KWS_STEM_STRIDE, padding="same",
+                            use_bias=False, name="conv_0")(x)
+    x = keras.layers.BatchNormalization(momentum=KWS_BN_MOMENTUM, name="bn_0")(x)
+    x = keras.layers.ReLU(name="relu_0")(x)
+    x = _separable_blocks(keras, arch, x, list(arch.units[1:]), KWS_BN_MOMENTUM)
+    x = keras.layers.AveragePooling2D(pool_size=tuple(x.shape[1:3]), name="pool")(x)
+    return keras.layers.Flatten(name="flatten")(x)
+
+
+PRESETS = {"mlp": _mlp, "cnn1d": _cnn1d, "cnn2d": _cnn2d, "dscnn": _dscnn, "kws-dscnn": _kws_dscnn}
 
 
 def preset_parameters(arch: Architecture, input_shape: tuple[int, ...], task: str, outputs: int) -> int | None:
@@ -107,8 +131,9 @@ def preset_parameters(arch: Architecture, input_shape: tuple[int, ...], task: st
                 total, channels = total + k * k * channels * filters + filters, filters
                 height, wide = (height // 2, wide // 2) if min(height, wide) >= 4 else (height, wide)
             width = height * wide * channels
-        else:  # dscnn: no biases; each batch normalisation keeps 4 numbers per channel
-            total, channels = k * k * channels * arch.units[0] + 4 * arch.units[0], arch.units[0]
+        else:  # dscnn, kws-dscnn: no biases; each batch normalisation keeps 4 numbers per channel
+            stem = math.prod(KWS_STEM_KERNEL) if arch.preset == "kws-dscnn" else k * k
+            total, channels = stem * channels * arch.units[0] + 4 * arch.units[0], arch.units[0]
             for filters in arch.units[1:]:
                 total += k * k * channels + 4 * channels + channels * filters + 4 * filters
                 channels = filters

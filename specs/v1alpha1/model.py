@@ -19,9 +19,13 @@ ENTRY_POINT_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 
 
 class Architecture(StrictModel):
-    """A preset (mlp, cnn1d, cnn2d, dscnn) or a user's `module:function` returning a Keras model."""
+    """A preset (mlp, cnn1d, cnn2d, dscnn, kws-dscnn) or a user's `module:function` returning a Keras model.
 
-    preset: Literal["mlp", "cnn1d", "cnn2d", "dscnn"] | None = None
+    `kws-dscnn` is MLPerf Tiny's keyword-spotting DS-CNN: a 10x4 convolution of stride 2 with units[0]
+    filters, one depthwise-separable block (kernelSize depthwise, 1x1 pointwise) per further units entry,
+    average pooling and a dense layer; the reference is units [64, 64, 64, 64, 64] on 49x10 MFCCs."""
+
+    preset: Literal["mlp", "cnn1d", "cnn2d", "dscnn", "kws-dscnn"] | None = None
     entryPoint: Annotated[str, Field(pattern=ENTRY_POINT_PATTERN)] | None = None
     units: list[Annotated[int, Field(gt=0, le=65536)]] = Field(
         default_factory=lambda: [32, 32], max_length=64,

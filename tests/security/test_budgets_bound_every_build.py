@@ -172,6 +172,14 @@ def test_generated_samples_over_budget_are_a_located_error_at_validate(tmp_path)
             "more than the limit of 67,108,864") in output
 
 
+def test_speech_clips_over_budget_are_a_located_error_at_validate(tmp_path):
+    speech = "{type: generated, generator: speech, words: [stop, go], utterancesPerWord: 2000}"
+    (tmp_path / "dataset.yaml").write_text(DATASET % speech)
+    output = assert_clean_refusal(origami("validate", str(tmp_path)), tmp_path)
+    assert ("Dataset/big: spec.sources[0].utterancesPerWord: the generated sources reach 128,000,000 values, "
+            "more than the limit of 67,108,864") in output
+
+
 # --- training ------------------------------------------------------------------------------------
 def test_epochs_over_the_limit_are_a_located_error_that_says_how_to_raise_it(tmp_path):
     (tmp_path / "dataset.yaml").write_text(DATASET % PACKAGED)
@@ -205,7 +213,7 @@ def test_a_preset_over_the_parameter_budget_is_refused_before_keras_allocates_an
 
 
 @pytest.mark.ml
-@pytest.mark.parametrize("preset", ["mlp", "cnn1d", "cnn2d", "dscnn"])
+@pytest.mark.parametrize("preset", ["mlp", "cnn1d", "cnn2d", "dscnn", "kws-dscnn"])
 def test_the_parameter_estimate_equals_what_keras_builds(keras, preset):
     for shape in [(64, 3), (8, 8, 1), (28, 28, 3), (5, 7)]:
         for task, outputs in (("classification", 4), ("regression", 1)):
