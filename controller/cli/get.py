@@ -16,9 +16,9 @@ from controller.cli.output import age
 from controller.cli.output import clip
 from controller.cli.output import emit
 from controller.cli.output import table
+from controller.cli.output import with_rfc3339_times
 from controller.cli.remote_state import add_reader_flags
 from controller.cli.remote_state import open_reader
-from controller.cli.output import with_rfc3339_times
 from controller.cli.selectors import matches
 from controller.cli.selectors import parse_selector
 from controller.reconciler.conditions import summary

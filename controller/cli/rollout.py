@@ -17,6 +17,7 @@ from controller.cli.controller_api import post_rollout_action
 from controller.cli.output import printable
 from controller.cli.remote_state import add_reader_flags
 from controller.cli.remote_state import open_reader
+from controller.state import STATE_URL_ENV
 from controller.state import open_store
 from controller.state.store import DEFAULT_FILE
 from specs.errors import AuthError
