@@ -33,6 +33,7 @@ log = get_logger("gateway.serial")
 ACK_TIMEOUT_S = 5.0          # one chunk over a slow UART is well under this
 INSTALL_TIMEOUT_S = 180.0    # the board measures the arena and runs its health check
 MAX_RETRIES = 8              # resends of one chunk before the transfer is abandoned
+_RESTARTED = (-1, AckStatus.RESEND)  # queued with the acks when the stream restarts: resend now, not at timeout
 
 
 def drain(q: queue.Queue) -> list:
@@ -129,8 +130,9 @@ class BoardLink:
                     return
                 log.warning("board link failed", extra={"port": self.name})
                 return
-            if data is None:  # the stream restarted: a frame cut by it will never complete
+            if data is None:  # the stream restarted: a frame cut by it, or its ack, will never complete
                 self.decoder.buffer.clear()
+                self._acks.put(_RESTARTED)
                 continue
             if not data:
                 continue
@@ -210,7 +212,10 @@ class BoardLink:
 
     def _ack(self, timeout_s: float, what: str) -> tuple[int, AckStatus]:
         try:
-            return self._acks.get(timeout=timeout_s)
+            ack = self._acks.get(timeout=timeout_s)
         except queue.Empty:
             raise DeviceError(f"board on {self.name} did not acknowledge {what} "
                               f"within {timeout_s:.0f} s") from None
+        if ack is _RESTARTED:
+            raise DeviceError(f"the link to the board on {self.name} restarted before it acknowledged {what}")
+        return ack
