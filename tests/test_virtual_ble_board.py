@@ -6,13 +6,10 @@ import pytest
 
 from controller.devices.signing import Signer
 from device.ble_radio import VirtualAir
-from device.ble_service import PREFERRED_ATT_MTU
 from device.ble_service import advertising_data
 from device.ble_service import parse_advertising
 from device.ble_service import scan_response_data
-from device.ble_service import segment_size
 from device.ble_service import segments
-from device.ble_service import theoretical_rate
 from device.gateway import BoardLink
 from device.gateway.ble_link import BleCentral
 from device.serial_frames import AckStatus
@@ -27,6 +24,9 @@ from specs.v1alpha1.protocol import Target
 from specs.v1alpha1.protocol import encode
 from specs.v1alpha1.protocol import sha256_hex
 from tests.tiny_tflite import dense_int8
+from wire.ble_air import PREFERRED_ATT_MTU
+from wire.ble_air import segment_size
+from wire.ble_air import theoretical_rate
 
 
 @pytest.fixture(scope="module")

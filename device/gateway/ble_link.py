@@ -17,16 +17,16 @@ from typing import Any
 from device.ble_radio import RadioLoop
 from device.ble_radio import VirtualAir
 from device.ble_radio import open_host
-from device.ble_service import CONNECTION_INTERVAL_MS
-from device.ble_service import DEFAULT_ATT_MTU
-from device.ble_service import PREFERRED_ATT_MTU
 from device.ble_service import RX_UUID
 from device.ble_service import SERVICE_UUID
-from device.ble_service import SUPERVISION_TIMEOUT_MS
 from device.ble_service import TX_UUID
 from device.ble_service import parse_advertising
 from device.ble_service import segments
 from specs.errors import DeviceError
+from wire.ble_air import CONNECTION_INTERVAL_MS
+from wire.ble_air import DEFAULT_ATT_MTU
+from wire.ble_air import PREFERRED_ATT_MTU
+from wire.ble_air import SUPERVISION_TIMEOUT_MS
 from wire.logs import get_logger
 
 log = get_logger("gateway.ble")
@@ -129,13 +129,15 @@ class GattStream:
         self.name = f"ble:{board.label}"
         self.mtu = DEFAULT_ATT_MTU
         self.reconnects = 0
-        self.bytes_written = 0
+        self.bytes_written = self.segments_written = 0   # stream bytes and ATT writes (for wire figures)
+        self.bytes_read = self.segments_read = 0         # stream bytes and ATT notifications
         self._incoming: queue.Queue[bytes | None] = queue.Queue()
         self._connection = None
         self._peer = None
         self._rx = None
         self._closed = False
         self._up: asyncio.Event | None = None  # made on the radio loop
+        self._reconnecting: asyncio.Task | None = None
 
     @property
     def connected(self) -> bool:
@@ -178,6 +180,8 @@ class GattStream:
                                                "interval_ms": connection.parameters.connection_interval})
 
     def _on_notification(self, value: bytes) -> None:
+        self.bytes_read += len(value)
+        self.segments_read += 1
         self._incoming.put(bytes(value))
 
     def _on_disconnection(self, connection, reason: int) -> None:
@@ -186,9 +190,10 @@ class GattStream:
         self._connection = self._peer = self._rx = None
         if self._up is not None:
             self._up.clear()
-        log.warning("BLE board disconnected", extra={"board": self.board.label, "reason": reason})
-        if not self._closed:
-            asyncio.get_running_loop().create_task(self._reconnect())
+        if self._closed:
+            return
+        log.warning("BLE board disconnected, reconnecting", extra={"board": self.board.label, "reason": reason})
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())  # held: tasks are weak
 
     async def _reconnect(self) -> None:
         delay, longest = RECONNECT_BACKOFF_S
@@ -228,6 +233,7 @@ class GattStream:
         for segment in segments(data, self.mtu):
             await peer.write_value(rx, segment, with_response=False)
             self.bytes_written += len(segment)
+            self.segments_written += 1
 
     def close(self) -> None:
         self._closed = True

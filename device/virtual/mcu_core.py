@@ -82,12 +82,14 @@ class McuCore:
         self._transfer: _Transfer | None = None
         self._state = self._load_state()
         self.installs = 0  # completed installs (observable by tests)
+        self.bytes_received = 0  # link bytes fed to `receive` (observable by benchmarks)
 
     def _send(self, frame: bytes) -> None:
         raise NotImplementedError
 
     def receive(self, data: bytes) -> None:
         """Bytes from the link, in order: whole frames are handled as they complete."""
+        self.bytes_received += len(data)
         errors_before = self.decoder.crc_errors + self.decoder.header_errors
         data = self._inject_wire_faults(data)
         for frame in self.decoder.feed(data):
