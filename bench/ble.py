@@ -136,7 +136,8 @@ def main() -> int:
         from tests.tiny_tflite import digits_cnn_int8
 
         model = digits_cnn_int8()
-    figures = measure(model, Path(tempfile.mkdtemp(prefix="origami-bench-ble-")))
+    with tempfile.TemporaryDirectory(prefix="origami-bench-ble-") as work:
+        figures = measure(model, Path(work))
     if args.json:
         print(json.dumps(figures))
     else:

@@ -119,11 +119,3 @@ def test_a_link_cut_mid_transfer_reconnects_and_resumes_from_the_boards_offset(b
     assert outcome.resends >= 1 and outcome.bytes_sent <= len(model) + 2 * 1024
     assert board.active_model()["digest"] == sha256_hex(model)
 
-
-def test_a_chunk_tampered_on_the_air_is_refused_by_the_board(ble, signer):
-    board, link, _ = ble(Faults(tamper_chunks=1))
-    model = dense_int8()
-    outcome = link.send_model(signed(signer, model, "1"), model, chunk_size=1024)
-    assert outcome.status is AckStatus.REFUSED
-    assert [e["reason"] for e in outcome.events] == ["DigestMismatch"]
-    assert board.active_model() is None and board.installs == 0
