@@ -11,6 +11,7 @@ process. A real adapter is any Bumble HCI transport (`usb:0`, `serial:/dev/ttyAC
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import threading
 from collections.abc import Coroutine
@@ -75,7 +76,8 @@ class VirtualAir:
 
 
 def open_host(radio: RadioLoop, transport: str, name: str):
-    """A Bumble Device on a real controller through one of Bumble's HCI transports (e.g. "usb:0")."""
+    """(Bumble Device, its HCI transport to close) on a real controller through one of Bumble's HCI
+    transports (e.g. "usb:0")."""
     return radio.call(_open_host(transport, name), timeout=None)
 
 
@@ -89,4 +91,12 @@ async def _open_host(transport: str, name: str):
     except Exception as err:  # Bumble raises its own types, or OSError/usb errors from the OS
         raise DeviceError(f"cannot open the Bluetooth controller {transport!r}: {err}; see docs/ble.md "
                           "for the transports (usb:0, serial:PORT, hci-socket:0, tcp-client:HOST:PORT)") from None
-    return Device.with_hci(name, Address("F0:F1:F2:F3:F4:F5"), hci.source, hci.sink)
+    return Device.with_hci(name, Address(static_address(name)), hci.source, hci.sink), hci
+
+
+def static_address(name: str) -> str:
+    """A static random address (top two bits set) derived from a name: stable across restarts, so a
+    board keeps its address, and distinct for distinct names on one controller or link."""
+    raw = bytearray(hashlib.sha256(name.encode()).digest()[:6])
+    raw[0] |= 0xC0
+    return ":".join(f"{b:02X}" for b in raw)

@@ -73,5 +73,3 @@ class BleBoards:
         self.central.close()
         if self.air is not None:
             self.air.close()
-        else:
-            self.central.radio.stop()

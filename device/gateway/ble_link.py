@@ -51,9 +51,10 @@ class FoundBoard:
 class BleCentral:
     """The gateway's Bluetooth LE host: one per adapter (or per virtual air)."""
 
-    def __init__(self, radio: RadioLoop, host) -> None:
+    def __init__(self, radio: RadioLoop, host, transport=None) -> None:
         self.radio = radio
         self.host = host
+        self.transport = transport  # a real adapter's HCI transport: closed with the central, and its loop
         self.streams: list[GattStream] = []
         self._connecting = radio.call(self._power_on())
 
@@ -66,7 +67,8 @@ class BleCentral:
     def on_adapter(cls, transport: str) -> BleCentral:
         """A central on a real controller through a Bumble HCI transport, e.g. "usb:0"."""
         radio = RadioLoop("ble-adapter")
-        return cls(radio, open_host(radio, transport, "origami-gateway"))
+        host, hci = open_host(radio, transport, "origami-gateway")
+        return cls(radio, host, hci)
 
     async def _power_on(self) -> asyncio.Lock:
         await self.host.power_on()
@@ -114,8 +116,12 @@ class BleCentral:
             stream.close()
         try:
             self.radio.call(self.host.power_off(), timeout=5)
+            if self.transport is not None:
+                self.radio.call(self.transport.close(), timeout=5)
         except Exception as err:  # already off or the loop is gone: nothing to release
             log.debug("BLE central power off failed", extra={"error": str(err)})
+        if self.transport is not None:
+            self.radio.stop()  # on_adapter made this loop; a virtual air's loop belongs to the air
 
 
 class GattStream:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import queue
 import threading
 
+from device.ble_radio import RadioLoop
 from device.ble_radio import VirtualAir
+from device.ble_radio import open_host
 from device.ble_service import RX_UUID
 from device.ble_service import SERVICE_UUID
 from device.ble_service import TX_UUID
@@ -27,12 +29,17 @@ log = get_logger("agent.virtual_ble")
 
 
 class VirtualBleBoard(McuCore):
-    """One virtual board advertising on `air`; `start()` powers it on, `stop()` powers it off."""
+    """One virtual board advertising on `air` (or on a controller behind a Bumble HCI transport, e.g.
+    `tcp-client:127.0.0.1:PORT` to a virtual controller in another process); `start()` powers it on."""
 
-    def __init__(self, *args, air: VirtualAir, **kwargs) -> None:
+    def __init__(self, *args, air: VirtualAir | None = None, hci_transport: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if (air is None) == (hci_transport is None):
+            raise ValueError("a virtual BLE board needs either an air or an HCI transport")
         self.air = air
-        self.radio = air.radio
+        self.hci_transport = hci_transport
+        self.radio = air.radio if air else RadioLoop(f"ble-board-{self.device_id}")
+        self._hci = None
         self.connections = 0          # connections accepted (observable: a reconnection counts)
         self._connection = None
         self._inbox: queue.Queue[bytes | None] = queue.Queue()
@@ -41,7 +48,10 @@ class VirtualBleBoard(McuCore):
         self._chunks_seen = 0
 
     def start(self) -> VirtualBleBoard:
-        self.host = self.air.host(self.device_id)
+        if self.air is not None:
+            self.host = self.air.host(self.device_id)
+        else:
+            self.host, self._hci = open_host(self.radio, self.hci_transport, self.device_id)
         self.radio.call(self._power_on())
         self._worker.start()
         return self
@@ -78,8 +88,12 @@ class VirtualBleBoard(McuCore):
         self._worker.join(timeout=10)
         try:
             self.radio.call(self.host.power_off(), timeout=5)
+            if self._hci is not None:
+                self.radio.call(self._hci.close(), timeout=5)
         except Exception as err:  # the air may already be gone: nothing left to switch off
             log.debug("virtual BLE board power off failed", extra={"device": self.device_id, "error": str(err)})
+        if self.air is None:
+            self.radio.stop()
 
     def __enter__(self) -> VirtualBleBoard:
         return self.start()
