@@ -168,16 +168,20 @@ class GattStream:
         except Exception as err:  # Bumble's ConnectionError, a timeout, a controller error
             raise DeviceError(f"cannot connect to the board at {self.board.label}: {err}") from None
         peer = Peer(connection)
-        mtu = await peer.request_mtu(PREFERRED_ATT_MTU)
-        await peer.discover_services([UUID(SERVICE_UUID)])
-        await peer.discover_characteristics()
-        rx = peer.get_characteristics_by_uuid(UUID(RX_UUID))
-        tx = peer.get_characteristics_by_uuid(UUID(TX_UUID))
+        try:
+            mtu = await peer.request_mtu(PREFERRED_ATT_MTU)
+            await peer.discover_services([UUID(SERVICE_UUID)])
+            await peer.discover_characteristics()
+            rx = peer.get_characteristics_by_uuid(UUID(RX_UUID))
+            tx = peer.get_characteristics_by_uuid(UUID(TX_UUID))
+            if rx and tx:
+                await peer.subscribe(tx[0], self._on_notification)
+        except Exception as err:  # the link dropped while setting up: a reconnection tries again
+            raise DeviceError(f"the board at {self.board.label} went away while connecting: {err}") from None
         if not rx or not tx:
             await connection.disconnect()
             raise DeviceError(f"the device at {self.board.label} advertises the Origami service but has no "
                               "RX/TX characteristics: is it running Origami firmware?")
-        await peer.subscribe(tx[0], self._on_notification)
         self._incoming.put(None)  # a new connection: whatever half-frame was pending is gone
         self.mtu, self._peer, self._rx, self._connection = mtu, peer, rx[0], connection
         connection.on("disconnection", lambda reason: self._on_disconnection(connection, reason))
