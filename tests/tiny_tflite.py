@@ -45,3 +45,19 @@ def wide_conv_int8(side: int = 128, filters: int = 16) -> bytes:
                               keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
     return _convert_int8(model, np.random.default_rng(0).normal(size=(4, side, side, 1)).astype("float32"))
+
+
+@cache
+def digits_cnn_int8() -> bytes:
+    """A digits-sized int8 CNN (8x8x1 -> 10 classes, ~55k parameters): about 56 KB, the size of the
+    design brief's quantized digits model, for transfer figures (bench/ble.py)."""
+    import numpy as np
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((8, 8, 1)),
+                              keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                              keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(24, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    return _convert_int8(model, np.random.default_rng(0).uniform(0, 1, size=(32, 8, 8, 1)).astype("float32"))

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from controller.cli.broker_flags import add_broker_flags
 from controller.cli.broker_flags import connection_from_args
+from controller.cli.gateway_ble import BleBoards
+from controller.cli.gateway_ble import add_ble_flags
 from specs.errors import UsageError
 from wire.text import printable
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("gateway", help="bridge microcontrollers on USB serial to MQTT")
+    p = subparsers.add_parser("gateway", help="bridge microcontrollers on USB serial or Bluetooth LE to MQTT")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
     run_p = verbs.add_parser("run", help="attach boards and bridge them until interrupted")
@@ -27,6 +29,7 @@ def register(subparsers) -> None:
     run_p.add_argument("--public-key", required=True,
                        help="the controller's public key (PEM): the gateway checks every desired state against "
                             "it (and the keys it endorses) on the boards' behalf; virtual boards trust it too")
+    add_ble_flags(run_p)
     run_p.set_defaults(func=run)
 
     ports_p = verbs.add_parser("ports", help="list USB serial ports and the DeviceProfile each matches")
@@ -75,7 +78,8 @@ def run(args) -> int:
     profiles = _profiles()
     connection = connection_from_args(args, default_username=args.id)
     attach = [(port, None) for port in args.port]
-    if not attach and not args.virtual:
+    ble = args.ble or bool(args.virtual_ble)
+    if not attach and not args.virtual and not ble:
         attach = [(p.device, p.usb) for p in detect_ports(profiles) if p.profile]
     from wire.manifests import load_public_key
 
@@ -90,8 +94,10 @@ def run(args) -> int:
             board = VirtualMCU(profiles[name], f"{name}-virtual-{i}", Path(args.spool) / f"virtual-{i}", key).start()
             virtual.append(board)
             attach.append((board.port, None))
-    if not attach:
-        raise UsageError("no boards: pass --port, plug in a board from the catalogue, or use --virtual PROFILE")
+    if not attach and not ble:
+        raise UsageError("no boards: pass --port, plug in a board from the catalogue, use --virtual PROFILE, "
+                         "or --ble")
+    ble_boards = BleBoards(args, profiles, key) if ble else None
     gateway = Gateway(args.id, connection, profiles, spool=args.spool, public_key=key)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -99,6 +105,8 @@ def run(args) -> int:
         for port, usb in attach:
             device_id = gateway.attach(port, usb=usb, baudrate=args.baud)
             print(f"attached {printable(device_id)} on {printable(port)}", flush=True)
+        if ble_boards:
+            ble_boards.attach(gateway)
         stop.wait()
     except KeyboardInterrupt:
         pass
@@ -106,4 +114,6 @@ def run(args) -> int:
         gateway.close()
         for board in virtual:
             board.stop()
+        if ble_boards:
+            ble_boards.close()
     return 0

@@ -28,6 +28,9 @@ def register(subparsers) -> None:
                                                   "MODEL on BOARD, else the first Fleet running MODEL)")
     e.add_argument("--bandwidth", type=float, default=None, help="link bandwidth in bytes/s (overrides the Fleet)")
     e.add_argument("--latency-ms", type=float, default=None, help="per-message latency in ms (overrides the Fleet)")
+    e.add_argument("--ble", action="store_true",
+                   help="the board sits behind a gateway on Bluetooth LE: its link figures (docs/ble.md) instead of "
+                        "the Fleet's; --bandwidth and --latency-ms still override")
     e.add_argument("--worker", default=None, help="DeviceProfile whose MAC rate the tail worker has (default rpi4)")
     e.add_argument("--estimate", action="store_true",
                    help="estimate head flash and arena from the graph instead of converting and measuring on TFLM")
@@ -89,6 +92,7 @@ def run_explain(args) -> int:
     from controller.reconciler.wiring import artifact_dir
     from controller.split import plan_split
     from controller.split.cost import LinkSpeed
+    from controller.split.cost import ble_link
     from controller.split.cost import link_from_spec
     from controller.store import ArtifactStore
     from controller.store import StageCache
@@ -104,12 +108,13 @@ def run_explain(args) -> int:
     if args.worker is not None and args.worker not in profiles:
         raise UsageError(f"no DeviceProfile named {args.worker!r} for --worker; boards: {', '.join(sorted(profiles))}")
     spec_link, fleet = _fleet_link(repo, args.model, args.device, args.fleet)
-    speed = link_from_spec(spec_link)
+    speed = ble_link() if args.ble else link_from_spec(spec_link)
     speed = LinkSpeed(bandwidth=args.bandwidth or speed.bandwidth,
                       latency_s=speed.latency_s if args.latency_ms is None else args.latency_ms / 1000.0)
     if speed.bandwidth <= 0:
         raise UsageError("--bandwidth must be positive (bytes per second)")
-    source = ", ".join(filter(None, [f"Fleet/{fleet}" if fleet else "Link defaults",
+    source = ", ".join(filter(None, ["BLE (docs/ble.md)" if args.ble else f"Fleet/{fleet}" if fleet
+                                     else "Link defaults",
                                      "--bandwidth" if args.bandwidth else "", "--latency-ms" if args.latency_ms
                                      is not None else ""]))
 

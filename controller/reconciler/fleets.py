@@ -39,6 +39,8 @@ from controller.state import InstallRecord
 from controller.state import ObjectStatus
 from controller.state import RolloutRecord
 from controller.state import StateStore
+from specs.v1alpha1.fleet import FleetSpec
+from specs.v1alpha1.fleet import Rollout
 from specs.v1alpha1.protocol import DesiredState
 from specs.v1alpha1.protocol import Manifest
 from specs.v1alpha1.status import BundleFailure
@@ -209,7 +211,8 @@ class FleetPhase:
             self._desired = self.store.desired()
         desired = self._desired
         members = self.members(name, devices, desired, now)
-        decision = next_step(name, spec.rollout, replace(record, strategy=spec.rollout.model_dump(mode="json")),
+        rollout = _link_aware(spec, releases)
+        decision = next_step(name, rollout, replace(record, strategy=spec.rollout.model_dump(mode="json")),
                              members, desired_version, _digest_of(releases), now,
                              paused=spec.paused or record.paused)
         by_id = {d.device_id: d for d in devices}
@@ -309,6 +312,19 @@ def _digest(payload: dict[str, Any]) -> str | None:
     artifact = payload.get("artifact") or {}
     manifest = artifact.get("manifest") or {}
     return manifest.get("digest")
+
+
+def _link_aware(spec: FleetSpec, releases: dict[str, dict[str, dict[str, Any]]]) -> Rollout:
+    """The Fleet's rollout with deviceTimeoutSeconds long enough for its largest kept artifact over
+    its `link` (a slow link such as BLE); unchanged when the configured timeout already covers it."""
+    from controller.split.cost import link_from_spec
+    from controller.split.cost import rollout_timeout
+
+    largest = max((int(a.get("size", 0)) for arts in releases.values() for a in arts.values()), default=0)
+    timeout = rollout_timeout(spec.rollout.deviceTimeoutSeconds, largest, link_from_spec(spec.link))
+    if timeout == spec.rollout.deviceTimeoutSeconds:
+        return spec.rollout
+    return spec.rollout.model_copy(update={"deviceTimeoutSeconds": timeout})
 
 
 def _digest_of(releases: dict[str, dict[str, dict[str, Any]]]) -> Callable[[str, str | None], str | None]:

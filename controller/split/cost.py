@@ -16,6 +16,12 @@ from dataclasses import dataclass
 
 from controller.split.profile import CutProfile
 from specs.v1alpha1.budget import Budget
+from wire.ble_air import CONNECTION_INTERVAL_MS
+from wire.ble_air import PREFERRED_ATT_MTU
+from wire.ble_air import theoretical_rate
+
+ROLLOUT_MARGIN = 3.0        # a device gets at least this many transfer times before it counts as timed out
+TRANSFER_CHUNK = 8 * 1024   # the gateway's chunk to a board: one ack round trip each
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,27 @@ class CutCost:
 def link_from_spec(link) -> LinkSpeed:
     """From a Fleet's `spec.link` (bandwidth in B/s, latencyMs)."""
     return LinkSpeed(bandwidth=float(link.bandwidth), latency_s=float(link.latencyMs) / 1000.0)
+
+
+def ble_link(mtu: int = PREFERRED_ATT_MTU, *, interval_ms: float = CONNECTION_INTERVAL_MS, phy_mbps: int = 1,
+             packets_per_event: int | None = None) -> LinkSpeed:
+    """A Bluetooth LE link's figures (docs/ble.md): the air-time ceiling of the connection the gateway
+    asks for, and one connection interval per message (an answer waits for the next event)."""
+    return LinkSpeed(bandwidth=theoretical_rate(mtu, interval_ms=interval_ms, phy_mbps=phy_mbps,
+                                                packets_per_event=packets_per_event),
+                     latency_s=interval_ms / 1000.0)
+
+
+def transfer_seconds(size: int, link: LinkSpeed, chunk_size: int = TRANSFER_CHUNK) -> float:
+    """Moving `size` bytes stop-and-wait: the bytes at the link's bandwidth plus a round trip per chunk."""
+    chunks = max(1, -(-size // chunk_size))
+    return size / link.bandwidth + chunks * 2 * link.latency_s
+
+
+def rollout_timeout(configured_s: float, size: int, link: LinkSpeed) -> float:
+    """A Fleet's deviceTimeoutSeconds, raised when its link is too slow to move the artifact in time
+    (a large model over BLE): a healthy update must not be failed for the link's speed."""
+    return max(configured_s, ROLLOUT_MARGIN * transfer_seconds(size, link))
 
 
 def cut_cost(cut: CutProfile, device_macs: float, link: LinkSpeed, worker_macs: float, limits: Budget) -> CutCost:

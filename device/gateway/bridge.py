@@ -39,7 +39,7 @@ log = get_logger("gateway.bridge")
 DOWNLOAD_TIMEOUT_S = 30.0    # silence between two artifact chunks before the download is abandoned
 
 
-def _capabilities(hello: dict, profile: DeviceProfile | None, usb: str | None):
+def _capabilities(hello: dict, profile: DeviceProfile | None, usb: str | None, transport: str = "usb-serial"):
     from specs.v1alpha1.protocol import Accelerator
     from specs.v1alpha1.protocol import Capabilities
 
@@ -52,7 +52,7 @@ def _capabilities(hello: dict, profile: DeviceProfile | None, usb: str | None):
         flashBytes=int(hello.get("flash") or (spec.flash if spec else 0)),
         runtimes=[hello.get("runtime", "tflm")],
         accelerators=[Accelerator(kind=a) for a in (spec.accelerators if spec else [])],
-        transports=["usb-serial"], usb=usb or hello.get("usb"))
+        transports=[transport], usb=usb or hello.get("usb"))
 
 
 class AttachedBoard:
@@ -68,7 +68,7 @@ class AttachedBoard:
         self.usb = usb
         self.device_id: str = hello["deviceId"]
         self.guard = DesiredGuard(gateway.spool / "trust" / self.device_id, self.device_id,
-                                  lambda: _capabilities(self.hello, self.profile, self.usb).board_class,
+                                  lambda: _capabilities(self.hello, self.profile, self.usb, link.transport).board_class,
                                   gateway.keyring)
         self.warnings = WarningLimiter()
         self.observed_generation = -1
@@ -195,11 +195,14 @@ class Gateway:
     def attach(self, port: str, *, usb: str | None = None, profile: str | None = None,
                baudrate: int = 115200) -> str:
         """Open the board's port, identify it, announce it on MQTT and follow its desired state; its id."""
+        return self.attach_link(BoardLink(port, baudrate=baudrate), usb=usb, profile=profile)
+
+    def attach_link(self, link: BoardLink, *, usb: str | None = None, profile: str | None = None) -> str:
+        """`attach` for a link already open on any byte stream (a serial port, a BLE board's GATT stream)."""
         from specs.v1alpha1.protocol import desired_topic
         from specs.v1alpha1.protocol import transfer_chunk_topic
         from specs.v1alpha1.protocol import transfer_offer_topic
 
-        link = BoardLink(port, baudrate=baudrate)
         hello, state = link.query()
         name = profile or hello.get("profile")
         matched = self.profiles.get(name) if name else None
@@ -219,7 +222,7 @@ class Gateway:
         self.mqtt.subscribe(transfer_chunk_topic(board.device_id), lambda t, p: board.chunks.put(decode_chunk(p)))
         board.worker.start()
         self.mqtt.subscribe(desired_topic(board.device_id), lambda t, p: board.desired.put(p))
-        log.info("board attached", extra={"device": board.device_id, "port": port,
+        log.info("board attached", extra={"device": board.device_id, "port": link.name,
                                           "profile": matched.metadata.name if matched else None, "usb": usb})
         return board.device_id
 
@@ -250,7 +253,8 @@ class Gateway:
         from specs.v1alpha1.protocol import presence_topic
 
         hello = Hello(deviceId=board.device_id, agent="gateway", agentVersion=board.hello.get("firmwareVersion", ""),
-                      capabilities=_capabilities(board.hello, board.profile, board.usb), gateway=self.gateway_id,
+                      capabilities=_capabilities(board.hello, board.profile, board.usb, board.link.transport),
+                      gateway=self.gateway_id,
                       publicKeyId=self.keyring.newest)
         self.mqtt.publish_and_wait(hello_topic(board.device_id), encode(hello), retain=True)
         self.mqtt.publish(presence_topic(board.device_id), encode(Presence(deviceId=board.device_id, online=True)),

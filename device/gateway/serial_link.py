@@ -1,5 +1,9 @@
-"""One board on one serial port: framed messages in and out (docs/serial.md), a query for its hello
-and state, and a model sent as a signed manifest plus chunks, stop-and-wait, resumed from its acks."""
+"""One board on one byte stream: framed messages in and out (docs/serial.md), a query for its hello
+and state, and a model sent as a signed manifest plus chunks, stop-and-wait, resumed from its acks.
+
+The stream is a serial port (`SerialStream`) or anything with the same four members (`ByteStream`),
+e.g. the GATT stream of a Bluetooth LE board (`device.gateway.ble_link`): framing and transfer logic
+are the same whatever carries the bytes."""
 from __future__ import annotations
 
 import queue
@@ -8,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Protocol
 
 import serial
 
@@ -28,6 +33,7 @@ log = get_logger("gateway.serial")
 ACK_TIMEOUT_S = 5.0          # one chunk over a slow UART is well under this
 INSTALL_TIMEOUT_S = 180.0    # the board measures the arena and runs its health check
 MAX_RETRIES = 8              # resends of one chunk before the transfer is abandoned
+_RESTARTED = (-1, AckStatus.RESEND)  # queued with the acks when the stream restarts: resend now, not at timeout
 
 
 def drain(q: queue.Queue) -> list:
@@ -48,40 +54,86 @@ class TransferOutcome:
     events: list[dict] = field(default_factory=list)
 
 
+class ByteStream(Protocol):
+    """What carries a board's bytes. `read` returns what arrived (b"" after a short wait), or None when
+    the stream restarted (a reconnection: a partly received frame will never be completed); it raises
+    OSError when the stream is gone for good."""
+
+    name: str          # for messages: the port, or the board's Bluetooth address
+    transport: str     # a Capabilities transport: "usb-serial", "ble"
+
+    def read(self) -> bytes | None: ...
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class SerialStream:
+    """A serial port as a ByteStream."""
+
+    transport = "usb-serial"
+
+    def __init__(self, port: str | serial.Serial, baudrate: int = 115200) -> None:
+        self.serial = port if isinstance(port, serial.Serial) else serial.Serial(port, baudrate, timeout=0.1)
+        self.name = self.serial.port
+
+    def read(self) -> bytes:
+        try:
+            return self.serial.read(max(1, self.serial.in_waiting or 1))
+        except (serial.SerialException, TypeError) as err:  # TypeError: pyserial on a closed fd
+            raise OSError(str(err)) from err
+
+    def write(self, data: bytes) -> None:
+        self.serial.write(data)
+        self.serial.flush()
+
+    def close(self) -> None:
+        self.serial.close()
+
+
 class BoardLink:
     """Frames in and out of one board; a reader thread routes acks to the sender, the rest to `on_frame`."""
 
-    def __init__(self, port: str | serial.Serial, *, baudrate: int = 115200,
+    def __init__(self, port: str | serial.Serial | ByteStream, *, baudrate: int = 115200,
                  on_frame: Callable[[Frame], None] | None = None) -> None:
-        self.serial = port if isinstance(port, serial.Serial) else serial.Serial(port, baudrate, timeout=0.1)
+        self.stream: ByteStream = (SerialStream(port, baudrate) if isinstance(port, str | serial.Serial)
+                                   else port)
+        self.name = self.stream.name
         self.decoder = FrameDecoder()
         self.on_frame = on_frame or (lambda frame: None)
         self._acks: queue.Queue[tuple[int, AckStatus]] = queue.Queue()
         self._replies: queue.Queue[Frame] = queue.Queue()  # HELLO / STATE / EVENT, for query() and send_model()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._read, name=f"serial-{self.serial.port}", daemon=True)
+        self._reader = threading.Thread(target=self._read, name=f"board-{self.name}", daemon=True)
         self._reader.start()
 
     @property
     def alive(self) -> bool:
         """The port still reads (a failed or unplugged port ends the reader)."""
-        return self._reader.is_alive() and not self._stop.is_set()
+        return self._reader.is_alive() and not self._stop.is_set() and getattr(self.stream, "connected", True)
+
+    @property
+    def transport(self) -> str:
+        return self.stream.transport
 
     def close(self) -> None:
         self._stop.set()
         self._reader.join(timeout=2)
-        self.serial.close()
+        self.stream.close()
 
     def _read(self) -> None:
         while not self._stop.is_set():
             try:
-                data = self.serial.read(max(1, self.serial.in_waiting or 1))
-            except (serial.SerialException, OSError, TypeError):
+                data = self.stream.read()
+            except OSError:
                 if self._stop.is_set():
                     return
-                log.warning("serial port failed", extra={"port": self.serial.port})
+                log.warning("board link failed", extra={"port": self.name})
                 return
+            if data is None:  # the stream restarted: a frame cut by it, or its ack, will never complete
+                self.decoder.buffer.clear()
+                self._acks.put(_RESTARTED)
+                continue
             if not data:
                 continue
             for frame in self.decoder.feed(data):
@@ -94,8 +146,7 @@ class BoardLink:
 
     def write(self, frame: bytes) -> None:
         with self._write_lock:
-            self.serial.write(frame)
-            self.serial.flush()
+            self.stream.write(frame)
 
     def query(self, timeout_s: float = 3.0) -> tuple[dict, dict]:
         """Ask the board to announce itself; its (hello, state). DeviceError when it stays silent."""
@@ -113,7 +164,7 @@ class BoardLink:
             elif frame.type is FrameType.STATE:
                 state = frame.json()
         if hello is None or state is None:
-            raise DeviceError(f"no hello from the board on {self.serial.port} within {timeout_s:.0f} s: "
+            raise DeviceError(f"no hello from the board on {self.name} within {timeout_s:.0f} s: "
                               "check that it runs Origami firmware and the baud rate matches")
         return hello, state
 
@@ -147,8 +198,8 @@ class BoardLink:
                 retries += 1
                 resends += 1
                 if retries > MAX_RETRIES:
-                    raise DeviceError(f"board on {self.serial.port} rejected the chunk at {offset} "
-                                      f"{retries} times; the serial link is too noisy")
+                    raise DeviceError(f"board on {self.name} rejected the chunk at {offset} "
+                                      f"{retries} times; the link is too noisy")
             else:
                 retries = 0
             offset = next_offset
@@ -161,7 +212,10 @@ class BoardLink:
 
     def _ack(self, timeout_s: float, what: str) -> tuple[int, AckStatus]:
         try:
-            return self._acks.get(timeout=timeout_s)
+            ack = self._acks.get(timeout=timeout_s)
         except queue.Empty:
-            raise DeviceError(f"board on {self.serial.port} did not acknowledge {what} "
+            raise DeviceError(f"board on {self.name} did not acknowledge {what} "
                               f"within {timeout_s:.0f} s") from None
+        if ack is _RESTARTED:
+            raise DeviceError(f"the link to the board on {self.name} restarted before it acknowledged {what}")
+        return ack

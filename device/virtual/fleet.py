@@ -1,6 +1,8 @@
 """A mixed virtual fleet for the demo and the reconciler's tests: virtual Linux boards (the real
 device agent) and virtual microcontrollers behind a pty, bridged to MQTT by one Gateway, plus a
 listener that counts the installs devices announce (their `Installed` events), per device.
+Microcontrollers of the boards named in `ble` are on Bluetooth LE instead (a virtual air in this
+process, the gateway as their GATT central: docs/ble.md).
 
     fleet = VirtualFleet(url, root, signer.public_key, {"rpi4": 8, "nano33ble": 3}).start()
     fleet.installs()  # {"vf-rpi4-00": [(version, digest), ...], ...}
@@ -22,7 +24,8 @@ log = get_logger("virtual_fleet")
 
 class VirtualFleet:
     def __init__(self, url: str, root: str | Path, public_key: Ed25519PublicKey, boards: dict[str, int], *,
-                 prefix: str = "vf", profiles: dict | None = None, labels: dict[str, str] | None = None) -> None:
+                 prefix: str = "vf", profiles: dict | None = None, labels: dict[str, str] | None = None,
+                 ble: tuple[str, ...] = ()) -> None:
         self.url = url
         self.root = Path(root)
         self.public_key = public_key
@@ -32,7 +35,10 @@ class VirtualFleet:
         self.prefix = prefix
         self.labels = dict(labels or {})
         self.linux: dict[str, object] = {}  # device id -> VirtualLinuxBoard
-        self.mcus: dict[str, object] = {}  # device id -> VirtualMCU
+        self.mcus: dict[str, object] = {}  # device id -> VirtualMCU or VirtualBleBoard
+        self.ble = tuple(ble)
+        self._air = None      # VirtualAir and its BleCentral, made with the first BLE board
+        self._central = None
         self.gateway = None
         self._listener = None
         self._lock = threading.Lock()
@@ -64,12 +70,30 @@ class VirtualFleet:
                 if self.gateway is None:
                     self.gateway = Gateway(f"{self.prefix}-gateway", self.url, self.profiles,
                                            spool=self.root / "gateway-spool", public_key=self.public_key)
-                mcu = VirtualMCU(profile, device_id, self.root / device_id, self.public_key).start()
-                self.mcus[device_id] = mcu
-                self.gateway.attach(mcu.port, profile=board)
+                if board in self.ble:
+                    self._attach_ble(profile, board, device_id)
+                else:
+                    mcu = VirtualMCU(profile, device_id, self.root / device_id, self.public_key).start()
+                    self.mcus[device_id] = mcu
+                    self.gateway.attach(mcu.port, profile=board)
             if progress is not None:
                 progress(index + 1, len(self.plan))
         return self
+
+    def _attach_ble(self, profile, board: str, device_id: str) -> None:
+        from device.ble_radio import VirtualAir
+        from device.gateway import BoardLink
+        from device.gateway.ble_link import BleCentral
+        from device.virtual.ble_board import VirtualBleBoard
+
+        if self._air is None:
+            self._air = VirtualAir()
+            self._central = BleCentral.virtual(self._air)
+        self.mcus[device_id] = VirtualBleBoard(profile, device_id, self.root / device_id, self.public_key,
+                                               air=self._air).start()
+        opened = {stream.board.label for stream in self._central.streams}  # connected boards stop advertising
+        fresh = [found for found in self._central.scan(10, stop_after=1) if found.label not in opened]
+        self.gateway.attach_link(BoardLink(self._central.open(fresh[0])), profile=board)
 
     def stop(self) -> None:
         for board in self.linux.values():
@@ -78,6 +102,9 @@ class VirtualFleet:
             self.gateway.close()
         for mcu in self.mcus.values():
             mcu.stop()
+        if self._central is not None:
+            self._central.close()
+            self._air.close()
         if self._listener is not None:
             self._listener.stop()
 
