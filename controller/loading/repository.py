@@ -23,6 +23,7 @@ from controller.loading.issues import SpecIssue
 from controller.loading.overlaps import check_fleet_overlaps
 from controller.loading.references import check_duplicates
 from controller.loading.references import check_references
+from controller.loading.task_checks import check_task_figures
 from controller.loading.yaml_positions import read_yaml
 from specs.errors import SpecError
 from specs.errors import UsageError
@@ -160,6 +161,7 @@ def load_texts(texts, repo: SpecRepository | None = None, limits: Limits = DEFAU
                 repo.documents.append(doc)
     repo.issues += check_duplicates(repo.documents)
     repo.issues += check_references(repo.documents)
+    repo.issues += check_task_figures(repo.documents)
     repo.issues += check_fleet_overlaps(repo.documents)
     repo.issues += check_budgets(repo.documents, limits)
     repo.issues += check_data_paths(repo.documents)

@@ -29,6 +29,7 @@ from controller.loading.confinement import MissingPath
 from controller.loading.confinement import RefusedPath
 from controller.loading.confinement import files_under
 from controller.loading.confinement import resolve_in_repository
+from controller.loading.csv_columns import target_problem
 from controller.pipeline.collected import load_collected
 from controller.pipeline.generators import GENERATORS
 from specs.errors import StageError
@@ -147,11 +148,6 @@ def _resolve(source: FilesSource, base: Path, root: Path) -> DataFile:
         raise StageError(f"dataset path {source.path!r:.200} {err}") from None
 
 
-def _column_names(header: list[str]) -> str:
-    shown = ", ".join(f"{name!r:.40}" for name in header[:12])
-    return shown + (f" and {len(header) - 12} more" if len(header) > 12 else "")
-
-
 MAX_CSV_LINE = 4 * 1024 * 1024  # characters: a row of thousands of features, not a file without newlines
 
 
@@ -175,9 +171,9 @@ def _csv(file: DataFile, target: str | None, task: str, budget: DatasetBudget):
             header = next(rows, None)
             if not header:
                 raise StageError(f"{file.shown}: a CSV dataset needs a header row and at least one data row")
-            target = target or header[-1]
-            if target not in header:
-                raise StageError(f"{file.shown}: no column named {target!r:.80}; columns are {_column_names(header)}")
+            problem = target_problem(header, target, task)
+            if problem:
+                raise StageError(f"{file.shown}: {problem}")
             t = header.index(target)
             for row in rows:
                 if not row:
