@@ -15,6 +15,7 @@ from controller.cli.limits_option import limits_from_args
 from controller.cli.limits_option import repo_code_from_args
 from controller.cli.output import add_state_flag
 from controller.loading import load_repository
+from controller.pipeline.cards import class_counts_line
 from specs.errors import SpecError
 from specs.errors import UsageError
 
@@ -53,7 +54,8 @@ def render_table(build) -> str:
     stages = ", ".join(f"{k} {n}" for k, n in sorted(build.executions.items())) or "none (all cached)"
     return (f"model {build.model} (dataset {build.dataset}, snapshot {build.dataset_digest[:12]}, "
             f"keras {build.model_digest[:12]}, float {key} {build.training['metrics'][key]:.4f}, "
-            f"{build.training['epochs_run']} epochs)\n" + "\n".join(lines) + f"\nstages run: {stages}")
+            f"{build.training['epochs_run']} epochs)\n" + "\n".join(lines) + f"\nstages run: {stages}"
+            + (f"\n{counts}" if (counts := class_counts_line(build.classes, build.class_counts)) else ""))
 
 
 def run(args) -> int:

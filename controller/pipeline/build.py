@@ -96,6 +96,8 @@ class ModelBuild:
     training: dict                 # {"metrics", "history", "epochs_run"}
     variants: list[VariantResult]
     executions: dict[str, int]     # stages that ran in this build, per kind
+    classes: list[str] | None = None              # class names in label order (the model's output order)
+    class_counts: dict[str, list[int]] | None = None  # split -> samples per class, in class order
 
     @property
     def passed_variants(self) -> list[str]:
@@ -166,13 +168,15 @@ def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, ca
     snap_record = run.snapshot()
     train_record = run.train()
     variants = [run.squeeze(variant, train_record.result["metrics"]) for variant in run.spec.variants]
-    run.cards(variants, snap_record.result["classes"], train_record.result)
+    classes, counts = snap_record.result["classes"], snap_record.result.get("class_counts")
+    run.cards(variants, classes, train_record.result, counts)
     executions = {kind: cache.executions[kind] - before.get(kind, 0) for kind in cache.executions}
     return ModelBuild(model=model_name, dataset=run.spec.dataset, task=run.task, keys=keys.all(),
                       dataset_digest=run.lazy.snapshot_digest, model_digest=run.lazy.model_digest,
                       training={"metrics": train_record.result["metrics"], "history": train_record.result["history"],
                                 "epochs_run": train_record.result["epochs_run"]},
-                      variants=variants, executions={k: v for k, v in executions.items() if v})
+                      variants=variants, executions={k: v for k, v in executions.items() if v},
+                      classes=classes, class_counts=counts)
 
 
 class _ModelRun:
@@ -194,6 +198,7 @@ class _ModelRun:
 
         def stage():
             from controller.pipeline.datasets import build_snapshot
+            from controller.pipeline.datasets import class_counts
 
             self.say(f"dataset {spec.dataset}: building snapshot")
             snap = build_snapshot(self.dataset.spec, self.repo.source_of(self.dataset.ref), root=self.repo.root,
@@ -203,7 +208,7 @@ class _ModelRun:
                                                      "stage_key": keys.dataset})
             sizes = {split: int(len(snap.y(split))) for split in ("train", "validation", "test")}
             return {"snapshot": digest}, {"samples": sizes, "classes": snap.classes,
-                                          "input_shape": list(snap.input_shape)}
+                                          "class_counts": class_counts(snap), "input_shape": list(snap.input_shape)}
 
         record = self.cache.run("dataset", keys.dataset, stage)
         self.lazy.snapshot_digest = record.outputs["snapshot"]
@@ -272,12 +277,13 @@ class _ModelRun:
             gate=gate.to_dict(), cached=record.cached)
 
     # 4. model cards: one per variant, the plots they share, a confusion matrix for classifiers
-    def cards(self, variants: list[VariantResult], classes: list, training: dict) -> None:
+    def cards(self, variants: list[VariantResult], classes: list, training: dict,
+              class_counts: dict[str, list[int]] | None = None) -> None:
         name, store = self.name, self.store
         context = {"task": self.task, "dataset": self.spec.dataset, "dataset_digest": self.lazy.snapshot_digest,
                    "model_digest": self.lazy.model_digest, "float_metrics": training["metrics"],
                    "training": {"epochs_run": training["epochs_run"], "history": training["history"]},
-                   "stage_keys": self.keys.all()}
+                   "stage_keys": self.keys.all(), "classes": classes, "class_counts": class_counts}
 
         def stage():
             self.say(f"model {name}: writing model cards")

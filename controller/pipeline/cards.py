@@ -73,6 +73,26 @@ def size_vs_metric_png(task: str, variants: list[dict]) -> bytes:
     return _png(figure)
 
 
+def class_counts_markdown(classes: list[str] | None, counts: dict[str, list[int]] | None) -> list[str]:
+    """Samples per class in each split (class order is the model's output order)."""
+    if not classes or not counts:
+        return []
+    lines = ["", "| class (output index) | train | validation | test |", "| --- | --- | --- | --- |"]
+    for i, name in enumerate(classes):
+        lines.append(f"| {name} ({i}) | " + " | ".join(str(counts[s][i]) for s in ("train", "validation", "test"))
+                     + " |")
+    return lines
+
+
+def class_counts_line(classes: list[str] | None, counts: dict[str, list[int]] | None) -> str:
+    """One line for a terminal: `class: train/validation/test` per class."""
+    if not classes or not counts:
+        return ""
+    return "samples per class (train/validation/test): " + ", ".join(
+        f"{name} {'/'.join(str(counts[s][i]) for s in ('train', 'validation', 'test'))}"
+        for i, name in enumerate(classes))
+
+
 def card_json(model_name: str, variant: dict, context: dict) -> bytes:
     return json.dumps({"model": model_name, **context, "variant": variant}, indent=2, sort_keys=True,
                       default=str).encode()
@@ -98,6 +118,7 @@ def card_markdown(model_name: str, variant: dict, context: dict) -> bytes:
     lines.append(f"| LiteRT {key} | {f['litert'][key]:.4f} |")
     if f.get("tflm"):
         lines.append(f"| TFLM {key} | {f['tflm'][key]:.4f} |")
+    lines += class_counts_markdown(context.get("classes"), context.get("class_counts"))
     lines += ["", "![training curves](training_curves.png)"]
     if task == "classification":
         lines.append("![confusion matrix](confusion.png)")
