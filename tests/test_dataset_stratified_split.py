@@ -17,7 +17,8 @@ from tests.spec_repos import write_wine_csv
 def wine(tmp_path, **split) -> DatasetSpec:
     write_wine_csv(tmp_path / "wine.csv")
     return DatasetSpec.model_validate({
-        "task": "classification", "sources": [{"type": "files", "format": "csv", "path": "wine.csv", "target": "class"}],
+        "task": "classification",
+        "sources": [{"type": "files", "format": "csv", "path": "wine.csv", "target": "class"}],
         "split": {"train": 0.7, "validation": 0.15, "test": 0.15, "seed": 1, **split}})
 
 
