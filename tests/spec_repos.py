@@ -98,3 +98,12 @@ def user_repo(root: Path, *, task: str = "classification", target: str | None = 
     (root / "model.yaml").write_text(USER_MODEL % {"architecture": architecture, "epochs": epochs,
                                                    "variants": variants, "gates": gates})
     return root
+
+USER_FLEET = """\
+apiVersion: origami/v1alpha1
+kind: Fleet
+metadata: {name: cellar}
+spec:
+  model: wine
+  selector: {boards: [nano33ble, rpi4]}
+"""

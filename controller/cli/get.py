@@ -47,9 +47,10 @@ def _objects(store, kind, name: str | None):
         for o in objs:
             variants = o.model.variants
             passed = sum(bool(v.passed) for v in variants.values())
+            for_tflm = sum(bool(v.passed) and "tflm" not in v.ineligible for v in variants.values())
             rows.append([o.name, summary(o), (o.desired_key or "-")[:12], f"{passed}/{len(variants)}",
-                         clip(o.last_error or "", 50), age(o.updated_at)])
-        return data, lambda: table(["MODEL", "STATUS", "KEY", "GATES PASSED", "LAST ERROR", "AGE"], rows)
+                         f"{for_tflm}/{len(variants)}", clip(o.last_error or "", 50), age(o.updated_at)])
+        return data, lambda: table(["MODEL", "STATUS", "KEY", "GATES PASSED", "FOR TFLM", "LAST ERROR", "AGE"], rows)
     rows = [[o.name, summary(o), (o.desired_key or "-")[:12], (o.dataset.snapshot or "-")[:12],
              age(o.updated_at)] for o in objs]
     return data, lambda: table(["DATASET", "STATUS", "KEY", "SNAPSHOT", "AGE"], rows)

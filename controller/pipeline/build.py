@@ -21,6 +21,7 @@ from controller.pipeline.cards import confusion_png
 from controller.pipeline.cards import size_vs_metric_png
 from controller.pipeline.cards import training_curves_png
 from controller.pipeline.gates import evaluate_gates
+from controller.pipeline.gates import runtime_ineligibility
 from controller.pipeline.gates import runtime_metrics
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import CachedOnly
@@ -76,6 +77,7 @@ class VariantResult:
     gate: dict                     # {"passed", "failing_figures", "failures"}
     cards: dict[str, str] = field(default_factory=dict)  # file name -> path in the artifact store
     cached: bool = False
+    ineligible: dict[str, str] = field(default_factory=dict)  # runtime -> why boards of it cannot take it
 
     @property
     def passed(self) -> bool:
@@ -274,7 +276,8 @@ class _ModelRun:
             operators=figures["operators"], parameters=figures["parameters"],
             nonzero_parameters=figures["nonzero_parameters"], macs=figures["macs"],
             arena_bytes=figures["arena_bytes"], arena_reported_bytes=figures["arena_reported_bytes"],
-            gate=gate.to_dict(), cached=record.cached)
+            gate=gate.to_dict(), cached=record.cached,
+            ineligible=runtime_ineligibility(variant.quantization, figures))
 
     # 4. model cards: one per variant, the plots they share, a confusion matrix for classifiers
     def cards(self, variants: list[VariantResult], classes: list, training: dict,

@@ -122,6 +122,10 @@ class BundleMaker:
         reserve = model.spec.split.firmwareReserve if family == "mcu" else 0
         usable = usable_capabilities(profile, reserve)
         options = candidates(variants, family)
+        if family == "mcu" and not options:  # the implicit TFLM gate: say why no passed variant may go
+            raise StageError(f"{board}: no variant can run on this TFLM board: " + "; ".join(
+                f"{n}: {v.get('ineligible', {}).get('tflm', 'not measured on TFLM')}"
+                for n, v in sorted(variants.items())))
         selection = select_variant(usable, options)
         tail = None
         if selection.candidate is None and family == "mcu" and model.spec.split.policy != "never" \
