@@ -5,6 +5,7 @@ and the bundle for a microcontroller all say it is not for TFLM boards, and why.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -79,7 +80,7 @@ def test_the_status_and_the_microcontroller_bundle_carry_the_reason(built, capsy
 def test_the_card_lists_the_class_order_and_the_samples_per_class(built, capsys):
     root, state = built
     _, out, _ = run_build(root, state, capsys, "-o", "json")
-    card = open(json.loads(out)[0]["variants"][0]["cards"]["card.md"]).read()
+    card = Path(json.loads(out)[0]["variants"][0]["cards"]["card.md"]).read_text()
     assert "| class (output index) | train | validation | test |" in card
     assert "| 1 (0) | 41 | 9 | 9 |" in card and "| 3 (2) | 34 | 7 | 7 |" in card
 

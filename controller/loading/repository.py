@@ -17,6 +17,7 @@ from controller.loading.data_files import check_data_files
 from controller.loading.data_files import check_data_paths
 from controller.loading.documents import LoadedDocument
 from controller.loading.documents import parse_document
+from controller.loading.entry_points import check_entry_point_options
 from controller.loading.entry_points import check_entry_points
 from controller.loading.entry_points import repository_code_notices
 from controller.loading.issues import SpecIssue
@@ -162,6 +163,7 @@ def load_texts(texts, repo: SpecRepository | None = None, limits: Limits = DEFAU
     repo.issues += check_duplicates(repo.documents)
     repo.issues += check_references(repo.documents)
     repo.issues += check_task_figures(repo.documents)
+    repo.issues += check_entry_point_options(repo.documents)
     repo.issues += check_fleet_overlaps(repo.documents)
     repo.issues += check_budgets(repo.documents, limits)
     repo.issues += check_data_paths(repo.documents)
