@@ -83,6 +83,10 @@ def test_the_card_lists_the_class_order_and_the_samples_per_class(built, capsys)
     card = Path(json.loads(out)[0]["variants"][0]["cards"]["card.md"]).read_text()
     assert "| class (output index) | train | validation | test |" in card
     assert "| 1 (0) | 41 | 9 | 9 |" in card and "| 3 (2) | 34 | 7 | 7 |" in card
+    # What a device needs to feed the model and read it, from the measured variant.
+    assert "- output index -> class: 0 = `1`, 1 = `2`, 2 = `3`" in card
+    assert "- input normalisation (standard, per feature of the last axis): x = (raw - offset) / scale" in card
+    assert "(13 values)" in card and "- input tensor: int8 [1, 13], scale " in card
 
 
 def test_the_plan_says_before_building_that_a_float16_variant_is_not_for_tflm_boards(tmp_path):

@@ -84,6 +84,35 @@ def class_counts_markdown(classes: list[str] | None, counts: dict[str, list[int]
     return lines
 
 
+def _numbers(values) -> str:
+    shown = ", ".join(f"{v:.6g}" for v in values[:16])
+    return f"[{shown}{', ...' if len(values) > 16 else ''}] ({len(values)} values)"
+
+
+def device_markdown(device: dict) -> list[str]:
+    """What a device needs to feed the model and read its answer (also in card.json, the firmware's
+    origami_model_meta.h and a Linux bundle's model_meta.json)."""
+    if not device:
+        return []
+    lines = ["", "## Using it on a device", ""]
+    if device.get("classes"):
+        lines.append("- output index -> class: " + ", ".join(f"{i} = `{c}`" for i, c in enumerate(device["classes"])))
+    normalize = device.get("normalize") or {}
+    if normalize.get("method", "none") != "none":
+        lines += [f"- input normalisation ({normalize['method']}, per feature of the last axis): "
+                  "x = (raw - offset) / scale",
+                  f"  - offset {_numbers(normalize['offset'])}", f"  - scale {_numbers(normalize['scale'])}"]
+    if device.get("window"):
+        lines.append(f"- window: {device['window']['size']} samples, stride {device['window']['stride']}")
+    for role in ("input", "output"):
+        t = device[role]
+        quantized = f", scale {t['scale']:.8g}, zero point {t['zero_point']}" if t["scale"] else ""
+        lines.append(f"- {role} tensor: {t['dtype']} {t['shape']}{quantized}")
+    if device["input"]["scale"]:
+        lines.append("- int8 input: q = round(x / scale) + zero point; int8 output: (q - zero point) * scale")
+    return lines
+
+
 def class_counts_line(classes: list[str] | None, counts: dict[str, list[int]] | None) -> str:
     """One line for a terminal: `class: train/validation/test` per class."""
     if not classes or not counts:
@@ -119,6 +148,7 @@ def card_markdown(model_name: str, variant: dict, context: dict) -> bytes:
     if f.get("tflm"):
         lines.append(f"| TFLM {key} | {f['tflm'][key]:.4f} |")
     lines += class_counts_markdown(context.get("classes"), context.get("class_counts"))
+    lines += device_markdown(variant.get("device") or {})
     lines += ["", "![training curves](training_curves.png)"]
     if task == "classification":
         lines.append("![confusion matrix](confusion.png)")

@@ -7,6 +7,7 @@ import numpy as np
 
 from controller.firmware.c_array import c_array
 from controller.pipeline.datasets import Snapshot
+from controller.pipeline.device_info import device_info
 from controller.pipeline.metrics import task_metrics
 from runtimes.litert import run_litert
 from runtimes.operators import model_operators
@@ -50,6 +51,7 @@ def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "mod
         "nonzero_parameters": int(sum(np.count_nonzero(w) for w in weights)),
         "macs": count_macs(model),
         "litert": task_metrics(snapshot.task, y_test, run_litert(tflite, x_test), snapshot.outputs),
+        "device": device_info(tflite, snapshot),
     }
     try:
         arena = measure_arena(tflite)

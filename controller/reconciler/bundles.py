@@ -147,7 +147,8 @@ class BundleMaker:
             return Artifact(digest, chosen.size, Target(runtime="litert", precision=chosen.precision),  # type: ignore[arg-type]
                             variant,
                             selection.reason)
-        firmware, status = self._firmware(profile, digest, chosen.arena, say)
+        device = variants[chosen.name].get("device") if chosen.part == "full" else None
+        firmware, status = self._firmware(profile, digest, chosen.arena, say, device)
         return Artifact(digest, chosen.size, Target(runtime="tflm", precision="int8", part=chosen.part,  # type: ignore[arg-type]
                                                     board=board),
                         variant, selection.reason, firmware, status, tail)
@@ -193,9 +194,11 @@ class BundleMaker:
         return {**record.result, "head": record.outputs["head"], "tail": record.outputs.get("tail")}
 
     # --- firmware --------------------------------------------------------------------------------
-    def _firmware(self, profile: DeviceProfile, model_digest: str, arena: int, say: Progress) -> tuple[str, str]:
-        """The firmware project for this board and model, as a tar.gz in the artifact store."""
-        key = stage_key("firmware", {"profile": profile.spec.model_dump(mode="json")},
+    def _firmware(self, profile: DeviceProfile, model_digest: str, arena: int, say: Progress,
+                  device: dict[str, Any] | None = None) -> tuple[str, str]:
+        """The firmware project for this board and model (with what the device needs beside it: classes,
+        normalisation, quantization), as a tar.gz in the artifact store."""
+        key = stage_key("firmware", {"profile": profile.spec.model_dump(mode="json"), "device": device},
                         {"model": model_digest, "templates": template_digest(profile)})
 
         def firmware_stage() -> tuple[dict[str, str], dict[str, Any]]:
@@ -205,7 +208,7 @@ class BundleMaker:
             say(f"{profile.metadata.name}: rendering firmware", 0.0)
             with tempfile.TemporaryDirectory(prefix="origami-firmware-") as tmp:
                 project = render_firmware(self.store.read_bytes(model_digest), profile, Path(tmp) / "project",
-                                          version=model_digest[:12], arena_measured=arena or None)
+                                          version=model_digest[:12], arena_measured=arena or None, device=device)
                 built = build_firmware(project)
                 status = "built" if built.status == "built" else f"rendered: {built.reason}"
                 digest = self.store.put_bytes(_tar(Path(built.artifact)),
