@@ -46,6 +46,9 @@ def test_a_variant_tflm_cannot_run_is_not_for_tflm_boards_and_the_build_says_why
     root, state = built
     code, out, err = run_build(root, state, capsys)
     assert code == 3, out + err  # the fleet's nano33ble can take no variant: the runtime's gate fails the build
+    assert [c.strip() for c in out.splitlines()[1].split("  ") if c.strip()][:4] == ["variant", "quant", "size B",
+                                                                                     "gzip B"]
+    assert "params (non-zero)" in out and "distinct/layer" in out
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("int8 ", "half "))}
     assert rows["int8"].endswith("passed (not for TFLM)") and rows["half"].endswith("passed (not for TFLM)")
     assert ("int8: not eligible for TFLM boards: TFLM cannot run it: dynamic-shape operators (SHAPE, PACK, "

@@ -44,16 +44,21 @@ def _gate(v) -> str:
     return "passed (not for TFLM)" if "tflm" in v.ineligible else "passed"
 
 
+def _distinct(v) -> str:
+    """The most distinct kernel values of any layer (clustering to 16 shows 16)."""
+    return str(max(v.distinct_weights.values())) if v.distinct_weights else "-"
+
+
 def render_table(build) -> str:
     head = ["variant", "quant", "size B", "gzip B", "C array B", "metric (TFLM)", "metric (LiteRT)", "arena B",
-            "MACs", "params (non-zero)", "gate"]
+            "MACs", "params (non-zero)", "distinct/layer", "gate"]
     rows = []
     for v in build.variants:
         litert = v.litert.get("accuracy", v.litert.get("mae"))
         rows.append([v.name, v.quantization, str(v.size_bytes), str(v.gzip_bytes), str(v.c_array_bytes),
                      _metric(v) if v.tflm else "-", f"{litert:.4f}",
                      str(v.arena_bytes) if v.arena_bytes is not None else "-", str(v.macs),
-                     f"{v.parameters} ({v.nonzero_parameters})", _gate(v)])
+                     f"{v.parameters} ({v.nonzero_parameters})", _distinct(v), _gate(v)])
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head] + rows]
     lines += [f"{v.name}: not eligible for TFLM boards: {v.ineligible['tflm']}"

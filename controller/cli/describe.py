@@ -52,6 +52,11 @@ def run(args) -> int:
             lines.append(f"    {p(c.type):<12} {str(c.status):<5} {p(c.reason):<14} {p(c.message)}  ({age(c.since)})")
         lines.append("  detail:")
         lines += ["    " + line for line in json.dumps(obj.detail_json(), indent=2, default=str).splitlines()]
+        if kind == "Fleet":
+            releases = obj.fleet.releases.get(obj.fleet.version or "", {})
+            lines.append("  variant per board:" + ("" if releases else " none built yet"))
+            lines += [f"    {p(board)}: {p(a.get('variant', '-'))}: {p(a.get('note', ''))}"
+                      for board, a in sorted(releases.items())]
         if "rollout" in data:
             lines.append("  rollout: " + json.dumps(data["rollout"], default=str))
         lines.append("  events:")

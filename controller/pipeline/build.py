@@ -79,6 +79,7 @@ class VariantResult:
     cached: bool = False
     ineligible: dict[str, str] = field(default_factory=dict)  # runtime -> why boards of it cannot take it
     device: dict = field(default_factory=dict)  # what a device needs beside the weights (pipeline.device_info)
+    distinct_weights: dict[str, int] = field(default_factory=dict)  # layer -> distinct kernel values
 
     @property
     def passed(self) -> bool:
@@ -278,7 +279,8 @@ class _ModelRun:
             nonzero_parameters=figures["nonzero_parameters"], macs=figures["macs"],
             arena_bytes=figures["arena_bytes"], arena_reported_bytes=figures["arena_reported_bytes"],
             gate=gate.to_dict(), cached=record.cached,
-            ineligible=runtime_ineligibility(variant.quantization, figures), device=figures.get("device") or {})
+            ineligible=runtime_ineligibility(variant.quantization, figures), device=figures.get("device") or {},
+            distinct_weights=figures.get("distinct_weights") or {})
 
     # 4. model cards: one per variant, the plots they share, a confusion matrix for classifiers
     def cards(self, variants: list[VariantResult], classes: list, training: dict,

@@ -37,6 +37,12 @@ def count_macs(model) -> int:
     return int(total)
 
 
+def distinct_weights(model) -> dict[str, int]:
+    """Distinct values of each layer's kernel: what clustering leaves (e.g. 16), what pruning adds (0)."""
+    return {layer.name: int(np.unique(weights[0]).size) for layer in model.layers
+            if (weights := layer.get_weights()) and weights[0].ndim >= 2}
+
+
 def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "model") -> dict:
     """Every figure of one variant; TFLM problems are recorded (not raised) so gates can report them."""
     x_test, y_test = snapshot.x("test"), snapshot.y("test")
@@ -49,6 +55,7 @@ def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "mod
         "operators": list(operators.builtin) + [f"custom:{c}" for c in operators.custom],
         "parameters": int(sum(w.size for w in weights)),
         "nonzero_parameters": int(sum(np.count_nonzero(w) for w in weights)),
+        "distinct_weights": distinct_weights(model),
         "macs": count_macs(model),
         "litert": task_metrics(snapshot.task, y_test, run_litert(tflite, x_test), snapshot.outputs),
         "device": device_info(tflite, snapshot),

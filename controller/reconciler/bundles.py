@@ -56,11 +56,15 @@ def candidates(variants: dict[str, dict[str, Any]], family: str) -> list[Candida
         if not v.get("passed"):
             continue
         precision = PRECISION.get(v["quantization"], "float32")
+        score = v.get("accuracy") if v.get("accuracy") is not None else \
+            -v["mae"] if v.get("mae") is not None else None
+        shown = f"accuracy {v['accuracy']:.4f}" if v.get("accuracy") is not None else \
+            f"MAE {v['mae']:.4f}" if v.get("mae") is not None else ""
         if family == "mcu":
             if v.get("tflm") and precision == "int8":
-                out.append(Candidate(name, "tflm", "int8", v["size"], v.get("arena") or 0))
+                out.append(Candidate(name, "tflm", "int8", v["size"], v.get("arena") or 0, score=score, shown=shown))
         else:
-            out.append(Candidate(name, "litert", precision, v["size"]))
+            out.append(Candidate(name, "litert", precision, v["size"], score=score, shown=shown))
     return out
 
 
