@@ -23,8 +23,16 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    store = open_store(args.state_dir, read_only=True)
     kind, name = parse_ref(args.ref)
+    if kind == "Board":
+        from controller.cli.boards import board_records
+
+        records = board_records([name])
+        if not records:
+            raise NotFoundError(f"no built-in board '{name}'; see `origami get boards`")
+        emit(records[0], args.output, lambda: json.dumps(records[0], indent=2))
+        return 0
+    store = open_store(args.state_dir, read_only=True)
     if kind == "Device":
         device = store.device(name)
         if device is None:

@@ -16,8 +16,9 @@ from specs.errors import UsageError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("get", help="list datasets, models, fleets or devices (or one by name)")
-    p.add_argument("kind", help="datasets|models|fleets|devices (singular and short forms too: ds, mo, fl, dev)")
+    p = subparsers.add_parser("get", help="list datasets, models, fleets, devices or boards (or one by name)")
+    p.add_argument("kind", help="datasets|models|fleets|devices|boards (singular and short forms too: ds, mo, fl, "
+                                "dev, bo); boards: the built-in catalogue with each board's budget")
     p.add_argument("name", nargs="?", default=None, help="only this one")
     add_state_flag(p)
     add_output_flag(p)
@@ -60,6 +61,16 @@ def run(args) -> int:
     kind = kind_of(args.kind)
     if kind == "Source":
         raise UsageError("the spec source has one object: `origami describe source/specs`")
+    if kind == "Board":  # the built-in catalogue: no state store needed
+        from controller.cli.boards import HEADERS
+        from controller.cli.boards import board_records
+        from controller.cli.boards import board_rows
+
+        records = board_records([args.name] if args.name else None)
+        if args.name is not None and not records:
+            raise NotFoundError(f"no built-in board '{args.name}'; see `origami get boards`")
+        emit(records, args.output, lambda: table(HEADERS, board_rows(records)))
+        return 0
     store = open_store(args.state_dir, read_only=True)
     data, text = _devices(store, args.name) if kind == "Device" else _objects(store, kind, args.name)
     if args.name is not None and not data:
