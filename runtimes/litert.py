@@ -24,14 +24,3 @@ def run_litert(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
         results.append(dequantize_output(np.array(interpreter.get_tensor(out["index"])), details_out))
     return np.concatenate(results)
 
-
-def input_quantization(tflite: bytes) -> dict:
-    """The model's input: dtype, shape, and for an integer input the scale and zero point that map
-    a (preprocessed) float value v to round(v / scale) + zero_point."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    details = Interpreter(model_content=tflite).get_input_details()[0]
-    scale, zero_point = details["quantization"]
-    quantized = np.dtype(details["dtype"]).kind in "iu"
-    return {"dtype": np.dtype(details["dtype"]).name, "shape": [int(d) for d in details["shape"]],
-            "scale": float(scale) if quantized else None, "zero_point": int(zero_point) if quantized else None}

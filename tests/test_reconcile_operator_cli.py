@@ -20,12 +20,17 @@ def origami(*argv, cwd):
                           cwd=cwd, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
 
 
+CHOICE = "int8 LiteRT on the CPU: int8 (55968 B), the most accurate that fits (accuracy 0.9889)"
+
+
 def _populate(path):
     store = StateStore(path / "origami-state.db")
     store.record_commit("a" * 40, "git", True, [], [])
     fleet = with_conditions(ObjectStatus("Fleet", "digits-linux", "a" * 40, "digits-cnn-123",
                                          detail={"members": 3, "updated": 1, "phase": "progressing",
-                                                 "target": "digits-cnn-123"}), 1.0,
+                                                 "target": "digits-cnn-123", "version": "digits-cnn-123",
+                                                 "releases": {"digits-cnn-123": {"rpi4": {
+                                                     "variant": "int8", "note": CHOICE}}}}), 1.0,
                             ready=(False, "RollingOut", "1/3 on digits-cnn-123"),
                             reconciling=(True, "RollingOut", "1/3"))
     store.put_object(fleet)
@@ -50,6 +55,7 @@ def test_status_get_describe_events_in_every_format(tmp_path):
     assert devices[0]["id"] == "rpi-1" and devices[0]["desired"] == "digits-cnn-123"
     text = origami("describe", "fleet/digits-linux", cwd=tmp_path).stdout
     assert "RolloutStarted" in text and "Reconciling" in text
+    assert f"  variant per board:\n    rpi4: int8: {CHOICE}\n" in text  # which variant each board gets, and why
     human = origami("describe", "device/rpi-1", cwd=tmp_path).stdout    # for a person, not JSON
     assert human.startswith("Device/rpi-1: rpi4") and "rpi-1:1" in human and "{" not in human
     device = json.loads(origami("describe", "device/rpi-1", "-o", "json", cwd=tmp_path).stdout)

@@ -49,3 +49,20 @@ def test_edge_tpu_detected_falls_back_to_int8_with_reason():
     unusable = Accelerator(kind="edgetpu", detail="/dev/apex_0", usable=False, reason="libedgetpu missing")
     chosen = select_variant(linux(unusable), VARIANTS, edgetpu_compiler=True)
     assert chosen.candidate.name == "lite-int8" and "libedgetpu missing" in chosen.reason
+
+
+def test_one_rule_the_most_accurate_variant_that_fits_ties_broken_by_flash():
+    """The issue's case: rpi4 got pruned-clustered-int8 (0.9861) over int8 (0.9889) at the same 55,968 B."""
+    same_size = [Candidate("int8", "litert", "int8", size=55_968, score=0.9889, shown="accuracy 0.9889"),
+                 Candidate("pruned-clustered-int8", "litert", "int8", size=55_968, score=0.9861,
+                           shown="accuracy 0.9861")]
+    chosen = select_variant(linux(), same_size, edgetpu_compiler=False)
+    assert chosen.candidate.name == "int8"
+    assert chosen.reason == "int8 LiteRT on the CPU: int8 (55968 B), the most accurate that fits (accuracy 0.9889)"
+    boards = [Candidate("big", "tflm", "int8", size=300 * KIB, arena=40 * KIB, score=0.99, shown="accuracy 0.9900"),
+              Candidate("small", "tflm", "int8", size=100 * KIB, arena=30 * KIB, score=0.97, shown="accuracy 0.9700"),
+              Candidate("tied", "tflm", "int8", size=90 * KIB, arena=30 * KIB, score=0.97, shown="accuracy 0.9700")]
+    assert select_variant(mcu(256 * KIB, 1 << 20), boards).candidate.name == "big"  # fits: most accurate
+    tight = select_variant(mcu(256 * KIB, 200 * KIB), boards)  # big does not fit the flash
+    assert tight.candidate.name == "tied"  # as accurate as small, less flash
+    assert tight.reason.endswith("the most accurate that fits (accuracy 0.9700)")

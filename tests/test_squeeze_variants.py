@@ -40,6 +40,7 @@ def test_prune_cluster_int8_keeps_sparsity_and_few_distinct_weights(trained):
     assert figures["gzip_bytes"] < plain["gzip_bytes"]  # what travels over the air shrinks
     assert figures["tflm"]["accuracy"] > 0.6 and figures["arena_bytes"] > 0
     assert figures["nonzero_parameters"] < plain["nonzero_parameters"]
+    assert figures["distinct_weights"]["dense_0"] <= 8 + 1 < plain["distinct_weights"]["dense_0"]
 
 
 @pytest.mark.parametrize("quantization", ["float16", "dynamic"])

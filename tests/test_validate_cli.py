@@ -11,7 +11,7 @@ from controller.cli.main import main
 from tests.conftest import EXAMPLES
 from tests.conftest import ROOT
 
-VALID = ["sine-mcu", "digits-mixed"]
+VALID = ["sine-mcu", "digits-mixed", "custom-model"]
 
 
 @pytest.mark.parametrize("name", VALID)

@@ -23,8 +23,16 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    store = open_reader(args)
     kind, name = parse_ref(args.ref)
+    if kind == "Board":
+        from controller.cli.boards import board_records
+
+        records = board_records([name])
+        if not records:
+            raise NotFoundError(f"no built-in board '{name}'; see `origami get boards`")
+        emit(records[0], args.output, lambda: json.dumps(records[0], indent=2))
+        return 0
+    store = open_reader(args)
     if kind == "Device":
         device = store.device(name)
         if device is None:
@@ -52,6 +60,11 @@ def run(args) -> int:
             lines.append(f"    {p(c.type):<12} {str(c.status):<5} {p(c.reason):<14} {p(c.message)}  ({age(c.since)})")
         lines.append("  detail:")
         lines += ["    " + line for line in json.dumps(obj.detail_json(), indent=2, default=str).splitlines()]
+        if kind == "Fleet":
+            releases = obj.fleet.releases.get(obj.fleet.version or "", {})
+            lines.append("  variant per board:" + ("" if releases else " none built yet"))
+            lines += [f"    {p(board)}: {p(a.get('variant', '-'))}: {p(a.get('note', ''))}"
+                      for board, a in sorted(releases.items())]
         if "rollout" in data:
             lines.append("  rollout: " + json.dumps(data["rollout"], default=str))
         lines.append("  events:")

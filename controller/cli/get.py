@@ -31,8 +31,9 @@ WATCH_SECONDS = 1.0
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("get", help="list datasets, models, fleets or devices (or one by name)")
-    p.add_argument("kind", help="datasets|models|fleets|devices (singular and short forms too: ds, mo, fl, dev)")
+    p = subparsers.add_parser("get", help="list datasets, models, fleets, devices or boards (or one by name)")
+    p.add_argument("kind", help="datasets|models|fleets|devices|boards (singular and short forms too: ds, mo, fl, "
+                                "dev, bo); boards: the built-in catalogue with each board's budget")
     p.add_argument("name", nargs="?", default=None, help="only this one")
     p.add_argument("--selector", "-l", default=None, metavar="SELECTOR",
                    help="only objects whose labels match: key=value, key!=value, key, !key; comma-separated "
@@ -98,13 +99,15 @@ def _objects(store, kind: str, name: str | None, selector) -> Listing:
         for o in objs:
             variants = o.model.variants
             passed = sum(bool(v.passed) for v in variants.values())
-            row = [o.name, summary(o), (o.desired_key or "-")[:12], f"{passed}/{len(variants)}"]
+            for_tflm = sum(bool(v.passed) and "tflm" not in v.ineligible for v in variants.values())
+            row = [o.name, summary(o), (o.desired_key or "-")[:12], f"{passed}/{len(variants)}",
+                   f"{for_tflm}/{len(variants)}"]
             rows.append(row + [clip(o.last_error or "", 50), age(o.updated_at)])
             wide.append(row + [",".join(sorted(variants)) or "-", o.model.dataset or "-", o.last_error or "",
                                age(o.updated_at)])
-        headers = ["MODEL", "STATUS", "KEY", "GATES PASSED", "LAST ERROR", "AGE"]
+        headers = ["MODEL", "STATUS", "KEY", "GATES PASSED", "FOR TFLM", "LAST ERROR", "AGE"]
         return Listing(kind, names, data, headers, rows,
-                       headers[:4] + ["VARIANTS", "DATASET SNAPSHOT", "LAST ERROR", "AGE"], wide)
+                       headers[:5] + ["VARIANTS", "DATASET SNAPSHOT", "LAST ERROR", "AGE"], wide)
     rows = [[o.name, summary(o), (o.desired_key or "-")[:12], (o.dataset.snapshot or "-")[:12],
              age(o.updated_at)] for o in objs]
     wide = [r[:4] + [",".join(o.dataset.models) or "-", r[4]] for r, o in zip(rows, objs)]
@@ -137,6 +140,16 @@ def run(args) -> int:
     kind = kind_of(args.kind)
     if kind == "Source":
         raise UsageError("the spec source has one object: `origami describe source/specs`")
+    if kind == "Board":  # the built-in catalogue: no state store needed
+        from controller.cli.boards import HEADERS
+        from controller.cli.boards import board_records
+        from controller.cli.boards import board_rows
+
+        records = board_records([args.name] if args.name else None)
+        if args.name is not None and not records:
+            raise NotFoundError(f"no built-in board '{args.name}'; see `origami get boards`")
+        emit(records, args.output, lambda: table(HEADERS, board_rows(records)))
+        return 0
     selector = parse_selector(args.selector) if args.selector else None
     if selector and kind not in LABELLED:
         raise UsageError(f"-l selects on labels, which the state store keeps for fleets and devices, not {kind}s")

@@ -10,6 +10,7 @@ ALIASES = {
     "Fleet": ("fleets", "fleet", "fl"),
     "Device": ("devices", "device", "dev"),
     "Source": ("sources", "source", "src"),
+    "Board": ("boards", "board", "bo"),  # the built-in DeviceProfile catalogue (get boards)
 }
 _BY_WORD = {word: kind for kind, words in ALIASES.items() for word in (*words, kind.lower())}
 

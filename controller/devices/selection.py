@@ -1,5 +1,9 @@
 """Variant selection: from what a device reports, choose the artifact that fits it and say why.
 
+One rule picks among the variants a board may take (passed their gates, of its runtime and
+preferred precision below): **the most accurate that fits the board's budget** (lowest MAE for
+regression), ties broken by the smaller flash (model bytes), then the smaller arena, then the name.
+
 - Microcontroller: an int8 TFLM build whose model fits flash and whose arena fits RAM; the
   split head when only the head fits.
 - Linux board: a LiteRT bundle. An Edge TPU that the device reports as usable is used only with
@@ -28,6 +32,8 @@ class Candidate:
     arena: int = 0               # measured TFLM tensor arena (bytes); 0 for LiteRT
     part: str = "full"           # "full" or "head"
     edgetpu: bool = False        # compiled for the Edge TPU
+    score: float | None = None   # higher is better: test accuracy, or -MAE for regression (None: unknown)
+    shown: str = ""              # the score for a person, e.g. "accuracy 0.9889"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,15 @@ def _mcu_fits(c: Candidate, caps: Capabilities) -> str:
     return misfit(budget, size=c.size, arena=c.arena, what=c.name)
 
 
+def rank(c: Candidate) -> tuple:
+    """The selection order: most accurate first, then smaller flash, smaller arena, name."""
+    return (-(c.score if c.score is not None else float("-inf")), c.size, c.arena, c.name)
+
+
+def _why(c: Candidate) -> str:
+    return f", the most accurate that fits ({c.shown})" if c.shown else ""
+
+
 def select_variant(caps: Capabilities, candidates: list[Candidate], *,
                    edgetpu_compiler: bool | None = None) -> Selection:
     if caps.family == "mcu":
@@ -62,7 +77,7 @@ def _select_mcu(caps: Capabilities, candidates: list[Candidate]) -> Selection:
     misfits = []
     for part in ("full", "head"):
         fitting = []
-        for c in sorted((c for c in usable if c.part == part), key=lambda c: (c.arena, c.size)):
+        for c in sorted((c for c in usable if c.part == part), key=rank):
             why = _mcu_fits(c, caps)
             (misfits.append(why) if why else fitting.append(c))
         if fitting:
@@ -71,7 +86,7 @@ def _select_mcu(caps: Capabilities, candidates: list[Candidate]) -> Selection:
                 return Selection(best, f"the full model does not fit ({'; '.join(misfits)}); "
                                        f"the split head {best.name} does (arena {best.arena} B, {best.size} B)")
             return Selection(best, f"int8 TFLM {best.name} fits (arena {best.arena} B of {caps.ramBytes} B RAM, "
-                                   f"{best.size} B of {caps.flashBytes} B flash)")
+                                   f"{best.size} B of {caps.flashBytes} B flash){_why(best)}")
     return Selection(None, "no variant fits this board: " + "; ".join(misfits))
 
 
@@ -80,7 +95,7 @@ def _select_linux(caps: Capabilities, candidates: list[Candidate], compiler: boo
               and (not caps.freeBytes or c.size <= caps.freeBytes)]
     if not litert:
         return Selection(None, "no LiteRT variant was built that fits the device's free disk")
-    by_precision = {c.precision: c for c in sorted(litert, key=lambda c: c.size, reverse=True)}
+    by_precision = {c.precision: c for c in sorted((c for c in litert if not c.edgetpu), key=rank, reverse=True)}
     tpu = next((a for a in caps.accelerators if a.kind == "edgetpu"), None)
     note = ""
     if tpu is not None:
@@ -100,5 +115,5 @@ def _select_linux(caps: Capabilities, candidates: list[Candidate], compiler: boo
         if precision in by_precision and not by_precision[precision].edgetpu:
             chosen = by_precision[precision]
             why = "GPU (CUDA) runs float16" if cuda and precision == "float16" else f"{precision} LiteRT on the CPU"
-            return Selection(chosen, f"{note}{why}: {chosen.name} ({chosen.size} B)")
+            return Selection(chosen, f"{note}{why}: {chosen.name} ({chosen.size} B){_why(chosen)}")
     return Selection(None, f"{note}no CPU LiteRT variant was built")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import jinja2
 
+from controller.firmware import model_meta
 from controller.firmware.c_array import MODEL_ALIGNMENT
 from controller.firmware.c_array import c_array
 from runtimes.operators import model_operators
@@ -147,10 +148,12 @@ def _check_fits(profile: DeviceProfile, model_size: int, arena_bytes: int) -> No
 
 def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, *, version: str,
                     arena_measured: int | None = None, arena_margin: float = ARENA_MARGIN,
-                    progress: Callable[[str], None] | None = None) -> RenderedProject:
+                    progress: Callable[[str], None] | None = None, device: dict | None = None) -> RenderedProject:
     """Render the project for `profile` into `out_dir` (created; must be empty or absent).
 
     `arena_measured` is the TFLM arena measurement; measured here (in a subprocess) when omitted.
+    `device` (the variant's `device_info`: classes, normalisation, quantization) is written beside the
+    model: `origami_model_meta.h` in a TFLM project, `model_meta.json` in a Linux bundle.
     Raises StageError when the model cannot run on the board (flash, RAM, custom operators).
     """
     say = progress or (lambda message: None)
@@ -162,7 +165,7 @@ def render_firmware(tflite: bytes, profile: DeviceProfile, out_dir: str | Path, 
     digest = hashlib.sha256(tflite).hexdigest()
     context = _context(profile, version, digest, len(tflite), arena_measured, arena_bytes, arena_margin, ops)
     say(f"rendering {family} templates")
-    written = _write_project(out, family, context, tflite)
+    written = _write_project(out, family, context, tflite, device)
     notes = []
     if family == "coral-micro" and "edgetpu" in profile.spec.accelerators:
         notes.append("the Edge TPU is not used: this is an int8 TFLM build on the M7 core")
@@ -215,7 +218,7 @@ def _context(profile: DeviceProfile, version: str, digest: str, size: int, arena
     }
 
 
-def _write_project(out: Path, family: str, context: dict, tflite: bytes) -> list[str]:
+def _write_project(out: Path, family: str, context: dict, tflite: bytes, device: dict | None = None) -> list[str]:
     """The family's templates, the shared sources and the model (as a file on Linux, as a C array on a
     microcontroller); the files written, relative to `out`."""
     env = _environment()
@@ -236,6 +239,8 @@ def _write_project(out: Path, family: str, context: dict, tflite: bytes) -> list
             write(relative, (TEMPLATES / name).read_bytes())
     if spec_family.source_dir is None:
         write("model.tflite", tflite)
+        if device:
+            write(model_meta.JSON, model_meta.meta_json(device))
         for script in ("run.py", "run.sh"):
             (out / script).chmod(0o755)
         return written
@@ -250,5 +255,7 @@ def _write_project(out: Path, family: str, context: dict, tflite: bytes) -> list
     array = c_array(tflite, MODEL_SYMBOL, header_name="model_data.h")
     write(str(Path(src) / "model_data.h"), array.header)
     write(str(Path(src) / f"model_data{spec_family.cxx_ext}"), array.source)
+    if device:
+        write(str(Path(src) / model_meta.HEADER), model_meta.meta_header(device))
     return written
 

@@ -16,6 +16,8 @@ from controller.loading.confinement import RefusedPath
 from controller.loading.confinement import files_under
 from controller.loading.confinement import lexical_problem
 from controller.loading.confinement import resolve_in_repository
+from controller.loading.csv_columns import read_header
+from controller.loading.csv_columns import target_problem
 from controller.loading.documents import LoadedDocument
 from controller.loading.issues import SpecIssue
 from specs.v1alpha1 import Dataset
@@ -57,6 +59,19 @@ def _size(root: Path, real: Path, source: FilesSource, limits: Limits) -> int:
     return sum(file.stat().st_size for _, file in files_under(root, real, limits.max_samples))
 
 
+def _csv_target(real: Path, source: FilesSource, task: str) -> str | None:
+    """Why the CSV's `target` names no label column (read from its header row only); None when it does."""
+    try:
+        header = read_header(real)
+    except ValueError as err:
+        return str(err)
+    except OSError as err:
+        return f"cannot be read: {err.strerror}"
+    if header is None:
+        return "no header row; a CSV source needs one naming its columns"
+    return target_problem(header, source.target, task)
+
+
 def check_data_files(docs: list[LoadedDocument], root: Path, limits: Limits) -> list[SpecIssue]:
     issues = []
     totals: dict[str, int] = {}
@@ -73,6 +88,10 @@ def check_data_files(docs: list[LoadedDocument], root: Path, limits: Limits) -> 
         except OSError as err:
             issues.append(doc.issue(at, f"{source.path!r:.200} cannot be read: {err.strerror}"))
             continue
+        if source.format == "csv":
+            problem = _csv_target(real, source, doc.spec.spec.task)
+            if problem:
+                issues.append(doc.issue(("spec", "sources", i, "target"), f"{source.path!r:.200}: {problem}"))
         before = totals.get(doc.ref, 0)
         totals[doc.ref] = before + size
         if before <= limits.max_dataset_bytes < before + size:

@@ -59,8 +59,44 @@ def top_level_names(tree: ast.Module) -> set[str] | None:
     return None if "__getattr__" in names else names
 
 
+# What the pipeline passes, by keyword (see docs/pipeline.md, "Your own model").
+ENTRY_POINT_ARGUMENTS = ("input_shape", "outputs", "task")
+PRESET_OPTIONS = ("units", "kernelSize", "dropout")  # shape a preset only; an entry point builds every layer
+
+
+def check_entry_point_options(docs: list[LoadedDocument]) -> list[SpecIssue]:
+    """Preset options beside an entryPoint would be ignored silently: each is an error at its line."""
+    issues = []
+    for doc, entry_point in _models_with_code(docs):
+        for option in PRESET_OPTIONS:
+            if option in doc.spec.spec.architecture.model_fields_set:
+                issues.append(doc.issue(("spec", "architecture", option),
+                                        f"{option} shapes a preset only; {entry_point} builds every layer itself "
+                                        f"(remove {option}, or set it inside the function)", prefer_key=True))
+    return issues
+
+
+def signature_problem(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """Why a function defined as `node` cannot be called as f(input_shape=..., outputs=..., task=...)."""
+    args = node.args
+    keywords = [a.arg for a in args.args + args.kwonlyargs]
+    missing = [] if args.kwarg else [name for name in ENTRY_POINT_ARGUMENTS if name not in keywords]
+    positional = args.posonlyargs + args.args
+    without_default = positional[:len(positional) - len(args.defaults)]
+    required = [a.arg for a in without_default if a in args.posonlyargs or a.arg not in ENTRY_POINT_ARGUMENTS]
+    required += [a.arg for a, default in zip(args.kwonlyargs, args.kw_defaults)
+                 if default is None and a.arg not in ENTRY_POINT_ARGUMENTS]
+    call = f"it is called as {node.name}({', '.join(f'{n}=...' for n in ENTRY_POINT_ARGUMENTS)})"
+    if missing:
+        return f"{node.name} does not accept {', '.join(missing)}; {call}"
+    if required:
+        return f"{node.name} requires {', '.join(required)}, which the pipeline does not pass; {call}"
+    return None
+
+
 def _defines(file: Path, function: str) -> str | None:
-    """Why the module file does not define `function`, or None when it does (or cannot be known)."""
+    """Why the module file does not define `function` as the pipeline calls it, or None when it does
+    (or cannot be known)."""
     if file.stat().st_size > MAX_MODULE_BYTES:
         return f"is larger than {MAX_MODULE_BYTES // 1024} KiB"
     try:
@@ -72,7 +108,9 @@ def _defines(file: Path, function: str) -> str | None:
     names = top_level_names(tree)
     if names is not None and function not in names:
         return f"defines no top-level {function!r}"
-    return None
+    defined = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+               and node.name == function]
+    return signature_problem(defined[-1]) if defined else None  # the last definition wins, as at import
 
 
 def check_entry_points(docs: list[LoadedDocument], root: Path) -> list[SpecIssue]:

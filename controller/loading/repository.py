@@ -17,12 +17,14 @@ from controller.loading.data_files import check_data_files
 from controller.loading.data_files import check_data_paths
 from controller.loading.documents import LoadedDocument
 from controller.loading.documents import parse_document
+from controller.loading.entry_points import check_entry_point_options
 from controller.loading.entry_points import check_entry_points
 from controller.loading.entry_points import repository_code_notices
 from controller.loading.issues import SpecIssue
 from controller.loading.overlaps import check_fleet_overlaps
 from controller.loading.references import check_duplicates
 from controller.loading.references import check_references
+from controller.loading.task_checks import check_task_figures
 from controller.loading.yaml_positions import read_yaml
 from specs.errors import SpecError
 from specs.errors import UsageError
@@ -160,6 +162,8 @@ def load_texts(texts, repo: SpecRepository | None = None, limits: Limits = DEFAU
                 repo.documents.append(doc)
     repo.issues += check_duplicates(repo.documents)
     repo.issues += check_references(repo.documents)
+    repo.issues += check_task_figures(repo.documents)
+    repo.issues += check_entry_point_options(repo.documents)
     repo.issues += check_fleet_overlaps(repo.documents)
     repo.issues += check_budgets(repo.documents, limits)
     repo.issues += check_data_paths(repo.documents)

@@ -21,6 +21,7 @@ from controller.pipeline.cards import confusion_png
 from controller.pipeline.cards import size_vs_metric_png
 from controller.pipeline.cards import training_curves_png
 from controller.pipeline.gates import evaluate_gates
+from controller.pipeline.gates import runtime_ineligibility
 from controller.pipeline.gates import runtime_metrics
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import CachedOnly
@@ -84,6 +85,9 @@ class VariantResult:
     @property
     def tflm_only(self) -> bool:
         return self.compression is not None
+    ineligible: dict[str, str] = field(default_factory=dict)  # runtime -> why boards of it cannot take it
+    device: dict = field(default_factory=dict)  # what a device needs beside the weights (pipeline.device_info)
+    distinct_weights: dict[str, int] = field(default_factory=dict)  # layer -> distinct kernel values
 
     @property
     def passed(self) -> bool:
@@ -104,6 +108,8 @@ class ModelBuild:
     training: dict                 # {"metrics", "history", "epochs_run"}
     variants: list[VariantResult]
     executions: dict[str, int]     # stages that ran in this build, per kind
+    classes: list[str] | None = None              # class names in label order (the model's output order)
+    class_counts: dict[str, list[int]] | None = None  # split -> samples per class, in class order
 
     @property
     def passed_variants(self) -> list[str]:
@@ -151,6 +157,15 @@ class _Lazy:
         return self._model
 
 
+def _quantization(tensor: dict | None) -> dict | None:
+    """The input tensor as the card's `input_quantization` states it: scale and zero point only when integer."""
+    if not tensor:
+        return None
+    quantized = bool(tensor.get("scale"))
+    return {"dtype": tensor["dtype"], "shape": tensor["shape"], "scale": tensor["scale"] if quantized else None,
+            "zero_point": tensor["zero_point"] if quantized else None}
+
+
 def built_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, cache: StageCache, *,
                 count_hits: bool = False) -> ModelBuild | None:
     """The model's build read back from its stage records (figures, gates), or None when a stage has
@@ -174,13 +189,15 @@ def build_model(repo, model_name: str, keys: StageKeys, store: ArtifactStore, ca
     snap_record = run.snapshot()
     train_record = run.train()
     variants = [run.squeeze(variant, train_record.result["metrics"]) for variant in run.spec.variants]
-    run.cards(variants, snap_record.result["classes"], train_record.result)
+    classes, counts = snap_record.result["classes"], snap_record.result.get("class_counts")
+    run.cards(variants, classes, train_record.result, counts)
     executions = {kind: cache.executions[kind] - before.get(kind, 0) for kind in cache.executions}
     return ModelBuild(model=model_name, dataset=run.spec.dataset, task=run.task, keys=keys.all(),
                       dataset_digest=run.lazy.snapshot_digest, model_digest=run.lazy.model_digest,
                       training={"metrics": train_record.result["metrics"], "history": train_record.result["history"],
                                 "epochs_run": train_record.result["epochs_run"]},
-                      variants=variants, executions={k: v for k, v in executions.items() if v})
+                      variants=variants, executions={k: v for k, v in executions.items() if v},
+                      classes=classes, class_counts=counts)
 
 
 class _ModelRun:
@@ -207,6 +224,7 @@ class _ModelRun:
 
         def stage():
             from controller.pipeline.datasets import build_snapshot
+            from controller.pipeline.datasets import class_counts
 
             self._stage(1, f"dataset {spec.dataset}: building snapshot")
             snap = build_snapshot(self.dataset.spec, self.repo.source_of(self.dataset.ref), root=self.repo.root,
@@ -216,7 +234,7 @@ class _ModelRun:
                                                      "stage_key": keys.dataset})
             sizes = {split: int(len(snap.y(split))) for split in ("train", "validation", "test")}
             return {"snapshot": digest}, {"samples": sizes, "classes": snap.classes,
-                                          "input_shape": list(snap.input_shape)}
+                                          "class_counts": class_counts(snap), "input_shape": list(snap.input_shape)}
 
         record = self.cache.run("dataset", keys.dataset, stage)
         self.lazy.snapshot_digest = record.outputs["snapshot"]
@@ -284,20 +302,22 @@ class _ModelRun:
             operators=figures["operators"], parameters=figures["parameters"],
             nonzero_parameters=figures["nonzero_parameters"], macs=figures["macs"],
             arena_bytes=figures["arena_bytes"], arena_reported_bytes=figures["arena_reported_bytes"],
-            gate=gate.to_dict(), cached=record.cached, compression=figures.get("compression"))
+            gate=gate.to_dict(), cached=record.cached, compression=figures.get("compression"),
+            ineligible=runtime_ineligibility(variant.quantization, figures), device=figures.get("device") or {},
+            distinct_weights=figures.get("distinct_weights") or {})
 
     # 4. model cards: one per variant, the plots they share, a confusion matrix for classifiers
-    def cards(self, variants: list[VariantResult], classes: list, training: dict) -> None:
+    def cards(self, variants: list[VariantResult], classes: list, training: dict,
+              class_counts: dict[str, list[int]] | None = None) -> None:
         name, store = self.name, self.store
         context = {"task": self.task, "dataset": self.spec.dataset, "dataset_digest": self.lazy.snapshot_digest,
                    "model_digest": self.lazy.model_digest, "float_metrics": training["metrics"],
                    "training": {"epochs_run": training["epochs_run"], "history": training["history"]},
-                   "stage_keys": self.keys.all()}
+                   "stage_keys": self.keys.all(), "classes": classes, "class_counts": class_counts}
 
         def stage():
             from controller.pipeline.pareto import board_view
             from controller.pipeline.pareto import model_boards
-            from runtimes.litert import input_quantization
 
             reserve = self.spec.split.firmwareReserve
             context["boards"] = [board_view(board, profile, reserve, self.task, [v.to_dict() for v in variants])
@@ -313,7 +333,7 @@ class _ModelRun:
                       "size_vs_accuracy.png": store.put_bytes(size_vs_metric_png(self.task, rows), plot)}
             outputs = {}
             for v in variants:
-                as_dict = v.to_dict() | {"input_quantization": input_quantization(store.read_bytes(v.tflite_digest))}
+                as_dict = v.to_dict() | {"input_quantization": _quantization(v.device.get("input"))}
                 for figure, digest in shared.items():
                     outputs[f"{v.name}/{figure}"] = digest
                 if self.task == "classification":

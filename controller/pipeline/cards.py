@@ -74,6 +74,57 @@ def size_vs_metric_png(task: str, variants: list[dict]) -> bytes:
     return _png(figure)
 
 
+def class_counts_markdown(classes: list[str] | None, counts: dict[str, list[int]] | None) -> list[str]:
+    """Samples per class in each split (class order is the model's output order)."""
+    if not classes or not counts:
+        return []
+    lines = ["", "| class (output index) | train | validation | test |", "| --- | --- | --- | --- |"]
+    for i, name in enumerate(classes):
+        lines.append(f"| {name} ({i}) | " + " | ".join(str(counts[s][i]) for s in ("train", "validation", "test"))
+                     + " |")
+    return lines
+
+
+def _numbers(values) -> str:
+    shown = ", ".join(f"{v:.6g}" for v in values[:16])
+    return f"[{shown}{', ...' if len(values) > 16 else ''}] ({len(values)} values)"
+
+
+def device_markdown(device: dict, preprocessing: dict | None = None) -> list[str]:
+    """What a device needs to feed the model and read its answer (also in card.json, the firmware's
+    origami_model_meta.h and a Linux bundle's model_meta.json)."""
+    if not device:
+        return []
+    lines = ["", "## Using it on a device", ""]
+    if audio := (preprocessing or {}).get("audio_features"):
+        lines.append(_audio_line(audio))
+    if device.get("classes"):
+        lines.append("- output index -> class: " + ", ".join(f"{i} = `{c}`" for i, c in enumerate(device["classes"])))
+    normalize = device.get("normalize") or {}
+    if normalize.get("method", "none") != "none":
+        lines += [f"- input normalisation ({normalize['method']}, per feature of the last axis): "
+                  "x = (raw - offset) / scale",
+                  f"  - offset {_numbers(normalize['offset'])}", f"  - scale {_numbers(normalize['scale'])}"]
+    if device.get("window"):
+        lines.append(f"- window: {device['window']['size']} samples, stride {device['window']['stride']}")
+    for role in ("input", "output"):
+        t = device[role]
+        quantized = f", scale {t['scale']:.8g}, zero point {t['zero_point']}" if t["scale"] else ""
+        lines.append(f"- {role} tensor: {t['dtype']} {t['shape']}{quantized}")
+    if device["input"]["scale"]:
+        lines.append("- int8 input: q = round(x / scale) + zero point; int8 output: (q - zero point) * scale")
+    return lines
+
+
+def class_counts_line(classes: list[str] | None, counts: dict[str, list[int]] | None) -> str:
+    """One line for a terminal: `class: train/validation/test` per class."""
+    if not classes or not counts:
+        return ""
+    return "samples per class (train/validation/test): " + ", ".join(
+        f"{name} {'/'.join(str(counts[s][i]) for s in ('train', 'validation', 'test'))}"
+        for i, name in enumerate(classes))
+
+
 def card_json(model_name: str, variant: dict, context: dict) -> bytes:
     return json.dumps({"model": model_name, **context, "variant": variant}, indent=2, sort_keys=True,
                       default=str).encode()
@@ -99,7 +150,8 @@ def card_markdown(model_name: str, variant: dict, context: dict) -> bytes:
     lines.append(f"| LiteRT {key} | {f['litert'][key]:.4f} |")
     if f.get("tflm"):
         lines.append(f"| TFLM {key} | {f['tflm'][key]:.4f} |")
-    lines += _input_lines(context.get("preprocessing") or {}, variant.get("input_quantization"))
+    lines += class_counts_markdown(context.get("classes"), context.get("class_counts"))
+    lines += device_markdown(variant.get("device") or {}, context.get("preprocessing") or {})
     lines += ["", "![training curves](training_curves.png)"]
     if task == "classification":
         lines.append("![confusion matrix](confusion.png)")
@@ -108,27 +160,10 @@ def card_markdown(model_name: str, variant: dict, context: dict) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _input_lines(preprocessing: dict, quantization: dict | None) -> list[str]:
-    """How a device turns its raw input into the model's: what a firmware or agent must reproduce."""
-    lines = ["", "## Input", ""]
-    if window := preprocessing.get("window"):
-        lines.append(f"- windows of {window['size']} steps every {window['stride']}")
-    if audio := preprocessing.get("audio_features"):
-        what = (f"{audio['coefficients']} MFCCs (DCT {audio['dct']})" if audio["kind"] == "mfcc"
-                else "log-mel energies")
-        lines.append(f"- audio at {audio['sample_rate']} Hz: {audio['window']} frames of {audio['frame_length']} "
-                     f"samples every {audio['frame_step']}, {audio['fft_size']}-point FFT {audio['spectrum']}, "
-                     f"{audio['mel_bins']} {audio['mel_scale']} mel bins over {audio['lower_hz']:g}-"
-                     f"{audio['upper_hz']:g} Hz, log(x + {audio['log_offset']:g}), {what}")
-    normalize = preprocessing.get("normalize") or {}
-    if normalize.get("method", "none") != "none":
-        offset, scale = normalize["offset"], normalize["scale"]
-        shown = (f"offset {offset[0]:.6g}, scale {scale[0]:.6g}" if len(offset) == 1
-                 else f"{len(offset)} per-feature offsets and scales (card.json)")
-        lines.append(f"- normalisation ({normalize['method']}, fitted on the training split): (x - offset) / scale, "
-                     f"{shown}")
-    if quantization:
-        lines.append(f"- model input {quantization['dtype']} {quantization['shape']}"
-                     + (f": q = round(x / {quantization['scale']:.6g}) + {quantization['zero_point']}"
-                        if quantization["scale"] is not None else ""))
-    return lines if len(lines) > 3 else []
+def _audio_line(audio: dict) -> str:
+    """The audio front end a device must run before the model, as the snapshot recorded it."""
+    what = f"{audio['coefficients']} MFCCs (DCT {audio['dct']})" if audio["kind"] == "mfcc" else "log-mel energies"
+    return (f"- audio at {audio['sample_rate']} Hz: {audio['window']} frames of {audio['frame_length']} samples every "
+            f"{audio['frame_step']}, {audio['fft_size']}-point FFT {audio['spectrum']}, {audio['mel_bins']} "
+            f"{audio['mel_scale']} mel bins over {audio['lower_hz']:g}-{audio['upper_hz']:g} Hz, "
+            f"log(x + {audio['log_offset']:g}), {what}")

@@ -29,6 +29,7 @@ from controller.loading.confinement import MissingPath
 from controller.loading.confinement import RefusedPath
 from controller.loading.confinement import files_under
 from controller.loading.confinement import resolve_in_repository
+from controller.loading.csv_columns import target_problem
 from controller.pipeline.collected import load_collected
 from controller.pipeline.generators import GENERATORS
 from specs.errors import StageError
@@ -149,11 +150,6 @@ def _resolve(source: FilesSource, base: Path, root: Path) -> DataFile:
         raise StageError(f"dataset path {source.path!r:.200} {err}") from None
 
 
-def _column_names(header: list[str]) -> str:
-    shown = ", ".join(f"{name!r:.40}" for name in header[:12])
-    return shown + (f" and {len(header) - 12} more" if len(header) > 12 else "")
-
-
 MAX_CSV_LINE = 4 * 1024 * 1024  # characters: a row of thousands of features, not a file without newlines
 
 
@@ -177,9 +173,9 @@ def _csv(file: DataFile, target: str | None, task: str, budget: DatasetBudget):
             header = next(rows, None)
             if not header:
                 raise StageError(f"{file.shown}: a CSV dataset needs a header row and at least one data row")
-            target = target or header[-1]
-            if target not in header:
-                raise StageError(f"{file.shown}: no column named {target!r:.80}; columns are {_column_names(header)}")
+            problem = target_problem(header, target, task)
+            if problem:
+                raise StageError(f"{file.shown}: {problem}")
             t = header.index(target)
             for row in rows:
                 if not row:
@@ -457,14 +453,55 @@ def _window(x: np.ndarray, y: np.ndarray, size: int, stride: int, budget: Datase
     return xs, ys
 
 
-def _split_indices(n: int, ratios: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
+def _split_sizes(n: int, ratios: tuple[float, float, float]) -> tuple[int, int]:
+    """(test, validation) sample counts of the whole dataset."""
     n_test = max(1, int(round(n * ratios[2])))
     n_val = int(round(n * ratios[1]))
     if n - n_test - n_val < 1:
         raise StageError(f"{n} samples are too few for the split ratios")
+    return n_test, n_val
+
+
+def _shares(total: int, counts: np.ndarray) -> np.ndarray:
+    """`total` shared out in proportion to `counts`, summing exactly to `total` (largest remainders,
+    ties to the lower class index: deterministic), never more than a class has."""
+    exact = total * counts / counts.sum()
+    shares = np.floor(exact).astype(np.int64)
+    for c in sorted(range(len(counts)), key=lambda c: (-(exact[c] - shares[c]), c))[:total - int(shares.sum())]:
+        shares[c] += 1
+    return np.minimum(shares, counts)
+
+
+def _split_indices(n: int, ratios: tuple[float, float, float], seed: int,
+                   labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Seeded indices of each split; with `labels` (stratified), each class is cut in the same
+    proportions, so that a 27-row test split of a 59/71/48 dataset holds 9/11/7 rather than chance's."""
+    rng = np.random.default_rng(seed)
+    n_test, n_val = _split_sizes(n, ratios)
+    order = rng.permutation(n)
     # The test split is cut first: nothing fitted later (normalisation, training, calibration) sees it.
-    return {"test": order[:n_test], "validation": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    if labels is None:
+        return {"test": order[:n_test], "validation": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    classes = np.unique(labels)
+    members = [order[labels[order] == c] for c in classes]  # each class in the seeded order
+    counts = np.array([len(m) for m in members])
+    tests = _shares(n_test, counts)
+    vals = _shares(n_val, counts - tests)
+    parts = {"test": [], "validation": [], "train": []}
+    for m, t, v in zip(members, tests, vals):
+        parts["test"].append(m[:t])
+        parts["validation"].append(m[t:t + v])
+        parts["train"].append(m[t + v:])
+    # Shuffled again so that no split is sorted by class (the order carries no meaning, the seed fixes it).
+    return {split: rng.permutation(np.concatenate(chunks)) for split, chunks in parts.items()}
+
+
+def class_counts(snapshot: Snapshot) -> dict[str, list[int]] | None:
+    """Samples per class (in class order) of each split; None for regression."""
+    if not snapshot.classes:
+        return None
+    return {split: np.bincount(snapshot.y(split), minlength=len(snapshot.classes)).astype(int).tolist()
+            for split in SPLITS}
 
 
 def normalisation(x_train: np.ndarray, method: str) -> dict:
@@ -506,7 +543,9 @@ def build_snapshot(spec: DatasetSpec, base: Path, *, root: Path | None = None,
         params["window"] = {"size": prep.window.size, "stride": prep.window.stride}
     if prep.audioFeatures:
         x, params["audio_features"] = _audio_features(x, prep.audioFeatures, budget)
-    parts = _split_indices(len(x), (spec.split.train, spec.split.validation, spec.split.test), spec.split.seed)
+    stratified = spec.task == "classification" and spec.split.stratify
+    parts = _split_indices(len(x), (spec.split.train, spec.split.validation, spec.split.test), spec.split.seed,
+                           y if stratified else None)
     params["normalize"] = normalisation(x[parts["train"]], prep.normalize.method)
     arrays = {}
     for split in SPLITS:

@@ -64,3 +64,34 @@ def evaluate_gates(gates: Gates, task: str, figures: dict, float_metrics: dict) 
             failures.append(GateFailure("arena_bytes", arena, gates.maxArena,
                                         f"TFLM arena {arena} B > maxArena {gates.maxArena} B"))
     return GateResult(passed=not failures, failures=failures)
+
+
+# What a TFLM failure most likely comes from, by what the variant is; the interpreter's own words otherwise.
+DYNAMIC_SHAPE_OPS = ("SHAPE", "PACK", "STRIDED_SLICE")
+TFLM_PRECISION_CAUSES = {"float16": "float16 weights (TFLM has no float16 kernels)",
+                         "dynamic": "hybrid dynamic-range kernels (TFLM runs full-integer int8 only)"}
+
+
+def runtime_ineligibility(quantization: str, figures: dict) -> dict[str, str]:
+    """Runtime -> why the variant may not go to boards of that runtime (absent: it may).
+
+    The implicit gate of each target runtime: a variant passes its spec's gates on the figures
+    measured for it, but a microcontroller takes it only when TFLM allocates and runs it, in int8.
+    LiteRT runs every variant the pipeline measured (it measures on LiteRT first).
+    """
+    error = figures.get("tflm_error")
+    if error:
+        dynamic = [op for op in DYNAMIC_SHAPE_OPS if op in figures.get("operators", [])]
+        cause = TFLM_PRECISION_CAUSES.get(quantization) or (
+            f"dynamic-shape operators ({', '.join(dynamic)} feeding RESHAPE); TFLM needs static shapes"
+            if dynamic else f"the interpreter failed: {error[:200]}")
+        return {"tflm": f"TFLM cannot run it: {cause}"}
+    return declared_ineligibility(quantization)
+
+
+def declared_ineligibility(quantization: str) -> dict[str, str]:
+    """What the spec alone says (before any measurement): microcontrollers take int8 variants only."""
+    if quantization != "int8":
+        precision = "float32" if quantization == "none" else quantization
+        return {"tflm": f"microcontrollers take int8 variants only, this one is {precision}"}
+    return {}

@@ -7,6 +7,7 @@ import numpy as np
 
 from controller.firmware.c_array import c_array
 from controller.pipeline.datasets import Snapshot
+from controller.pipeline.device_info import device_info
 from controller.pipeline.metrics import task_metrics
 from runtimes.litert import run_litert
 from runtimes.operators import model_operators
@@ -36,6 +37,12 @@ def count_macs(model) -> int:
     return int(total)
 
 
+def distinct_weights(model) -> dict[str, int]:
+    """Distinct values of each layer's kernel: what clustering leaves (e.g. 16), what pruning adds (0)."""
+    return {layer.name: int(np.unique(weights[0]).size) for layer in model.layers
+            if (weights := layer.get_weights()) and weights[0].ndim >= 2}
+
+
 def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "model",
                     compression: dict | None = None, uncompressed: bytes | None = None) -> dict:
     """Every figure of one variant; TFLM problems are recorded (not raised) so gates can report them.
@@ -54,10 +61,12 @@ def measure_variant(tflite: bytes, model, snapshot: Snapshot, symbol: str = "mod
         "operators": list(operators.builtin) + [f"custom:{c}" for c in operators.custom + operators.tflm_custom],
         "parameters": int(sum(w.size for w in weights)),
         "nonzero_parameters": int(sum(np.count_nonzero(w) for w in weights)),
+        "distinct_weights": distinct_weights(model),
         "macs": count_macs(model),
         "litert": task_metrics(snapshot.task, y_test, run_litert(uncompressed if compression else tflite, x_test),
                                snapshot.outputs),
         "compression": compression,
+        "device": device_info(uncompressed if compression else tflite, snapshot),  # same I/O tensors
     }
     try:
         arena = measure_arena(tflite)

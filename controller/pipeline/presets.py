@@ -13,6 +13,8 @@ import sys
 import traceback
 from pathlib import Path
 
+import numpy as np
+
 from controller.limits import DEFAULT_LIMITS
 from controller.limits import Limits
 from controller.limits import exceeds
@@ -208,6 +210,30 @@ def _call_entry_point(function, entry_point: str, **arguments):
                          f"{type(err).__name__}{_where_in(file, err)}") from None
 
 
+def output_problem(model, input_shape: tuple[int, ...], task: str, outputs: int) -> str | None:
+    """Why a user's model does not give what the pipeline trains and measures, or None.
+
+    Classification: one output of `outputs` probabilities (softmax: the loss is sparse categorical
+    cross-entropy on probabilities, and devices read the largest); regression: one linear value.
+    """
+    want = (None, outputs if task == "classification" else 1)
+    shape = model.output_shape
+    if isinstance(shape, list) or tuple(shape) != want:
+        return (f"the model's output has shape {shape}; a {task} model must output {want} "
+                f"({'one probability per class' if task == 'classification' else 'one value'})")
+    if task != "classification":
+        return None
+    sample = np.random.default_rng(0).normal(size=(4, *input_shape)).astype(np.float32)
+    try:
+        probabilities = np.asarray(model(sample, training=False))
+    except Exception as err:  # any failure of the repository's model is the spec's problem
+        return f"running the returned model on {input_shape}-shaped inputs raised {type(err).__name__}"
+    if probabilities.min() < -1e-6 or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
+        return ("the model outputs logits, not probabilities (they do not sum to 1); end it with "
+                "a softmax (e.g. Dense(outputs, activation='softmax'))")
+    return None
+
+
 def keras_model(keras, arch: Architecture, input_shape: tuple[int, ...], task: str, outputs: int,
                 search_path: Path, *, allow_repo_code: bool = False, root: Path | None = None,
                 limits: Limits = DEFAULT_LIMITS):
@@ -218,6 +244,9 @@ def keras_model(keras, arch: Architecture, input_shape: tuple[int, ...], task: s
         if not isinstance(model, keras.Model):
             raise StageError(f"architecture.entryPoint {arch.entryPoint} returned {type(model).__name__:.80}, "
                              "not a tf_keras Model (Keras 2; import tf_keras, not keras 3)")
+        problem = output_problem(model, input_shape, task, outputs)
+        if problem:
+            raise StageError(f"architecture.entryPoint {arch.entryPoint}: {problem}")
     else:
         estimate = preset_parameters(arch, input_shape, task, outputs)
         if estimate is not None and estimate > limits.max_model_parameters:

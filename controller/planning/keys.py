@@ -34,7 +34,7 @@ from controller.pipeline.datasets import source_input_digest
 from controller.pipeline.pareto import model_boards
 
 # Bump when Origami's own stage code changes what a stage produces for the same inputs.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"  # 3: stratified splits, device info measured with every variant
 
 STAGE_TOOLS: dict[str, tuple[str, ...]] = {
     "dataset": ("numpy", "scikit-learn", "pillow"),

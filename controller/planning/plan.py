@@ -15,6 +15,7 @@ from dataclasses import field
 from typing import Any
 
 from controller.loading import SpecRepository
+from controller.pipeline.gates import declared_ineligibility
 from controller.planning.graph import DesiredGraph
 from controller.planning.graph import build_graph
 from controller.planning.membership import assign_fleets
@@ -90,7 +91,9 @@ class Plan:
             elif a.kind == "train" and a.work:
                 extra = f"  {a.detail.get('epochs')} epoch(s) on Dataset/{a.detail.get('dataset')}"
             elif a.kind == "bundle" and a.work:
-                extra = f"  for Model/{a.detail.get('model')}"
+                extra = f"  for Model/{a.detail.get('model')}" + (f"; {a.detail['note']}" if "note" in a.detail else "")
+            elif a.kind == "squeeze" and "tflm" in a.detail.get("ineligible", {}):
+                extra = f"  not for TFLM boards: {a.detail['ineligible']['tflm']}"
             lines.append(f"  {a.kind:<9} {a.target:<40} {a.reason}{extra}")
         summary = self.to_dict()["summary"]
         work = ", ".join(f"{n} {k}" for k, n in summary.items() if n) or "nothing to build"
@@ -101,6 +104,11 @@ class Plan:
 def _compression(variant: Any) -> dict[str, str]:
     """A squeeze action's note of on-device compression (the DECODE model is for TFLM boards only)."""
     return {"compression": f"lut{variant.compression.lut.bits}"} if variant.compression else {}
+
+
+def _tflm_board(repo: SpecRepository, board: str) -> bool:
+    profile = repo.profiles.get(board)
+    return profile is not None and profile.spec.runtime == "tflm"
 
 
 def _reason(recorded: str | None, key: str, built: bool) -> str | None:
@@ -137,16 +145,20 @@ def plan_repository(repo: SpecRepository, state: RecordedState | None = None,
             if not built(key):
                 actions.append(Action("squeeze", f"Model/{name}#{variant.name}", "new" if recorded is None
                                       else "changed", {"quantization": variant.quantization, "key": key,
-                                                       "model": name, **_compression(variant)}))
+                                                       "model": name, **_compression(variant),
+                                                       "ineligible": declared_ineligibility(variant.quantization)}))
         reason = _reason(recorded, keys.cards, built(keys.cards))
         if reason:
             actions.append(Action("gates", f"Model/{name}", reason, {"key": keys.cards, "model": name}))
     for name, fleet in graph.fleets.items():
         for board, key in fleet.bundles.items():
             if not built(key):
+                detail = {"key": key, "model": fleet.model, "board": board, "fleet": name}
+                if _tflm_board(repo, board) and not any(
+                        not declared_ineligibility(v.quantization) for v in repo.models[fleet.model].spec.variants):
+                    detail["note"] = "no int8 variant: a TFLM board cannot take this model"
                 actions.append(Action("bundle", f"Fleet/{name}@{board}", "new" if f"Fleet/{name}" not in state.keys
-                                      else "changed", {"key": key, "model": fleet.model, "board": board,
-                                                       "fleet": name}))
+                                      else "changed", detail))
         behind = [d for d in members[name] if (state.desired.get(d.device_id) is None
                                                 or state.desired[d.device_id].version != fleet.version)]
         recorded = state.keys.get(f"Fleet/{name}")

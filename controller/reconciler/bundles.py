@@ -56,11 +56,15 @@ def candidates(variants: dict[str, dict[str, Any]], family: str) -> list[Candida
         if not v.get("passed"):
             continue
         precision = PRECISION.get(v["quantization"], "float32")
+        score = v.get("accuracy") if v.get("accuracy") is not None else \
+            -v["mae"] if v.get("mae") is not None else None
+        shown = f"accuracy {v['accuracy']:.4f}" if v.get("accuracy") is not None else \
+            f"MAE {v['mae']:.4f}" if v.get("mae") is not None else ""
         if family == "mcu":
             if v.get("tflm") and precision == "int8":
-                out.append(Candidate(name, "tflm", "int8", v["size"], v.get("arena") or 0))
+                out.append(Candidate(name, "tflm", "int8", v["size"], v.get("arena") or 0, score=score, shown=shown))
         elif not v.get("tflm_only"):  # LUT-compressed: DECODE operators that LiteRT cannot run
-            out.append(Candidate(name, "litert", precision, v["size"]))
+            out.append(Candidate(name, "litert", precision, v["size"], score=score, shown=shown))
     return out
 
 
@@ -122,6 +126,10 @@ class BundleMaker:
         reserve = model.spec.split.firmwareReserve if family == "mcu" else 0
         usable = usable_capabilities(profile, reserve)
         options = candidates(variants, family)
+        if family == "mcu" and not options:  # the implicit TFLM gate: say why no passed variant may go
+            raise StageError(f"{board}: no variant can run on this TFLM board: " + "; ".join(
+                f"{n}: {v.get('ineligible', {}).get('tflm', 'not measured on TFLM')}"
+                for n, v in sorted(variants.items())))
         selection = select_variant(usable, options)
         tail = None
         if selection.candidate is None and family == "mcu" and model.spec.split.policy != "never" \
@@ -143,7 +151,8 @@ class BundleMaker:
             return Artifact(digest, chosen.size, Target(runtime="litert", precision=chosen.precision),  # type: ignore[arg-type]
                             variant,
                             selection.reason)
-        firmware, status = self._firmware(profile, digest, chosen.arena, say)
+        device = variants[chosen.name].get("device") if chosen.part == "full" else None
+        firmware, status = self._firmware(profile, digest, chosen.arena, say, device)
         return Artifact(digest, chosen.size, Target(runtime="tflm", precision="int8", part=chosen.part,  # type: ignore[arg-type]
                                                     board=board),
                         variant, selection.reason, firmware, status, tail)
@@ -189,9 +198,11 @@ class BundleMaker:
         return {**record.result, "head": record.outputs["head"], "tail": record.outputs.get("tail")}
 
     # --- firmware --------------------------------------------------------------------------------
-    def _firmware(self, profile: DeviceProfile, model_digest: str, arena: int, say: Progress) -> tuple[str, str]:
-        """The firmware project for this board and model, as a tar.gz in the artifact store."""
-        key = stage_key("firmware", {"profile": profile.spec.model_dump(mode="json")},
+    def _firmware(self, profile: DeviceProfile, model_digest: str, arena: int, say: Progress,
+                  device: dict[str, Any] | None = None) -> tuple[str, str]:
+        """The firmware project for this board and model (with what the device needs beside it: classes,
+        normalisation, quantization), as a tar.gz in the artifact store."""
+        key = stage_key("firmware", {"profile": profile.spec.model_dump(mode="json"), "device": device},
                         {"model": model_digest, "templates": template_digest(profile)})
 
         def firmware_stage() -> tuple[dict[str, str], dict[str, Any]]:
@@ -201,7 +212,7 @@ class BundleMaker:
             say(f"{profile.metadata.name}: rendering firmware", 0.0)
             with tempfile.TemporaryDirectory(prefix="origami-firmware-") as tmp:
                 project = render_firmware(self.store.read_bytes(model_digest), profile, Path(tmp) / "project",
-                                          version=model_digest[:12], arena_measured=arena or None)
+                                          version=model_digest[:12], arena_measured=arena or None, device=device)
                 built = build_firmware(project)
                 status = "built" if built.status == "built" else f"rendered: {built.reason}"
                 digest = self.store.put_bytes(_tar(Path(built.artifact)),

@@ -35,7 +35,8 @@ def outcome_of(build: Any) -> ModelOutcome:
         variants[v.name] = {"passed": v.passed, "quantization": v.quantization, "size": v.size_bytes,
                             "gzip": v.gzip_bytes, "accuracy": v.accuracy, "mae": v.mae, "arena": v.arena_bytes,
                             "digest": v.tflite_digest, "failures": v.gate.get("failures", []),
-                            "tflm": v.tflm is not None, "tflm_only": v.compression is not None}
+                            "tflm": v.tflm is not None, "tflm_only": v.compression is not None,
+                            "ineligible": v.ineligible, "device": v.device}
     return ModelOutcome(variants=variants, dataset_digest=build.dataset_digest,
                         stages_run=dict(build.executions), handle=build)
 

@@ -183,6 +183,8 @@ class Split(StrictModel):
     validation: Ratio = 0.15
     test: Ratio = 0.15
     seed: Seed = 0
+    stratify: bool = Field(default=True, description=(
+        "Classification: every split keeps the dataset's class proportions (false: one random cut)."))
 
     @model_validator(mode="after")
     def _ratios_sum_to_one(self) -> Split:

@@ -57,6 +57,7 @@ class VariantFigures(_Status):
     digest: str | None = None
     failures: list[GateFailureStatus] = Field(default_factory=list)
     tflm: bool = False  # measured on the TFLM interpreter
+    ineligible: dict[str, str] = Field(default_factory=dict)  # runtime -> why its boards cannot take the variant
 
 
 class ModelStatus(_Status):

@@ -104,15 +104,15 @@ def test_a_small_yaml_bomb_ends_in_a_located_error_in_bounded_memory(tmp_path, t
 # --- data files ----------------------------------------------------------------------------------
 def test_a_gigabyte_csv_is_refused_from_its_size_by_validate_and_before_opening_by_the_reader(tmp_path):
     sparse_file(tmp_path / "data" / "big.csv", GIB, b"f,label\n")
-    (tmp_path / "dataset.yaml").write_text(DATASET % "{type: files, format: csv, path: data/big.csv}")
+    (tmp_path / "dataset.yaml").write_text(DATASET % "{type: files, format: csv, path: data/big.csv, target: label}")
     output = assert_clean_refusal(origami("validate", str(tmp_path)), tmp_path)
     assert ("dataset.yaml:6:46: Dataset/big: spec.sources[0].path: the Dataset's files reach 1 GiB here, more than "
             "the limit of 256 MiB; the controller's limit maxDatasetBytes can be raised with --limits FILE") in output
-    refused = build_in_subprocess(tmp_path, {"type": "files", "format": "csv", "path": "data/big.csv"})
+    big = {"type": "files", "format": "csv", "path": "data/big.csv", "target": "label"}
+    refused = build_in_subprocess(tmp_path, big)
     assert refused.startswith("data/big.csv: the Dataset's files reach 1 GiB, more than the limit of 256 MiB")
     # With the byte budget raised, one endless line is still refused without reading it whole.
-    refused = build_in_subprocess(tmp_path, {"type": "files", "format": "csv", "path": "data/big.csv"},
-                                  max_dataset_bytes=2 * GIB)
+    refused = build_in_subprocess(tmp_path, big, max_dataset_bytes=2 * GIB)
     assert refused == "data/big.csv: row 2 is longer than 4 MiB"
 
 
@@ -157,7 +157,8 @@ def test_an_image_whose_header_claims_a_hundred_million_pixels_is_refused_before
 def test_csv_rows_beyond_the_sample_budget_are_refused_while_streaming(tmp_path):
     (tmp_path / "rows.csv").write_text("f,label\n" + "".join(f"{i},{i % 3}\n" for i in range(500)))
     spec = DatasetSpec.model_validate({"task": "classification",
-                                       "sources": [{"type": "files", "format": "csv", "path": "rows.csv"}]})
+                                       "sources": [{"type": "files", "format": "csv", "path": "rows.csv",
+                                                                    "target": "label"}]})
     with pytest.raises(StageError) as refused:
         build_snapshot(spec, tmp_path, limits=Limits(max_samples=100))
     assert str(refused.value) == ("rows.csv: the Dataset reaches 101 samples, more than the limit of 100; "

@@ -26,18 +26,19 @@ kind: Dataset
 metadata: {name: stolen}
 spec:
   task: classification
-  sources: [{type: files, format: %(format)s, path: %(path)s}]
+  sources: [{type: files, format: %(format)s, path: %(path)s%(target)s}]
 """
 LOCATED = re.compile(r"^dataset\.yaml:6:\d+: Dataset/stolen: spec\.sources\[0\]\.path: (.*)$", re.M)
 
 
 def dataset(path: str, format: str = "csv") -> str:
-    return DATASET % {"path": path, "format": format}
+    return DATASET % {"path": path, "format": format, "target": ", target: label" if format == "csv" else ""}
 
 
 def spec_of(path: str, format: str = "csv") -> DatasetSpec:
+    target = {"target": "label"} if format == "csv" else {}
     return DatasetSpec.model_validate({"task": "classification",
-                                       "sources": [{"type": "files", "format": format, "path": path}]})
+                                       "sources": [{"type": "files", "format": format, "path": path, **target}]})
 
 
 def refusals(tmp_path, clone, path: str, format: str = "csv") -> tuple[str, str]:
