@@ -7,6 +7,7 @@ the controller's limits, as under `origami reconcile`."""
 from __future__ import annotations
 
 import json
+import sys
 
 from controller.cli.limits_option import add_limits_option
 from controller.cli.limits_option import add_repo_code_option
