@@ -21,6 +21,7 @@ from device.gateway.usb import match_usb
 from device.serial_frames import DEFAULT_CHUNK
 from device.serial_frames import Frame
 from device.serial_frames import FrameType
+from device.serial_frames import signed_manifest_payload
 from device.trust import DesiredGuard
 from device.trust import Keyring
 from device.trust import WarningLimiter
@@ -293,8 +294,6 @@ class Gateway:
     # --- converging on the desired state -------------------------------------------------------
 
     def converge(self, board: AttachedBoard, desired) -> None:
-        from specs.v1alpha1.protocol import encode
-
         last = board.state.get("lastUpdate") or {}
         if desired.artifact is not None and desired.generation == board.observed_generation and \
                 last.get("digest") == desired.artifact.manifest.digest:
@@ -305,7 +304,7 @@ class Gateway:
             return
         manifest = desired.artifact.manifest
         data = self._download(board, manifest.digest, manifest.size, desired.chunkSize)
-        outcome = board.link.send_model(encode(desired.artifact), data, chunk_size=self.chunk_size)
+        outcome = board.link.send_model(signed_manifest_payload(desired.artifact), data, chunk_size=self.chunk_size)
         log.info("board update finished", extra={"device": board.device_id, "outcome": outcome.status.name,
                                                  "bytes_sent": outcome.bytes_sent, "resends": outcome.resends})
         _, board.state = board.link.query()
