@@ -224,6 +224,19 @@ class Gateway:
                                           "profile": matched.metadata.name if matched else None, "usb": usb})
         return board.device_id
 
+    def reattach(self, device_id: str, port: str, *, baudrate: int = 115200) -> None:
+        """The board's port changed (an emulated board restarted on a new firmware image): reopen it,
+        identify the board again and republish its hello and state; its desired state still applies."""
+        board = self.boards[device_id]
+        board.link.close()
+        link = BoardLink(port, baudrate=baudrate)
+        board.hello, board.state = link.query()
+        link.on_frame = board.on_frame
+        board.link = link
+        self.publish_hello(board)
+        self.publish_state(board)
+        log.info("board reattached", extra={"device": device_id, "port": port})
+
     def close(self) -> None:
         from specs.v1alpha1.protocol import Presence
         from specs.v1alpha1.protocol import encode

@@ -109,3 +109,12 @@ class QemuBoard:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def flash_emulated(board: QemuBoard, elf: str | Path, gateway=None) -> str:
+    """The emulated board's flasher: QEMU restarts on the new image (the slots in its flash file stay);
+    a gateway that carries the board reopens the new port. The new port."""
+    port = board.restart(elf)
+    if gateway is not None:
+        gateway.reattach(board.device_id, port)
+    return port
