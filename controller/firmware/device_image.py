@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from controller.firmware.qemu import STACK_BYTES
 from controller.firmware.qemu import EmulatedBoard
 from controller.firmware.qemu import QemuImage
 from controller.firmware.qemu import QemuProject
@@ -26,9 +27,8 @@ from controller.firmware.render import TEMPLATES
 from controller.firmware.render import _environment
 from controller.firmware.render import _fresh_directory
 from controller.firmware.render import _template_files
-from controller.firmware.qemu import STACK_BYTES
-from controller.firmware.tflm_library import ThirdParty
 from controller.firmware.tflm_library import TflmLibrary
+from controller.firmware.tflm_library import ThirdParty
 from controller.firmware.tflm_library import build_tflm_library
 from controller.firmware.tflm_library import third_party_root
 from runtimes.operators import resolver_method
@@ -75,7 +75,8 @@ def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key:
     """Render the device core, the QEMU HAL, the board's linker script and the rendered headers."""
     spec = BUILTIN_PROFILES[board.profile].spec
     if spec.flash <= STORAGE_BYTES:
-        raise StageError(f"{board.profile} has {spec.flash} B of flash, too little for {STORAGE_BYTES} B of model slots")
+        raise StageError(f"{board.profile} has {spec.flash} B of flash, too little for {STORAGE_BYTES} B "
+                         "of model slots")
     arena = arena_bytes or default_arena_bytes(board)
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     usb = spec.usb[0] if spec.usb else None

@@ -139,7 +139,8 @@ def build_qemu_image(project: QemuProject, library: TflmLibrary, *, extra_source
     c_sources = sorted(str(p) for p in d.iterdir() if p.suffix == ".c") + [str(p) for p in extra_sources]
     cc_sources = sorted(str(p) for p in d.iterdir() if p.suffix == ".cc")
     elf = d / "app.elf"
-    command = [CXX, *library.flags, *library.includes, f"-I{d}", *(f"-I{p}" for p in extra_includes), "-nostartfiles", "--specs=nano.specs",
+    includes = [f"-I{d}", *(f"-I{p}" for p in extra_includes)]
+    command = [CXX, *library.flags, *library.includes, *includes, "-nostartfiles", "--specs=nano.specs",
                "--specs=nosys.specs", f"-T{d / 'link.ld'}", "-Wl,--gc-sections", f"-Wl,-Map={d / 'app.map'}",
                "-x", "c", *c_sources, "-x", "c++", *cc_sources, "-x", "none", str(library.path), "-lm",
                "-o", str(elf)]
