@@ -144,8 +144,10 @@ def page(browser):
 
 @pytest.fixture(scope="session")
 def firmware_cache(tmp_path_factory) -> Path:
-    """One TFLM library cache for every firmware test: the cold build (about a minute) happens once."""
-    return tmp_path_factory.mktemp("firmware-cache")
+    """One TFLM library cache for every firmware test: the cold build (about a minute) happens once per
+    session, or never when ORIGAMI_TEST_FIRMWARE_CACHE names a cache kept between sessions (e.g. CI's)."""
+    kept = os.environ.get("ORIGAMI_TEST_FIRMWARE_CACHE")
+    return Path(kept) if kept else tmp_path_factory.mktemp("firmware-cache")
 
 
 @pytest.fixture(scope="session")

@@ -138,3 +138,35 @@ def test_signed_but_broken_models_fail_their_probe_and_roll_back(ota_image, sign
     assert state["modelDigest"] == sha256_hex(good) and state["activeSlot"] == "a"
     assert state["lastUpdate"]["outcome"] == "rolled-back" and state["lastUpdate"]["version"] == "3"
     assert np.frombuffer(output, np.float32)[0] == pytest.approx(np.sin(1.0), abs=0.1)
+
+
+# The metadata page's head as origami_core.c lays it out on the 32-bit core (meta_t): magic u32,
+# active/pending/trial/healthy u8, ...; its CRC-32 covers the bytes before the `crc` field.
+META_ACTIVE, META_TRIAL, META_CRC_OFFSET = 4, 6, 1036
+
+
+def test_a_slot_left_on_trial_at_boot_is_rolled_back(ota_image, signer, tmp_path):
+    import zlib
+
+    first = SINE.read_bytes()
+    second = first + b"\0" * 16  # another digest, still a valid model
+    with emulated_nano33(ota_image.elf, tmp_path / "board") as (board, link):
+        for data, version in ((first, "1"), (second, "2")):
+            assert send(link, signer.sign(manifest_for(data, version)), data).status is AckStatus.INSTALLED
+        link.close()
+        board.stop()
+        # As if the board lost power while slot b was on trial, with slot a the last confirmed one.
+        flash = bytearray(board.storage.read_bytes())
+        assert flash[META_ACTIVE] == 2
+        flash[META_ACTIVE], flash[META_TRIAL] = 1, 2
+        flash[META_CRC_OFFSET:META_CRC_OFFSET + 4] = zlib.crc32(bytes(flash[:META_CRC_OFFSET])).to_bytes(4, "little")
+        board.storage.write_bytes(bytes(flash))
+        board.start()
+        again = BoardLink(board.port)
+        try:
+            _, state = again.query()
+        finally:
+            again.close()
+    assert state["modelDigest"] == sha256_hex(first) and state["activeSlot"] == "a"
+    assert state["lastUpdate"]["outcome"] == "rolled-back" and state["lastUpdate"]["version"] == "2"
+    assert "on trial at boot" in state["lastUpdate"]["reason"]
