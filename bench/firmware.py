@@ -8,6 +8,19 @@ build_seconds_cold:       the TFLM library (runtime + the model's kernels) compi
                           plus the image; build_seconds_cached: the same with the library from the cache.
 outputs_bit_exact:        the device's raw output bytes equal the host TFLM interpreter's for every sample.
 
+Model OTA on the device-core image (firmware_templates/device_core/, its C code verifies everything):
+ota_model_update_ok:      the signed sine model went MANIFEST -> CHUNKs -> verified -> trial reboot ->
+                          INSTALLED over the emulated serial link (QEMU's UART on a pty).
+signature_checked_on_device: a manifest whose signature is another key's (under the trusted key id)
+                          is refused by the device with SignatureInvalid, no byte sent.
+ota_seconds:              MANIFEST sent to INSTALLED received (verification, reboot and probe included).
+ota_link_bytes_per_s:     bytes / seconds of a second update padded to 128 KiB (so the link, not the
+                          fixed verify-reboot-probe cost, dominates), beside link_nominal_bytes_per_s,
+                          what a real 115200-baud UART carries (QEMU's pty does not throttle to a baud rate).
+accuracy_device / accuracy_host: share of OTA_TEST inputs (x in [0, 2pi]) whose output is within 0.1
+                          of sin(x), the device's outputs obtained over the link (INFER frames);
+                          accuracy_outputs_bit_exact: the device's raw bytes equal the host's.
+
     .venv/bin/python bench/firmware.py [--cache DIR] [--json]
 """
 from __future__ import annotations
@@ -31,6 +44,7 @@ from controller.firmware.qemu import run_on_emulated_board
 from runtimes.tflm import measure_arena
 from runtimes.tflm import run_tflm
 from tests.device_rig import SINE
+from tests.device_rig import model_bytes
 
 SAMPLES = np.linspace(0.0, 2 * np.pi, 8, dtype=np.float32).reshape(-1, 1)
 
@@ -60,6 +74,67 @@ def measure(cache_dir: Path, work: Path) -> dict:
     }
 
 
+OTA_TEST = np.linspace(0.0, 2 * np.pi, 64, dtype=np.float32).reshape(-1, 1)
+LINK_NOMINAL_BYTES_PER_S = 115200 // 10  # 8N1: ten bits a byte
+
+
+def measure_ota(cache_dir: Path, work: Path) -> dict:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from controller.devices.signing import Signer
+    from controller.firmware.device_image import build_device_image
+    from device.gateway.emulated import QemuBoard
+    from device.gateway.serial_link import BoardLink
+    from device.serial_frames import AckStatus
+    from device.serial_frames import signed_manifest_payload
+    from specs.v1alpha1.protocol import Manifest
+    from specs.v1alpha1.protocol import Target
+    from specs.v1alpha1.protocol import sha256_hex
+
+    signer = Signer(Ed25519PrivateKey.generate())
+    image = build_device_image("nano33ble", signer.public_key, cache_dir=cache_dir, work_dir=work / "ota-image")
+    model = SINE.read_bytes()
+    manifest = Manifest(name="sine", version="1", digest=sha256_hex(model), size=len(model),
+                        target=Target(runtime="tflm", precision="float32", board="nano33ble"))
+    forged = Signer(Ed25519PrivateKey.generate()).sign(manifest).model_copy(update={"keyId": signer.key_id})
+    board = QemuBoard(image.board.machine, image.elf, work / "ota-board", "nano33-bench")
+    board.start()
+    link = BoardLink(board.port)
+    try:
+        link.query()
+        refused = link.send_model(signed_manifest_payload(forged), model)
+        started = time.monotonic()
+        outcome = link.send_model(signed_manifest_payload(signer.sign(manifest)), model)
+        seconds = time.monotonic() - started
+        device = [link.infer(x.tobytes())[0] for x in OTA_TEST]
+        # Throughput: a model padded to 128 KiB (a flatbuffer ignores trailing bytes), so the link, not
+        # the fixed cost of verifying, rebooting and probing, dominates.
+        large = model_bytes(padding=128 * 1024 - len(model))
+        large_manifest = manifest.model_copy(update={"version": "2", "digest": sha256_hex(large), "size": len(large)})
+        started = time.monotonic()
+        large_outcome = link.send_model(signed_manifest_payload(signer.sign(large_manifest)), large)
+        large_seconds = time.monotonic() - started
+    finally:
+        link.close()
+        board.stop()
+    host = run_tflm(model, OTA_TEST, dequantize=False)
+    on_device = np.frombuffer(b"".join(device), dtype=host.dtype).reshape(host.shape)
+    truth = np.sin(OTA_TEST)
+    return {
+        "ota_model_update_ok": outcome.status is AckStatus.INSTALLED and large_outcome.status is AckStatus.INSTALLED,
+        "signature_checked_on_device": refused.status is AckStatus.REFUSED
+        and [e["reason"] for e in refused.events] == ["SignatureInvalid"],
+        "ota_seconds": round(seconds, 3), "ota_bytes": len(model),
+        "ota_large_bytes": len(large), "ota_large_seconds": round(large_seconds, 3),
+        "ota_link_bytes_per_s": round(len(large) / large_seconds), "link_nominal_bytes_per_s": LINK_NOMINAL_BYTES_PER_S,
+        "ota_image_flash_bytes": image.image.flash_bytes, "ota_image_ram_bytes": image.image.ram_bytes,
+        "ota_arena_bytes": image.arena_bytes, "accuracy_samples": len(OTA_TEST),
+        "accuracy_device": float(np.mean(np.abs(on_device - truth) < 0.1)),
+        "accuracy_host": float(np.mean(np.abs(host - truth) < 0.1)),
+        "accuracy_outputs_bit_exact": on_device.tobytes() == host.tobytes(),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", help="TFLM library cache to use "
@@ -67,7 +142,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="origami-fw-bench-") as tmp:
-        figures = measure(Path(args.cache) if args.cache else Path(tmp) / "cache", Path(tmp))
+        cache = Path(args.cache) if args.cache else Path(tmp) / "cache"
+        figures = measure(cache, Path(tmp))
+        figures.update(measure_ota(cache, Path(tmp)))
     if args.json:
         print(json.dumps(figures))
     else:

@@ -34,6 +34,8 @@ class FrameType(enum.IntEnum):
     SAMPLES = 6     # board -> gateway: a sensor window (JSON)
     EVENT = 7       # board -> gateway: something happened, with a reason (JSON)
     QUERY = 8       # gateway -> board: announce yourself (empty); board answers HELLO then STATE
+    INFER = 9       # gateway -> board: the input tensor's raw bytes; board answers INFER_RESULT
+    INFER_RESULT = 10  # board -> gateway: status u8 (0 ok) | cycles u32le | output bytes (or a reason)
 
 
 class AckStatus(enum.IntEnum):
@@ -68,6 +70,16 @@ def encode_json(ftype: int, body: dict[str, Any]) -> bytes:
     return encode_frame(ftype, json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
 
 
+def signed_manifest_payload(signed) -> bytes:
+    """A MANIFEST frame's payload: the `SignedManifest` as sorted-key, compact ASCII JSON, so the raw
+    value of its `manifest` member is exactly `Manifest.canonical_bytes()`, the bytes the controller
+    signed. A board verifies the signature over that substring and reads its fields from the same
+    bytes (no re-serialisation on the device)."""
+    from specs.v1alpha1.protocol import canonical_json
+
+    return canonical_json(signed.model_dump(mode="json"))
+
+
 def encode_chunk(offset: int, data: bytes) -> bytes:
     return encode_frame(FrameType.CHUNK, struct.pack("<I", offset) + data)
 
@@ -79,6 +91,12 @@ def decode_chunk(payload: bytes) -> tuple[int, bytes]:
 
 def encode_ack(next_offset: int, status: AckStatus) -> bytes:
     return encode_frame(FrameType.CHUNK_ACK, struct.pack("<IB", next_offset, int(status)))
+
+
+def decode_infer_result(payload: bytes) -> tuple[bool, int, bytes]:
+    """(ok, cycles the inference took on the device, raw output bytes or the board's reason)."""
+    status, cycles = struct.unpack_from("<BI", payload)
+    return status == 0, cycles, payload[5:]
 
 
 def decode_ack(payload: bytes) -> tuple[int, AckStatus]:

@@ -143,3 +143,33 @@ def page(browser):
     page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+# --- real firmware on emulated boards (issue 13) -----------------------------------------------------
+
+@pytest.fixture(scope="session")
+def firmware_cache(tmp_path_factory) -> Path:
+    """One TFLM library cache for every firmware test: the cold build (about a minute) happens once per
+    session, or never when ORIGAMI_TEST_FIRMWARE_CACHE names a cache kept between sessions (e.g. CI's)."""
+    kept = os.environ.get("ORIGAMI_TEST_FIRMWARE_CACHE")
+    return Path(kept) if kept else tmp_path_factory.mktemp("firmware-cache")
+
+
+@pytest.fixture(scope="session")
+def ota_key():
+    """The controller key the device-core image trusts (compiled into it)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="session")
+def ota_image(firmware_cache, ota_key, tmp_path_factory):
+    """The emulated Nano 33's device-core image (FULLY_CONNECTED in its op resolver), built once."""
+    from tests.firmware_rig import skip_without_firmware_tools
+
+    skip_without_firmware_tools()
+    from controller.firmware.device_image import build_device_image
+
+    return build_device_image("nano33ble", ota_key.public_key(), cache_dir=firmware_cache,
+                              work_dir=tmp_path_factory.mktemp("ota-image") / "fw")

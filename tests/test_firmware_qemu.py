@@ -32,8 +32,8 @@ INPUTS = np.array([[0.0], [0.5], [1.5], [3.0], [5.5]], dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("tflm-cache")
+def cache(firmware_cache):
+    return firmware_cache  # the session's TFLM cache: one cold build for every firmware test
 
 
 @pytest.fixture(scope="module")

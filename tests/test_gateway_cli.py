@@ -39,3 +39,34 @@ def test_a_missing_flasher_tool_is_reported_not_crashed(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # picotool is not installed here
     with pytest.raises(DeviceError, match="picotool"):
         flash_firmware(BUILTIN_PROFILES["pico"], "/dev/ttyACM0", tmp_path / "fw.uf2")
+
+
+def test_qemu_board_that_is_not_emulated_names_the_emulated_ones(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from wire.manifests import public_pem
+
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    result = origami("gateway", "run", "--broker", "mqtt://127.0.0.1:1", "--public-key", str(key), "--qemu", "esp32s3")
+    assert result.returncode == 2 and "nano33ble" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_gateway_run_attaches_an_emulated_nano33_by_its_hello(mosquitto, ota_image, ota_key, tmp_path):
+    import signal
+
+    from wire.manifests import public_pem
+
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem(ota_key.public_key()))
+    process = subprocess.Popen([sys.executable, "-m", "controller.cli.main", "gateway", "run", "--broker",
+                                mosquitto.url, "--id", "gw-cli-qemu", "--spool", str(tmp_path / "spool"),
+                                "--public-key", str(key), "--qemu", f"nano33ble:{ota_image.elf}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = process.stdout.readline()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert line.startswith("attached nano33ble-qemu-0 on /dev/pts/"), (line, process.stderr.read()[-2000:])
+    assert (tmp_path / "spool" / "qemu-0" / "origami-flash.bin").is_file()  # the board's flash, in the spool

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     add_broker_flags(run_p, username_help="default: the gateway id")
     run_p.add_argument("--virtual", action="append", default=[], metavar="PROFILE",
                        help="also attach a virtual board of this DeviceProfile behind a pseudo-terminal (demos)")
+    run_p.add_argument("--qemu", action="append", default=[], metavar="BOARD[:IMAGE]",
+                       help="also attach an emulated board: QEMU running the device-core firmware (IMAGE, or one "
+                            "built for the --public-key) with its UART on a pseudo-terminal, e.g. nano33ble")
     run_p.add_argument("--public-key", required=True,
                        help="the controller's public key (PEM): the gateway checks every desired state against "
                             "it (and the keys it endorses) on the boards' behalf; virtual boards trust it too")
@@ -79,7 +82,7 @@ def run(args) -> int:
     connection = connection_from_args(args, default_username=args.id)
     attach = [(port, None) for port in args.port]
     ble = args.ble or bool(args.virtual_ble)
-    if not attach and not args.virtual and not ble:
+    if not attach and not args.virtual and not ble and not args.qemu:
         attach = [(p.device, p.usb) for p in detect_ports(profiles) if p.profile]
     from wire.manifests import load_public_key
 
@@ -94,9 +97,11 @@ def run(args) -> int:
             board = VirtualMCU(profiles[name], f"{name}-virtual-{i}", Path(args.spool) / f"virtual-{i}", key).start()
             virtual.append(board)
             attach.append((board.port, None))
+    emulated = [_start_emulated(spec, i, Path(args.spool), key) for i, spec in enumerate(args.qemu)]
+    attach += [(board.port, None) for board in emulated]
     if not attach and not ble:
-        raise UsageError("no boards: pass --port, plug in a board from the catalogue, use --virtual PROFILE, "
-                         "or --ble")
+        raise UsageError("no boards: pass --port, plug in a board from the catalogue, use --virtual PROFILE "
+                         "or --qemu BOARD, or --ble")
     ble_boards = BleBoards(args, profiles, key) if ble else None
     gateway = Gateway(args.id, connection, profiles, spool=args.spool, public_key=key)
     stop = threading.Event()
@@ -114,6 +119,38 @@ def run(args) -> int:
         gateway.close()
         for board in virtual:
             board.stop()
+        for board in emulated:
+            board.stop()
         if ble_boards:
             ble_boards.close()
     return 0
+
+
+def _start_emulated(spec: str, index: int, spool: Path, key):
+    """`--qemu BOARD[:IMAGE]`: boot QEMU on IMAGE, or on a device-core image built for `key` (cached)."""
+    from controller.firmware.qemu import emulated_board
+    from device.gateway.emulated import QemuBoard
+    from specs.errors import StageError
+
+    name, _, image = spec.partition(":")
+    try:
+        board = emulated_board(name)
+    except StageError as err:
+        raise UsageError(f"--qemu {name}: {err}") from None
+    folder = spool / f"qemu-{index}"
+    elf = Path(image) if image else _build_emulated_image(name, folder, spool, key)
+    emulated = QemuBoard(board.machine, elf, folder, f"{name}-qemu-{index}")
+    emulated.start()
+    return emulated
+
+
+def _build_emulated_image(name: str, folder: Path, spool: Path, key) -> Path:
+    import shutil
+
+    from controller.firmware.device_image import build_device_image
+
+    work = folder / "image"
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"building the {name} device-core image (the TFLM library is cached under {spool / 'firmware-cache'})",
+          flush=True)
+    return build_device_image(name, key, cache_dir=spool / "firmware-cache", work_dir=work).elf

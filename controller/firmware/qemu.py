@@ -125,19 +125,22 @@ def render_qemu_project(tflite: bytes, board: EmulatedBoard, out_dir: str | Path
     return QemuProject(board, out, ops.kernels, arena_bytes, len(samples))
 
 
-def build_qemu_image(project: QemuProject, library: TflmLibrary) -> QemuImage:
-    """Compile and link the project against `library`; the link fails when the image does not fit
-    the board's flash or RAM (the linker script has the board's sizes)."""
+def build_qemu_image(project: QemuProject, library: TflmLibrary, *, extra_sources: tuple[Path, ...] = (),
+                     extra_includes: tuple[Path, ...] = ()) -> QemuImage:
+    """Compile and link the project (plus `extra_sources`, C files compiled in from outside it, e.g.
+    Monocypher) against `library`; the link fails when the image does not fit the board's flash or
+    RAM (the linker script has the board's sizes)."""
     if library.core != project.board.core:
         raise StageError(f"the TFLM library was built for {library.core}, the board needs {project.board.core}")
     missing = sorted(set(project.builtin_ops) - set(library.kernels))
     if missing:
         raise StageError(f"the TFLM library lacks kernels for {missing}; build it with the model's operators")
     d = project.directory
-    c_sources = sorted(str(p) for p in d.iterdir() if p.suffix == ".c")
+    c_sources = sorted(str(p) for p in d.iterdir() if p.suffix == ".c") + [str(p) for p in extra_sources]
     cc_sources = sorted(str(p) for p in d.iterdir() if p.suffix == ".cc")
     elf = d / "app.elf"
-    command = [CXX, *library.flags, *library.includes, f"-I{d}", "-nostartfiles", "--specs=nano.specs",
+    includes = [f"-I{d}", *(f"-I{p}" for p in extra_includes)]
+    command = [CXX, *library.flags, *library.includes, *includes, "-nostartfiles", "--specs=nano.specs",
                "--specs=nosys.specs", f"-T{d / 'link.ld'}", "-Wl,--gc-sections", f"-Wl,-Map={d / 'app.map'}",
                "-x", "c", *c_sources, "-x", "c++", *cc_sources, "-x", "none", str(library.path), "-lm",
                "-o", str(elf)]

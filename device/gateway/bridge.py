@@ -21,6 +21,7 @@ from device.gateway.usb import match_usb
 from device.serial_frames import DEFAULT_CHUNK
 from device.serial_frames import Frame
 from device.serial_frames import FrameType
+from device.serial_frames import signed_manifest_payload
 from device.trust import DesiredGuard
 from device.trust import Keyring
 from device.trust import WarningLimiter
@@ -226,6 +227,19 @@ class Gateway:
                                           "profile": matched.metadata.name if matched else None, "usb": usb})
         return board.device_id
 
+    def reattach(self, device_id: str, port: str, *, baudrate: int = 115200) -> None:
+        """The board's port changed (an emulated board restarted on a new firmware image): reopen it,
+        identify the board again and republish its hello and state; its desired state still applies."""
+        board = self.boards[device_id]
+        board.link.close()
+        link = BoardLink(port, baudrate=baudrate)
+        board.hello, board.state = link.query()
+        link.on_frame = board.on_frame
+        board.link = link
+        self.publish_hello(board)
+        self.publish_state(board)
+        log.info("board reattached", extra={"device": device_id, "port": port})
+
     def close(self) -> None:
         from specs.v1alpha1.protocol import Presence
         from specs.v1alpha1.protocol import encode
@@ -297,8 +311,6 @@ class Gateway:
     # --- converging on the desired state -------------------------------------------------------
 
     def converge(self, board: AttachedBoard, desired) -> None:
-        from specs.v1alpha1.protocol import encode
-
         last = board.state.get("lastUpdate") or {}
         if desired.artifact is not None and desired.generation == board.observed_generation and \
                 last.get("digest") == desired.artifact.manifest.digest:
@@ -309,7 +321,7 @@ class Gateway:
             return
         manifest = desired.artifact.manifest
         data = self._download(board, manifest.digest, manifest.size, desired.chunkSize)
-        outcome = board.link.send_model(encode(desired.artifact), data, chunk_size=self.chunk_size)
+        outcome = board.link.send_model(signed_manifest_payload(desired.artifact), data, chunk_size=self.chunk_size)
         log.info("board update finished", extra={"device": board.device_id, "outcome": outcome.status.name,
                                                  "bytes_sent": outcome.bytes_sent, "resends": outcome.resends})
         _, board.state = board.link.query()

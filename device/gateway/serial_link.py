@@ -23,6 +23,7 @@ from device.serial_frames import Frame
 from device.serial_frames import FrameDecoder
 from device.serial_frames import FrameType
 from device.serial_frames import decode_ack
+from device.serial_frames import decode_infer_result
 from device.serial_frames import encode_chunk
 from device.serial_frames import encode_frame
 from specs.errors import DeviceError
@@ -103,6 +104,8 @@ class BoardLink:
         self._acks: queue.Queue[tuple[int, AckStatus]] = queue.Queue()
         self._replies: queue.Queue[Frame] = queue.Queue()  # HELLO / STATE / EVENT, for query() and send_model()
         self._write_lock = threading.Lock()
+        self.max_payload = MAX_PAYLOAD  # the board's own limit once its hello said so
+        self._results: queue.Queue[Frame] = queue.Queue()  # INFER_RESULT, for infer()
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read, name=f"board-{self.name}", daemon=True)
         self._reader.start()
@@ -140,6 +143,9 @@ class BoardLink:
                 if frame.type is FrameType.CHUNK_ACK:
                     self._acks.put(decode_ack(frame.payload))
                     continue
+                if frame.type is FrameType.INFER_RESULT:
+                    self._results.put(frame)
+                    continue
                 if frame.type in (FrameType.HELLO, FrameType.STATE, FrameType.EVENT):
                     self._replies.put(frame)
                 self.on_frame(frame)
@@ -166,6 +172,9 @@ class BoardLink:
         if hello is None or state is None:
             raise DeviceError(f"no hello from the board on {self.name} within {timeout_s:.0f} s: "
                               "check that it runs Origami firmware and the baud rate matches")
+        advertised = hello.get("maxPayload")
+        if isinstance(advertised, int) and 64 < advertised <= MAX_PAYLOAD:
+            self.max_payload = advertised
         return hello, state
 
     def send_model(self, signed_manifest: bytes, data: bytes, *, chunk_size: int = DEFAULT_CHUNK,
@@ -174,7 +183,7 @@ class BoardLink:
 
         Returns when the board installed, rolled back or refused; DeviceError when it stops answering.
         """
-        chunk_size = min(chunk_size, MAX_PAYLOAD - 4)
+        chunk_size = min(chunk_size, self.max_payload - 4)  # a chunk frame is offset u32 + bytes
         drain(self._acks)
         drain(self._replies)
         self.write(encode_frame(FrameType.MANIFEST, signed_manifest))
@@ -209,6 +218,22 @@ class BoardLink:
             offset, status = self._ack(INSTALL_TIMEOUT_S, "the install")  # e.g. resumed a complete transfer
         events = [f.json() for f in drain(self._replies) if f.type is FrameType.EVENT]
         return TransferOutcome(status=status, bytes_sent=sent, resends=resends, events=events)
+
+    def infer(self, data: bytes, timeout_s: float = ACK_TIMEOUT_S) -> tuple[bytes, int]:
+        """Run one inference on the board (INFER frame): the raw output bytes and the cycles it took.
+        DeviceError when the board has no healthy model, refuses the input or stays silent."""
+        drain(self._results)
+        self.write(encode_frame(FrameType.INFER, data))
+        try:
+            frame = self._results.get(timeout=timeout_s)
+        except queue.Empty:
+            raise DeviceError(f"board on {self.serial.port} did not answer an inference within "
+                              f"{timeout_s:.0f} s") from None
+        ok, cycles, body = decode_infer_result(frame.payload)
+        if not ok:
+            raise DeviceError(f"board on {self.serial.port} could not run the inference: "
+                              f"{body.decode('ascii', 'replace')[:200]}")
+        return body, cycles
 
     def _ack(self, timeout_s: float, what: str) -> tuple[int, AckStatus]:
         try:

@@ -31,10 +31,16 @@ void Reset_Handler(void) {
   origami_exit(main() != 0);
 }
 
-static void Fault_Handler(void) {
+// A fault ends a test image; an image with a device core overrides this to reset the board
+// (a crash during a trial boot then rolls the new model back).
+__attribute__((weak)) void origami_fault(void) {
   origami_uart_write("origami-qemu error=fault\n");
   origami_exit(1);
 }
+
+static void Fault_Handler(void) { origami_fault(); }
+
+__attribute__((weak)) void SysTick_Handler(void) {}
 
 // What crt0/crti would define: static objects register destructors (never run here) against it.
 void* __dso_handle = 0;
@@ -42,5 +48,5 @@ void* __dso_handle = 0;
 __attribute__((section(".isr_vector"), used)) static void (*const vectors[16])(void) = {
     (void (*)(void))(&_estack), Reset_Handler, Fault_Handler, Fault_Handler, Fault_Handler,
     Fault_Handler, Fault_Handler, 0, 0, 0, 0, Fault_Handler, Fault_Handler, 0, Fault_Handler,
-    Fault_Handler,
+    SysTick_Handler,
 };

@@ -1,0 +1,121 @@
+"""The emulated board's real firmware: Origami's portable device core (`firmware_templates/device_core/`:
+serial protocol, Ed25519-signed manifests checked with Monocypher, SHA-256, two model slots, trial
+boot with a probe inference, confirm or roll back) over the QEMU HAL (`firmware_templates/qemu-device/`),
+linked against the cached TFLM library with a fixed op resolver and arena.
+
+The image carries no model: models arrive over the serial link (docs/serial.md), so one image serves
+every model whose operators it registers. The controller's public key is compiled in (a rendered
+header); Monocypher is compiled from the third-party tree, never copied into the project.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from controller.firmware.qemu import STACK_BYTES
+from controller.firmware.qemu import EmulatedBoard
+from controller.firmware.qemu import QemuImage
+from controller.firmware.qemu import QemuProject
+from controller.firmware.qemu import build_qemu_image
+from controller.firmware.qemu import emulated_board
+from controller.firmware.render import SERIAL_MAX_PAYLOAD
+from controller.firmware.render import TEMPLATES
+from controller.firmware.render import _environment
+from controller.firmware.render import _fresh_directory
+from controller.firmware.render import _template_files
+from controller.firmware.tflm_library import TflmLibrary
+from controller.firmware.tflm_library import ThirdParty
+from controller.firmware.tflm_library import build_tflm_library
+from controller.firmware.tflm_library import third_party_root
+from runtimes.operators import resolver_method
+from specs.errors import StageError
+from specs.v1alpha1.catalogue import BUILTIN_PROFILES
+from wire import __version__ as origami_version
+from wire.manifests import key_id
+
+CORE_FAMILY = "device_core"
+HAL_FAMILY = "qemu-device"
+# The board's flash keeps the image at its start and the model storage (a 4 KiB metadata page and two
+# slots) after it: 768 KiB of the Nano 33's 1 MiB, so a slot holds a model of about 380 KiB.
+STORAGE_BYTES = 768 * 1024
+DEFAULT_OPERATORS = ("FULLY_CONNECTED",)
+# The fixed tensor arena: the board's RAM less the serial receive buffer, the stack and the rest of
+# the firmware's statics (measured: about 12 KiB with the runner and the core).
+FIRMWARE_RAM_RESERVE = SERIAL_MAX_PAYLOAD + STACK_BYTES + 24 * 1024
+MONOCYPHER_SOURCES = ("src/monocypher.c", "src/optional/monocypher-ed25519.c")
+
+
+@dataclass(frozen=True)
+class DeviceImage:
+    """A built device-core image and what went into it."""
+
+    board: EmulatedBoard
+    image: QemuImage
+    library: TflmLibrary
+    operators: tuple[str, ...]
+    arena_bytes: int
+    key_id: str
+
+    @property
+    def elf(self) -> Path:
+        return self.image.elf
+
+
+def default_arena_bytes(board: EmulatedBoard) -> int:
+    return (BUILTIN_PROFILES[board.profile].spec.ram - FIRMWARE_RAM_RESERVE) // 16 * 16
+
+
+def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key: Ed25519PublicKey, *,
+                          operators: tuple[str, ...] = DEFAULT_OPERATORS, arena_bytes: int | None = None,
+                          default_device_id: str | None = None) -> QemuProject:
+    """Render the device core, the QEMU HAL, the board's linker script and the rendered headers."""
+    spec = BUILTIN_PROFILES[board.profile].spec
+    if spec.flash <= STORAGE_BYTES:
+        raise StageError(f"{board.profile} has {spec.flash} B of flash, too little for {STORAGE_BYTES} B "
+                         "of model slots")
+    arena = arena_bytes or default_arena_bytes(board)
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    usb = spec.usb[0] if spec.usb else None
+    ops = tuple(sorted(set(operators)))
+    context = {
+        "origami_version": origami_version, "board": spec.board, "machine": board.machine, "profile": board.profile,
+        "cpu": spec.cpu, "usb": f'"{usb.vid:04x}:{usb.pid:04x}"' if usb else "0",
+        "firmware_version": origami_version, "default_device_id": default_device_id or f"{board.profile}-qemu",
+        "flash": spec.flash, "ram": spec.ram, "stack_bytes": STACK_BYTES, "storage_bytes": STORAGE_BYTES,
+        "max_payload": SERIAL_MAX_PAYLOAD, "arena_bytes": arena, "key_id": key_id(public_key),
+        "public_key_bytes": ", ".join(f"0x{b:02x}" for b in raw),
+        "resolver_calls": [resolver_method(op) for op in ops],
+    }
+    out = _fresh_directory(Path(out_dir))
+    env = _environment()
+    names = (_template_files(CORE_FAMILY) + _template_files(HAL_FAMILY)
+             + ["qemu/startup.c", "qemu/origami_uart.h", "qemu/link.ld.j2", "common/op_resolver.h.j2"])
+    for name in names:
+        target = out / Path(name).name.removesuffix(".j2")
+        if name.endswith(".j2"):
+            target.write_text(env.get_template(name).render(context))
+        else:
+            shutil.copyfile(TEMPLATES / name, target)
+    return QemuProject(board, out, ops, arena, 0)
+
+
+def build_device_image(board_name: str, public_key: Ed25519PublicKey, *, cache_dir: str | Path,
+                       work_dir: str | Path, operators: tuple[str, ...] = DEFAULT_OPERATORS,
+                       arena_bytes: int | None = None, third_party: ThirdParty | None = None) -> DeviceImage:
+    """Render and link the device-core image for an emulated board (TFLM from the cache when there)."""
+    board = emulated_board(board_name)
+    tp = third_party or third_party_root()
+    monocypher = tp.root / "monocypher"
+    sources = tuple(monocypher / s for s in MONOCYPHER_SOURCES)
+    if not all(s.is_file() for s in sources):
+        raise StageError("no Monocypher sources in the third-party tree (monocypher/src at 4.0.3); "
+                         "the device's signature check needs them")
+    project = render_device_project(board, work_dir, public_key, operators=operators, arena_bytes=arena_bytes)
+    library = build_tflm_library(board.core, project.builtin_ops, cache_dir, third_party=tp)
+    image = build_qemu_image(project, library, extra_sources=sources,
+                             extra_includes=(monocypher / "src", monocypher / "src" / "optional"))
+    return DeviceImage(board, image, library, project.builtin_ops, project.arena_bytes, key_id(public_key))

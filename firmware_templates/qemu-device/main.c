@@ -1,0 +1,9 @@
+// The emulated board's firmware: the device core over the QEMU HAL. Part of Origami's templates.
+#include "origami_core.h"
+#include "origami_hal.h"
+
+int main(void) {
+  origami_hal_init();
+  origami_core_boot();
+  for (;;) origami_core_poll();
+}
