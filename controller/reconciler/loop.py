@@ -83,6 +83,8 @@ class Reconciler:
         if shards is not None:
             self.models.claim = shards.build
             self.fleets.holds = shards.holds_fleet
+        else:  # one controller: builds a previous one left running died with it. Among replicas another
+            store.interrupt_stages()  # replica may be building right now, so a starting one leaves them be
         self.storage_failures = 0  # passes that failed for lack of disk space (a metric reads it)
         self._lock = threading.Lock()
         self._kick = threading.Event()  # set by wake(): the running loop starts its next pass at once

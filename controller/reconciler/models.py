@@ -38,7 +38,6 @@ class ModelPhase:
         self.clock = clock
         self.revisions: dict[str, str] = {}  # job key -> revision its build reads (kept materialized)
         self.over_budget: dict[str, str] = {}  # model -> cards key whose build a limit stopped (this process)
-        store.interrupt_stages()  # builds a previous controller left running died with it
         self.claim: Callable[[str], bool] = lambda key: True  # replicas: a build runs where its lease is held
         self._timings: list[Timing] = []
 
