@@ -139,4 +139,5 @@ def test_device_core_image_boots_on_the_emulated_board_and_says_hello(board, fir
         qemu.stop()
     assert hello["profile"] == emulated.profile and hello["board"] == spec.board
     assert hello["ram"] == emulated.ram_bytes and hello["deviceId"] == f"{board}-qemu-0"
+    assert hello["cpu"] == f"{spec.cpu}, emulated on QEMU {emulated.machine} ({emulated.core})"
     assert state["modelDigest"] is None

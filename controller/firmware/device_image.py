@@ -83,7 +83,8 @@ def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key:
     ops = tuple(sorted(set(operators)))
     context = {
         "origami_version": origami_version, "board": spec.board, "machine": board.machine, "profile": board.profile,
-        "cpu": spec.cpu, "usb": f'"{usb.vid:04x}:{usb.pid:04x}"' if usb else "0",
+        "cpu": f"{spec.cpu}, emulated on QEMU {board.machine} ({board.core})",
+        "usb": f'"{usb.vid:04x}:{usb.pid:04x}"' if usb else "0",
         "firmware_version": origami_version, "default_device_id": default_device_id or f"{board.profile}-qemu",
         "flash": board.flash_bytes, "ram": board.ram_bytes, "stack_bytes": STACK_BYTES, "storage_bytes": STORAGE_BYTES,
         "max_payload": SERIAL_MAX_PAYLOAD, "arena_bytes": arena, "key_id": key_id(public_key),
