@@ -56,6 +56,7 @@ def test_instruction_count_follows_qemus_icount_clock():
     assert instructions_from_ticks(0) == 0
 
 
+@needs_tools
 def test_cmsis_nn_kernels_replace_the_reference_ones_by_name():
     tflm = third_party_root().tflm
     ops = ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
