@@ -1,4 +1,4 @@
-"""Firmware figures for a small model (TFLM's sine example) on the emulated Nano 33 (QEMU mps2-an386).
+"""Firmware figures on the emulated boards (QEMU): TFLM's sine example and the digits int8 CNN.
 
 flash_bytes / ram_bytes:  `arm-none-eabi-size` of the image (.text+.rodata+.data / .data+.bss, the
                           reserved arena and an 8 KiB stack included).
@@ -7,6 +7,16 @@ arena_host_bytes:         `runtimes.tflm.measure_arena` on this host (64-bit), w
 build_seconds_cold:       the TFLM library (runtime + the model's kernels) compiled into an empty cache,
                           plus the image; build_seconds_cached: the same with the library from the cache.
 outputs_bit_exact:        the device's raw output bytes equal the host TFLM interpreter's for every sample.
+boards_on_qemu:           the emulated boards (controller/firmware/qemu.py EMULATED_BOARDS); `boards` has,
+                          per board, its QEMU machine and core, linked_flash/ram_bytes (what the image
+                          links into: the board's memory, capped at what QEMU maps), the sine image's
+                          flash/RAM, the sine model's instructions per inference, bit-exactness.
+instructions_per_inference: the digits int8 CNN (examples/digits-mixed, 8 epochs) on the emulated Nano 33,
+                          TFLM's reference kernels and CMSIS-NN's: the median over the test split of the
+                          instructions the core executed in Invoke(), counted by QEMU (-icount shift=6
+                          and the board's 25 MHz timer: an estimate of work, not of cycles). The same
+                          run gives digits_accuracy_device (reference, cmsis_nn) against
+                          digits_accuracy_host (host TFLM) and digits_outputs_bit_exact.
 
 Model OTA on the device-core image (firmware_templates/device_core/, its C code verifies everything):
 ota_model_update_ok:      the signed sine model went MANIFEST -> CHUNKs -> verified -> trial reboot ->
@@ -45,6 +55,8 @@ from runtimes.tflm import measure_arena
 from runtimes.tflm import run_tflm
 from tests.device_rig import SINE
 from tests.device_rig import model_bytes
+from tests.firmware_rig import digits_int8_cnn
+from tests.firmware_rig import input_bytes
 
 SAMPLES = np.linspace(0.0, 2 * np.pi, 8, dtype=np.float32).reshape(-1, 1)
 
@@ -71,6 +83,50 @@ def measure(cache_dir: Path, work: Path) -> dict:
         "build_seconds_cold": None if timings[0] is None else round(timings[0], 1),
         "build_seconds_cached": round(timings[1] or 0.0, 2),
         "library_objects": result.library.objects, "outputs_bit_exact": device.tobytes() == host.tobytes(),
+    }
+
+
+def measure_boards(cache_dir: Path, work: Path) -> dict:
+    """The sine model on every emulated board (each core's TFLM library is a cold build the first time)."""
+    model = SINE.read_bytes()
+    arena_host = measure_arena(model).arena_bytes
+    host = run_tflm(model, SAMPLES, dequantize=False)
+    boards = {}
+    for name, board in sorted(EMULATED_BOARDS.items()):
+        result = run_on_emulated_board(model, name, [x.tobytes() for x in SAMPLES], cache_dir=cache_dir,
+                                       work_dir=work / f"sine-{name}", arena_measured=arena_host)
+        outputs = b"".join(result.run.outputs)
+        boards[name] = {"machine": board.machine, "core": board.core, "flash_bytes": result.image.flash_bytes,
+                        "ram_bytes": result.image.ram_bytes, "linked_flash_bytes": board.flash_bytes,
+                        "linked_ram_bytes": board.ram_bytes,
+                        "sine_instructions_per_inference": int(np.median(result.run.instructions)),
+                        "outputs_bit_exact": outputs == host.tobytes(), "note": board.note or None}
+    return {"boards": boards}
+
+
+def measure_digits(cache_dir: Path, work: Path) -> dict:
+    """The digits int8 CNN's test split on the emulated Nano 33, reference kernels and CMSIS-NN."""
+    model, x, y = digits_int8_cnn()
+    arena_host = measure_arena(model).arena_bytes
+    host = run_tflm(model, x, arena_host, dequantize=False)
+    runs = {kernels: run_on_emulated_board(model, "nano33ble", input_bytes(model, x), cache_dir=cache_dir,
+                                           work_dir=work / f"digits-{kernels}", arena_measured=arena_host,
+                                           kernel_set=kernels, timeout_s=300)
+            for kernels in ("reference", "cmsis_nn")}
+    device = {k: np.stack([np.frombuffer(o, dtype=host.dtype) for o in r.run.outputs]).reshape(host.shape)
+              for k, r in runs.items()}
+    return {
+        "instructions_per_inference": {
+            "model": "digits int8 CNN (examples/digits-mixed)", "board": "nano33ble", "samples": len(x),
+            **{k: int(np.median(r.run.instructions)) for k, r in runs.items()},
+            "what": "instructions executed in Invoke(), counted by QEMU -icount (an estimate, not cycles)"},
+        "digits_model_bytes": len(model),
+        "digits_flash_bytes": {k: r.image.flash_bytes for k, r in runs.items()},
+        "digits_arena_device_bytes": {k: r.run.arena_used_bytes for k, r in runs.items()},
+        "digits_arena_host_bytes": arena_host,
+        "digits_accuracy_device": {k: float(np.mean(np.argmax(d, axis=1) == y)) for k, d in device.items()},
+        "digits_accuracy_host": float(np.mean(np.argmax(host, axis=1) == y)),
+        "digits_outputs_bit_exact": {k: d.tobytes() == host.tobytes() for k, d in device.items()},
     }
 
 
@@ -144,6 +200,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="origami-fw-bench-") as tmp:
         cache = Path(args.cache) if args.cache else Path(tmp) / "cache"
         figures = measure(cache, Path(tmp))
+        figures.update(measure_boards(cache, Path(tmp)))
+        figures.update(measure_digits(cache, Path(tmp)))
         figures.update(measure_ota(cache, Path(tmp)))
     if args.json:
         print(json.dumps(figures))

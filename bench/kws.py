@@ -12,8 +12,14 @@ on the held-out test split through LiteRT and through TFLM (host build of the TF
   arena_bytes (measured smallest TFLM arena), parameters, macs,
   compressed (the pruned+clustered int8 variant's size, gzip size, TFLM accuracy and arena),
   reference_model_bytes (MLPerf Tiny's DS-CNN .tflite, public figure: a comparison of size only,
-  the data differ), qemu_accuracy / instructions_per_inference (null with a reason until the firmware
-  runs the model on the emulated Nano 33), targets (the issue's: >= 90 % TFLM accuracy, arena <= 96 KiB).
+  the data differ), targets (the issue's: >= 90 % TFLM accuracy, arena <= 96 KiB),
+  qemu_accuracy: the int8 variant installed over the serial link on the emulated Nano 33 (the device
+  core's own image on QEMU mps2-an386: signed manifest, chunks, verify, trial boot), then the whole
+  test split sent in INFER frames; qemu_outputs_bit_exact: its raw outputs equal host TFLM's;
+  instructions_per_inference: {reference, cmsis_nn}: the median instructions the core executed per
+  inference (INFER_RESULT's cycle count under QEMU -icount: an estimate of work, not of cycles), the
+  CMSIS-NN image on the first QEMU_CMSIS_SAMPLES clips.
+`--firmware-cache DIR` keeps the TFLM libraries between runs (default: a fresh cache, cold builds).
 """
 from __future__ import annotations
 
@@ -32,9 +38,11 @@ sys.path.insert(0, str(ROOT))
 
 from controller.loading import load_repository  # noqa: E402
 from controller.pipeline.build import build_model  # noqa: E402
+from controller.pipeline.datasets import Snapshot  # noqa: E402
 from controller.planning.keys import model_keys  # noqa: E402
 from controller.store import ArtifactStore  # noqa: E402
 from controller.store import StageCache  # noqa: E402
+from runtimes.tflm import run_tflm  # noqa: E402
 
 EXAMPLE, MODEL = "keyword-spotting", "kws-dscnn"
 TARGET_ACCURACY, TARGET_ARENA = 0.90, 96 * 1024
@@ -42,7 +50,7 @@ TARGET_ACCURACY, TARGET_ARENA = 0.90, 96 * 1024
 # 12 classes): about 53 KB as published. Approximate: the figure, not a measurement of that file here.
 REFERENCE_MODEL_BYTES = 53_000
 REFERENCE = "MLPerf Tiny KWS reference DS-CNN (kws_ref_model.tflite), about 53 KB int8; trained on Speech Commands"
-NOT_YET = "the firmware does not run the model on the emulated Nano 33 yet (issue 18, part 2)"
+QEMU_CMSIS_SAMPLES = 32
 
 
 def _shrink(specs: Path, utterances: int | None, epochs: int | None) -> None:
@@ -63,7 +71,62 @@ def _variant(build, name: str):
     return next(v for v in build.variants if v.name == name)
 
 
-def bench(tmp: Path, utterances: int | None = None, epochs: int | None = None) -> dict:
+def on_emulated_nano33(tflite: bytes, x, y, host, firmware_cache: Path, tmp: Path) -> dict:
+    """The model over the serial link on the emulated Nano 33, reference kernels and CMSIS-NN."""
+    import numpy as np
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from controller.devices.signing import Signer
+    from controller.firmware.device_image import build_device_image
+    from controller.firmware.qemu import instructions_from_ticks
+    from device.gateway.emulated import QemuBoard
+    from device.gateway.serial_link import BoardLink
+    from device.serial_frames import AckStatus
+    from device.serial_frames import signed_manifest_payload
+    from runtimes.operators import model_operators
+    from specs.v1alpha1.protocol import Manifest
+    from specs.v1alpha1.protocol import Target
+    from specs.v1alpha1.protocol import sha256_hex
+    from tests.firmware_rig import input_bytes
+
+    signer = Signer(Ed25519PrivateKey.generate())
+    manifest = Manifest(name=MODEL, version="1", digest=sha256_hex(tflite), size=len(tflite),
+                        target=Target(runtime="tflm", precision="int8", board="nano33ble"))
+    inputs = input_bytes(tflite, x)
+    figures: dict = {"instructions_per_inference": {}}
+    for kernels in ("reference", "cmsis_nn"):
+        image = build_device_image("nano33ble", signer.public_key, cache_dir=firmware_cache,
+                                   work_dir=tmp / f"image-{kernels}", operators=model_operators(tflite).kernels,
+                                   kernel_set=kernels)
+        board = QemuBoard(image.board.machine, image.elf, tmp / f"board-{kernels}", "nano33-kws", icount=True)
+        board.start()
+        link = BoardLink(board.port)
+        try:
+            link.query()
+            outcome = link.send_model(signed_manifest_payload(signer.sign(manifest)), tflite)
+            if outcome.status is not AckStatus.INSTALLED:
+                raise SystemExit(f"the emulated Nano 33 did not install the model: {outcome.events}")
+            answers = [link.infer(b) for b in (inputs if kernels == "reference" else inputs[:QEMU_CMSIS_SAMPLES])]
+        finally:
+            link.close()
+            board.stop()
+        counts = [instructions_from_ticks(cycles) for _, cycles in answers]
+        figures["instructions_per_inference"][kernels] = int(np.median(counts))
+        if kernels == "reference":
+            device = np.frombuffer(b"".join(o for o, _ in answers), dtype=host.dtype).reshape(host.shape)
+            figures["qemu_accuracy"] = float(np.mean(np.argmax(device, axis=1) == y))
+            figures["qemu_outputs_bit_exact"] = device.tobytes() == host.tobytes()
+            figures["qemu_image_flash_bytes"] = image.image.flash_bytes
+        else:
+            cmsis = np.frombuffer(b"".join(o for o, _ in answers), dtype=host.dtype)
+            figures["qemu_cmsis_nn_outputs_bit_exact"] = cmsis.tobytes() == host[:QEMU_CMSIS_SAMPLES].tobytes()
+    figures["instructions_per_inference"]["what"] = ("instructions per Invoke() on the emulated Nano 33, "
+                                                     "QEMU -icount (an estimate, not cycles)")
+    return figures
+
+
+def bench(tmp: Path, utterances: int | None = None, epochs: int | None = None,
+          firmware_cache: Path | None = None) -> dict:
     specs = tmp / EXAMPLE
     shutil.copytree(ROOT / "examples" / EXAMPLE, specs)
     _shrink(specs, utterances, epochs)
@@ -77,6 +140,13 @@ def bench(tmp: Path, utterances: int | None = None, epochs: int | None = None) -
     int8, compressed = _variant(build, "int8"), _variant(build, "pruned-clustered-int8")
     tflm = int8.tflm["accuracy"] if int8.tflm else None
     test = sum(sum(row) for row in build.training["metrics"]["confusion_matrix"])
+    snapshot = Snapshot.decode(store.read_bytes(build.dataset_digest))
+    int8_bytes = store.read_bytes(int8.tflite_digest)
+    x_test, y_test = snapshot.x("test"), snapshot.y("test")
+    host = run_tflm(int8_bytes, x_test, int8.arena_bytes, dequantize=False)
+    started = time.perf_counter()
+    qemu = on_emulated_nano33(int8_bytes, x_test, y_test, host, firmware_cache or tmp / "firmware-cache", tmp / "qemu")
+    qemu["qemu_seconds"] = round(time.perf_counter() - started, 1)
     return {
         "keywords": list(source.words), "classes": source.classes, "utterances": source.samples,
         "utterances_per_class": source.utterancesPerWord, "test_utterances": test,
@@ -89,8 +159,7 @@ def bench(tmp: Path, utterances: int | None = None, epochs: int | None = None) -
                        "tflm_accuracy": compressed.tflm["accuracy"] if compressed.tflm else None,
                        "arena_bytes": compressed.arena_bytes},
         "reference_model_bytes": REFERENCE_MODEL_BYTES, "reference_model": REFERENCE,
-        "qemu_accuracy": None, "qemu_accuracy_reason": NOT_YET,
-        "instructions_per_inference": None, "instructions_per_inference_reason": NOT_YET,
+        **qemu,
         "targets": {"tflm_accuracy_min": TARGET_ACCURACY, "arena_bytes_max": TARGET_ARENA,
                     "met": bool(tflm is not None and tflm >= TARGET_ACCURACY and int8.arena_bytes is not None
                                 and int8.arena_bytes <= TARGET_ARENA)},
@@ -103,9 +172,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--utterances", type=int, help="clips per class (default: the example's)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the example's)")
+    parser.add_argument("--firmware-cache", type=Path, help="TFLM library cache (default: a fresh one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="origami-bench-kws-") as tmp:
-        r = bench(Path(tmp), args.utterances, args.epochs)
+        r = bench(Path(tmp), args.utterances, args.epochs, args.firmware_cache)
     c = r["compressed"]
     print(f"\nkeyword spotting: {len(r['classes'])} classes, {r['utterances']} clips "
           f"({r['test_utterances']} held out), {r['parameters']:,} parameters, {r['macs']:,} MACs, "
@@ -115,6 +185,10 @@ def main() -> int:
           f"(reference {r['reference_model_bytes']:,} B); arena {r['arena_bytes']:,} B")
     print(f"  {c['variant']}: {c['size_bytes']:,} B, gzip {c['gzip_bytes']:,} B (int8 {c['int8_gzip_bytes']:,} B), "
           f"TFLM {c['tflm_accuracy']}, arena {c['arena_bytes']}")
+    i = r["instructions_per_inference"]
+    print(f"  emulated Nano 33 over the serial link: accuracy {r['qemu_accuracy']:.4f} (bit-exact with host TFLM: "
+          f"{r['qemu_outputs_bit_exact']}); instructions per inference {i['reference']:,} reference, "
+          f"{i['cmsis_nn']:,} CMSIS-NN (QEMU icount, an estimate)")
     print(f"  target >= {TARGET_ACCURACY:.0%} TFLM accuracy with an arena <= 96 KiB: "
           f"{'met' if r['targets']['met'] else 'NOT met'}")
     if args.json:

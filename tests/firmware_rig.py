@@ -44,3 +44,50 @@ def emulated_nano33(elf: Path, folder: Path, device_id: str = "nano33-qemu-0"):
     finally:
         link.close()
         board.stop()
+
+
+def input_bytes(tflite: bytes, x) -> list[bytes]:
+    """Each sample of `x` (floats, batch first) as the model's input tensor bytes (quantized with the
+    input's scale and zero point for an integer model), what a board receives."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from runtimes.quantization import quantize_input
+
+    details = Interpreter(model_content=tflite).get_input_details()[0]
+    return [quantize_input(np.asarray(sample, dtype=np.float32), details).tobytes() for sample in x]
+
+
+def digits_int8_cnn():
+    """The example digits CNN (examples/digits-mixed, trained briefly), converted to int8, and its
+    test split: (tflite, x_test, y_test)."""
+    from controller.pipeline.squeeze import convert
+    from tests.split_digits import trained_digits
+
+    digits = trained_digits()
+    return convert(digits.model, "int8", digits.snapshot, 0), digits.snapshot.x("test"), digits.snapshot.y("test")
+
+
+def lut_compressed_mlp() -> tuple[bytes, bytes]:
+    """A small int8 MLP whose weights take at most 16 values per channel, LUT-compressed to 4 bits
+    behind TFLM's DECODE operator (controller.pipeline.compression): (compressed, uncompressed);
+    LiteRT cannot read the compressed one, the uncompressed one has the same input tensor."""
+    import numpy as np
+
+    from controller.pipeline.compression import lut_compress
+    from controller.pipeline.tf_runtime import import_tf
+
+    tf, keras = import_tf()
+    model = keras.Sequential([keras.layers.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10)])
+    rng = np.random.default_rng(0)
+    levels = np.linspace(-0.5, 0.5, 16, dtype=np.float32)
+    model.set_weights([levels[rng.integers(0, 16, w.shape)] if w.ndim == 2 else w for w in model.get_weights()])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.random((1, 64), dtype=np.float32)] for _ in range(32))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    plain = bytes(converter.convert())
+    return lut_compress(plain, 4).tflite, plain

@@ -44,6 +44,14 @@ def board(tmp_path, signer):
         mcu.stop()
 
 
+def test_esp32s3_says_it_is_a_virtual_board_not_firmware(board):
+    # No Xtensa emulator here: the ESP32-S3 stays on the virtual board, and its hello (the device's
+    # `arch` in `origami describe device`) says so.
+    _, link = board(profile="esp32s3")
+    hello, _ = link.query()
+    assert hello["cpu"] == "Xtensa LX7 (ESP32-S3), virtual board: TFLM in Python, no firmware"
+
+
 def test_identified_then_installs_a_model_and_reports_its_version(board, signer):
     mcu, link = board()
     hello, state = link.query()

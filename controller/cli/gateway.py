@@ -28,7 +28,8 @@ def register(subparsers) -> None:
                        help="also attach a virtual board of this DeviceProfile behind a pseudo-terminal (demos)")
     run_p.add_argument("--qemu", action="append", default=[], metavar="BOARD[:IMAGE]",
                        help="also attach an emulated board: QEMU running the device-core firmware (IMAGE, or one "
-                            "built for the --public-key) with its UART on a pseudo-terminal, e.g. nano33ble")
+                            "built for the --public-key) with its UART on a pseudo-terminal: nano33ble, pico or "
+                            "coralmicro")
     run_p.add_argument("--public-key", required=True,
                        help="the controller's public key (PEM): the gateway checks every desired state against "
                             "it (and the keys it endorses) on the boards' behalf; virtual boards trust it too")

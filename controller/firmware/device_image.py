@@ -66,7 +66,7 @@ class DeviceImage:
 
 
 def default_arena_bytes(board: EmulatedBoard) -> int:
-    return (BUILTIN_PROFILES[board.profile].spec.ram - FIRMWARE_RAM_RESERVE) // 16 * 16
+    return (board.ram_bytes - FIRMWARE_RAM_RESERVE) // 16 * 16
 
 
 def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key: Ed25519PublicKey, *,
@@ -74,8 +74,8 @@ def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key:
                           default_device_id: str | None = None) -> QemuProject:
     """Render the device core, the QEMU HAL, the board's linker script and the rendered headers."""
     spec = BUILTIN_PROFILES[board.profile].spec
-    if spec.flash <= STORAGE_BYTES:
-        raise StageError(f"{board.profile} has {spec.flash} B of flash, too little for {STORAGE_BYTES} B "
+    if board.flash_bytes <= STORAGE_BYTES:
+        raise StageError(f"{board.profile} has {board.flash_bytes} B of flash, too little for {STORAGE_BYTES} B "
                          "of model slots")
     arena = arena_bytes or default_arena_bytes(board)
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -83,9 +83,10 @@ def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key:
     ops = tuple(sorted(set(operators)))
     context = {
         "origami_version": origami_version, "board": spec.board, "machine": board.machine, "profile": board.profile,
-        "cpu": spec.cpu, "usb": f'"{usb.vid:04x}:{usb.pid:04x}"' if usb else "0",
+        "cpu": f"{spec.cpu}, emulated on QEMU {board.machine} ({board.core})",
+        "usb": f'"{usb.vid:04x}:{usb.pid:04x}"' if usb else "0",
         "firmware_version": origami_version, "default_device_id": default_device_id or f"{board.profile}-qemu",
-        "flash": spec.flash, "ram": spec.ram, "stack_bytes": STACK_BYTES, "storage_bytes": STORAGE_BYTES,
+        "flash": board.flash_bytes, "ram": board.ram_bytes, "stack_bytes": STACK_BYTES, "storage_bytes": STORAGE_BYTES,
         "max_payload": SERIAL_MAX_PAYLOAD, "arena_bytes": arena, "key_id": key_id(public_key),
         "public_key_bytes": ", ".join(f"0x{b:02x}" for b in raw),
         "resolver_calls": [resolver_method(op) for op in ops],
@@ -93,7 +94,8 @@ def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key:
     out = _fresh_directory(Path(out_dir))
     env = _environment()
     names = (_template_files(CORE_FAMILY) + _template_files(HAL_FAMILY)
-             + ["qemu/startup.c", "qemu/origami_uart.h", "qemu/link.ld.j2", "common/op_resolver.h.j2"])
+             + ["qemu/startup.c", "qemu/origami_uart.h", "qemu/origami_ticks.c", "qemu/origami_ticks.h",
+                "qemu/link.ld.j2", "common/op_resolver.h.j2"])
     for name in names:
         target = out / Path(name).name.removesuffix(".j2")
         if name.endswith(".j2"):
@@ -105,8 +107,10 @@ def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key:
 
 def build_device_image(board_name: str, public_key: Ed25519PublicKey, *, cache_dir: str | Path,
                        work_dir: str | Path, operators: tuple[str, ...] = DEFAULT_OPERATORS,
-                       arena_bytes: int | None = None, third_party: ThirdParty | None = None) -> DeviceImage:
-    """Render and link the device-core image for an emulated board (TFLM from the cache when there)."""
+                       arena_bytes: int | None = None, third_party: ThirdParty | None = None,
+                       kernel_set: str = "reference") -> DeviceImage:
+    """Render and link the device-core image for an emulated board (TFLM from the cache when there),
+    with TFLM's reference kernels or CMSIS-NN's."""
     board = emulated_board(board_name)
     tp = third_party or third_party_root()
     monocypher = tp.root / "monocypher"
@@ -115,7 +119,7 @@ def build_device_image(board_name: str, public_key: Ed25519PublicKey, *, cache_d
         raise StageError("no Monocypher sources in the third-party tree (monocypher/src at 4.0.3); "
                          "the device's signature check needs them")
     project = render_device_project(board, work_dir, public_key, operators=operators, arena_bytes=arena_bytes)
-    library = build_tflm_library(board.core, project.builtin_ops, cache_dir, third_party=tp)
+    library = build_tflm_library(board.core, project.builtin_ops, cache_dir, third_party=tp, kernel_set=kernel_set)
     image = build_qemu_image(project, library, extra_sources=sources,
                              extra_includes=(monocypher / "src", monocypher / "src" / "optional"))
     return DeviceImage(board, image, library, project.builtin_ops, project.arena_bytes, key_id(public_key))

@@ -6,6 +6,13 @@ the board's memory, a main that runs one inference per sample) with the model as
 model's op resolver; `build_qemu_image` compiles it against the cached TFLM library
 (`tflm_library.py`) and reports `arm-none-eabi-size`; `run_qemu_image` boots it under
 `qemu-system-arm`, bounded in time, and parses what the device printed.
+
+Instructions per inference are an estimate from QEMU's instruction counting: under `-icount
+shift=6` the virtual clock advances 64 ns per executed guest instruction, and the device reads the
+MPS2's CMSDK timer 0 (25 MHz, 32 bit, which QEMU clocks from that virtual clock) around `Invoke()`.
+So `ticks * 40 ns / 64 ns` counts the instructions the core executed in `Invoke()` (plus one
+counter read), not cycles: QEMU models no pipeline, caches, flash wait states or multi-cycle
+instructions, so a real board's cycles per inference are higher (on a Cortex-M4 roughly 1.2-2x).
 """
 from __future__ import annotations
 
@@ -38,26 +45,59 @@ STACK_BYTES = 8 * 1024
 RUN_TIMEOUT_S = 60.0
 LINK_TIMEOUT_S = 300
 _LINE = re.compile(r"^origami-qemu (?P<body>.*)$", re.MULTILINE)
+_OVERFLOW = re.compile(r"region `(?P<region>\w+)' overflowed by (?P<bytes>\d+) bytes")
+# Instruction counting (see the module's docstring): checked on all three machines with a loop of a
+# known instruction count (2,000,000 instructions -> 3,200,000 ticks of timer 0 and of SysTick).
+ICOUNT_SHIFT = 6
+TICK_HZ = 25_000_000  # the MPS2 FPGA clock that QEMU drives timer 0 (and SysTick) from
+MPS2_MEMORY_BYTES = 4 * 1024 * 1024  # what QEMU's MPS2 machines map at 0x0 (SSRAM1) and 0x20000000 (SSRAM2/3)
 
 
 @dataclass(frozen=True)
 class EmulatedBoard:
-    """A real board's memory on the QEMU machine whose core matches it."""
+    """A real board's memory on the QEMU machine whose core runs the board's code."""
 
     profile: str     # BUILTIN_PROFILES name: its flash and RAM size the image
     machine: str     # qemu-system-arm -M
-    core: str        # tflm_library.CORE_FLAGS key
+    core: str        # tflm_library.CORE_FLAGS key: what the code is compiled for
+    note: str = ""   # where the emulation differs from the board
+
+    @property
+    def flash_bytes(self) -> int:
+        """The flash the image links into: the board's, unless QEMU's machine maps less (the Coral
+        Micro's 128 MiB flash is larger than the 4 MiB the MPS2 machine has there)."""
+        return min(BUILTIN_PROFILES[self.profile].spec.flash, MPS2_MEMORY_BYTES)
+
+    @property
+    def ram_bytes(self) -> int:
+        return min(BUILTIN_PROFILES[self.profile].spec.ram, MPS2_MEMORY_BYTES)
 
 
 EMULATED_BOARDS: dict[str, EmulatedBoard] = {
     "nano33ble": EmulatedBoard("nano33ble", "mps2-an386", "cortex-m4"),  # nRF52840 = Cortex-M4F
+    # RP2040 = Cortex-M0+: the code is compiled for ARMv6-M, which a Cortex-M3 executes (a subset of
+    # ARMv7-M); startup.c sets CCR.UNALIGN_TRP so unaligned accesses fault as on the M0+.
+    "pico": EmulatedBoard("pico", "mps2-an385", "cortex-m0plus",
+                          "ARMv6-M code on QEMU's Cortex-M3 (mps2-an385); one core of the RP2040's two"),
+    # i.MX RT1176's Cortex-M7 (its Cortex-M4 and Edge TPU are not emulated).
+    "coralmicro": EmulatedBoard("coral-micro", "mps2-an500", "cortex-m7",
+                                "the Cortex-M7 only; the image links into the 4 MiB flash and 4 MiB RAM QEMU's "
+                                "mps2-an500 maps, less than the board's 128 MiB flash and 64 MiB SDRAM"),
 }
+_ALIASES = {board.profile: name for name, board in EMULATED_BOARDS.items()}  # coral-micro -> coralmicro
 
 
 def emulated_board(name: str) -> EmulatedBoard:
-    if name not in EMULATED_BOARDS:
+    key = _ALIASES.get(name, name)
+    if key not in EMULATED_BOARDS:
         raise StageError(f"no emulated board for {name!r}; emulated boards: {', '.join(sorted(EMULATED_BOARDS))}")
-    return EMULATED_BOARDS[name]
+    return EMULATED_BOARDS[key]
+
+
+def instructions_from_ticks(ticks: int) -> int:
+    """Timer ticks (25 MHz) under `-icount shift=ICOUNT_SHIFT` -> executed instructions (an estimate of the
+    work, not of cycles: see the module's docstring)."""
+    return round(ticks * (1e9 / TICK_HZ) / 2 ** ICOUNT_SHIFT)
 
 
 @dataclass(frozen=True)
@@ -92,6 +132,12 @@ class QemuImage:
 class QemuRun:
     arena_used_bytes: int
     outputs: tuple[bytes, ...]   # raw output tensor bytes, one per sample
+    ticks: tuple[int, ...] = ()  # timer ticks of each Invoke() under -icount
+
+    @property
+    def instructions(self) -> tuple[int, ...]:
+        """Instructions each inference executed (an estimate: see instructions_from_ticks)."""
+        return tuple(instructions_from_ticks(t) for t in self.ticks)
 
 
 def render_qemu_project(tflite: bytes, board: EmulatedBoard, out_dir: str | Path, *, samples: list[bytes],
@@ -107,7 +153,7 @@ def render_qemu_project(tflite: bytes, board: EmulatedBoard, out_dir: str | Path
     out = _fresh_directory(Path(out_dir))
     context = {
         "origami_version": origami_version, "board": spec.board, "machine": board.machine,
-        "flash": spec.flash, "ram": spec.ram, "stack_bytes": STACK_BYTES, "arena_bytes": arena_bytes,
+        "flash": board.flash_bytes, "ram": board.ram_bytes, "stack_bytes": STACK_BYTES, "arena_bytes": arena_bytes,
         "model_symbol": MODEL_SYMBOL, "resolver_calls": list(ops.resolver_calls),
         "sample_bytes": len(samples[0]), "samples": [", ".join(str(b) for b in s) for s in samples],
     }
@@ -149,9 +195,22 @@ def build_qemu_image(project: QemuProject, library: TflmLibrary, *, extra_source
     if result.returncode != 0:
         tail = result.stderr.strip()[-2000:]
         if "will not fit in region" in tail or "overflowed by" in tail:
-            raise StageError(f"the image does not fit {project.board.profile}'s flash or RAM:\n{tail}")
+            raise StageError(fit_failure(project.board, tail))
         raise StageError(f"building the {project.board.profile} image failed (exit {result.returncode}):\n{tail}")
     return QemuImage(elf, *image_size(elf))
+
+
+def fit_failure(board: EmulatedBoard, linker_output: str) -> str:
+    """The linker's overflow as figures a user can act on: region, its size, how much is missing."""
+    spec = BUILTIN_PROFILES[board.profile].spec
+    sizes = {"FLASH": board.flash_bytes, "RAM": board.ram_bytes}
+    parts = [f"{m.group('region')} short by {int(m.group('bytes')):,} B"
+             for m in _OVERFLOW.finditer(linker_output)] or ["a section does not fit its region"]
+    limit = "" if (sizes["FLASH"], sizes["RAM"]) == (spec.flash, spec.ram) else \
+        f" (QEMU's {board.machine} maps {sizes['FLASH']:,} B of flash and {sizes['RAM']:,} B of RAM, " \
+        "less than the board)"
+    return (f"the image does not fit the {spec.board}: {'; '.join(parts)}; the board has {spec.flash:,} B of "
+            f"flash and {spec.ram:,} B of RAM{limit}; a smaller model or arena (or a larger board) is needed")
 
 
 def image_size(elf: Path) -> tuple[int, int, int]:
@@ -161,9 +220,14 @@ def image_size(elf: Path) -> tuple[int, int, int]:
     return int(text), int(data), int(bss)
 
 
+def icount_flags() -> list[str]:
+    """Deterministic instruction counting: the virtual clock follows executed instructions only."""
+    return ["-icount", f"shift={ICOUNT_SHIFT},align=off,sleep=off"]
+
+
 def qemu_command(board: EmulatedBoard, elf: Path) -> list[str]:
     return ["qemu-system-arm", "-M", board.machine, "-nographic", "-monitor", "none", "-serial", "stdio",
-            "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)]
+            "-semihosting-config", "enable=on,target=native", *icount_flags(), "-kernel", str(elf)]
 
 
 def run_qemu_image(board: EmulatedBoard, image: QemuImage, *, timeout_s: float = RUN_TIMEOUT_S) -> QemuRun:
@@ -193,15 +257,16 @@ def parse_report(output: str, exit_code: int, board: EmulatedBoard) -> QemuRun:
     if errors or exit_code != 0 or "done" not in lines:
         why = errors[0].removeprefix("error=") if errors else f"exit {exit_code} without a report"
         raise StageError(f"the emulated {board.profile} failed: {why}")
-    arena_used, outputs = 0, []
+    arena_used, outputs, ticks = 0, [], []
     for line in lines:
         if line.startswith("sample="):
             fields = dict(part.split("=", 1) for part in line.split())
             arena_used = max(arena_used, int(fields["arena_used"]))
             outputs.append(bytes.fromhex(fields["output"]))
+            ticks.append(int(fields.get("ticks", 0)))
     log.info("emulated board ran the model", extra={"board": board.profile, "samples": len(outputs),
                                                     "arena_used_bytes": arena_used})
-    return QemuRun(arena_used, tuple(outputs))
+    return QemuRun(arena_used, tuple(outputs), tuple(ticks))
 
 
 @dataclass(frozen=True)
@@ -215,10 +280,12 @@ class EmulatedRun:
 
 
 def run_on_emulated_board(tflite: bytes, board_name: str, samples: list[bytes], *, cache_dir: str | Path,
-                          work_dir: str | Path, arena_measured: int) -> EmulatedRun:
-    """Render, build (the TFLM library from the cache when it is there) and run `samples` on the board."""
+                          work_dir: str | Path, arena_measured: int, kernel_set: str = "reference",
+                          timeout_s: float = RUN_TIMEOUT_S) -> EmulatedRun:
+    """Render, build (the TFLM library from the cache when it is there) and run `samples` on the board,
+    with TFLM's reference kernels or CMSIS-NN's (`kernel_set="cmsis_nn"`)."""
     board = emulated_board(board_name)
     project = render_qemu_project(tflite, board, work_dir, samples=samples, arena_measured=arena_measured)
-    library = build_tflm_library(board.core, project.builtin_ops, cache_dir)
+    library = build_tflm_library(board.core, project.builtin_ops, cache_dir, kernel_set=kernel_set)
     image = build_qemu_image(project, library)
-    return EmulatedRun(library, project, image, run_qemu_image(board, image))
+    return EmulatedRun(library, project, image, run_qemu_image(board, image, timeout_s=timeout_s))

@@ -6,6 +6,11 @@ core files plus the kernels behind the model's op resolver are compiled directly
 come from the third-party tree (`ORIGAMI_THIRD_PARTY`) and are never copied into the project.
 A library is cached under `cache_dir`, keyed by everything that changes its bytes (core, flags,
 TFLM commit, compiler version, kernel set), so a model update reuses it.
+
+Two kernel sets: TFLM's portable reference kernels, and `cmsis_nn` (what TFLM's Makefile builds with
+`OPTIMIZED_KERNEL_DIR=cmsis_nn`): where `kernels/cmsis_nn/<stem>.cc` exists it replaces the
+reference kernel, compiled with `-DCMSIS_NN` against Arm's CMSIS-NN library (its int8/int16
+sources, no float16/float32 ones, as the Makefile's defaults), cached under their own key.
 """
 from __future__ import annotations
 
@@ -50,6 +55,10 @@ COMMON_FLAGS = (
     "-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON",
     "-DNDEBUG", "-DTF_LITE_STRIP_ERROR_STRINGS", "-DTF_LITE_MCU_DEBUG_LOG",
 )
+KERNEL_SETS = ("reference", "cmsis_nn")
+# ext_libs/cmsis_nn.inc's defaults: no float kernels from CMSIS-NN (TFLM keeps its own for float).
+CMSIS_NN_FLAGS = ("-DCMSIS_NN", "-DARM_NN_ENABLE_F16=0", "-DARM_NN_ENABLE_F32=0")
+_CMSIS_NN_FLOAT = re.compile(r"(_f16|_f32|arm_nntables_flt)\.c$")
 # Kernel source stems where the file is not the lower-case builtin name (kernels/<stem>.cc and,
 # when present, kernels/<stem>_common.cc).
 _KERNEL_STEMS: dict[str, tuple[str, ...]] = {
@@ -87,10 +96,28 @@ class ThirdParty:
     def tflm(self) -> Path:
         return self.root / "tflite-micro"
 
-    def includes(self) -> tuple[str, ...]:
+    @property
+    def cmsis_nn(self) -> Path:
+        return self.root / "cmsis-nn"
+
+    def includes(self, kernel_set: str = "reference") -> tuple[str, ...]:
         r = self.root
-        return (f"-I{self.tflm}", f"-I{r / 'flatbuffers' / 'include'}", f"-I{r / 'gemmlowp'}",
+        base = (f"-I{self.tflm}", f"-I{r / 'flatbuffers' / 'include'}", f"-I{r / 'gemmlowp'}",
                 f"-I{r / 'ruy'}", f"-I{r / 'kissfft'}")
+        if kernel_set != "cmsis_nn":
+            return base
+        # As ext_libs/cmsis_nn.inc: TFLM's cmsis_nn kernels include "Include/arm_nnfunctions.h".
+        return base + (f"-I{r / 'cmsis'}", f"-I{self.cmsis_nn}", f"-I{r / 'cmsis' / 'CMSIS' / 'Core' / 'Include'}",
+                       f"-I{self.cmsis_nn / 'Include'}")
+
+    def cmsis_nn_sources(self) -> list[Path]:
+        """CMSIS-NN's C sources as TFLM's Makefile compiles them (no float16/float32 kernels); the
+        link keeps only what the cmsis_nn kernels call (--gc-sections, archive members on demand)."""
+        source = self.cmsis_nn / "Source"
+        if not (self.cmsis_nn / "Include" / "arm_nnfunctions.h").is_file():
+            raise StageError("no CMSIS-NN sources in the third-party tree (cmsis-nn/ at the pinned commit); "
+                             "the cmsis_nn kernel set needs them")
+        return [p for p in sorted(source.rglob("*.c")) if not _CMSIS_NN_FLOAT.search(p.name)]
 
     def tflm_commit(self) -> str:
         """The pinned TFLM commit (the tree's README records it); a digest of the tree's core sources
@@ -119,9 +146,12 @@ def third_party_root(project_root: Path | None = None) -> ThirdParty:
     return ThirdParty(candidate.resolve())
 
 
-def kernel_sources(tflm: Path, builtin_ops: tuple[str, ...] | list[str]) -> list[Path]:
-    """The kernel files behind `builtin_ops` (builtin operator names, e.g. FULLY_CONNECTED)."""
+def kernel_sources(tflm: Path, builtin_ops: tuple[str, ...] | list[str], kernel_set: str = "reference") -> list[Path]:
+    """The kernel files behind `builtin_ops` (builtin operator names, e.g. FULLY_CONNECTED); with
+    `cmsis_nn`, kernels/cmsis_nn/<stem>.cc in place of the reference file where it exists (the
+    Makefile's OPTIMIZED_KERNEL_DIR rule: same file name, optimized folder wins)."""
     kernels = tflm / "tensorflow/lite/micro/kernels"
+    optimized = kernels / kernel_set if kernel_set != "reference" else None
     files: list[Path] = [kernels / name for name in _KERNEL_SUPPORT]
     for op in sorted(set(builtin_ops)):
         stems = _KERNEL_STEMS.get(op, (op.lower(),))
@@ -130,6 +160,8 @@ def kernel_sources(tflm: Path, builtin_ops: tuple[str, ...] | list[str]) -> list
             if not main.is_file():
                 raise StageError(f"no TFLM kernel source for operator {op} (looked for kernels/{stem}.cc); "
                                  "this TFLM tree does not implement it for microcontrollers")
+            if optimized is not None and (optimized / f"{stem}.cc").is_file():
+                main = optimized / f"{stem}.cc"
             files.append(main)
             common = kernels / f"{stem}_common.cc"
             if common.is_file():
@@ -174,11 +206,12 @@ class TflmLibrary:
     cached: bool               # True when this call found it in the cache
     seconds: float             # time this call took
     objects: int
+    kernel_set: str = "reference"  # or "cmsis_nn"
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "key": self.key, "core": self.core, "flags": list(self.flags),
-                "kernels": list(self.kernels), "cached": self.cached, "seconds": round(self.seconds, 2),
-                "objects": self.objects}
+                "kernels": list(self.kernels), "kernel_set": self.kernel_set, "cached": self.cached,
+                "seconds": round(self.seconds, 2), "objects": self.objects}
 
 
 def library_key(core: str, flags: tuple[str, ...], tflm_commit: str, compiler: str,
@@ -194,12 +227,22 @@ def core_flags(core: str) -> tuple[str, ...]:
     return CORE_FLAGS[core]
 
 
+def library_flags(core: str, kernel_set: str = "reference") -> tuple[str, ...]:
+    """What the library and the application are compiled with (the key follows them, so the two
+    kernel sets are cached apart and a reference library's key is the same as before CMSIS-NN)."""
+    if kernel_set not in KERNEL_SETS:
+        raise StageError(f"unknown TFLM kernel set {kernel_set!r}; known: {', '.join(KERNEL_SETS)}")
+    return core_flags(core) + COMMON_FLAGS + (CMSIS_NN_FLAGS if kernel_set == "cmsis_nn" else ())
+
+
 def build_tflm_library(core: str, builtin_ops: tuple[str, ...] | list[str], cache_dir: str | Path, *,
-                       third_party: ThirdParty | None = None, jobs: int | None = None) -> TflmLibrary:
-    """The cached library for (core, kernels), compiled now when the cache has none."""
+                       third_party: ThirdParty | None = None, jobs: int | None = None,
+                       kernel_set: str = "reference") -> TflmLibrary:
+    """The cached library for (core, kernels, kernel set), compiled now when the cache has none."""
     started = time.monotonic()
     tp = third_party or third_party_root()
-    flags = core_flags(core) + COMMON_FLAGS
+    flags = library_flags(core, kernel_set)
+    includes = tp.includes(kernel_set)
     ops = tuple(sorted(set(builtin_ops)))
     key = library_key(core, flags, tp.tflm_commit(), compiler_version(), ops)
     target = Path(cache_dir) / "tflm" / key
@@ -207,16 +250,20 @@ def build_tflm_library(core: str, builtin_ops: tuple[str, ...] | list[str], cach
     if library.is_file():
         objects = json.loads((target / "build.json").read_text())["objects"]
         log.info("tflm library cache hit", extra={"core": core, "key": key[:12]})
-        return TflmLibrary(library, key, core, flags, tp.includes(), ops, True, time.monotonic() - started, objects)
-    sources = core_sources(tp.tflm) + kernel_sources(tp.tflm, ops)
+        return TflmLibrary(library, key, core, flags, includes, ops, True, time.monotonic() - started, objects,
+                           kernel_set)
+    sources = core_sources(tp.tflm) + kernel_sources(tp.tflm, ops, kernel_set)
+    if kernel_set == "cmsis_nn":
+        sources += tp.cmsis_nn_sources()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".building-") as scratch:
         work = Path(scratch)
-        objects = _compile_all(sources, tp, flags, work, jobs or os.cpu_count() or 1)
+        objects = _compile_all(sources, tp, flags, includes, work, jobs or os.cpu_count() or 1)
         _archive(work / LIBRARY_NAME, objects)
         (work / "build.json").write_text(json.dumps(
-            {"core": core, "flags": list(flags), "kernels": list(ops), "objects": len(objects),
-             "sources": [s.relative_to(tp.tflm).as_posix() for s in sources]}, indent=1) + "\n")
+            {"core": core, "flags": list(flags), "kernels": list(ops), "kernel_set": kernel_set,
+             "objects": len(objects), "sources": [s.relative_to(tp.root).as_posix() for s in sources]},
+            indent=1) + "\n")
         for obj in objects:
             obj.unlink()
         try:
@@ -226,15 +273,16 @@ def build_tflm_library(core: str, builtin_ops: tuple[str, ...] | list[str], cach
                 raise
     seconds = time.monotonic() - started
     log.info("tflm library built", extra={"core": core, "key": key[:12], "objects": len(sources),
-                                           "seconds": round(seconds, 1)})
-    return TflmLibrary(library, key, core, flags, tp.includes(), ops, False, seconds, len(sources))
+                                           "kernel_set": kernel_set, "seconds": round(seconds, 1)})
+    return TflmLibrary(library, key, core, flags, includes, ops, False, seconds, len(sources), kernel_set)
 
 
-def _compile_all(sources: list[Path], tp: ThirdParty, flags: tuple[str, ...], out: Path, jobs: int) -> list[Path]:
+def _compile_all(sources: list[Path], tp: ThirdParty, flags: tuple[str, ...], includes: tuple[str, ...],
+                 out: Path, jobs: int) -> list[Path]:
     def compile_one(numbered: tuple[int, Path]) -> Path:
         index, source = numbered
         obj = out / f"{index:04d}_{source.stem}.o"
-        command = [CXX, *flags, *tp.includes(), "-x", "c++" if source.suffix == ".cc" else "c",
+        command = [CXX, *flags, *includes, "-x", "c++" if source.suffix == ".cc" else "c",
                    "-c", str(source), "-o", str(obj)]
         if source.suffix == ".c":
             command = [c for c in command if c not in ("-std=c++17", "-fno-rtti", "-fno-threadsafe-statics")]

@@ -23,22 +23,30 @@ _DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 STORAGE_FILE = "origami-flash.bin"   # the firmware's name for it (origami_hal_qemu.c)
 
 
-def qemu_board_command(machine: str, elf: Path, device_id: str) -> list[str]:
+# QEMU's instruction counting (controller/firmware/qemu.py ICOUNT_SHIFT, kept equal): the board's tick
+# counter (CMSDK timer 0), so the cycles INFER_RESULT reports, then follows executed instructions.
+ICOUNT = ("-icount", "shift=6,align=off,sleep=off")
+
+
+def qemu_board_command(machine: str, elf: Path, device_id: str, icount: bool = False) -> list[str]:
     """UART on a pty; semihosting for the flash file and the device id (its second argument)."""
     return ["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none", "-serial", "pty",
-            "-semihosting-config", f"enable=on,target=native,arg=origami,arg={device_id}", "-kernel", str(elf)]
+            "-semihosting-config", f"enable=on,target=native,arg=origami,arg={device_id}",
+            *(ICOUNT if icount else ()), "-kernel", str(elf)]
 
 
 class QemuBoard:
     """One emulated board process. `start()` returns the pty path; `restart(elf)` flashes a new image."""
 
-    def __init__(self, machine: str, elf: str | Path, folder: str | Path, device_id: str) -> None:
+    def __init__(self, machine: str, elf: str | Path, folder: str | Path, device_id: str, *,
+                 icount: bool = False) -> None:
         if not _DEVICE_ID.match(device_id):
             raise DeviceError(f"emulated board id {device_id!r} is not a DNS label of lower-case letters, digits, '-'")
         self.machine = machine
         self.elf = Path(elf)
         self.folder = Path(folder)
         self.device_id = device_id
+        self.icount = icount
         self.port: str | None = None
         self._process: subprocess.Popen | None = None
         self._output: deque[str] = deque(maxlen=50)
@@ -53,7 +61,8 @@ class QemuBoard:
         if not self.elf.is_file():
             raise DeviceError(f"no firmware image at {self.elf.name} for the emulated board {self.device_id}")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._process = subprocess.Popen(qemu_board_command(self.machine, self.elf.resolve(), self.device_id),
+        command = qemu_board_command(self.machine, self.elf.resolve(), self.device_id, self.icount)
+        self._process = subprocess.Popen(command,
                                          cwd=self.folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, text=True, errors="replace")
         found: list[str] = []

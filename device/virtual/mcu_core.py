@@ -40,6 +40,9 @@ from wire.logs import get_logger
 
 log = get_logger("agent.virtual_mcu")
 
+# What a status shows beside the board's CPU (the hello's `cpu` is the device's `arch`): no firmware
+# runs here, unlike the emulated boards on QEMU (and the ESP32-S3's Xtensa has no emulator here at all).
+VIRTUAL_BOARD = "virtual board: TFLM in Python, no firmware"
 # What the firmware itself keeps in RAM besides the arena: the serial receive buffer.
 SERIAL_RX_BYTES = MAX_PAYLOAD + OVERHEAD
 
@@ -148,7 +151,7 @@ class McuCore:
         usb = spec.usb[0] if spec.usb else None
         return {"deviceId": self.device_id, "profile": self.profile.metadata.name, "board": spec.board,
                 "firmwareVersion": self.firmware_version, "ram": spec.ram, "flash": spec.flash,
-                "maxPayload": MAX_PAYLOAD, "runtime": "tflm", "cpu": spec.cpu,
+                "maxPayload": MAX_PAYLOAD, "runtime": "tflm", "cpu": f"{spec.cpu}, {VIRTUAL_BOARD}",
                 "usb": f"{usb.vid:04x}:{usb.pid:04x}" if usb else None}
 
     def state(self) -> dict:

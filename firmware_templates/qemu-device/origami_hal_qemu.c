@@ -1,10 +1,12 @@
 // The device core's HAL on QEMU's MPS2 boards: the CMSDK UART, model storage as a region of the
 // board's flash map mirrored to a host file through semihosting (so slots survive a reset and a
-// restart of QEMU), reset through AIRCR, a cycle counter from SysTick. Part of Origami's templates.
+// restart of QEMU), reset through AIRCR, a cycle counter from the CMSDK timer 0
+// (origami_ticks.c). Part of Origami's templates.
 #include <string.h>
 
 #include "origami_device_config.h"
 #include "origami_hal.h"
+#include "origami_ticks.h"
 
 #define UART0_BASE 0x40004000u
 #define UART_DATA (*(volatile uint32_t*)(UART0_BASE + 0x00u))
@@ -14,9 +16,6 @@
 #define UART_TX_FULL 0x1u
 #define UART_RX_FULL 0x2u
 #define AIRCR (*(volatile uint32_t*)0xE000ED0Cu)
-#define SYST_CSR (*(volatile uint32_t*)0xE000E010u)
-#define SYST_RVR (*(volatile uint32_t*)0xE000E014u)
-#define SYST_CVR (*(volatile uint32_t*)0xE000E018u)
 
 #define SYS_OPEN 0x01u
 #define SYS_WRITE 0x05u
@@ -31,7 +30,6 @@ extern uint8_t _storage_start[];
 extern uint8_t _storage_bytes[];
 
 static int s_file = -1;
-static volatile uint32_t s_wraps;
 static char s_device_id[64] = ORIGAMI_DEFAULT_DEVICE_ID;
 
 static int semihost(uint32_t op, void* block) {
@@ -88,23 +86,12 @@ static void open_storage(void) {
 void origami_hal_init(void) {
   UART_BAUDDIV = 16u;  // the smallest divisor the CMSDK UART accepts; QEMU ignores the rate
   UART_CTRL = 0x3u;    // TX and RX enabled
-  SYST_RVR = 0xFFFFFFu;
-  SYST_CVR = 0u;
-  SYST_CSR = 0x7u;     // processor clock, interrupt on wrap, enabled
+  origami_ticks_start();  // 25 MHz; instructions under QEMU's -icount (controller/firmware/qemu.py)
   read_device_id();
   open_storage();
 }
 
-void SysTick_Handler(void) { s_wraps++; }
-
-uint32_t origami_hal_cycles(void) {
-  uint32_t wraps, value;
-  do {
-    wraps = s_wraps;
-    value = SYST_CVR;
-  } while (wraps != s_wraps);
-  return (wraps << 24) | (0xFFFFFFu - value);
-}
+uint32_t origami_hal_cycles(void) { return origami_ticks(); }
 
 int origami_hal_read_byte(void) {
   if (!(UART_STATE & UART_RX_FULL)) return -1;

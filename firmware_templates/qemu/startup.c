@@ -25,6 +25,11 @@ void Reset_Handler(void) {
   *(volatile uint32_t*)0xE000ED88u |= (0xFu << 20);
   __asm__ volatile("dsb\n isb" ::: "memory");
 #endif
+#if defined(__ARM_ARCH_6M__)
+  // An M0+ image on a Cortex-M3 machine: trap unaligned accesses as the M0+ always does (CCR is
+  // read-only, UNALIGN_TRP set, on ARMv6-M, so this write changes nothing on a real M0+).
+  *(volatile uint32_t*)0xE000ED14u |= 1u << 3;
+#endif
   for (uint32_t *src = &_sidata, *dst = &_sdata; dst < &_edata;) *dst++ = *src++;
   for (uint32_t* dst = &_sbss; dst < &_ebss;) *dst++ = 0;
   for (void (**ctor)(void) = __init_array_start; ctor < __init_array_end; ++ctor) (*ctor)();
