@@ -143,3 +143,13 @@ def page(browser):
     page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """Debian's nginx serving `tmp_path/www` on a free loopback port (tests/static_http.py)."""
+    from tests.static_http import start_nginx
+
+    server = start_nginx(tmp_path / "www", tmp_path / "nginx")
+    yield server
+    server.stop()

@@ -40,6 +40,7 @@ from controller.reconciler.shards import Shards
 from controller.sources import SpecSource
 from controller.state import DesiredRecord
 from controller.state import StateStore
+from controller.store.publish import ArtifactPublisher
 from specs.errors import OrigamiError
 from specs.errors import StorageError
 from specs.v1alpha1.protocol import DesiredState
@@ -65,7 +66,7 @@ class Reconciler:
                  *, progress: Progress | None = None, clock: Callable[[], float] = time.time,
                  builds: BuildQueue | None = None, online_timeout: float = ONLINE_TIMEOUT_S,
                  limits: Limits = DEFAULT_LIMITS, maintenance: Maintenance | None = None,
-                 shards: Shards | None = None) -> None:
+                 shards: Shards | None = None, publisher: ArtifactPublisher | None = None) -> None:
         self.store = store
         self.source = source
         self.builder = builder
@@ -77,7 +78,8 @@ class Reconciler:
         self.revisions = RevisionTracker(store, source, limits)
         self.reports = ReportIngest(store, link, clock=clock, online_timeout=online_timeout)
         self.models = ModelPhase(store, builder, self.builds, self.progress, clock)
-        self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout)
+        self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout,
+                                 publisher=publisher)
         self.maintenance = maintenance
         self.shards = shards  # replicas: only the fleets and builds this one holds a lease on
         if shards is not None:
