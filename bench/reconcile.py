@@ -9,9 +9,10 @@ version); the builder is a guard that fails the bench if the pass tries to build
 Convergence: the real loop (git source, PipelineBuilder, DeviceHub on Mosquitto) against lightweight
 virtual devices: one separate process hosts them all on one MQTT connection (`device.virtual.swarm`)
 and speaks protocol v1 with the devices' own code (hello, the desired state through the agent's
-`DesiredGuard`, chunked download with `ChunkReceiver`, `verify_artifact`, reported state). The model is built before the clock starts
-(training time is the pipeline bench's); the clock runs from the commit that adds the fleet to the
-pass that finds every member reporting the desired version. CPU is the controller process's only.
+`DesiredGuard`, chunked download with `ChunkReceiver`, `verify_artifact`, reported state). The model
+is built before the clock starts (training time is the pipeline bench's); the clock runs from the
+commit that adds the fleet to the pass that finds every member reporting the desired version.
+CPU is the controller process's only.
 
     .venv/bin/python bench/reconcile.py [--json]
 """
