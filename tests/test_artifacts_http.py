@@ -46,3 +46,26 @@ def test_cut_download_resumes_with_a_range_request(rig, nginx):
     assert ranges[1][1] == len(data) - resumed_at, "only the missing bytes were sent again"
     assert state.lastUpdate.bytesReceived == len(data), "no byte reached the device twice"
     assert ("http-2", manifest.digest) not in rig.hub.sender.stats
+
+
+def test_the_publisher_needs_both_flags_and_an_http_url(tmp_path):
+    import argparse
+
+    import pytest
+
+    from controller.cli.reconcile import make_publisher
+    from controller.store.artifacts import ArtifactStore
+    from specs.errors import UsageError
+
+    store = ArtifactStore(tmp_path / "artifacts")
+    with pytest.raises(UsageError, match="go together"):
+        make_publisher(argparse.Namespace(artifact_publish_dir=str(tmp_path / "www"), artifact_base_url=None), store)
+    with pytest.raises(UsageError, match="http:// or https://"):
+        make_publisher(argparse.Namespace(artifact_publish_dir=str(tmp_path / "www"),
+                                          artifact_base_url="file:///etc"), store)
+    publisher = make_publisher(argparse.Namespace(artifact_publish_dir=str(tmp_path / "www"),
+                                                  artifact_base_url="https://cdn.example/o/"), store)
+    digest = store.put_bytes(b"model bytes")
+    assert publisher.publish(digest) == f"https://cdn.example/o/{digest}"
+    assert (tmp_path / "www" / digest).read_bytes() == b"model bytes"
+    assert [p.name for p in (tmp_path / "www").iterdir()] == [digest], "no temporary file left"
