@@ -7,11 +7,12 @@ built under their current keys, each fleet's release recorded, every device repo
 version); the builder is a guard that fails the bench if the pass tries to build anything.
 
 Convergence: the real loop (git source, PipelineBuilder, DeviceHub on Mosquitto) against lightweight
-virtual devices: one separate process hosts them all on one MQTT connection and speaks protocol v1
-with the devices' own code (hello, signed manifest checked with `verify_manifest`, chunked download
-with `ChunkReceiver`, `verify_artifact`, reported state). The model is built before the clock starts
-(training time is the pipeline bench's); the clock runs from the commit that adds the fleet to the
-pass that finds every member reporting the desired version. CPU is the controller process's only.
+virtual devices: one separate process hosts them all on one MQTT connection (`device.virtual.swarm`)
+and speaks protocol v1 with the devices' own code (hello, the desired state through the agent's
+`DesiredGuard`, chunked download with `ChunkReceiver`, `verify_artifact`, reported state). The model
+is built before the clock starts (training time is the pipeline bench's); the clock runs from the
+commit that adds the fleet to the pass that finds every member reporting the desired version.
+CPU is the controller process's only.
 
     .venv/bin/python bench/reconcile.py [--json]
 """
@@ -186,88 +187,17 @@ SIM_BOARDS = ("rpi4", "jetson-nano")
 
 
 def simulate_devices(url: str, count: int, public_pem: bytes, root: str, ready, stop) -> None:
-    """Run in a child process: `count` devices on one MQTT connection, until `stop` is set."""
-    import queue as queue_mod
-
+    """Run in a child process: `count` devices on one MQTT connection (`device.virtual.swarm`), until
+    `stop` is set."""
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    from device.download import ChunkReceiver
-    from specs.errors import OrigamiError
-    from specs.v1alpha1.protocol import OFFER_REPLY
-    from specs.v1alpha1.protocol import Capabilities
-    from specs.v1alpha1.protocol import Hello
-    from specs.v1alpha1.protocol import ReportedState
-    from specs.v1alpha1.protocol import TransferRequest
-    from specs.v1alpha1.protocol import UpdateResult
-    from specs.v1alpha1.protocol import decode_chunk
-    from specs.v1alpha1.protocol import encode
-    from wire import topics
-    from wire.manifests import verify_artifact
-    from wire.manifests import verify_desired
-    from wire.mqtt import MqttLink
+    from device.virtual.swarm import Swarm
 
-    key = load_pem_public_key(public_pem)
-    ids = [f"bench{count}-{i:04d}" for i in range(count)]
-    running: dict[str, tuple[str, str] | None] = {d: None for d in ids}
-    downloads: dict[str, tuple] = {}
-    inbox: queue_mod.Queue = queue_mod.Queue()
-    link = MqttLink(f"bench-fleet-{count}", url)
-    for channel in ("desired", "transfer/offer", "transfer/chunk"):
-        link.subscribe(f"origami/v1/devices/+/{channel}", lambda t, p, c=channel: inbox.put((c, t, p)))
-    link.start()
-
-    def report(device: str, generation: int = -1, last: UpdateResult | None = None) -> None:
-        version, digest = running[device] or (None, None)
-        state = ReportedState(deviceId=device, firmwareVersion="bench", modelVersion=version, modelDigest=digest,
-                              health="ok" if version else "unknown", observedGeneration=generation, lastUpdate=last)
-        link.publish(topics.state_topic(device), encode(state), retain=True)
-
-    for i, device in enumerate(ids):
-        caps = Capabilities(family="linux", profile=SIM_BOARDS[i % len(SIM_BOARDS)], runtimes=["litert"],
-                            freeBytes=10**9)
-        link.publish(topics.hello_topic(device), encode(Hello(deviceId=device, agent="bench", agentVersion="1",
-                                                              capabilities=caps, labels={"bench": str(count)})),
-                     retain=True)
-        report(device)
+    swarm = Swarm(url, load_pem_public_key(public_pem), Path(root), count, prefix=f"bench{count}",
+                  boards=SIM_BOARDS, labels={"bench": str(count)}, client_id=f"bench-fleet-{count}").start(120)
     ready.set()
-    while not stop.is_set():
-        try:
-            channel, topic, payload = inbox.get(timeout=0.2)
-        except queue_mod.Empty:
-            continue
-        device = topic.split("/")[3]
-        if device not in running or not payload:
-            continue
-        if channel == "desired":
-            try:
-                desired = verify_desired(payload, key)  # signature first, as a device does
-            except (ValueError, OrigamiError):  # a bad signature: never install what we cannot verify
-                continue
-            if desired.artifact is None:
-                continue
-            manifest = desired.artifact.manifest
-            if running[device] and running[device][1] == manifest.digest:
-                report(device, desired.generation)
-                continue
-            receiver = ChunkReceiver(Path(root) / device, manifest.digest, manifest.size, desired.chunkSize)
-            downloads[device] = (desired, manifest, receiver)
-            link.publish(topics.transfer_request_topic(device),
-                         encode(TransferRequest(digest=manifest.digest, offset=0, chunkSize=desired.chunkSize)))
-        elif channel == "transfer/offer":
-            OFFER_REPLY.validate_json(payload)
-        elif channel == "transfer/chunk" and device in downloads:
-            desired, manifest, receiver = downloads[device]
-            chunk = decode_chunk(payload)
-            ack = receiver.accept(chunk)
-            link.publish(topics.transfer_ack_topic(device), encode(ack), qos=0)
-            if receiver.complete:
-                verify_artifact(manifest, receiver.final)
-                receiver.discard()
-                del downloads[device]
-                running[device] = (manifest.version, manifest.digest)
-                report(device, desired.generation, UpdateResult(digest=manifest.digest, version=manifest.version,
-                                                                outcome="installed"))
-    link.stop()
+    stop.wait()
+    swarm.stop()
 
 
 CONVERGE_MODEL = SINE_DATASET + "---\n" + SINE_MODEL

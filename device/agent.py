@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from device.download import ChunkReceiver
 from device.health import HealthResult
 from device.health import litert_probe
+from device.http_fetch import HttpFetchError
+from device.http_fetch import fetch_range
 from device.slots import Slots
 from device.trust import DesiredGuard
 from device.trust import Keyring
@@ -85,6 +87,9 @@ class AgentConfig:
     retry_seconds: float = 5.0                  # ask again from the last good offset after this silence
     supported_runtimes: tuple[str, ...] = ("litert",)
     heartbeat_seconds: float = 60.0             # presence is repeated this often (docs/protocol.md "Liveness")
+    http: bool = True                           # fetch by the signed URL when a desired state names one
+    http_attempts: int = 3                      # HTTP tries (each resuming) before falling back to MQTT chunks
+    http_timeout: float = 30.0
 
 
 @dataclass
@@ -266,10 +271,42 @@ class DeviceAgent:
             return
         receiver = ChunkReceiver(self.downloads, manifest.digest, manifest.size, desired.chunkSize)
         self._download = _Download(desired, manifest, receiver)
-        if receiver.complete:
+        if not receiver.complete and desired.artifactUrl and self.config.http:
+            self._fetch_http(self._download, desired.artifactUrl)
+        if self._download is None:  # refused on the way
+            return
+        if self._download.receiver.complete:
             self._install(self._download)
         else:
             self._request(self._download)
+
+    def _fetch_http(self, download: _Download, url: str) -> None:
+        """Download by the signed URL with Range requests, each attempt resuming where the last one was
+        cut; the whole sha256 is checked before the part is kept. A file that does not match is refused
+        (DigestMismatch); a server that stays unreachable leaves the rest to the MQTT chunks."""
+        receiver = download.receiver
+        for attempt in range(self.config.http_attempts):
+            try:
+                receiver.received_bytes += fetch_range(url, receiver.part, receiver.size,
+                                                       timeout=self.config.http_timeout)
+                receiver.finish()
+            except HttpFetchError as err:
+                receiver.received_bytes += err.received
+                log.warning("http download interrupted", extra={"device": self.device_id, "attempt": attempt + 1,
+                                                                "error": str(err)})
+                time.sleep(min(2.0, 0.2 * 2 ** attempt))
+                continue
+            except SignatureError as err:  # every byte arrived and the whole does not match: tampered
+                self._download = None
+                self._refuse(download.desired, "rejected", f"{err} (fetched over HTTP)", "DigestMismatch")
+                return
+            log.info("artifact fetched over http", extra={"device": self.device_id,
+                                                          "digest": download.manifest.digest[:12]})
+            return
+        log.warning("http download failed; asking for MQTT chunks", extra={"device": self.device_id})
+        # Chunks resume from a chunk boundary: the part is cut back to one (ChunkReceiver does that).
+        download.receiver = ChunkReceiver(self.downloads, receiver.digest, receiver.size, receiver.chunk_size)
+        download.receiver.received_bytes = receiver.received_bytes
 
     def _on_keys(self, payload: bytes) -> None:
         added = self._checked(self.keyring.learn, payload)

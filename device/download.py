@@ -87,11 +87,12 @@ class ChunkReceiver:
             if offset >= self.size:
                 os.fsync(handle.fileno())
         if offset >= self.size:
-            self._finish()
+            self.finish()
         return ChunkAck(digest=self.digest, offset=chunk.offset, nextOffset=min(offset, self.size))
 
-    def _finish(self) -> None:
-        """Whole-artifact digest: a mismatch means the sender's copy is not what was asked for."""
+    def finish(self) -> None:
+        """Whole-artifact digest, once the part holds `size` bytes (by chunks or over HTTP): a mismatch
+        means the sender's copy is not what was asked for; the part is discarded."""
         hasher = hashlib.sha256()
         with open(self.part, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):

@@ -3,10 +3,11 @@
 # gcc-arm-none-eabi + newlib + libstdc++ (compile rendered model data, the TFLM library and QEMU images),
 # qemu-system-arm (emulated Cortex-M boards), chromium (headless dashboard tests), postgresql (the state
 # backend for controller replicas; the tests initdb a throwaway server on loopback), espeak-ng (the
-# synthetic speech of the keyword-spotting example).
+# synthetic speech of the keyword-spotting example), nginx-light (the static
+# HTTP server devices fetch artifacts from with Range requests; the tests start one on loopback).
 # Run by `make setup`: installs what is missing when run as root with apt-get, otherwise says what to install.
 set -uo pipefail
-PACKAGES=(mosquitto gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm chromium postgresql espeak-ng)
+PACKAGES=(mosquitto gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm chromium postgresql espeak-ng nginx-light)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

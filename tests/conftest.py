@@ -173,3 +173,13 @@ def ota_image(firmware_cache, ota_key, tmp_path_factory):
 
     return build_device_image("nano33ble", ota_key.public_key(), cache_dir=firmware_cache,
                               work_dir=tmp_path_factory.mktemp("ota-image") / "fw")
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """Debian's nginx serving `tmp_path/www` on a free loopback port (tests/static_http.py)."""
+    from tests.static_http import start_nginx
+
+    server = start_nginx(tmp_path / "www", tmp_path / "nginx")
+    yield server
+    server.stop()

@@ -61,6 +61,11 @@ def register(subparsers) -> None:
     p.add_argument("--lease", type=float, default=LEASE_S, metavar="SECONDS",
                    help=f"replicas: lease period; a dead replica's fleets move to another within it (default "
                         f"{LEASE_S:.0f})")
+    p.add_argument("--artifact-publish-dir", default=None, metavar="DIR",
+                   help="also publish artifacts into DIR, served by a static HTTP server (nginx, a CDN origin) as "
+                        "--artifact-base-url: devices with HTTP fetch them there with Range requests (docs/scale.md)")
+    p.add_argument("--artifact-base-url", default=None, metavar="URL",
+                   help="the URL DIR is served under (http:// or https://); desired states name URL/SHA256")
     add_passphrase_flag(p)
     add_gc_flags(p, loop=True)
     add_limits_option(p)
@@ -87,6 +92,18 @@ def replica_name(args) -> str | None:
     if args.state or os.environ.get(STATE_URL_ENV):
         return f"{socket.gethostname()}-{os.getpid()}"
     return None
+
+
+def make_publisher(args, store):
+    """The artifact publisher `--artifact-publish-dir DIR --artifact-base-url URL` configure, or None."""
+    if bool(args.artifact_publish_dir) != bool(args.artifact_base_url):
+        raise UsageError("--artifact-publish-dir and --artifact-base-url go together: the directory a static "
+                         "server serves, and the URL it serves it under")
+    if not args.artifact_publish_dir:
+        return None
+    from controller.store.publish import DirectoryPublisher
+
+    return DirectoryPublisher(args.artifact_publish_dir, args.artifact_base_url, store)
 
 
 def make_source(args, state_dir: Path, replica: str | None = None):
@@ -143,6 +160,7 @@ def run(args) -> int:
     source = make_source(args, state_dir, replica)
     limits = limits_from_args(args)
     builder = SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits)
+    publisher = make_publisher(args, builder.store)
     if args.build_workers < 1:
         raise UsageError("--build-workers must be at least 1")
     builds = BuildQueue(workers=0 if args.once else args.build_workers)
@@ -159,7 +177,7 @@ def run(args) -> int:
                             progress=progress_line, builds=builds, online_timeout=args.online_timeout,
                             limits=limits, maintenance=Maintenance(store, builder.store, builder.cache,
                                                                    maintenance_settings(args), clock=time.time),
-                            shards=shards)
+                            shards=shards, publisher=publisher)
     reconciler.on_repository(lambda repo: collection.apply(repo, store.devices()))
     stop = threading.Event()
     dashboard = notifier = None

@@ -39,6 +39,7 @@ from controller.state import InstallRecord
 from controller.state import ObjectStatus
 from controller.state import RolloutRecord
 from controller.state import StateStore
+from controller.store.publish import ArtifactPublisher
 from specs.v1alpha1.fleet import FleetSpec
 from specs.v1alpha1.fleet import Rollout
 from specs.v1alpha1.protocol import DesiredState
@@ -79,6 +80,7 @@ class FleetPhase:
     _desired: dict[str, DesiredRecord] | None = None  # read once per pass (1,000 payloads)
     revisions: dict[str, str] = field(default_factory=dict)  # bundle job key -> revision it reads
     holds: Callable[[str], bool] = field(default=lambda fleet: True)  # replicas: the fleet's lease is still ours
+    publisher: ArtifactPublisher | None = None  # artifacts also served over HTTP: desired states name the URL
 
     # --- 1. release ---------------------------------------------------------------------------
     def release(self, repo: SpecRepository, name: str, keys: FleetKeys, outcome: ModelOutcome | None,
@@ -293,13 +295,14 @@ class FleetPhase:
                  now: float) -> DesiredState:
         """Record the install and the desired state naming it, signed as a whole with a sequence
         allocated in the same transaction: a kill leaves both or neither, and never a reused sequence."""
+        url = self.publisher.publish(art.digest) if self.publisher else None
         with self.store.transaction():
             generation = len(self.store.installs(a.device_id)) + 1
             manifest = Manifest(name=model, version=a.version, digest=art.digest, size=art.size, target=art.target,
                                 createdAt=round(now, 3))
             desired = self.signer.sign_desired(DesiredState(
                 deviceId=a.device_id, board=board, fleet=fleet, generation=generation,
-                sequence=self.store.allocate_sequence(now), artifact=self.signer.sign(manifest),
+                sequence=self.store.allocate_sequence(now), artifact=self.signer.sign(manifest), artifactUrl=url,
                 healthCheck=spec.healthCheck.probeInference, maxLatencyMs=spec.healthCheck.maxLatencyMs,
                 issuedAt=round(now, 3)))
             self.store.record_install(InstallRecord(f"{a.device_id}:{generation}", a.device_id, fleet, a.version,

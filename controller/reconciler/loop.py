@@ -10,6 +10,11 @@ stage cache and the recorded state (`controller.planning`), *build* what the pla
 state store before it is sent, so a SIGKILL at any point resumes without repeating a finished stage
 or an install. A pass that fails for lack of disk space (`StorageError`) is logged and retried on the
 next interval; what was recorded before it stays (every write is a transaction or a rename).
+
+A settled controller skips the planning and fleet phases while nothing changed (`Settled`): same
+revision, nothing committed to the state store since the last full pass (no report, no operator
+action, no other process), no build running, every fleet Ready. Then a pass costs the same at 10 or
+100,000 devices. A full pass still runs at least every `resync_s` (level-triggered all the same).
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ from controller.reconciler.shards import Shards
 from controller.sources import SpecSource
 from controller.state import DesiredRecord
 from controller.state import StateStore
+from controller.store.publish import ArtifactPublisher
 from specs.errors import OrigamiError
 from specs.errors import StorageError
 from specs.v1alpha1.protocol import DesiredState
@@ -60,12 +66,27 @@ class PassResult:
     plan: Plan | None = None
 
 
+RESYNC_S = 60.0  # a settled controller still runs a full pass this often
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a full pass that found nothing to do left: skip the next ones while `marker` holds."""
+
+    revision: str
+    marker: tuple[int, object]          # StateStore.change_marker() after the pass
+    until: float                        # a full pass again after this (clock time)
+    ready: dict[str, bool]
+    plan: Plan
+
+
 class Reconciler:
     def __init__(self, store: StateStore, source: SpecSource, builder: Builder, link: DeviceLink, signer: Signer,
                  *, progress: Progress | None = None, clock: Callable[[], float] = time.time,
                  builds: BuildQueue | None = None, online_timeout: float = ONLINE_TIMEOUT_S,
                  limits: Limits = DEFAULT_LIMITS, maintenance: Maintenance | None = None,
-                 shards: Shards | None = None) -> None:
+                 shards: Shards | None = None, publisher: ArtifactPublisher | None = None,
+                 resync_s: float = RESYNC_S) -> None:
         self.store = store
         self.source = source
         self.builder = builder
@@ -77,7 +98,8 @@ class Reconciler:
         self.revisions = RevisionTracker(store, source, limits)
         self.reports = ReportIngest(store, link, clock=clock, online_timeout=online_timeout)
         self.models = ModelPhase(store, builder, self.builds, self.progress, clock)
-        self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout)
+        self.fleets = FleetPhase(store, builder, link, signer, self.builds, self.progress, clock, online_timeout,
+                                 publisher=publisher)
         self.maintenance = maintenance
         self.shards = shards  # replicas: only the fleets and builds this one holds a lease on
         if shards is not None:
@@ -86,6 +108,9 @@ class Reconciler:
         else:  # one controller: builds a previous one left running died with it. Among replicas another
             store.interrupt_stages()  # replica may be building right now, so a starting one leaves them be
         self.storage_failures = 0  # passes that failed for lack of disk space (a metric reads it)
+        self.resync_s = resync_s
+        self._settled: Settled | None = None
+        self.skipped_passes = 0  # passes that found the controller settled and nothing changed
         self._lock = threading.Lock()
         self._kick = threading.Event()  # set by wake(): the running loop starts its next pass at once
         self._resent = False
@@ -158,6 +183,13 @@ class Reconciler:
         self.reports.ingest()
         if revision is None or repo is None:
             return result
+        settled = self._still_settled(revision.id)
+        if settled is not None:
+            self.skipped_passes += 1
+            result.ready, result.plan = dict(settled.ready), settled.plan
+            self._maintain(settled.plan)
+            return result
+        self._settled = None
         for hook in self._repo_hooks:
             hook(repo)
         plan = plan_repository(repo, RecordedState.from_store(self.store), self.builder.is_built)
@@ -175,7 +207,26 @@ class Reconciler:
         self._maintain(plan)
         result.building = len(self.builds.busy())
         result.actions = result.builds + result.installs
+        self._settle(revision.id, result)
         return result
+
+    def _still_settled(self, revision: str) -> Settled | None:
+        """The last full pass's outcome while nothing changed since; None when a full pass is due."""
+        settled = self._settled
+        if (settled is not None and settled.revision == revision and self.clock() < settled.until
+                and not self.builds.busy() and self.store.change_marker() == settled.marker):
+            return settled
+        return None
+
+    def _settle(self, revision: str, result: PassResult) -> None:
+        """Remember a pass that did nothing and left everything Ready (one replica among several never
+        settles: its leases need renewing and the others' writes are its input)."""
+        if (self.shards is not None or self.resync_s <= 0 or result.plan is None or result.actions or result.building
+                or not all(result.ready.values())
+                or not all(o.is_true("Ready") for o in self.store.objects("Model"))):
+            return
+        self._settled = Settled(revision, self.store.change_marker(), self.clock() + self.resync_s,
+                                dict(result.ready), result.plan)
 
     def _maintain(self, plan: Plan) -> None:
         """Bounded storage after the pass; a failure here is logged and never fails the pass."""
@@ -231,8 +282,13 @@ class Reconciler:
     def wake(self) -> None:
         """Start the next pass now instead of after the interval (`origami reconcile now`, a git
         webhook): a pass fetches the source first, so a pushed commit is applied without waiting for
-        the poll. Returns at once; passes never overlap."""
+        the poll. Returns at once; passes never overlap. That pass is a full one (`resync`)."""
+        self.resync()
         self._kick.set()
+
+    def resync(self) -> None:
+        """The next pass plans and visits every fleet even if nothing changed since the last one."""
+        self._settled = None
 
     def _storage_failed(self, err: StorageError) -> None:
         """A full disk: say so (an event when there is still room for one) and keep running; the

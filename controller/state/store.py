@@ -149,6 +149,15 @@ class StateStore:
                     raise self._translated(err) from err
                 self.writes += 1
 
+    def change_marker(self) -> tuple[int, object]:
+        """Changes whenever anything was committed since the last call returned the same value: this
+        process's write transactions, and other processes' (SQLite's `data_version`; PostgreSQL's WAL
+        position, which also moves for other databases of the server: a false alarm costs one full
+        pass, never a missed change)."""
+        sql = "SELECT pg_current_wal_lsn()::text" if self.url else "PRAGMA data_version"
+        rows = self._rows(sql)
+        return self.writes, rows[0][0]
+
     def _rollback(self) -> None:
         assert self._backend is not None
         try:

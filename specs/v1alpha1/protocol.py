@@ -43,6 +43,7 @@ Timestamp = Annotated[float, Field(ge=0, le=1e11)]   # seconds since the epoch (
 Name = Annotated[str, Field(max_length=128)]         # versions, agents, runtimes, board names
 Text = Annotated[str, Field(max_length=1024)]        # reasons and messages (shown cut shorter)
 Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
+ArtifactUrl = Annotated[str, Field(pattern=r"^https?://[!-~]+$", max_length=2048)]  # printable ASCII, no spaces
 Labels = Annotated[dict[Annotated[str, Field(max_length=63)], Annotated[str, Field(max_length=253)]],
                    Field(max_length=64)]
 
@@ -239,6 +240,9 @@ class DesiredState(Message):
     generation: int = Field(ge=0, le=MAX_SEQUENCE)
     sequence: int = Field(ge=1, le=MAX_SEQUENCE)
     artifact: SignedManifest | None = None   # None: keep what runs
+    # Where a device with HTTP may fetch the artifact (Range requests, resumable); signed with the rest.
+    # The device still checks the manifest's size and sha256: the URL says where, never what.
+    artifactUrl: ArtifactUrl | None = None
     chunkSize: int = Field(default=DEFAULT_CHUNK_SIZE, gt=0, le=MAX_CHUNK_SIZE)
     healthCheck: bool = True             # run a probe inference before confirming
     maxLatencyMs: float | None = Field(default=None, gt=0, le=3_600_000)
