@@ -101,8 +101,16 @@ class State:
         lines = [f"lease {x.name}: {x.holder} term {x.term}" for x in store.leases()]
         lines += [f"{o.ref}: {[(c.type, c.status, c.reason, c.message) for c in o.conditions.values()]} "
                   f"{o.fleet.reasons}" for o in store.objects("Fleet")]
-        lines += [f"install {i.install_id} {i.reason}" for i in store.installs()]
-        lines += [f"#{e.seq} {e.kind}/{e.name} {e.reason}: {e.message}" for e in store.events()[-25:]]
+        lines += [f"install {i.install_id} {i.reason} at {i.recorded_at:.1f}" for i in store.installs()]
+        failed = {o.name: store.failed_versions(o.name) for o in store.objects("Fleet")}
+        lines += [f"failed {fleet_name} {device}: {sorted(versions)}" for fleet_name, by in failed.items()
+                  for device, versions in by.items()]
+        lines += [f"device {d.device_id} online={d.online} seen={d.last_seen:.1f} "
+                  f"gen={d.reported.get('observedGeneration')} lastUpdate={d.reported.get('lastUpdate')}"
+                  for d in store.devices()]
+        ready, events = self.ready(), store.events()  # every event of an unready fleet, and the last ones
+        lines += [f"#{e.seq} {e.kind}/{e.name} {e.reason}: {e.message}" for e in events
+                  if e.kind == "Fleet" and e.name not in ready or e.seq > len(events) - 25]
         return "\n".join(lines)
 
     def close(self) -> None:
