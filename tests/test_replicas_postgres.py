@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SITES = ("a", "b", "c")
 PER_SITE = 3
 LEASE_S = 3.0
+# A member's deviceTimeoutSeconds (60) is generous for a 2 KB artifact on a loaded 2-core machine, and
+# well inside the convergence wait (180 s): a member that really fails halts its fleet, and the wait's
+# dump shows why (member failures, each device's generation and lastUpdate, the fleet's events).
 
 
 def fleet(site: str) -> str:

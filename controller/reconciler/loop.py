@@ -84,6 +84,7 @@ class Reconciler:
         if shards is not None:
             self.models.claim = shards.build
             self.fleets.holds = shards.holds_fleet
+            self.fleets.served_since = shards.fleet_taken_at
         else:  # one controller: builds a previous one left running died with it. Among replicas another
             store.interrupt_stages()  # replica may be building right now, so a starting one leaves them be
         self.storage_failures = 0  # passes that failed for lack of disk space (a metric reads it)

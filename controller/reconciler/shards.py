@@ -46,6 +46,11 @@ class Shards:
         self._taken -= {f"fleet/{n}" for n in out}
         return out
 
+    def fleet_taken_at(self, name: str) -> float | None:
+        """When this replica took the fleet (the claimant's clock); a renewal keeps it."""
+        lease = self._held.get(f"fleet/{name}")
+        return lease.acquired_at if lease is not None else None
+
     def holds_fleet(self, name: str) -> bool:
         """Checked inside the transaction that records a fleet's step."""
         lease = self._held.get(f"fleet/{name}")
