@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SITES = ("a", "b", "c")
 PER_SITE = 3
 LEASE_S = 3.0
+# A member's deviceTimeoutSeconds (60) is generous for a 2 KB artifact on a loaded 2-core machine, and
+# well inside the convergence wait (180 s): a member that really fails halts its fleet, and the wait's
+# dump shows why (member failures, each device's generation and lastUpdate, the fleet's events).
 
 
 def fleet(site: str) -> str:
@@ -101,8 +104,16 @@ class State:
         lines = [f"lease {x.name}: {x.holder} term {x.term}" for x in store.leases()]
         lines += [f"{o.ref}: {[(c.type, c.status, c.reason, c.message) for c in o.conditions.values()]} "
                   f"{o.fleet.reasons}" for o in store.objects("Fleet")]
-        lines += [f"install {i.install_id} {i.reason}" for i in store.installs()]
-        lines += [f"#{e.seq} {e.kind}/{e.name} {e.reason}: {e.message}" for e in store.events()[-25:]]
+        lines += [f"install {i.install_id} {i.reason} at {i.recorded_at:.1f}" for i in store.installs()]
+        failed = {o.name: store.failed_versions(o.name) for o in store.objects("Fleet")}
+        lines += [f"failed {fleet_name} {device}: {sorted(versions)}" for fleet_name, by in failed.items()
+                  for device, versions in by.items()]
+        lines += [f"device {d.device_id} online={d.online} seen={d.last_seen:.1f} "
+                  f"gen={d.reported.get('observedGeneration')} lastUpdate={d.reported.get('lastUpdate')}"
+                  for d in store.devices()]
+        ready, events = self.ready(), store.events()  # every event of an unready fleet, and the last ones
+        lines += [f"#{e.seq} {e.kind}/{e.name} {e.reason}: {e.message}" for e in events
+                  if e.kind == "Fleet" and e.name not in ready or e.seq > len(events) - 25]
         return "\n".join(lines)
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ class Member:
     failed_versions: frozenset[str] = frozenset()  # install refused, health check failed, timed out
     online_since: float | None = None  # start of the current online period, when the loop knows it
     last_seen: float | None = None
+    served_since: float | None = None  # since when this controller (replica) serves the fleet, when it knows
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ def assess(m: Member, version: str, digest: str | None, *, attempt_start: float 
     if base.unhealthy and (m.reached_at is not None or m.reported_digest != digest):
         # Unhealthy on what it ran before (or after proving the target): not the new version's fault.
         return replace(pending, reason=_health(m))
-    clock = max(m.assigned_at or 0.0, m.online_since or 0.0)
+    # The timeout runs while the member is online and a controller serves it: a replica that took the
+    # fleet over does not blame the member for the time the fleet had no live holder.
+    clock = max(m.assigned_at or 0.0, m.online_since or 0.0, m.served_since or 0.0)
     if m.reached_at is None and now - clock >= timeout:
         return replace(base, state="failed", timed_out=True,
                        reason=f"no proof of {version} after {timeout:g}s online")

@@ -81,6 +81,7 @@ class FleetPhase:
     revisions: dict[str, str] = field(default_factory=dict)  # bundle job key -> revision it reads
     holds: Callable[[str], bool] = field(default=lambda fleet: True)  # replicas: the fleet's lease is still ours
     publisher: ArtifactPublisher | None = None  # artifacts also served over HTTP: desired states name the URL
+    served_since: Callable[[str], float | None] = field(default=lambda fleet: None)  # replicas: when we took it
 
     # --- 1. release ---------------------------------------------------------------------------
     def release(self, repo: SpecRepository, name: str, keys: FleetKeys, outcome: ModelOutcome | None,
@@ -156,6 +157,7 @@ class FleetPhase:
         health check failed) is recorded durably, but only when it is about the assignment in force
         (its generation), so an old report cannot fail a version again after a retry."""
         failed = self.store.failed_versions(name)
+        served = self.served_since(name)
         out = []
         for d in devices:
             mine = desired.get(d.device_id)
@@ -177,7 +179,7 @@ class FleetPhase:
                 str(rep.get("healthReason", "")), mine.version if mine else None, generation,
                 _digest(payload) if mine else None, mine.assigned_at if mine else None,
                 mine.reached_at if mine else None, rep.get("modelDigest"), rep.get("observedGeneration"),
-                versions, d.online_since, d.last_seen))
+                versions, d.online_since, d.last_seen, served))
         return out
 
     def online(self, device: DeviceRecord, now: float) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -105,6 +106,7 @@ class Reconciler:
         if shards is not None:
             self.models.claim = shards.build
             self.fleets.holds = shards.holds_fleet
+            self.fleets.served_since = shards.fleet_taken_at
         else:  # one controller: builds a previous one left running died with it. Among replicas another
             store.interrupt_stages()  # replica may be building right now, so a starting one leaves them be
         self.storage_failures = 0  # passes that failed for lack of disk space (a metric reads it)
@@ -114,6 +116,7 @@ class Reconciler:
         self._lock = threading.Lock()
         self._kick = threading.Event()  # set by wake(): the running loop starts its next pass at once
         self._resent = False
+        self._takeovers: set[str] = set()  # fleets taken over whose desired states are not re-sent yet
         self._repo_hooks: list[Callable[[SpecRepository], None]] = []
         self._pass_hooks: list[Callable[[PassResult | None, float], None]] = []
 
@@ -129,12 +132,15 @@ class Reconciler:
         self._pass_hooks.append(hook)
 
     # --- one pass -------------------------------------------------------------------------------
-    def resend_desired(self) -> None:
-        """After a restart: publish every recorded desired state again, as recorded (same sequence),
-        so a device that already applied it does nothing and one that missed it (killed between
-        record and send) gets it. A payload a device would ignore (from before signed desired states,
-        or signed by a key rotated out since) is re-signed first with a new sequence and recorded."""
+    def resend_desired(self, fleet: str | None = None) -> None:
+        """After a restart (or, `fleet` given, after a replica took that fleet over): publish every
+        recorded desired state again (of that fleet's members), as recorded (same sequence), so a
+        device that already applied it does nothing and one that missed it (the controller killed
+        between record and send) gets it. A payload a device would ignore (from before signed desired
+        states, or signed by a key rotated out since) is re-signed first with a new sequence and recorded."""
         for record in self.store.desired().values():
+            if fleet is not None and record.fleet != fleet:
+                continue
             payload = record.payload
             if payload.get("keyId") != self.signer.key_id or "sequence" not in payload:
                 resigned = self._resign(record)
@@ -173,8 +179,23 @@ class Reconciler:
             for hook in self._pass_hooks:
                 hook(result, time.perf_counter() - started)
 
+    def claim_fleets(self, names: Iterable[str]) -> list[str]:
+        """The fleets of `names` this process rolls out: all of them for one controller; for a
+        replica, those it holds a lease on. A fleet a replica has just taken over gets its recorded
+        desired states re-sent first (`resend_desired(fleet)`): the replica that held it may have
+        died between recording installs and sending them, and nobody else would ever send them."""
+        if self.shards is None:
+            return list(names)
+        mine = self.shards.fleets(names)
+        self._takeovers |= self.shards.taken_fleets()
+        for name in mine:
+            if name in self._takeovers:
+                self.resend_desired(name)
+                self._takeovers.discard(name)  # only once sent: a failed publish is retried next pass
+        return mine
+
     def _pass(self) -> PassResult:
-        if not self._resent:
+        if not self._resent and self.shards is None:  # replicas re-send per fleet, as they take it
             self.resend_desired()
             self._resent = True
         result = PassResult()
@@ -197,8 +218,7 @@ class Reconciler:
         outcomes = self.models.apply(repo, plan, revision.id)
         self.fleets.begin_pass()
         result.builds = self.models.started
-        mine = self.shards.fleets(plan.graph.fleets) if self.shards else list(plan.graph.fleets)
-        for name in mine:
+        for name in self.claim_fleets(plan.graph.fleets):
             keys = plan.graph.fleets[name]
             sent, ready = self.fleets.apply(repo, plan, name, outcomes.get(keys.model), revision.id)
             result.installs += sent

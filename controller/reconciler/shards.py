@@ -30,12 +30,26 @@ class Shards:
         self.period = period
         self.clock = clock
         self._held: dict[str, Lease] = {}
+        self._taken: set[str] = set()  # leases taken (not renewed) and not yet handed to `taken_fleets`
 
     def fleets(self, names: Iterable[str]) -> list[str]:
         """The fleets of `names` this replica holds after claiming (or renewing) each, in one transaction."""
         names = list(names)
         held = self._claim_all([f"fleet/{n}" for n in names])
         return [n for n in names if held[f"fleet/{n}"]]
+
+    def taken_fleets(self) -> set[str]:
+        """The fleets this replica took (a new term, not a renewal) since the last call. Whoever held
+        one before may have died between recording an install and sending it: the caller re-sends
+        what is recorded for its members."""
+        out = {n.removeprefix("fleet/") for n in self._taken if n.startswith("fleet/")}
+        self._taken -= {f"fleet/{n}" for n in out}
+        return out
+
+    def fleet_taken_at(self, name: str) -> float | None:
+        """When this replica took the fleet (the claimant's clock); a renewal keeps it."""
+        lease = self._held.get(f"fleet/{name}")
+        return lease.acquired_at if lease is not None else None
 
     def holds_fleet(self, name: str) -> bool:
         """Checked inside the transaction that records a fleet's step."""
@@ -51,6 +65,7 @@ class Shards:
         for name in list(self._held):
             self.store.release(name, self.holder)
         self._held.clear()
+        self._taken.clear()
 
     def _claim_all(self, names: list[str]) -> dict[str, bool]:
         now = self.clock()
@@ -69,6 +84,7 @@ class Shards:
                 if lease is not None:
                     self._held[name] = lease
                     if before is None or before.term != lease.term:
+                        self._taken.add(name)
                         log.info("lease taken", extra={"lease": name, "holder": self.holder, "term": lease.term})
                 elif before is not None:
                     log.warning("lease lost", extra={"lease": name, "holder": self.holder})
