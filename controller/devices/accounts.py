@@ -66,6 +66,10 @@ class Accounts:
     collector: str = "collector"
     workers: tuple[str, ...] = ("worker",)
     gateways: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # gateway id -> its boards
+    tenants: Mapping[str, str] = field(default_factory=dict)   # device id -> its tenant (absent: `default`)
+
+    def tenant_of(self, device_id: str) -> str:
+        return self.tenants.get(device_id, "default")
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -75,8 +79,11 @@ class Accounts:
         return {board for boards in self.gateways.values() for board in boards}
 
     def to_json(self) -> str:
-        return json.dumps({"controller": self.controller, "collector": self.collector, "workers": list(self.workers),
-                           "gateways": {g: sorted(b) for g, b in sorted(self.gateways.items())}}, indent=2) + "\n"
+        data = {"controller": self.controller, "collector": self.collector, "workers": list(self.workers),
+                "gateways": {g: sorted(b) for g, b in sorted(self.gateways.items())}}
+        if self.tenants:  # only with tenants: a single-team registry stays byte for byte as before
+            data["tenants"] = dict(sorted(self.tenants.items()))
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Accounts:
@@ -85,7 +92,8 @@ class Accounts:
         gateways = {str(g): tuple(str(b) for b in boards) for g, boards in dict(data.get("gateways", {})).items()}
         if not all(isinstance(n, str) and n for n in names):
             raise ValueError("account names must be strings")
-        return cls(data["controller"], data["collector"], tuple(data["workers"]), gateways)
+        tenants = {str(d): str(t) for d, t in dict(data.get("tenants", {})).items()}
+        return cls(data["controller"], data["collector"], tuple(data["workers"]), gateways, tenants)
 
 
 def load_accounts(directory: Path) -> Accounts:

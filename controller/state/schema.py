@@ -200,6 +200,12 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # 6: tenants (controller/tenancy/): every event says whose it is; rows from before tenancy are the
+    # single team's, `default`. Reads filter by the store's tenant.
+    """
+    ALTER TABLE events ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX events_by_tenant ON events (tenant, seq);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

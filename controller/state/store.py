@@ -53,9 +53,11 @@ class StateStore:
     `path` is the SQLite file; with `url` (postgresql://user@host:port/db) the state lives in that
     database instead, and `path` stays the local file collected samples are indexed in (per replica)."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, url: str | None = None) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, url: str | None = None,
+                 tenant: str = "default") -> None:
         self.path = Path(path)
         self.url = url
+        self.tenant = tenant  # whose events this store writes and reads (controller/tenancy)
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
@@ -506,8 +508,9 @@ class StateStore:
         same transaction as the insert."""
         with self.transaction() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()[0]
-            db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
-                       (seq, time.time(), kind, name, "Warning" if warning else "Normal", reason, message, commit))
+            db.execute("INSERT INTO events (seq, ts, kind, name, type, reason, message, commit_sha, tenant) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)", (seq, time.time(), kind, name, "Warning" if warning else "Normal",
+                                                      reason, message, commit, self.tenant))
         log.info(message, extra={"event_seq": seq, "object": f"{kind}/{name}", "reason": reason})
         return seq
 
@@ -515,7 +518,7 @@ class StateStore:
                limit: int | None = None, not_before: float | None = None) -> list[Event]:
         """Events after sequence `since` (and at or after time `not_before`), oldest first; the last
         `limit` of them."""
-        sql, params = "SELECT * FROM events WHERE seq > ?", [since]
+        sql, params = "SELECT * FROM events WHERE tenant=? AND seq > ?", [self.tenant, since]
         if not_before is not None:
             sql, params = sql + " AND ts >= ?", params + [not_before]
         if kind:
@@ -560,8 +563,8 @@ def _rollout(r: Any) -> RolloutRecord:
 
 
 def open_store(state_dir: str | Path | None = None, *, read_only: bool = False,
-               url: str | None = None) -> StateStore:
+               url: str | None = None, tenant: str = "default") -> StateStore:
     """The store in `state_dir` (default: the working directory), or in the PostgreSQL database `url`
-    (default: $ORIGAMI_STATE when set)."""
+    (default: $ORIGAMI_STATE when set), reading and writing `tenant`'s events."""
     url = url or os.environ.get(STATE_URL_ENV) or None
-    return StateStore(Path(state_dir or ".") / DEFAULT_FILE, read_only=read_only, url=url)
+    return StateStore(Path(state_dir or ".") / DEFAULT_FILE, read_only=read_only, url=url, tenant=tenant)
