@@ -59,18 +59,19 @@ def run_config(args) -> int:
             raise UsageError(f"--devices-file {args.devices_file} does not exist")
         devices += [line.strip() for line in args.devices_file.read_text().splitlines()
                     if line.strip() and not line.startswith("#")]
-    tenants = None
+    tenants, namespaces = None, []
     if args.tenants:
         from controller.tenancy.config import device_tenants
         from controller.tenancy.config import load_tenants
 
-        tenants = device_tenants(load_tenants(args.tenants))
+        listed = load_tenants(args.tenants)
+        tenants, namespaces = device_tenants(listed), [t.name for t in listed]
     port = args.port or (8883 if args.tls_cert else 1883)
     files = write_broker_config(args.out, devices, gateways=_gateways(args.gateway), revoke=args.revoke,
                                 controller_user=args.controller_user, collector_user=args.collector_user,
                                 workers=args.worker, port=port, host=args.host, tls_cert=args.tls_cert,
                                 tls_key=args.tls_key, tls_ca=args.tls_ca, run_as=args.run_as or None,
-                                tenants=tenants)
+                                tenants=tenants, namespaces=namespaces)
     accounts = files.accounts
     devices_total = len(set(files.passwords) - set(accounts.services) - set(accounts.gateways))
     print(f"wrote {files.config}, {files.passwd.name}, {files.acl.name}: {devices_total} device(s), "

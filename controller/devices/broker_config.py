@@ -93,7 +93,7 @@ def _merge_accounts(old: Accounts, *, controller_user: str | None, collector_use
     kept = {g: tuple(sorted(b - revoke)) for g, b in boards.items() if g not in revoke}
     return Accounts(controller_user or old.controller, collector_user or old.collector,
                     tuple(workers) if workers else old.workers, kept,
-                    {d: t for d, t in old.tenants.items() if d not in revoke})
+                    {d: t for d, t in old.tenants.items() if d not in revoke}, old.namespaces)
 
 
 def _owner_notes(directory: Path, run_as: str | None, readable: list[Path], writable: Path) -> list[str]:
@@ -147,10 +147,11 @@ def write_broker_config(directory: Path, devices: Iterable[str], *, gateways: Ma
                         port: int | None = 1883, host: str = "0.0.0.0", tls_cert: str | None = None,
                         tls_key: str | None = None, tls_ca: str | None = None,
                         run_as: str | None = DEFAULT_RUN_AS,
-                        tenants: Mapping[str, str] | None = None) -> BrokerFiles:
+                        tenants: Mapping[str, str] | None = None, namespaces: Iterable[str] = ()) -> BrokerFiles:
     """Enroll `devices` (each logs in as itself) and `gateways` (gateway id -> the boards it carries),
     drop `revoke`, and write every file of the broker directory. Existing accounts are kept.
-    `tenants` (device id -> tenant) puts devices in their tenants' namespaces (`broker_acl`)."""
+    `tenants` (device id -> tenant) puts devices in their tenants' namespaces, each of `namespaces`
+    (tenant names) gets its own controller and collector accounts (`broker_acl`)."""
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     if bool(tls_cert) != bool(tls_key):
@@ -161,10 +162,12 @@ def write_broker_config(directory: Path, devices: Iterable[str], *, gateways: Ma
     gone = {check_device_id(d) for d in revoke}
     accounts = _merge_accounts(load_accounts(directory), controller_user=controller_user,
                                collector_user=collector_user, workers=workers, gateways=gateways, revoke=gone)
-    if tenants:
-        owned = {**accounts.tenants, **{check_device_id(d): t for d, t in tenants.items()}}
-        accounts = replace(accounts, tenants={d: t for d, t in owned.items() if d not in gone and t != "default"})
-        devices = [*devices, *tenants]
+    if tenants or namespaces:
+        owned = {**accounts.tenants, **{check_device_id(d): t for d, t in (tenants or {}).items()}}
+        spaces = set(accounts.namespaces) | {t for t in [*namespaces, *owned.values()] if t != "default"}
+        accounts = replace(accounts, tenants={d: t for d, t in owned.items() if d not in gone and t != "default"},
+                           namespaces=tuple(sorted(spaces)))
+        devices = [*devices, *(tenants or {})]
     devices = [check_device_id(d) for d in devices]
     clash = set(accounts.services) & (set(devices) | set(accounts.gateways) | accounts.boards())
     if clash:

@@ -43,7 +43,8 @@ def api_admin(who: Principal = Depends(api_principal)) -> Principal:
     return who
 
 
-@router.get("/tokens", response_model=list[TokenHolder], responses=REFUSED, summary="who holds a token of your tenant (admin)")
+@router.get("/tokens", response_model=list[TokenHolder], responses=REFUSED,
+            summary="who holds a token of your tenant (admin)")
 def list_tokens(who: Principal = Depends(api_admin), board: Dashboard = Depends(dashboard)):
     return [TokenHolder(name=p.name, tenant=p.tenant, role=p.role) for p in board.tokens.holders(board.tenant)]
 
