@@ -5,7 +5,8 @@ uses, none of them shared: its spec source, state (`STATE/tenants/NAME/`, events
 tenant), signing keys, artifact store and stage cache, build queue (`limits.parallelBuilds` workers:
 a storm of one tenant's builds waits in that tenant's queue and never takes another's workers),
 MQTT accounts in its device namespace (`controller-NAME`, `collector-NAME`, enrollment of its own
-devices only, at most `limits.devices` of them) and reconcile loop on its own thread. One dashboard
+devices only, at most `limits.devices` of them), storage limit (`limits.storage`, checked before each
+build) and reconcile loop on its own thread. One dashboard
 serves them all, each request scoped to its token's tenant (controller.tenancy.web).
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from controller.devices.accounts import load_credentials
 from controller.devices.enrollment import Enrollment
 from controller.tenancy.config import Tenant
 from controller.tenancy.config import load_tenants
+from controller.tenancy.quota import StorageQuota
 from specs.errors import OrigamiError
 from specs.errors import UsageError
 from wire.logs import get_logger
@@ -109,7 +111,8 @@ def start_tenant(args, root: Path, tenant: Tenant, broker: Any, *, signer_passph
     signer = Signer.load_or_create(state_dir, signer_passphrase)  # the tenant's own key set
     store = open_store(state_dir, tenant=tenant.name)
     limits = limits_from_args(args)
-    builder = SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits)
+    builder = StorageQuota(SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits),
+                           tenant.name, tenant.spec.limits.storage_bytes)
     builds = BuildQueue(workers=0 if args.once else tenant.spec.limits.parallelBuilds)
     hub_connection, collector_connection, enrollment = tenant_connections(broker, tenant.name)
     gate = DeviceCap(enrollment, store, tenant.spec.limits.devices)
