@@ -71,3 +71,14 @@ def test_the_tenants_file_is_checked_and_its_errors_name_the_field(tmp_path):
                                      "- {name: acme, source: {path: /b}}\n"))
     with pytest.raises(UsageError, match="source"):
         load_tenants(_file(tmp_path, "tenants:\n- {name: acme, source: {}}\n"))
+
+
+def test_the_local_cli_reads_a_tenants_state_directory_as_that_tenant(tmp_path):
+    from controller.state import open_store
+
+    written = open_store(tmp_path, tenant="acme")
+    written.emit("Fleet", "linux", "RolloutStarted", "acme's")
+    written.close()
+    local = open_store(tmp_path)  # what `origami events --state-dir STATE/tenants/acme` opens
+    assert local.tenant == "acme" and [e.message for e in local.events()] == ["acme's"]
+    assert open_store(tmp_path / "fresh").tenant == "default"

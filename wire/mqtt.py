@@ -33,6 +33,7 @@ from specs.errors import DeviceError
 from specs.errors import UsageError
 from wire.logs import get_logger
 from wire.topics import into_namespace
+from wire.topics import is_tenant_name
 from wire.topics import out_of_namespace
 
 log = get_logger("devices.mqtt")
@@ -146,8 +147,10 @@ class BrokerConnection:
             if path and not Path(path).is_file():
                 raise UsageError(f"--broker-{name.split('_')[0]} {path}: no such file")
         tls = TlsOptions(files["ca_file"], files["cert_file"], files["key_file"]) if any(files.values()) else None
-        return replace(cls.parse(url, username=username, password=password, tls=tls),
-                       tenant=env.get(ENVIRONMENT["tenant"]) or None)
+        tenant = env.get(ENVIRONMENT["tenant"]) or None
+        if tenant is not None and not is_tenant_name(tenant):
+            raise UsageError(f"${ENVIRONMENT['tenant']}: a tenant name is 1-32 lower-case letters, digits and '-'")
+        return replace(cls.parse(url, username=username, password=password, tls=tls), tenant=tenant)
 
     def in_tenant(self, tenant: str | None) -> BrokerConnection:
         """The same account in `tenant`'s device namespace."""

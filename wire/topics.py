@@ -52,6 +52,11 @@ def device_subscriptions(device_id: str) -> list[str]:
 
 # --- tenants: each tenant's devices live under their own root --------------------------------
 DEFAULT_TENANT = "default"
+TENANT_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"  # one topic level, a file name, a user-name part
+
+
+def is_tenant_name(tenant: str) -> bool:
+    return isinstance(tenant, str) and re.fullmatch(TENANT_PATTERN, tenant) is not None
 
 
 def tenant_root(tenant: str | None) -> str:

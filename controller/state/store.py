@@ -54,10 +54,13 @@ class StateStore:
     database instead, and `path` stays the local file collected samples are indexed in (per replica)."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False, url: str | None = None,
-                 tenant: str = "default") -> None:
+                 tenant: str | None = None) -> None:
+        """`tenant`: whose events this store writes and reads (controller/tenancy); None: the tenant
+        whose events the state already holds (a tenant's state directory opened by the local CLI),
+        `default` when it holds none."""
         self.path = Path(path)
         self.url = url
-        self.tenant = tenant  # whose events this store writes and reads (controller/tenancy)
+        self.tenant = tenant or "default"
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
@@ -71,6 +74,9 @@ class StateStore:
             else:
                 self._backend = SqliteBackend(self.path, read_only=read_only)
             self._migrate()
+            if tenant is None:
+                rows = self._rows("SELECT tenant FROM events ORDER BY seq DESC LIMIT 1")
+                self.tenant = rows[0][0] if rows else "default"
         except OSError as err:
             if is_disk_full(err):
                 raise disk_full_error(f"the state database {self.path.name}") from err
@@ -563,7 +569,7 @@ def _rollout(r: Any) -> RolloutRecord:
 
 
 def open_store(state_dir: str | Path | None = None, *, read_only: bool = False,
-               url: str | None = None, tenant: str = "default") -> StateStore:
+               url: str | None = None, tenant: str | None = None) -> StateStore:
     """The store in `state_dir` (default: the working directory), or in the PostgreSQL database `url`
     (default: $ORIGAMI_STATE when set), reading and writing `tenant`'s events."""
     url = url or os.environ.get(STATE_URL_ENV) or None

@@ -10,19 +10,19 @@ powers they had (every action there was), no more; admin is granted explicitly, 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from specs.errors import AuthError
+from wire.topics import TENANT_PATTERN  # noqa: F401  (re-exported: the tenants file checks names with it)
+from wire.topics import is_tenant_name
 
 DEFAULT_TENANT = "default"
 ROLES = ("viewer", "operator", "admin")
 LEGACY_ROLE = "operator"
-TENANT_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"  # one MQTT topic level, a file name, a user-name part
 
 
 def check_tenant_name(tenant: str) -> str:
-    if not isinstance(tenant, str) or not re.fullmatch(TENANT_PATTERN, tenant):
+    if not is_tenant_name(tenant):
         raise AuthError(f"tenant name {str(tenant)[:40]!r}: use 1-32 lower-case letters, digits and '-'")
     return tenant
 
