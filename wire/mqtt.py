@@ -32,6 +32,9 @@ import paho.mqtt.client as mqtt
 from specs.errors import DeviceError
 from specs.errors import UsageError
 from wire.logs import get_logger
+from wire.topics import into_namespace
+from wire.topics import is_tenant_name
+from wire.topics import out_of_namespace
 
 log = get_logger("devices.mqtt")
 
@@ -89,7 +92,7 @@ class BrokerAddress:
 ENVIRONMENT = {   # what `BrokerConnection.resolve` reads when an option is not given
     "url": "ORIGAMI_BROKER", "username": "ORIGAMI_BROKER_USERNAME", "password": "ORIGAMI_BROKER_PASSWORD",
     "password_file": "ORIGAMI_BROKER_PASSWORD_FILE", "ca_file": "ORIGAMI_BROKER_CA",
-    "cert_file": "ORIGAMI_BROKER_CERT", "key_file": "ORIGAMI_BROKER_KEY",
+    "cert_file": "ORIGAMI_BROKER_CERT", "key_file": "ORIGAMI_BROKER_KEY", "tenant": "ORIGAMI_TENANT",
 }
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
 
@@ -97,12 +100,17 @@ DEFAULT_URL = "mqtt://127.0.0.1:1883"
 @dataclass(frozen=True)
 class BrokerConnection:
     """How one account reaches the broker: address, user name, password and TLS. Every MQTT client of
-    Origami is built from one. The password never appears in repr(), str(), logs or errors."""
+    Origami is built from one. The password never appears in repr(), str(), logs or errors.
+
+    `tenant`: whose device namespace the account lives in. A client of a tenant other than `default`
+    speaks the protocol's topics (`origami/v1/devices/...`) and the link moves them under
+    `origami/v1/t/{tenant}/...` on the broker, where that tenant's ACLs are (a client-side mount point)."""
 
     address: BrokerAddress
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: TlsOptions | None = None
+    tenant: str | None = None
 
     @classmethod
     def parse(cls, url: str, *, username: str | None = None, password: str | None = None,
@@ -139,7 +147,14 @@ class BrokerConnection:
             if path and not Path(path).is_file():
                 raise UsageError(f"--broker-{name.split('_')[0]} {path}: no such file")
         tls = TlsOptions(files["ca_file"], files["cert_file"], files["key_file"]) if any(files.values()) else None
-        return cls.parse(url, username=username, password=password, tls=tls)
+        tenant = env.get(ENVIRONMENT["tenant"]) or None
+        if tenant is not None and not is_tenant_name(tenant):
+            raise UsageError(f"${ENVIRONMENT['tenant']}: a tenant name is 1-32 lower-case letters, digits and '-'")
+        return replace(cls.parse(url, username=username, password=password, tls=tls), tenant=tenant)
+
+    def in_tenant(self, tenant: str | None) -> BrokerConnection:
+        """The same account in `tenant`'s device namespace."""
+        return replace(self, tenant=tenant)
 
     @property
     def url(self) -> str:
@@ -198,6 +213,7 @@ class MqttLink:
             connection = replace(connection, tls=tls)
         self.client_id = client_id
         self.connection = connection
+        self.tenant = connection.tenant
         self.address = connection.address
         self._on_connected = on_connected
         self._handlers: dict[str, Handler] = {}
@@ -210,7 +226,7 @@ class MqttLink:
                              protocol=mqtt.MQTTv311)
         connection.configure(client)
         if will is not None:
-            client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+            client.will_set(into_namespace(will.topic, self.tenant), will.payload, qos=will.qos, retain=will.retain)
         client.reconnect_delay_set(min_delay=0.2, max_delay=10)
         client.max_inflight_messages_set(64)    # our own QoS 1 publishes in flight (chunks in a window)
         client.max_queued_messages_set(0)       # never drop what we publish while reconnecting
@@ -271,6 +287,7 @@ class MqttLink:
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1, timeout: float = 5.0) -> int:
         """Route messages on `topic_filter` to `handler`; wait for SUBACK and return the granted QoS
         (0x80 when the broker refused the subscription, e.g. by ACL). Restored after reconnects."""
+        topic_filter = into_namespace(topic_filter, self.tenant)
         with self._lock:
             self._handlers[topic_filter] = handler
         self._client.message_callback_add(topic_filter, self._route(handler))
@@ -279,7 +296,7 @@ class MqttLink:
         return self._subscribe_now(topic_filter, qos, timeout)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
-        return self._client.publish(topic, payload, qos=qos, retain=retain)
+        return self._client.publish(into_namespace(topic, self.tenant), payload, qos=qos, retain=retain)
 
     def publish_and_wait(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
                          timeout: float = 10.0) -> None:
@@ -329,7 +346,7 @@ class MqttLink:
     def _route(self, handler: Handler):
         def on_message(client, userdata, message) -> None:
             try:
-                handler(message.topic, message.payload)
+                handler(out_of_namespace(message.topic, self.tenant), message.payload)
             except Exception:  # a bad message must never kill the network thread
                 log.exception("handler failed", extra={"client": self.client_id, "topic": message.topic})
         return on_message

@@ -48,3 +48,33 @@ def controller_subscriptions() -> list[str]:
 def device_subscriptions(device_id: str) -> list[str]:
     """What a device listens to: its own desired state and transfer replies."""
     return [device_topic(device_id, channel) for channel in DEVICE_READS]
+
+
+# --- tenants: each tenant's devices live under their own root --------------------------------
+DEFAULT_TENANT = "default"
+TENANT_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"  # one topic level, a file name, a user-name part
+
+
+def is_tenant_name(tenant: str) -> bool:
+    return isinstance(tenant, str) and re.fullmatch(TENANT_PATTERN, tenant) is not None
+
+
+def tenant_root(tenant: str | None) -> str:
+    """`origami/v1` for the default tenant (today's topics), `origami/v1/t/{tenant}` for the others."""
+    return TOPIC_ROOT if tenant in (None, "", DEFAULT_TENANT) else f"{TOPIC_ROOT}/t/{tenant}"
+
+
+def into_namespace(topic: str, tenant: str | None) -> str:
+    """A protocol topic (or filter) as it is on the broker for `tenant`'s clients."""
+    root = tenant_root(tenant)
+    if root == TOPIC_ROOT or not (topic == TOPIC_ROOT or topic.startswith(TOPIC_ROOT + "/")):
+        return topic
+    return root + topic[len(TOPIC_ROOT):]
+
+
+def out_of_namespace(topic: str, tenant: str | None) -> str:
+    """A broker topic of `tenant`'s namespace as the protocol names it (inverse of `into_namespace`)."""
+    root = tenant_root(tenant)
+    if root != TOPIC_ROOT and (topic == root or topic.startswith(root + "/")):
+        return TOPIC_ROOT + topic[len(root):]
+    return topic

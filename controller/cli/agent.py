@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--state-dir", type=Path, default=Path("/var/lib/origami-agent"))
     p.add_argument("--label", action="append", default=[], help="key=value, repeatable")
     add_broker_flags(p, username_help="default: the device id")
+    p.add_argument("--tenant", default=None, metavar="NAME",
+                   help="the tenant the device belongs to: its topics live under origami/v1/t/NAME on the broker "
+                        "(env ORIGAMI_TENANT; default: the single-team topics)")
     p.set_defaults(func=run)
 
 
@@ -35,7 +38,8 @@ def run(args) -> int:
         raise UsageError("--label must be key=value")
     args.state_dir.mkdir(parents=True, exist_ok=True)
     config = AgentConfig(
-        device_id=args.id, url=connection_from_args(args, default_username=args.id), state_dir=args.state_dir,
+        device_id=args.id, url=_in_tenant(connection_from_args(args, default_username=args.id), args.tenant),
+        state_dir=args.state_dir,
         public_key=load_public_key(args.public_key),
         capabilities=lambda: detect_capabilities(Path("/"), args.state_dir), labels=labels)
     done = threading.Event()
@@ -47,3 +51,10 @@ def run(args) -> int:
     finally:
         agent.stop()
     return 0
+
+
+def _in_tenant(connection, tenant: str | None):
+    """The connection in `tenant`'s device namespace (checked: it becomes a topic level)."""
+    from controller.tenancy.roles import check_tenant_name
+
+    return connection.in_tenant(check_tenant_name(tenant)) if tenant else connection

@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     c.add_argument("--devices-file", type=Path, help="file with one device id per line")
     c.add_argument("--gateway", action="append", default=[], metavar="ID=BOARD,BOARD",
                    help="enroll a serial gateway and the boards it speaks for (repeatable)")
+    c.add_argument("--tenants", type=Path, metavar="FILE",
+                   help="the controller's tenants file: enroll each tenant's `devices` in that tenant's namespace "
+                        "(origami/v1/t/TENANT/...), readable and writable by nobody else (docs/tenancy.md)")
     c.add_argument("--revoke", action="append", default=[], metavar="ID",
                    help="remove a device or gateway (repeatable); Mosquitto needs a reload (SIGHUP)")
     c.add_argument("--controller-user", help="the controller's account (default: controller)")
@@ -56,11 +59,19 @@ def run_config(args) -> int:
             raise UsageError(f"--devices-file {args.devices_file} does not exist")
         devices += [line.strip() for line in args.devices_file.read_text().splitlines()
                     if line.strip() and not line.startswith("#")]
+    tenants, namespaces = None, []
+    if args.tenants:
+        from controller.tenancy.config import device_tenants
+        from controller.tenancy.config import load_tenants
+
+        listed = load_tenants(args.tenants)
+        tenants, namespaces = device_tenants(listed), [t.name for t in listed]
     port = args.port or (8883 if args.tls_cert else 1883)
     files = write_broker_config(args.out, devices, gateways=_gateways(args.gateway), revoke=args.revoke,
                                 controller_user=args.controller_user, collector_user=args.collector_user,
                                 workers=args.worker, port=port, host=args.host, tls_cert=args.tls_cert,
-                                tls_key=args.tls_key, tls_ca=args.tls_ca, run_as=args.run_as or None)
+                                tls_key=args.tls_key, tls_ca=args.tls_ca, run_as=args.run_as or None,
+                                tenants=tenants, namespaces=namespaces)
     accounts = files.accounts
     devices_total = len(set(files.passwords) - set(accounts.services) - set(accounts.gateways))
     print(f"wrote {files.config}, {files.passwd.name}, {files.acl.name}: {devices_total} device(s), "

@@ -39,6 +39,9 @@ def add_server_flags(parser) -> None:
     parser.add_argument("--token-file", default=os.environ.get("ORIGAMI_TOKEN_FILE"), metavar="FILE",
                         help="file whose first line is the operator token, for --server "
                              "(env ORIGAMI_TOKEN_FILE, or the token itself in ORIGAMI_TOKEN)")
+    parser.add_argument("--tenant", default=os.environ.get("ORIGAMI_TENANT"), metavar="NAME",
+                        help="with --server: the tenant meant; the controller refuses (403) a tenant other than "
+                             "the token's (env ORIGAMI_TENANT)")
 
 
 def read_token(token_file: str | None, *, required: bool = True) -> str | None:
@@ -87,12 +90,13 @@ class ControllerClient:
     """JSON over HTTP to one controller. Errors are the CLI's own: AuthError (401/403),
     NotFoundError (404, with the server's reason), UsageError (unreachable, anything else)."""
 
-    def __init__(self, server: str, token: str | None) -> None:
+    def __init__(self, server: str, token: str | None, tenant: str | None = None) -> None:
         base = server.rstrip("/")
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"--server {printable(server)[:200]}: expected http(s)://HOST:PORT")
         self.base, self.origin, self.token = base, f"{parts.scheme}://{parts.netloc}", token
+        self.tenant = tenant
 
     def get(self, path: str, params: dict | None = None) -> tuple[object, dict[str, str]]:
         """GET /api/v1/PATH?params: (the JSON answer, its headers). List values repeat the key."""
@@ -110,6 +114,8 @@ class ControllerClient:
             headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        if self.tenant:
+            headers["X-Origami-Tenant"] = self.tenant
         request = urllib.request.Request(f"{self.base}/api/v1/{path}", data=data, method=method, headers=headers)
         try:
             with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
@@ -135,7 +141,7 @@ class ControllerClient:
 
 def client_from_args(args, *, acting: bool = False) -> ControllerClient:
     """The client of `--server` and `--token-file`; `acting` commands need the token up front."""
-    return ControllerClient(args.server, read_token(args.token_file, required=acting))
+    return ControllerClient(args.server, read_token(args.token_file, required=acting), getattr(args, "tenant", None))
 
 
 def post_rollout_action(client: ControllerClient, fleet: str, action: str) -> dict:

@@ -1,5 +1,5 @@
-"""`origami operator-token [--name NAME] [--out FILE]`: a new operator token for the dashboard, the API
-and `origami rollout --controller`, handed over once.
+"""`origami operator-token [--name NAME] [--tenant T] [--role viewer|operator|admin] [--out FILE]`: a new
+token for the dashboard, the API and `origami ... --server`, bound to a tenant and a role, handed over once.
 
 The token goes to a terminal, or to a new file of mode 0600 (`--out`); never into a pipe or a
 redirected stdout, which end up in logs and CI output."""
@@ -18,6 +18,11 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write the token to this new file (mode 0600) instead of the terminal; "
                         "needed when stdout is not a terminal")
+    p.add_argument("--tenant", default="default",
+                   help="the tenant the token acts for (default: default, the single-team controller's)")
+    p.add_argument("--role", default="operator", choices=("viewer", "operator", "admin"),
+                   help="viewer reads; operator also acts on rollouts, labels and passes; admin also manages "
+                        "the tenant's tokens (default operator)")
     add_state_flag(p)
     p.set_defaults(func=run)
 
@@ -34,11 +39,13 @@ def run(args) -> int:
     if out is not None and (out.exists() or out.is_symlink()):
         raise UsageError(f"--out {out.name}: the file exists; choose a new path (the token is written only once)")
     tokens = TokenStore(Path(args.state_dir or ".") / TOKEN_FILE)
-    token = tokens.create(args.name)
+    token = tokens.create(args.name, tenant=args.tenant, role=args.role)
     replaced = "; the previous token of this operator no longer works"
+    who = f"operator {args.name}" + ("" if (args.tenant, args.role) == ("default", "operator")
+                                     else f" ({args.role} of tenant {args.tenant})")
     if out is None:
-        print(f"operator {args.name}: {token}\n(shown once; only its salted hash is kept{replaced})")
+        print(f"{who}: {token}\n(shown once; only its salted hash is kept{replaced})")
     else:
         write_secret(out, token)
-        print(f"operator {args.name}: token written to {out} (mode 0600; only its salted hash is kept{replaced})")
+        print(f"{who}: token written to {out} (mode 0600; only its salted hash is kept{replaced})")
     return 0

@@ -73,6 +73,9 @@ def register(subparsers) -> None:
     p.add_argument("--notifications", default=os.environ.get("ORIGAMI_NOTIFICATIONS"), metavar="FILE",
                    help="send commit and rollout notifications to the webhooks, Slack channels and GitHub commit "
                         "statuses this YAML file lists (docs/ci.md; env ORIGAMI_NOTIFICATIONS)")
+    p.add_argument("--tenants", default=os.environ.get("ORIGAMI_TENANTS"), metavar="FILE",
+                   help="serve several teams from this controller: each tenant's specs, devices, keys, artifacts "
+                        "and limits from this YAML file (docs/tenancy.md; env ORIGAMI_TENANTS)")
     add_server_flags(p)
     p.set_defaults(func=run)
 
@@ -134,6 +137,10 @@ def request_pass(args) -> int:
 def run(args) -> int:
     if args.path == "now":
         return request_pass(args)
+    if args.tenants:
+        from controller.tenancy.runtime import run_tenants
+
+        return run_tenants(args)
     if args.webhook_secret_file and not args.listen:
         raise UsageError("--webhook-secret-file needs --listen HOST:PORT (the webhook is served by the API)")
     from controller.collect.service import CollectionService

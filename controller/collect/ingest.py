@@ -151,6 +151,7 @@ class Collector:
         if username is not None:
             connection = connection.as_user(username, password)
         self.address = connection.address
+        self.tenant = connection.tenant  # topics move in and out of the tenant's namespace (wire.topics)
         self.stats = CollectorStats()
         self.changed = threading.Condition()        # notified after every round
         self._inbox: queue.Queue[_Message | None] = queue.Queue()
@@ -219,7 +220,7 @@ class Collector:
         if reason_code.is_failure:
             log.warning("broker refused the collector", extra={"reason": str(reason_code)})
             return
-        client.subscribe(topics.all_devices("samples"), qos=1)
+        client.subscribe(topics.into_namespace(topics.all_devices("samples"), self.tenant), qos=1)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         # Ready only once the broker acknowledged the subscription: a sample published between the
@@ -230,7 +231,8 @@ class Collector:
         self.connected.set()
 
     def _on_message(self, client, userdata, message) -> None:
-        self._inbox.put(_Message(message.topic, message.payload, message.mid, message.qos))
+        self._inbox.put(_Message(topics.out_of_namespace(message.topic, self.tenant), message.payload, message.mid,
+                                 message.qos))
 
     # --- worker -------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -345,7 +347,7 @@ class Collector:
             return  # no valid device topic to answer on; the rejection is in the index
         event = Event(deviceId=device, type="Warning", reason="SampleRejected",
                       message=f"{rejection.reason}: {rejection.message}"[:1024], digest=rejection.payload_digest)
-        self._client.publish(topics.events_topic(device), encode(event), qos=1)
+        self._client.publish(topics.into_namespace(topics.events_topic(device), self.tenant), encode(event), qos=1)
 
 
 def _valid_device(device_id: str) -> bool:

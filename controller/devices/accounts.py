@@ -66,17 +66,34 @@ class Accounts:
     collector: str = "collector"
     workers: tuple[str, ...] = ("worker",)
     gateways: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # gateway id -> its boards
+    tenants: Mapping[str, str] = field(default_factory=dict)   # device id -> its tenant (absent: `default`)
+    namespaces: tuple[str, ...] = ()   # the tenants besides `default`: each has its own service accounts
+
+    def tenant_of(self, device_id: str) -> str:
+        return self.tenants.get(device_id, "default")
+
+    def controller_of(self, tenant: str) -> str:
+        """The controller's account in `tenant`'s namespace (one connection per account: one per tenant)."""
+        return self.controller if tenant == "default" else f"{self.controller}-{tenant}"
+
+    def collector_of(self, tenant: str) -> str:
+        return self.collector if tenant == "default" else f"{self.collector}-{tenant}"
 
     @property
     def services(self) -> tuple[str, ...]:
-        return (self.controller, self.collector, *self.workers)
+        tenanted = [name for t in self.namespaces for name in (self.controller_of(t), self.collector_of(t))]
+        return (self.controller, self.collector, *self.workers, *tenanted)
 
     def boards(self) -> set[str]:
         return {board for boards in self.gateways.values() for board in boards}
 
     def to_json(self) -> str:
-        return json.dumps({"controller": self.controller, "collector": self.collector, "workers": list(self.workers),
-                           "gateways": {g: sorted(b) for g, b in sorted(self.gateways.items())}}, indent=2) + "\n"
+        data = {"controller": self.controller, "collector": self.collector, "workers": list(self.workers),
+                "gateways": {g: sorted(b) for g, b in sorted(self.gateways.items())}}
+        if self.tenants or self.namespaces:  # only with tenants: a single-team registry stays as before
+            data["tenants"] = dict(sorted(self.tenants.items()))
+            data["namespaces"] = sorted(self.namespaces)
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Accounts:
@@ -85,7 +102,9 @@ class Accounts:
         gateways = {str(g): tuple(str(b) for b in boards) for g, boards in dict(data.get("gateways", {})).items()}
         if not all(isinstance(n, str) and n for n in names):
             raise ValueError("account names must be strings")
-        return cls(data["controller"], data["collector"], tuple(data["workers"]), gateways)
+        tenants = {str(d): str(t) for d, t in dict(data.get("tenants", {})).items()}
+        namespaces = tuple(str(t) for t in data.get("namespaces", []))
+        return cls(data["controller"], data["collector"], tuple(data["workers"]), gateways, tenants, namespaces)
 
 
 def load_accounts(directory: Path) -> Accounts:

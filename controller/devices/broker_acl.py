@@ -10,6 +10,13 @@ embedded amqtt broker. Each account gets the least it needs:
   and the key announcement (`origami/v1/keys`), which every account may read;
 - the collector: read samples, write Warning events about rejected samples;
 - a split worker: read split requests, write split replies.
+
+With tenants (`accounts.tenants` names a device's tenant), a tenant's devices live under
+`origami/v1/t/TENANT/...` (wire.topics): there is no device pattern line then (it would give every
+device its id's topics in every namespace), but one block per device with its own tenant's topics
+only, so a device of tenant A can neither read nor write anything of tenant B, nor pose as a device
+of the default tenant. The controller and the collector have one account per tenant
+(`controller-TENANT`, `collector-TENANT`), each with its tenant's namespace only.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from specs.v1alpha1.protocol import device_topic
 from specs.v1alpha1.protocol import keys_topic
 from specs.v1alpha1.split import split_reply_topic
 from specs.v1alpha1.split import split_request_topic
+from wire.topics import into_namespace
 
 READ, WRITE, READWRITE, DENY = "read", "write", "readwrite", "deny"
 CONTROLLER_WRITES = tuple(channel for channel in DEVICE_READS if channel != "split/reply")
@@ -35,25 +43,39 @@ class AclRule:
     user: str | None = None  # None: a pattern line, for every user; "": anonymous clients
 
 
-def _device_rules(device: str, user: str | None) -> list[AclRule]:
+def _device_rules(device: str, user: str | None, tenant: str | None = None) -> list[AclRule]:
     rules = [AclRule(WRITE, device_topic(device, channel), user) for channel in DEVICE_PUBLISHES]
     rules.append(AclRule(WRITE, split_request_topic("+", device), user))
     rules += [AclRule(READ, device_topic(device, channel), user) for channel in DEVICE_READS]
-    return rules + [AclRule(READ, keys_topic(), user)]
+    rules.append(AclRule(READ, keys_topic(), user))
+    return [AclRule(r.access, into_namespace(r.topic, tenant), r.user) for r in rules]
 
 
-def fleet_rules(accounts: Accounts) -> list[AclRule]:
-    rules = [AclRule(READ, device_topic("+", channel), accounts.controller) for channel in DEVICE_PUBLISHES]
-    rules += [AclRule(WRITE, device_topic("+", channel), accounts.controller) for channel in CONTROLLER_WRITES]
-    rules.append(AclRule(WRITE, keys_topic(), accounts.controller))
-    rules += [AclRule(READ, device_topic("+", "samples"), accounts.collector),
-              AclRule(WRITE, device_topic("+", "events"), accounts.collector)]
+def _service_rules(accounts: Accounts, tenant: str) -> list[AclRule]:
+    controller, collector = accounts.controller_of(tenant), accounts.collector_of(tenant)
+    rules = [AclRule(READ, device_topic("+", channel), controller) for channel in DEVICE_PUBLISHES]
+    rules += [AclRule(WRITE, device_topic("+", channel), controller) for channel in CONTROLLER_WRITES]
+    rules.append(AclRule(WRITE, keys_topic(), controller))
+    rules += [AclRule(READ, device_topic("+", "samples"), collector),
+              AclRule(WRITE, device_topic("+", "events"), collector)]
+    return [AclRule(r.access, into_namespace(r.topic, tenant), r.user) for r in rules]
+
+
+def fleet_rules(accounts: Accounts, devices: Iterable[str] = ()) -> list[AclRule]:
+    """The rules of every account; `devices` (the enrolled device accounts) matter only with tenants."""
+    rules = _service_rules(accounts, "default")
+    for tenant in accounts.namespaces:
+        rules += _service_rules(accounts, tenant)
     for worker in accounts.workers:
         rules += [AclRule(READ, split_request_topic("+", "+"), worker), AclRule(WRITE, split_reply_topic("+"), worker)]
     for gateway, boards in sorted(accounts.gateways.items()):
         for board in sorted(boards):
             rules += _device_rules(board, gateway)
-    return rules + _device_rules("%u", None)
+    if not accounts.tenants and not accounts.namespaces:
+        return rules + _device_rules("%u", None)
+    for device in sorted(devices):
+        rules += _device_rules(device, device, accounts.tenant_of(device))
+    return rules
 
 
 def acl_text(rules: Iterable[AclRule]) -> str:

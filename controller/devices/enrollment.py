@@ -35,8 +35,10 @@ def has_registry(directory: Path | None) -> bool:
 class Enrollment:
     """Callable: `enrollment(device_id) -> bool`. Thread-safe; files are checked at most once a second."""
 
-    def __init__(self, directory: Path, *, recheck_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, directory: Path, *, recheck_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 tenant: str | None = None) -> None:
         self.directory = Path(directory)
+        self.tenant = tenant  # None: every enrolled device; else only that tenant's (accounts.json)
         if not has_registry(self.directory):
             raise UsageError(f"no {CREDENTIALS_FILE} in the broker directory {self.directory}; "
                              "write it with `origami broker config --out DIR --device ID ...`")
@@ -63,7 +65,10 @@ class Enrollment:
         if stamp == self._stamp:
             return
         try:
-            ids = enrolled_devices(load_credentials(self.directory), load_accounts(self.directory))
+            accounts = load_accounts(self.directory)
+            ids = enrolled_devices(load_credentials(self.directory), accounts)
+            if self.tenant is not None:
+                ids = frozenset(i for i in ids if accounts.tenant_of(i) == self.tenant)
         except (UsageError, OSError) as err:   # keep the last good set: a half-written file must not open the gate
             log.warning("enrollment registry unreadable; keeping the previous one", extra={"error": str(err)})
             return

@@ -205,6 +205,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX devices_by_last_seen ON devices (online, last_seen);
     """,
+    # 7: tenants (controller/tenancy/): every event says whose it is; rows from before tenancy are the
+    # single team's, `default`. Reads filter by the store's tenant.
+    """
+    ALTER TABLE events ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX events_by_tenant ON events (tenant, seq);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -53,9 +53,14 @@ class StateStore:
     `path` is the SQLite file; with `url` (postgresql://user@host:port/db) the state lives in that
     database instead, and `path` stays the local file collected samples are indexed in (per replica)."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, url: str | None = None) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, url: str | None = None,
+                 tenant: str | None = None) -> None:
+        """`tenant`: whose events this store writes and reads (controller/tenancy); None: the tenant
+        whose events the state already holds (a tenant's state directory opened by the local CLI),
+        `default` when it holds none."""
         self.path = Path(path)
         self.url = url
+        self.tenant = tenant or "default"
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
@@ -69,6 +74,9 @@ class StateStore:
             else:
                 self._backend = SqliteBackend(self.path, read_only=read_only)
             self._migrate()
+            if tenant is None:
+                rows = self._rows("SELECT tenant FROM events ORDER BY seq DESC LIMIT 1")
+                self.tenant = rows[0][0] if rows else "default"
         except OSError as err:
             if is_disk_full(err):
                 raise disk_full_error(f"the state database {self.path.name}") from err
@@ -515,8 +523,9 @@ class StateStore:
         same transaction as the insert."""
         with self.transaction() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()[0]
-            db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
-                       (seq, time.time(), kind, name, "Warning" if warning else "Normal", reason, message, commit))
+            db.execute("INSERT INTO events (seq, ts, kind, name, type, reason, message, commit_sha, tenant) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)", (seq, time.time(), kind, name, "Warning" if warning else "Normal",
+                                                      reason, message, commit, self.tenant))
         log.info(message, extra={"event_seq": seq, "object": f"{kind}/{name}", "reason": reason})
         return seq
 
@@ -524,7 +533,7 @@ class StateStore:
                limit: int | None = None, not_before: float | None = None) -> list[Event]:
         """Events after sequence `since` (and at or after time `not_before`), oldest first; the last
         `limit` of them."""
-        sql, params = "SELECT * FROM events WHERE seq > ?", [since]
+        sql, params = "SELECT * FROM events WHERE tenant=? AND seq > ?", [self.tenant, since]
         if not_before is not None:
             sql, params = sql + " AND ts >= ?", params + [not_before]
         if kind:
@@ -569,8 +578,8 @@ def _rollout(r: Any) -> RolloutRecord:
 
 
 def open_store(state_dir: str | Path | None = None, *, read_only: bool = False,
-               url: str | None = None) -> StateStore:
+               url: str | None = None, tenant: str | None = None) -> StateStore:
     """The store in `state_dir` (default: the working directory), or in the PostgreSQL database `url`
-    (default: $ORIGAMI_STATE when set)."""
+    (default: $ORIGAMI_STATE when set), reading and writing `tenant`'s events."""
     url = url or os.environ.get(STATE_URL_ENV) or None
-    return StateStore(Path(state_dir or ".") / DEFAULT_FILE, read_only=read_only, url=url)
+    return StateStore(Path(state_dir or ".") / DEFAULT_FILE, read_only=read_only, url=url, tenant=tenant)

@@ -13,6 +13,7 @@ from controller.collect.labels import label_one
 from controller.collect.labels import label_range
 from controller.collect.labels import label_session
 from controller.state import StateStore
+from controller.tenancy.roles import Principal
 from controller.web.views import ActionResult
 from controller.web.views import LabelRequest
 from controller.web.views import LabelResult
@@ -23,12 +24,23 @@ log = get_logger("web.actions")
 ROLLOUT_ACTIONS = {"pause": "Paused", "resume": "Resumed", "undo": "UndoRequested", "retry": "RetryRequested"}
 
 
-def rollout_action(store: StateStore, fleet: str, action: str, operator: str, channel: str) -> ActionResult:
+def signature(operator: Principal | str, channel: str) -> str:
+    """How the trail names who acted: role, name, channel and (beyond `default`) tenant; a bare name
+    (the local CLI, which acts with the state directory's own rights) as an operator."""
+    return operator.signature(channel) if isinstance(operator, Principal) else f"operator {operator} ({channel})"
+
+
+def _name(operator: Principal | str) -> str:
+    return operator.name if isinstance(operator, Principal) else operator
+
+
+def rollout_action(store: StateStore, fleet: str, action: str, operator: Principal | str,
+                   channel: str) -> ActionResult:
     """Apply one rollout action for `operator` (`channel`: "api", "dashboard" or "cli"); UsageError
     when the fleet has no rollout yet or the action is unknown."""
     if action not in ROLLOUT_ACTIONS:
         raise UsageError(f"unknown rollout action {action!r}; one of {', '.join(ROLLOUT_ACTIONS)}")
-    message = f"operator {operator} ({channel}): rollout {action}"
+    message = f"{signature(operator, channel)}: rollout {action}"
     with store.transaction():
         if action == "undo":
             ok = store.request_undo(fleet)
@@ -39,12 +51,13 @@ def rollout_action(store: StateStore, fleet: str, action: str, operator: str, ch
         if not ok:
             raise UsageError(f"fleet '{fleet}' has no rollout yet; see `origami get fleets`")
         seq = store.emit("Fleet", fleet, ROLLOUT_ACTIONS[action], message)
-    log.info("operator action", extra={"fleet": fleet, "action": action, "operator": operator, "channel": channel})
-    return ActionResult(fleet=fleet, action=action, by=operator, event=seq,
+    log.info("operator action", extra={"fleet": fleet, "action": action, "operator": _name(operator),
+                                       "channel": channel, "tenant": store.tenant})
+    return ActionResult(fleet=fleet, action=action, by=_name(operator), event=seq,
                         message=f"{action} recorded; the controller applies it on its next pass")
 
 
-def label_action(store: StateStore, index: SampleIndex, request: LabelRequest, operator: str,
+def label_action(store: StateStore, index: SampleIndex, request: LabelRequest, operator: Principal | str,
                  channel: str) -> LabelResult:
     """Label (or unlabel) samples by session, time range or id for `operator`; UsageError when
     nothing matches (or the named dataset is unknown)."""
@@ -65,10 +78,10 @@ def label_action(store: StateStore, index: SampleIndex, request: LabelRequest, o
     if request.device is not None:
         what += f" of {request.device}"
     verb = "unlabel" if label is None else f"label {label!r} on"
-    message = f"operator {operator} ({channel}): {verb} {what} ({changed} changed)"
+    message = f"{signature(operator, channel)}: {verb} {what} ({changed} changed)"
     kind, name = ("Dataset", request.dataset) if request.dataset else ("Samples", "collected")
     seq = store.emit(kind, name, "Labelled", message)
     log.info("operator action", extra={"action": "label", "how": how, "label": label, "changed": changed,
-                                       "operator": operator, "channel": channel})
-    return LabelResult(changed=changed, label=label, how=how, by=operator, event=seq,
+                                       "operator": _name(operator), "channel": channel, "tenant": store.tenant})
+    return LabelResult(changed=changed, label=label, how=how, by=_name(operator), event=seq,
                        labelRevision=index.label_revision(), message=message)

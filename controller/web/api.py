@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from fastapi.responses import StreamingResponse
 
 from controller.collect.index import Selection
+from controller.tenancy.roles import Principal
 from controller.web import samples as sampling
 from controller.web.actions import label_action
 from controller.web.actions import rollout_action
@@ -197,21 +198,28 @@ def get_fleet(name: str = Name(), board: Dashboard = Depends(dashboard)):
     return _found(fleet_view(board, name), f"Fleet/{name}")
 
 
-def api_operator(request: Request, board: Dashboard = Depends(dashboard)) -> str:
+def api_principal(request: Request, board: Dashboard = Depends(dashboard)) -> Principal:
     """A bearer token, or a dashboard session whose request carries the CSRF header and our Origin."""
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
-        name = board.tokens.verify(header[7:].strip())
-        if name is None:
+        who = board.tokens.principal(header[7:].strip())
+        if who is None:
             raise HTTPException(401, "the operator token is not valid")
-        return name
-    name = board.sessions.who(request.cookies.get(SESSION_COOKIE))
-    if name is None:
+        return who
+    who = board.sessions.holder(request.cookies.get(SESSION_COOKIE))
+    if who is None:
         raise HTTPException(401, "operator actions need `Authorization: Bearer <operator token>`")
     if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)) or \
             not origin_matches(request.headers.get("origin"), request.headers.get("host")):
         raise HTTPException(403, "cross-site request refused: send the X-CSRF-Token header from the dashboard")
-    return name
+    return who
+
+
+def api_operator(who: Principal = Depends(api_principal)) -> Principal:
+    """The caller, when its role may act (rollouts, labels, reconcile now): 403 with the reason otherwise."""
+    if not who.may("operator"):
+        raise HTTPException(403, who.refusal("operator", "this action"))
+    return who
 
 
 @router.post("/fleets/{name}/rollout/{action}", response_model=ActionResult, responses={
@@ -219,7 +227,7 @@ def api_operator(request: Request, board: Dashboard = Depends(dashboard)) -> str
     403: {"model": Problem, "description": "cross-site request refused"}, **NOT_FOUND},
     summary="pause, resume, undo or retry a fleet's rollout (operator token required)")
 def post_rollout_action(action: Literal["pause", "resume", "undo", "retry"], name: str = Name(),
-                        operator: str = Depends(api_operator), board: Dashboard = Depends(dashboard)):
+                        operator: Principal = Depends(api_operator), board: Dashboard = Depends(dashboard)):
     try:
         return rollout_action(board.store, name, action, operator, "api")
     except UsageError as err:
@@ -358,7 +366,7 @@ def rejected_samples(device: str | None = Query(None, min_length=1, max_length=2
     403: {"model": Problem, "description": "cross-site request refused"},
     404: {"model": Problem, "description": "no sample matches, or no such dataset"}},
     summary="label samples by session, time range or id; null unlabels (operator token required)")
-def post_label(request: LabelRequest, operator: str = Depends(api_operator),
+def post_label(request: LabelRequest, operator: Principal = Depends(api_operator),
                board: Dashboard = Depends(dashboard)):
     try:
         return label_action(board.store, board.sample_index(), request, operator, "api")

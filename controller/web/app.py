@@ -27,6 +27,8 @@ from prometheus_client import generate_latest
 from controller.collect.index import SampleIndex
 from controller.state import StateStore
 from controller.store.artifacts import ArtifactStore
+from controller.tenancy import tokens_api
+from controller.tenancy.roles import DEFAULT_TENANT
 from controller.web import api
 from controller.web import pages
 from controller.web import records_api
@@ -52,7 +54,7 @@ def create_app(store: StateStore, artifacts: ArtifactStore | None = None, metric
                *, tokens: TokenStore, require_read_auth: bool = False, samples: SampleIndex | None = None,
                hosts: HostPolicy | None = None, max_streams: int = DEFAULT_MAX_STREAMS,
                stream_idle: float = DEFAULT_IDLE_SECONDS, reconcile_now: Callable[[], None] | None = None,
-               webhook_secret: bytes | None = None) -> FastAPI:
+               webhook_secret: bytes | None = None, tenant: str = DEFAULT_TENANT) -> FastAPI:
     app = FastAPI(title="Origami controller API", version=__version__,
                   description="Status of datasets, models, fleets, rollouts and devices; operator actions "
                               "(need `Authorization: Bearer <operator token>`).",
@@ -60,11 +62,12 @@ def create_app(store: StateStore, artifacts: ArtifactStore | None = None, metric
     app.state.dashboard = Dashboard(store, artifacts, metrics or ControllerMetrics(store), tokens, require_read_auth,
                                     samples=samples, hosts=hosts or HostPolicy(), streams=StreamSlots(max_streams),
                                     stream_idle=stream_idle, reconcile_now=reconcile_now,
-                                    webhook_secret=webhook_secret)
+                                    webhook_secret=webhook_secret, tenant=tenant)
     app.include_router(api.router)
     app.include_router(records_api.router)
     app.include_router(triggers.router)
     app.include_router(pages.router)
+    app.include_router(tokens_api.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/metrics", include_in_schema=False)

@@ -20,6 +20,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.tenancy.roles import DEFAULT_TENANT
+from controller.tenancy.roles import LEGACY_ROLE
+from controller.tenancy.roles import Principal
+from controller.tenancy.roles import check_role
+from controller.tenancy.roles import check_tenant_name
 from specs.errors import AuthError
 from wire.files import atomic_write
 from wire.logs import get_logger
@@ -55,12 +60,13 @@ class Operator:
 
 
 class TokenStore:
-    """Named operator tokens, stored hashed. Thread-safe."""
+    """Named operator tokens, stored hashed, each bound to a tenant and a role (entries written
+    before tenancy have neither: `default`/`operator`, see controller.tenancy.roles). Thread-safe."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._verified: dict[bytes, str] = {}  # sha256(token) -> name: skip scrypt for a token seen before
+        self._verified: dict[bytes, Principal] = {}  # sha256(token) -> who: skip scrypt for a token seen before
 
     def _entries(self) -> list[dict]:
         if not self.path.exists():
@@ -74,24 +80,38 @@ class TokenStore:
     def names(self) -> list[str]:
         return [e["name"] for e in self._entries()]
 
-    def create(self, name: str) -> str:
-        """A new token for `name` (replacing that name's old one); the plain token is returned once."""
+    def holders(self, tenant: str | None = None) -> list[Principal]:
+        """Who holds a token (of `tenant`, or of every tenant), without any secret."""
+        every = [_principal(e) for e in self._entries()]
+        return [p for p in every if tenant is None or p.tenant == tenant]
+
+    def create(self, name: str, *, tenant: str = DEFAULT_TENANT, role: str = LEGACY_ROLE) -> str:
+        """A new token for `name` in `tenant` with `role` (replacing that name's old one in that
+        tenant); the plain token is returned once."""
         if not name or not name.replace("-", "").replace("_", "").isalnum():
             raise AuthError(f"operator name {name!r}: use letters, digits, '-' and '_'")
+        check_tenant_name(tenant)
+        check_role(role)
         token = secrets.token_urlsafe(32)
         salt = os.urandom(16)
         with self._lock:
-            entries = [e for e in self._entries() if e["name"] != name]
-            entries.append({"name": name, "salt": salt.hex(), "scrypt": _hash(token, salt).hex(),
-                            "created": time.time()})
+            entries = [e for e in self._entries() if (e["name"], _principal(e).tenant) != (name, tenant)]
+            entries.append({"name": name, "tenant": tenant, "role": role, "salt": salt.hex(),
+                            "scrypt": _hash(token, salt).hex(), "created": time.time()})
             atomic_write(self.path, json.dumps({"tokens": entries}, indent=2).encode())
             os.chmod(self.path, 0o600)
             self._verified.clear()
-        log.info("operator token created", extra={"operator": name, "file": str(self.path)})
+        log.info("operator token created", extra={"operator": name, "tenant": tenant, "role": role,
+                                                  "file": str(self.path)})
         return token
 
     def verify(self, token: str | None) -> str | None:
         """The operator's name for a valid token, else None."""
+        who = self.principal(token)
+        return who.name if who else None
+
+    def principal(self, token: str | None) -> Principal | None:
+        """Who a valid token belongs to (name, tenant, role), else None."""
         if not token or len(token) > 512:
             return None
         quick = hashlib.sha256(token.encode()).digest()
@@ -100,9 +120,13 @@ class TokenStore:
                 return self._verified[quick]
             for entry in self._entries():
                 if hmac.compare_digest(_hash(token, bytes.fromhex(entry["salt"])), bytes.fromhex(entry["scrypt"])):
-                    self._verified[quick] = entry["name"]
-                    return entry["name"]
+                    self._verified[quick] = _principal(entry)
+                    return self._verified[quick]
         return None
+
+
+def _principal(entry: dict) -> Principal:
+    return Principal(entry["name"], entry.get("tenant", DEFAULT_TENANT), entry.get("role", LEGACY_ROLE))
 
 
 def ensure_operator_token(state_dir: str | Path, name: str = "operator") -> tuple[TokenStore, str | None]:
@@ -157,17 +181,22 @@ class Sessions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sessions: dict[str, tuple[str, float]] = {}
+        self._sessions: dict[str, tuple[Principal, float]] = {}
 
-    def open(self, name: str) -> str:
+    def open(self, who: Principal | str) -> str:
+        """A session for `who` (a bare name: the default tenant's operator, as before roles)."""
         sid = secrets.token_urlsafe(32)
         with self._lock:
             now = time.time()
             self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
-            self._sessions[sid] = (name, now + SESSION_SECONDS)
+            self._sessions[sid] = (who if isinstance(who, Principal) else Principal(who), now + SESSION_SECONDS)
         return sid
 
     def who(self, sid: str | None) -> str | None:
+        holder = self.holder(sid)
+        return holder.name if holder else None
+
+    def holder(self, sid: str | None) -> Principal | None:
         if not sid:
             return None
         with self._lock:

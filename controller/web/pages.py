@@ -32,6 +32,7 @@ from controller.web.auth import csrf_matches
 from controller.web.auth import new_csrf_token
 from controller.web.context import Dashboard
 from controller.web.context import dashboard
+from controller.web.context import shared
 from controller.web.hosts import origin_matches
 from controller.web.views import LabelRequest
 from controller.web.views import device_detail
@@ -115,12 +116,10 @@ async def fleet_action(request: Request, name: str, action: str, board: Dashboar
     problem = _cross_site(request, form)
     if problem:
         return render(request, "refused.html", 403, problem=problem, back=f"/fleets/{name}")
-    operator = board.operator(request)
-    if form.get("token"):
-        operator = board.tokens.verify(form["token"])
-    if operator is None:
-        return render(request, "refused.html", 401, back=f"/fleets/{name}",
-                      problem="pause, resume, undo and retry need a valid operator token")
+    operator = board.actor(request, form.get("token"))
+    refused = board.refusal(operator, "pause, resume, undo and retry")
+    if refused:
+        return render(request, "refused.html", refused[0], back=f"/fleets/{name}", problem=refused[1])
     if action not in ROLLOUT_ACTIONS:
         return render(request, "refused.html", 404, problem=f"unknown action {action!r}", back=f"/fleets/{name}")
     try:
@@ -214,9 +213,10 @@ async def dataset_label(request: Request, name: str, board: Dashboard = Depends(
     problem = _cross_site(request, form)
     if problem:
         return render(request, "refused.html", 403, problem=problem, back=back)
-    operator = board.tokens.verify(form["token"]) if form.get("token") else board.operator(request)
-    if operator is None:
-        return render(request, "refused.html", 401, back=back, problem="labelling needs a valid operator token")
+    operator = board.actor(request, form.get("token"))
+    refused = board.refusal(operator, "labelling")
+    if refused:
+        return render(request, "refused.html", refused[0], back=back, problem=refused[1])
     how = form.get("how")
     try:
         if how == "session":
@@ -255,12 +255,12 @@ def login_page(request: Request):
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, board: Dashboard = Depends(dashboard)):
+async def login(request: Request, board: Dashboard = Depends(shared)):
     form = await _form(request)
     target = form.get("next", "/")
     target = target if target.startswith("/") and not target.startswith("//") else "/"
     problem = _cross_site(request, form)
-    name = None if problem else board.tokens.verify(form.get("token"))
+    name = None if problem else board.tokens.principal(form.get("token"))
     if name is None:
         return render(request, "login.html", 401, next=target, problem=problem or "that token is not valid")
     response: Response = RedirectResponse(target, status_code=303)
@@ -270,7 +270,7 @@ async def login(request: Request, board: Dashboard = Depends(dashboard)):
 
 
 @router.post("/logout")
-async def logout(request: Request, board: Dashboard = Depends(dashboard)):
+async def logout(request: Request, board: Dashboard = Depends(shared)):
     form = await _form(request)
     if _cross_site(request, form) is None:
         board.sessions.close(request.cookies.get(SESSION_COOKIE))

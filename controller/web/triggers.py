@@ -21,6 +21,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from controller.tenancy.roles import Principal
 from controller.web.api import api_operator
 from controller.web.context import Dashboard
 from controller.web.context import dashboard
@@ -81,8 +82,8 @@ def _wake(board: Dashboard, who: str) -> ReconcileRequested:
 @router.post("/reconcile", status_code=202, response_model=ReconcileRequested, responses={
     401: {"description": "no valid operator token"}, 503: {"description": "no reconcile loop here"}},
     summary="fetch the specs and run a pass now, not at the next poll (operator token required)")
-def post_reconcile(operator: str = Depends(api_operator), board: Dashboard = Depends(dashboard)):
-    return _wake(board, f"operator {operator} (api)")
+def post_reconcile(operator: Principal = Depends(api_operator), board: Dashboard = Depends(dashboard)):
+    return _wake(board, operator.signature("api"))
 
 
 async def _bounded_body(request: Request) -> bytes:

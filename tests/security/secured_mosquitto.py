@@ -107,14 +107,16 @@ def start_generated(files: BrokerFiles, port: int, ca_file: str | None = None) -
 
 @contextmanager
 def generated_mosquitto(devices: list[str], *, gateways: dict[str, list[str]] | None = None,
-                        tls: bool = False) -> Iterator[SecuredBroker]:
+                        tls: bool = False, tenants: dict[str, str] | None = None,
+                        namespaces: tuple[str, ...] = ()) -> Iterator[SecuredBroker]:
     """Write the broker directory with `origami broker config`'s code and run Mosquitto on it."""
     root = searchable_directory()
     try:
         material = write_tls_material(root / "tls") if tls else None
         port = free_port()
         files = write_broker_config(root / "broker", devices, gateways=gateways, port=port, host="127.0.0.1",
-                                    tls_cert=material and material.cert_file, tls_key=material and material.key_file)
+                                    tls_cert=material and material.cert_file, tls_key=material and material.key_file,
+                                    tenants=tenants, namespaces=namespaces)
         assert files.notes == (), files.notes   # every file Mosquitto needs is readable by the user it drops to
         broker = start_generated(files, port, material and material.ca_file)
         try:
