@@ -211,7 +211,7 @@ def run_the_loop(tmp, url, words, *, utterances, epochs, units, seconds, timeout
         installs = loop.fleet.installs()   # digests from the devices' Installed events (the Pico's over serial)
         assert all(len(installs[d]) == 2 and installs[d][0] != installs[d][1] for d in loop.fleet.device_ids), \
             installs
-        return v1, v2
+        return loop.state.object("Model", "kws").model.variants["int8"]
     finally:
         ROOM.say(None)
         ROOM.play(None)
@@ -227,5 +227,6 @@ def test_microphones_collect_label_retrain_and_roll_out_to_linux_boards_and_the_
 @pytest.mark.slow
 @needs_espeak
 def test_the_full_vocabulary_loop(tmp_path, mosquitto):
-    run_the_loop(tmp_path, mosquitto.url, list(SPEECH_KEYWORDS), utterances=60, epochs=10,
-                 units=[64, 64, 64, 64, 64], seconds=10, timeout=900)
+    int8 = run_the_loop(tmp_path, mosquitto.url, list(SPEECH_KEYWORDS), utterances=60, epochs=10,
+                        units=[64, 64, 64, 64, 64], seconds=10, timeout=900)
+    assert int8.passed and int8.accuracy >= 0.8   # measured 0.905 (12 classes: chance is 0.08)
