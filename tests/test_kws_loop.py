@@ -200,7 +200,7 @@ def run_the_loop(tmp, url, words, *, utterances, epochs, units, seconds, timeout
         assert main(["samples", "label", "no", "--session", "say-no", "--state-dir", str(loop.state_dir)]) == 0
         v2 = loop.retrained(v1, timeout)
         after = loop.service.provider.digest(source)
-        assert after != before
+        assert after != before and v2 != v1
         pinned = loop.service.provider.samples(source)
         assert pinned.labels == ["no"] * expected and pinned.x.shape == (expected, 16000, 1)
         assert float(np.abs(pinned.x).max()) <= 1.0            # int16 PCM read as full scale, like the speech
