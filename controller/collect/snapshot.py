@@ -184,12 +184,13 @@ class PinnedManifests:
 
 def pinned_for_build(provider, sources) -> dict[str, str] | None:
     """Source key -> pinned manifest of each collected source among `sources`, for a build in another
-    process; None when this process has no collector (the build then says it needs one). Only what is
-    pinned already: pinning now could give the build other data than its keys say."""
-    if not isinstance(provider, CollectedSnapshots):
+    process; None when there is none or this process has no collector (the build then says it needs
+    one). Only what is pinned already: pinning now could give the build other data than its keys say."""
+    collected = [s for s in sources if isinstance(s, CollectedSource)]
+    if not collected or not isinstance(provider, CollectedSnapshots):
         return None
     pins = {}
-    for source in sources:
-        if isinstance(source, CollectedSource) and (pin := provider.index.pin(source_key(source))):
+    for source in collected:
+        if pin := provider.index.pin(source_key(source)):
             pins[source_key(source)] = pin["manifest"]
     return pins

@@ -68,8 +68,13 @@ def run_job(job: dict[str, Any], send: Callable[..., None]) -> dict[str, int]:
     if job.get("collected") is not None:  # collected samples: the snapshots the controller pinned
         from controller.collect.snapshot import PinnedManifests
         from controller.pipeline.collected import register_collected_provider
+        from controller.planning.keys import dataset_key
 
         register_collected_provider(PinnedManifests(store, job["collected"]))
+        # A snapshot pinned between planning and this start would be built under the old key: refuse.
+        if dataset_key(repo, repo.models[job["model"]].spec.dataset) != job["keys"]["dataset"]:
+            raise StageError(f"Model {job['model']}: its collected samples were pinned anew after this build was "
+                             "planned; the next reconcile pass builds the new snapshot")
     build_model(repo, job["model"], ModelKeys(**job["keys"]), store, cache, lambda line: send(progress=line),
                 allow_repo_code=bool(job["allow_repo_code"]), limits=limits)
     return dict(cache.executions)
