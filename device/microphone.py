@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.signals import device_seed
 from specs.errors import UsageError
 from specs.v1alpha1.collection import PCM16_FULL_SCALE
 
@@ -92,8 +93,6 @@ class Microphone:
     dtype = "int16"
 
     def __init__(self, device_id: str, rate_hz: float = 16_000.0, room: Room = ROOM) -> None:
-        from device.signals import device_seed
-
         self.rate_hz = rate_hz
         self.room = room
         self._rng = np.random.default_rng(device_seed(device_id, "microphone"))
