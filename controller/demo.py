@@ -125,7 +125,8 @@ def _show_first_install(store, fleet: str) -> None:
 class _Controller:
     """The embedded broker, the virtual fleet and the reconcile loop on its thread, as `reconcile` runs them."""
 
-    def __init__(self, work: Path, specs: Path, fleet: dict[str, int] | None = None) -> None:
+    def __init__(self, work: Path, specs: Path, fleet: dict[str, int] | None = None, *, collect: bool = False) -> None:
+        """`collect`: run the sample collector too, with the campaigns the specs ask for (demo-kws)."""
         from controller.devices.hub import DeviceHub
         from controller.devices.signing import Signer
         from controller.embedded_broker import EmbeddedBroker
@@ -155,8 +156,16 @@ class _Controller:
         self.hub = DeviceHub(self.broker.url, self.builder.store, client_id="origami-demo-controller").start()
         self.hub.announce_keys(signer.announcement())
         self.builds = BuildQueue(workers=1)
+        self.collection = None
+        if collect:
+            from controller.collect.service import CollectionService
+
+            self.collection = CollectionService(self.broker.url, self.store.path, self.builder.store, store=self.store,
+                                                client_id="origami-demo-collector", campaign_link=self.hub.link).start()
         loop = Reconciler(self.store, GitSource(str(specs), self.state / "source", interval=1.0), self.builder,
                           HubLink(self.hub), signer, builds=self.builds)
+        if self.collection is not None:
+            loop.on_repository(lambda repo: self.collection.apply(repo, self.store.devices()))
         self.stop_loop = threading.Event()
         self.thread = threading.Thread(target=loop.run, args=(self.stop_loop,), kwargs={"interval": 1.0}, daemon=True)
         self.thread.start()
@@ -171,6 +180,8 @@ class _Controller:
         self.builds.stop()
         if self.worker is not None:
             self.worker.stop()
+        if self.collection is not None:
+            self.collection.stop()
         self.hub.stop()
         self.devices.stop()
         self.broker.stop()

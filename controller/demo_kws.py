@@ -1,16 +1,18 @@
-"""`make demo-kws`: keyword spotting (issue 18) through the whole lifecycle on the embedded defaults.
+"""`make demo-kws`: keyword spotting (issue 18) through the whole lifecycle, closed loop included.
 
 1. examples/keyword-spotting is copied into a real git repository in a temp directory, with fewer
-   clips and epochs than the example so that it finishes in a few minutes on two cores (it says so);
+   clips and epochs than the example so that it finishes in a few minutes on two cores (it says so),
+   and a `collected` source per fleet (the fleets' microphones) beside the generated speech;
 2. a virtual fleet starts: Linux boards (rpi4) running the device agent and microcontrollers
-   (nano33ble, pico) with real TFLM behind a gateway;
+   (nano33ble, pico) with real TFLM behind a gateway; the controller runs the sample collector;
 3. the controller reconciles the repository: espeak-ng speech -> MFCCs -> the MLPerf Tiny DS-CNN ->
    int8, measured on TFLM, gated, and rolled out canary-first until every device reports it;
-4. the int8 model card's input section (what a device must do to a microphone's second of audio) and
-   the status table.
-
-Not here yet (issue 18, part 2): virtual microphones streaming windows through the collector,
-`origami samples label`, the retrain they trigger, and the emulated boards' own accuracy.
+4. the closed loop: a commit asks the Linux fleet for a recording session (Fleet.spec.collect), the
+   microcontrollers' samplers stream too (int16 PCM in SAMPLES frames through the gateway), while
+   someone in the room says "yes" (held-out espeak-ng utterances, another seed than the training
+   set's); `origami samples label yes --session ...` labels the session, the collected snapshots
+   change, the retrain policy retrains, and the new model rolls out to every board;
+5. the status table.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import git
@@ -27,13 +30,17 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from controller.cli.main import main
+from controller.demo import TIMEOUT_S
 from controller.demo import _Controller
+from controller.demo import _progress_line
 from controller.demo import _show_releases
 from controller.demo import _wait_converged
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "keyword-spotting"
 FLEET = {"rpi4": 3, "nano33ble": 2, "pico": 2}
 DEMO_UTTERANCES, DEMO_EPOCHS = 100, 15
+SESSION, WORD = "demo-say-yes", "yes"
+SECONDS, MCU_WINDOWS = 4, 2          # per Linux board (one window a second) and per microcontroller
 
 
 def _spec_repository(work: Path) -> tuple[Path, str]:
@@ -41,7 +48,13 @@ def _spec_repository(work: Path) -> tuple[Path, str]:
     specs = work / "specs"
     shutil.copytree(EXAMPLE, specs)
     dataset = yaml.safe_load((specs / "dataset.yaml").read_text())
-    dataset["spec"]["sources"][0]["utterancesPerWord"] = DEMO_UTTERANCES
+    speech = dataset["spec"]["sources"][0]
+    speech["utterancesPerWord"] = DEMO_UTTERANCES
+    # The fleets' microphones: labelled windows from either fleet join the generated clips; one session
+    # of every board is enough for a new snapshot (examples would ask for more: minNewSamples).
+    dataset["spec"]["sources"] += [{"type": "collected", "fleet": fleet, "sensor": "microphone", "window": 16000,
+                                    "labels": list(speech["words"])} for fleet in ("kws-linux", "kws-mcu")]
+    dataset["spec"]["retrain"] = {"minNewSamples": 2}
     (specs / "dataset.yaml").write_text(yaml.safe_dump(dataset, sort_keys=False))
     model = yaml.safe_load((specs / "model.yaml").read_text())
     model["spec"]["training"]["epochs"] = DEMO_EPOCHS
@@ -51,6 +64,80 @@ def _spec_repository(work: Path) -> tuple[Path, str]:
     repo.git.add(A=True)
     return specs, repo.index.commit(f"keyword-spotting example ({DEMO_UTTERANCES} clips per class, "
                                     f"{DEMO_EPOCHS} epochs for the demo)").hexsha
+
+
+def _commit_session(specs: Path) -> str:
+    """The Linux fleet asked for a recording session: the collect section of Fleet/kws-linux."""
+    docs = list(yaml.safe_load_all((specs / "fleets.yaml").read_text()))
+    for doc in docs:
+        if doc["metadata"]["name"] == "kws-linux":
+            doc["spec"]["collect"] = {"sensor": "microphone", "rateHz": 16000, "durationSeconds": SECONDS,
+                                      "session": SESSION}
+    (specs / "fleets.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    repo = git.Repo(specs)
+    repo.git.add(A=True)
+    return repo.index.commit(f"record a microphone session ({SESSION}) on the Linux boards").hexsha
+
+
+def _held_out_room(specs: Path) -> None:
+    """The room the virtual microphones hear: the example's words from another seed than the training set's."""
+    from controller.pipeline.speech import speech
+    from device.microphone import ROOM
+    from device.microphone import Utterances
+    from specs.v1alpha1.dataset import SpeechSource
+
+    source = yaml.safe_load((specs / "dataset.yaml").read_text())["spec"]["sources"][0]
+    held_out = SpeechSource(**{**source, "utterancesPerWord": 4, "seed": source["seed"] + 1000})
+    ROOM.play(Utterances.of(*speech(held_out)))
+    ROOM.say(WORD)
+
+
+def _record(controller: _Controller, specs: Path) -> bool:
+    """Linux boards record the session the commit asks for; the microcontrollers' samplers stream too."""
+    _held_out_room(specs)
+    for board in controller.devices.linux.values():
+        board.collection.pace = 0     # the room's audio is replayed as fast as it is made
+    sha = _commit_session(specs)
+    print(f"\n== The closed loop: someone says \"{WORD}\" near every microphone\n"
+          f"demo: committed {sha[:12]}: Fleet kws-linux collects {SECONDS} s of microphone audio "
+          f"(session {SESSION}); the microcontrollers stream {MCU_WINDOWS} windows each (int16 PCM over serial)",
+          flush=True)
+    for mcu in controller.devices.mcus.values():
+        mcu.listen(MCU_WINDOWS, session=SESSION)
+    expected = SECONDS * len(controller.devices.linux) + MCU_WINDOWS * len(controller.devices.mcus)
+    if not controller.collection.collector.wait_for(windows=expected, timeout=120):
+        print(f"demo: the collector stored {controller.collection.collector.stats.windows} of {expected} "
+              "windows in 120 s", file=sys.stderr)
+        return False
+    state = ["--state-dir", str(controller.state)]
+    print(f"\n$ origami samples ls --session {SESSION} --limit 4", flush=True)
+    main(["samples", "ls", "--session", SESSION, "--limit", "4", *state])
+    print(f"\n$ origami samples label {WORD} --session {SESSION}", flush=True)
+    return main(["samples", "label", WORD, "--session", SESSION, *state]) == 0
+
+
+def _wait_retrained(controller: _Controller, before: dict[str, str]) -> bool:
+    """Every fleet Ready on another version than `before` (no commit: the collected snapshots changed)."""
+    print("\n== Retrain on the labelled windows (retrain policy), roll out", flush=True)
+    started, last = time.monotonic(), ""
+    while time.monotonic() - started < TIMEOUT_S:
+        line = _progress_line(controller.store, controller.fleets, started)
+        if line.split("s  ", 1)[-1] != last:
+            print(line, flush=True)
+            last = line.split("s  ", 1)[-1]
+        objs = [controller.store.object("Fleet", f) for f in controller.fleets]
+        if all(o.is_true("Ready") and o.fleet.version != before[o.name] for o in objs):
+            print(f"  every device reports the retrained version ({time.monotonic() - started:.0f}s)", flush=True)
+            return True
+        time.sleep(1.0)
+    print(f"demo: not retrained after {TIMEOUT_S}s", file=sys.stderr)
+    return False
+
+
+def _show_snapshots(controller: _Controller) -> None:
+    for event in controller.store.events(kind="Dataset", name="keywords"):
+        if event.reason == "SnapshotPinned":
+            print(f"  Dataset/keywords {event.reason}: {event.message}", flush=True)
 
 
 def _show_card(controller: _Controller, specs: Path) -> None:
@@ -86,14 +173,23 @@ def run() -> int:
           "to stay within a few minutes")
     if main(["validate", str(specs)]) != 0:
         return 1
-    controller = _Controller(work, specs, FLEET)
+    controller = _Controller(work, specs, FLEET, collect=True)
     try:
         if not _wait_converged(controller.store, controller.fleets, first,
                                "Reconcile: synthesise speech, train, squeeze, measure, roll out"):
             return 1
         _show_releases(controller.store, controller.fleets)
         _show_card(controller, specs)
+        before = {name: controller.store.object("Fleet", name).fleet.version for name in controller.fleets}
+        if not _record(controller, specs) or not _wait_retrained(controller, before):
+            return 1
+        _show_snapshots(controller)
+        _show_releases(controller.store, controller.fleets)
     finally:
+        from device.microphone import ROOM
+
+        ROOM.say(None)
+        ROOM.play(None)
         controller.stop()
     print("\n== Status table\n$ origami status", flush=True)
     return main(["status", "--state-dir", str(controller.state)])

@@ -178,7 +178,8 @@ class CollectionRun:
 
     def run(self) -> int:
         r = self.request
-        key = WindowKey(r.sensor, r.rateHz, tuple(self.signal.shape(r.window)), "float32", r.session, r.label,
+        dtype = getattr(self.signal, "dtype", "float32")  # a microphone gives int16 PCM, as its ADC does
+        key = WindowKey(r.sensor, r.rateHz, tuple(self.signal.shape(r.window)), dtype, r.session, r.label,
                         r.fleet, r.campaign)
         period = r.window / r.rateHz
         start, begun = now(), time.monotonic()

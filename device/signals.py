@@ -5,6 +5,7 @@
   a slightly tilted mounting), so windows from two devices never look the same.
 - `sine`: one channel, a sine with per-device amplitude, frequency and noise.
 - `camera`: 8x8 grey frames from scikit-learn's packaged digits (the label picks the digit).
+- `microphone`: 16 kHz int16 PCM replaying held-out utterances (`device/microphone.py`).
 
 Every source is seeded from the device id, so a device replays the same signal after a restart.
 """
@@ -19,7 +20,7 @@ import numpy as np
 from specs.errors import UsageError
 from specs.v1alpha1.dataset import GESTURE_CLASSES
 
-SENSORS = ("accel", "sine", "camera")
+SENSORS = ("accel", "sine", "camera", "microphone")
 
 
 def device_seed(device_id: str, salt: str = "") -> int:
@@ -34,7 +35,8 @@ class SignalSource(Protocol):
         """Shape of one window of `window` readings."""
 
     def window(self, window: int, label: str | None) -> np.ndarray:
-        """The next window (float32); `label` says what the device is doing, when it is known."""
+        """The next window (float32, or the source's `dtype` when it has one); `label` says what the
+        device is doing, when it is known."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,9 @@ class DigitsCamera:
 
 def signal_for(sensor: str, device_id: str, rate_hz: float) -> SignalSource:
     """The virtual sensor named `sensor` of device `device_id`."""
-    kinds = {"accel": Accelerometer, "sine": Sine, "camera": DigitsCamera}
+    from device.microphone import Microphone
+
+    kinds = {"accel": Accelerometer, "sine": Sine, "camera": DigitsCamera, "microphone": Microphone}
     if sensor not in kinds:
         raise UsageError(f"virtual devices have no sensor '{sensor}'; they have {', '.join(SENSORS)}")
     return kinds[sensor](device_id, rate_hz)

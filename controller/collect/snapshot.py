@@ -26,6 +26,8 @@ from controller.collect.segments import load_windows
 from controller.pipeline.collected import CollectedSamples
 from controller.store.artifacts import ArtifactStore
 from specs.errors import StageError
+from specs.v1alpha1.collection import AUDIO_SENSORS
+from specs.v1alpha1.collection import PCM16_FULL_SCALE
 from specs.v1alpha1.dataset import CollectedSource
 from wire.logs import get_logger
 
@@ -107,7 +109,7 @@ class CollectedSnapshots:
 
     def _pin(self, key: str, dataset: str | None, source: CollectedSource, records, decision: SnapshotDecision):
         entries = [{"id": r.id, "digest": r.digest, "label": r.label, "blob": r.blob, "offset": r.offset,
-                    "shape": list(r.shape), "device": r.device_id, "ts": r.ts} for r in records]
+                    "shape": list(r.shape), "dtype": r.dtype, "device": r.device_id, "ts": r.ts} for r in records]
         entries.sort(key=lambda e: (e["digest"], e["label"], e["id"]))
         digest = snapshot_digest([(e["digest"], e["label"]) for e in entries])
         manifest = self.artifacts.put_json(
@@ -127,25 +129,68 @@ class CollectedSnapshots:
 
     def load(self, manifest: str) -> CollectedSamples:
         """Exactly the windows and labels a manifest pins (labels as pinned, not as they are now)."""
-        doc = self.artifacts.read_json(manifest)
-        entries = doc["samples"]
-
-        @dataclass(frozen=True)
-        class _Ref:
-            blob: str
-            offset: int
-            shape: tuple
-
-        windows = load_windows(self.artifacts, [_Ref(e["blob"], e["offset"], tuple(e["shape"])) for e in entries])
-        shapes = {w.shape for w in windows}
-        if len(shapes) > 1:
-            raise StageError(f"collected snapshot {doc['digest'][:12]} mixes window shapes {sorted(shapes)}; "
-                             "relabel or exclude the odd sensor's samples")
-        x = np.stack(windows).astype(np.float32) if windows else np.zeros((0, 1), np.float32)
-        if x.ndim == 2:
-            x = x[..., None]
-        return CollectedSamples(x, [e["label"] for e in entries], doc["digest"])
+        return load_manifest(self.artifacts, manifest)
 
     def pinned_manifest(self, source: CollectedSource) -> dict | None:
         pin = self.index.pin(source_key(source))
         return self.artifacts.read_json(pin["manifest"]) if pin else None
+
+
+@dataclass(frozen=True)
+class _Ref:
+    blob: str
+    offset: int
+    shape: tuple
+
+
+def load_manifest(artifacts: ArtifactStore, manifest: str) -> CollectedSamples:
+    """The windows and labels a snapshot manifest pins. Microphone windows of int16 PCM are read as
+    fractions of full scale, in [-1, 1) like generated speech and WAV files, so that the audio front
+    end sees the same numbers whichever source the audio came from."""
+    doc = artifacts.read_json(manifest)
+    entries = doc["samples"]
+    windows = load_windows(artifacts, [_Ref(e["blob"], e["offset"], tuple(e["shape"])) for e in entries])
+    shapes = {w.shape for w in windows}
+    if len(shapes) > 1:
+        raise StageError(f"collected snapshot {doc['digest'][:12]} mixes window shapes {sorted(shapes)}; "
+                         "relabel or exclude the odd sensor's samples")
+    if doc.get("source", {}).get("sensor") in AUDIO_SENSORS:
+        windows = [w / np.float32(PCM16_FULL_SCALE) if e.get("dtype") == "int16" else w
+                   for w, e in zip(windows, entries)]
+    x = np.stack(windows).astype(np.float32) if windows else np.zeros((0, 1), np.float32)
+    if x.ndim == 2:
+        x = x[..., None]
+    return CollectedSamples(x, [e["label"] for e in entries], doc["digest"])
+
+
+class PinnedManifests:
+    """The provider inside the build worker, a process without the sample index: exactly the snapshots
+    the controller pinned when it computed the build's keys (`pinned_for_build`), read from the artifact store."""
+
+    def __init__(self, artifacts: ArtifactStore, manifests: dict[str, str]) -> None:
+        self.artifacts = artifacts
+        self.manifests = dict(manifests)      # source key -> manifest artifact digest
+
+    def digest(self, source: CollectedSource) -> str:
+        manifest = self.manifests.get(source_key(source))
+        return self.artifacts.read_json(manifest)["digest"] if manifest else EMPTY_DIGEST
+
+    def samples(self, source: CollectedSource) -> CollectedSamples:
+        manifest = self.manifests.get(source_key(source))
+        if manifest is None:    # nothing was pinned when the build was planned, as CollectedSnapshots says
+            return CollectedSamples(np.zeros((0, source.window, 1), np.float32), [], EMPTY_DIGEST)
+        return load_manifest(self.artifacts, manifest)
+
+
+def pinned_for_build(provider, sources) -> dict[str, str] | None:
+    """Source key -> pinned manifest of each collected source among `sources`, for a build in another
+    process; None when there is none or this process has no collector (the build then says it needs
+    one). Only what is pinned already: pinning now could give the build other data than its keys say."""
+    collected = [s for s in sources if isinstance(s, CollectedSource)]
+    if not collected or not isinstance(provider, CollectedSnapshots):
+        return None
+    pins = {}
+    for source in collected:
+        if pin := provider.index.pin(source_key(source)):
+            pins[source_key(source)] = pin["manifest"]
+    return pins

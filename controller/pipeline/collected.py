@@ -39,6 +39,11 @@ def register_collected_provider(provider: CollectedSamplesProvider | None) -> No
     _provider = provider
 
 
+def registered_provider() -> CollectedSamplesProvider | None:
+    """The provider of this process, if any (the sandbox hands its pinned snapshots to the build worker)."""
+    return _provider
+
+
 def collected_provider(source: CollectedSource) -> CollectedSamplesProvider:
     if _provider is None:
         raise StageError(
@@ -48,8 +53,13 @@ def collected_provider(source: CollectedSource) -> CollectedSamplesProvider:
     return _provider
 
 
-def load_collected(source: CollectedSource) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_collected(source: CollectedSource, *, allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The source's pinned windows, labels as indices into its `labels`. `allow_empty`: when the dataset
+    has other sources, nothing labelled yet is no error (a model trains on generated data first and
+    retrains once the fleet's samples are labelled)."""
     found = collected_provider(source).samples(source)
+    if len(found.x) == 0 and allow_empty:
+        return np.zeros((0, source.window, 1), np.float32), np.zeros(0, np.int64), list(source.labels)
     if len(found.x) == 0:
         raise StageError(
             f"no labelled samples collected yet from fleet {source.fleet} sensor {source.sensor} "

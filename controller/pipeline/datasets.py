@@ -380,7 +380,7 @@ def read_source(source, base: Path, spec: DatasetSpec, *, root: Path | None = No
             return speech(source)
         return GENERATORS[source.generator](source.samples, source.seed, source.noise)
     elif isinstance(source, CollectedSource):
-        found = load_collected(source)
+        found = load_collected(source, allow_empty=len(spec.sources) > 1)
     else:  # pragma: no cover
         raise StageError(f"unknown dataset source {type(source).__name__}")
     budget.take(f"{source.type} source", len(found[0]), found[0].size)
@@ -426,11 +426,12 @@ def source_input_digest(source, base: Path, *, root: Path | None = None, limits:
 
 
 def _merge(parts: list, task: str):
-    shapes = {p[0].shape[1:] for p in parts}
+    shaped = [p for p in parts if len(p[0])] or parts  # an empty source (nothing collected yet) has no shape
+    shapes = {p[0].shape[1:] for p in shaped}
     if len(shapes) > 1:
         raise StageError(f"dataset sources give samples of different shapes {sorted(shapes)}; "
                          "make them agree (preprocessing.resize / window)")
-    x = np.concatenate([p[0] for p in parts])
+    x = np.concatenate([p[0] for p in shaped])
     if task == "regression":
         return x, np.concatenate([p[1] for p in parts]).astype(np.float32), None
     classes = list(dict.fromkeys(c for p in parts for c in (p[2] or [])))  # first-seen order, stable

@@ -4,7 +4,8 @@ The controller (`controller.reconciler.sandbox.SandboxedBuilder`) writes a JSON 
 
     {"revision": DIR, "model": NAME, "keys": {dataset, train, variants, cards}, "artifacts": DIR,
      "limits": {max_epochs: ..., ...}, "allow_repo_code": BOOL, "rlimits": {"RLIMIT_CPU": [soft, hard], ...},
-     "view": null | {"hidden": [...], "binds": {path: writable}, "tmpfs_bytes": N}}
+     "view": null | {"hidden": [...], "binds": {path: writable}, "tmpfs_bytes": N},
+     "collected": null (no collector) | {source key: pinned snapshot manifest digest}}
 
 Before anything else runs (and before numpy or TensorFlow start threads) the worker applies the
 resource limits and, with a `view`, hides the state directory (`controller.reconciler.confinement`).
@@ -64,6 +65,16 @@ def run_job(job: dict[str, Any], send: Callable[..., None]) -> dict[str, int]:
         raise StageError(f"no Model named {job['model']!r} in this revision")
     store = ArtifactStore(job["artifacts"])
     cache = StageCache(store)
+    if job.get("collected") is not None:  # collected samples: the snapshots the controller pinned
+        from controller.collect.snapshot import PinnedManifests
+        from controller.pipeline.collected import register_collected_provider
+        from controller.planning.keys import dataset_key
+
+        register_collected_provider(PinnedManifests(store, job["collected"]))
+        # A snapshot pinned between planning and this start would be built under the old key: refuse.
+        if dataset_key(repo, repo.models[job["model"]].spec.dataset) != job["keys"]["dataset"]:
+            raise StageError(f"Model {job['model']}: its collected samples were pinned anew after this build was "
+                             "planned; the next reconcile pass builds the new snapshot")
     build_model(repo, job["model"], ModelKeys(**job["keys"]), store, cache, lambda line: send(progress=line),
                 allow_repo_code=bool(job["allow_repo_code"]), limits=limits)
     return dict(cache.executions)

@@ -297,7 +297,7 @@ class SandboxedBuilder(PipelineBuilder):
         job = {"revision": str(Path(repo.root).resolve()), "model": model, "keys": _keys_dict(keys),
                "artifacts": str(self.store.root.resolve()), "limits": _limits_dict(self.limits),
                "allow_repo_code": self.allow_repo_code, "rlimits": rlimits(self.limits),
-               "view": view.to_dict() if view is not None else None}
+               "view": view.to_dict() if view is not None else None, "collected": _collected_pins(repo, model)}
         executions = run_worker(self.command(view), job, self.limits, say)
         build = built_model(repo, model, keys, self.store, self.cache)
         if build is None:
@@ -308,6 +308,15 @@ class SandboxedBuilder(PipelineBuilder):
         outcome = outcome_of(self.run_build(repo, model, keys, lambda message: progress(message, 0.0)))
         self._models[keys.cards] = outcome
         return outcome
+
+
+def _collected_pins(repo: SpecRepository, model: str) -> dict[str, str] | None:
+    """The worker has no sample index: it gets the snapshots pinned for the model's collected sources."""
+    from controller.collect.snapshot import pinned_for_build
+    from controller.pipeline.collected import registered_provider
+
+    dataset = repo.datasets.get(repo.models[model].spec.dataset) if model in repo.models else None
+    return pinned_for_build(registered_provider(), dataset.spec.sources) if dataset is not None else None
 
 
 def _keys_dict(keys: Any) -> dict[str, Any]:

@@ -298,14 +298,18 @@ class Gateway:
         self.mqtt.publish(events_topic(board.device_id), encode(event))
 
     def publish_samples(self, board: AttachedBoard, body: dict) -> None:
-        from specs.v1alpha1.protocol import Sample
+        """A SAMPLES frame as a `Sample` (JSON values or int16 PCM: device/sample_frames.py); an invalid
+        one is not forwarded, the board's events topic says why."""
+        from device.sample_frames import sample_of
         from specs.v1alpha1.protocol import encode
         from specs.v1alpha1.protocol import samples_topic
 
-        values = body.get("values", [])
-        sample = Sample(deviceId=board.device_id, sensor=body.get("sensor", "sensor"), session=body.get("session"),
-                        label=body.get("label"), rateHz=body.get("rateHz", 1.0), shape=body.get("shape", [len(values)]),
-                        values=values)
+        try:
+            sample = sample_of(board.device_id, body)
+        except DeviceError as err:
+            log.warning("sensor window refused", extra={"device": board.device_id, "error": str(err)})
+            self.publish_event(board, {"type": "Warning", "reason": "SampleRejected", "message": str(err)})
+            return
         self.mqtt.publish(samples_topic(board.device_id), encode(sample))
 
     # --- converging on the desired state -------------------------------------------------------

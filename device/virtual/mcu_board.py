@@ -28,6 +28,7 @@ class VirtualMCU(McuCore):
         self.port = os.ttyname(self._slave)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._writing = threading.Lock()  # a frame is written whole: the sampler and the protocol both send
 
     def start(self) -> VirtualMCU:
         self._thread = threading.Thread(target=self._run, name=f"virtual-mcu-{self.device_id}", daemon=True)
@@ -63,7 +64,8 @@ class VirtualMCU(McuCore):
 
     def _send(self, frame: bytes) -> None:
         view = memoryview(frame)
-        while view:
-            _, writable, _ = select.select([], [self._master], [], 1.0)
-            if writable:
-                view = view[os.write(self._master, view):]
+        with self._writing:
+            while view:
+                _, writable, _ = select.select([], [self._master], [], 1.0)
+                if writable:
+                    view = view[os.write(self._master, view):]

@@ -86,6 +86,7 @@ class McuCore:
         self._state = self._load_state()
         self.installs = 0  # completed installs (observable by tests)
         self.bytes_received = 0  # link bytes fed to `receive` (observable by benchmarks)
+        self._microphone = None
 
     def _send(self, frame: bytes) -> None:
         raise NotImplementedError
@@ -123,6 +124,21 @@ class McuCore:
     def send_samples(self, window: dict) -> None:
         """A sensor window, as the firmware's sampler sends it (docs/serial.md SAMPLES)."""
         self._send(encode_json(FrameType.SAMPLES, window))
+
+    def listen(self, windows: int, *, label: str | None = None, session: str | None = None,
+               window: int = 16_000) -> int:
+        """Stream `windows` windows of the board's virtual microphone (`device/microphone.py`: it replays
+        the room's utterances) as SAMPLES frames of int16 PCM, as the firmware's audio sampler would."""
+        from device.microphone import Microphone
+        from device.sample_frames import pcm_body
+
+        if self._microphone is None:   # one microphone per board: its random state continues
+            self._microphone = Microphone(self.device_id)
+        mic = self._microphone
+        for _ in range(windows):
+            self.send_samples(pcm_body(mic.window(window, label), sensor=mic.sensor, rate_hz=mic.rate_hz,
+                                       label=label, session=session))
+        return windows
 
     # --- persistent state: two slots and which one is active ------------------------------
 

@@ -25,6 +25,11 @@ MAX_WINDOWS_PER_BATCH = 256
 MAX_VALUES_PER_WINDOW = 64 * 1024    # e.g. a 128x128x3 image frame is 49,152 values
 MAX_SHAPE_RANK = 4
 
+# Audio: a sensor of these names sends int16 PCM, a fraction of full scale (Q15); the pipeline reads it
+# divided by PCM16_FULL_SCALE, in [-1, 1) like generated speech and WAV files (docs/collection.md).
+AUDIO_SENSORS = ("microphone",)
+PCM16_FULL_SCALE = 32768.0
+
 Label = Annotated[str, Field(min_length=1, max_length=63)]
 
 
