@@ -24,6 +24,7 @@ from controller.web.actions import label_action
 from controller.web.actions import rollout_action
 from controller.web.api import fleet_view
 from controller.web.api import model_view
+from controller.web.applied import applied_specs
 from controller.web.auth import CSRF_COOKIE
 from controller.web.auth import CSRF_FIELD
 from controller.web.auth import SESSION_COOKIE
@@ -33,6 +34,11 @@ from controller.web.auth import new_csrf_token
 from controller.web.context import Dashboard
 from controller.web.context import dashboard
 from controller.web.hosts import origin_matches
+from controller.web.listing import KINDS
+from controller.web.listing import declared
+from controller.web.listing import object_list
+from controller.web.listing import pending_message
+from controller.web.timefmt import time_tag
 from controller.web.views import LabelRequest
 from controller.web.views import device_detail
 from controller.web.views import device_rows
@@ -46,8 +52,8 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+def _when(ts: float | None) -> Markup:
+    return time_tag(ts, time.time())
 
 
 def _bytes(n: int | None) -> str:
@@ -101,11 +107,33 @@ def overview(request: Request, board: Dashboard = Depends(dashboard)):
                   events=event_views(board.store.events(limit=15)))
 
 
+def _missing(request: Request, board: Dashboard, kind: str, name: str) -> HTMLResponse:
+    """A declared object the loop has not reconciled yet is Pending (200, with what its spec says);
+    only an object no applied commit declares is a 404."""
+    spec = declared(applied_specs(board.store), kind).get(name)
+    if spec is None:
+        return render(request, "missing.html", 404, what=f"{kind}/{name}")
+    return render(request, "pending.html", kind=kind, name=name, message=pending_message(kind),
+                  spec=spec.spec.model_dump(mode="json", exclude_defaults=True))
+
+
+def _list_page(plural: str, kind: str):
+    def page(request: Request, board: Dashboard = Depends(dashboard)):
+        return render(request, "objects.html", kind=kind, plural=plural,
+                      objects=object_list(board.store, applied_specs(board.store), kind))
+    page.__name__ = f"{plural}_page"
+    return page
+
+
+for _plural, _kind in KINDS.items():  # /datasets, /models, /fleets
+    router.add_api_route(f"/{_plural}", _list_page(_plural, _kind), methods=["GET"], response_class=HTMLResponse)
+
+
 @router.get("/fleets/{name}", response_class=HTMLResponse)
 def fleet_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
     view = fleet_view(board, name)
     if view is None:
-        return render(request, "missing.html", 404, what=f"Fleet/{name}")
+        return _missing(request, board, "Fleet", name)
     return render(request, "fleet.html", fleet=view, done=request.query_params.get("done"))
 
 
@@ -147,7 +175,7 @@ def device_page(request: Request, device_id: str, board: Dashboard = Depends(das
 def model_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
     view = model_view(board, name)
     if view is None:
-        return render(request, "missing.html", 404, what=f"Model/{name}")
+        return _missing(request, board, "Model", name)
     return render(request, "model.html", model=view)
 
 
@@ -162,7 +190,7 @@ def _number(value: str | None, default: int, low: int, high: int) -> int:
 def dataset_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
     obj = board.store.object("Dataset", name)
     if obj is None:
-        return render(request, "missing.html", 404, what=f"Dataset/{name}")
+        return _missing(request, board, "Dataset", name)
     query = request.query_params
     context = {"dataset": object_view(obj), "sources": sampling.collected_sources(board.store, name) or [],
                "events": event_views(board.store.events(kind="Dataset", name=name, limit=30)),
