@@ -60,3 +60,66 @@ def test_every_time_is_one_format_relative_with_rfc3339(seeded, page):
     row = page.locator("#events tr[data-seq]", has_text="a new event while the page is open")
     row.wait_for()
     assert RFC3339.match(row.locator("time").get_attribute("datetime"))
+
+
+def _column(page, name: str) -> list[str]:
+    return page.eval_on_selector_all(f"#devices tbody td.{name}", "cells => cells.map(c => c.textContent.trim())")
+
+
+def _ids(page) -> list[str]:
+    return page.eval_on_selector_all("#devices tbody tr[data-id]", "rows => rows.map(r => r.dataset.id)")
+
+
+def test_devices_filter_sort_page_with_reasons_and_versions(seeded, page):
+    page.goto(seeded.url + "/devices")
+    assert len(_ids(page)) == 50 and "of 66 matching (66 known)" in page.text_content("#device-count")
+    page.click("#next")
+    assert page.text_content("#page") == "2" and len(_ids(page)) == 16
+    # Filter by fleet and state: the two failed members of the halted fleet, with the fleet's reason.
+    page.goto(seeded.url + "/devices")
+    page.select_option("#filter-fleet", HALTED)
+    page.select_option("#filter-state", "failed")
+    page.click("#device-filters button")
+    assert _ids(page) == [f"{HALTED}-01", f"{HALTED}-02"]
+    assert _column(page, "reason") == ["failed v2: health check failed"] * 2
+    # Target vs current: the CLI's DESIRED and REPORTED, the difference flagged.
+    page.goto(seeded.url + "/devices?q=dev-5")
+    assert _ids(page) == ["dev-5"] and _column(page, "current") == ["v1"]
+    assert _column(page, "target")[0].startswith("v2") and page.locator("tr.behind .tag").count() == 1
+    # Text search covers reasons; sort by a column, then the other way.
+    page.goto(seeded.url + "/devices?q=generation")
+    assert _ids(page) == ["dev-1"]
+    page.goto(seeded.url + "/devices?fleet=mcu")
+    page.click("th[data-column=sync] a")
+    assert page.get_attribute("th[data-column=sync]", "aria-sort") == "ascending"
+    states = _column(page, "sync")
+    assert states == sorted(states) and len(states) == 6
+    page.click("th[data-column=sync] a")
+    assert page.get_attribute("th[data-column=sync]", "aria-sort") == "descending"
+    assert _column(page, "sync") == sorted(states, reverse=True)
+    assert page.locator("#filter-fleet option[selected]").text_content() == "mcu"  # the filter survives sorting
+    screenshot(page, "devices")
+
+
+def test_a_halted_fleet_is_red_with_its_reason_linked_and_a_retry(seeded, page):
+    page.goto(f"{seeded.url}/fleets/{HALTED}")
+    colour = page.eval_on_selector("#progress-bar", "el => getComputedStyle(el).backgroundColor")
+    assert colour == "rgb(201, 55, 44)"
+    assert "halted" in page.get_attribute("#progress", "aria-valuetext")
+    assert "failureThreshold 2" in page.text_content("#halted-reason")
+    page.click("#halted-events")
+    page.wait_for_url("**/events?kind=Fleet&name=field#event-*")
+    anchor = page.evaluate("location.hash")
+    assert "RolloutHalted" in page.text_content(f"{anchor}")
+    # Retry without the token is refused; with it, the request is recorded for the loop's next pass.
+    page.goto(f"{seeded.url}/fleets/{HALTED}")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("#retry-halted")
+    assert answer.value.status == 401 and seeded.store.rollout(HALTED).retry_requested is False
+    page.goto(f"{seeded.url}/fleets/{HALTED}")
+    page.fill("#retry-token", seeded.token)
+    page.click("#retry-halted")
+    page.wait_for_url(f"**/fleets/{HALTED}?done=retry")
+    assert seeded.store.rollout(HALTED).retry_requested is True
+    assert [e for e in seeded.store.events(kind="Fleet", name=HALTED) if "rollout retry" in e.message]
+    screenshot(page, "fleet-halted")

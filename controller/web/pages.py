@@ -33,6 +33,9 @@ from controller.web.auth import csrf_matches
 from controller.web.auth import new_csrf_token
 from controller.web.context import Dashboard
 from controller.web.context import dashboard
+from controller.web.device_list import COLUMNS
+from controller.web.device_list import DeviceQuery
+from controller.web.device_list import device_page as device_table
 from controller.web.hosts import origin_matches
 from controller.web.listing import KINDS
 from controller.web.listing import declared
@@ -160,7 +163,9 @@ async def fleet_action(request: Request, name: str, action: str, board: Dashboar
 
 @router.get("/devices", response_class=HTMLResponse)
 def devices_page(request: Request, board: Dashboard = Depends(dashboard)):
-    return render(request, "devices.html", devices=device_rows(board.store))
+    query = DeviceQuery.parse(request.query_params)
+    return render(request, "devices.html", query=query, listing=device_table(device_rows(board.store), query),
+                  columns={key: heading for key, (heading, _) in COLUMNS.items()})
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
