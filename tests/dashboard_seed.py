@@ -4,6 +4,7 @@ a halted fleet with enough members to page, the variant each board got and why, 
 snapshot and model cards with a confusion matrix per variant. For the browser tests of the pages."""
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,6 +79,9 @@ spec:
   selector: {{boards: [rpi4]}}
 """),
 ]
+BOARD_VIEWS = [{"board": b, "family": "mcu", "ram_budget": ram, "flash_budget": flash, "front": ["int8"],
+                "off": {"float32": "not an int8 variant TFLM runs"}}
+               for b, ram, flash in (("nano33ble", 196608, 983040), ("pico", 204800, 2031616))]
 CLASSES = ["zero", "one", "two"]
 COUNTS = {"train": (7, 5, 3), "validation": (2, 1, 1), "test": (2, 2, 1)}
 NOTES = {"nano33ble": "int8 TFLM int8 fits (arena 9216 B of 196608 B RAM, 20480 B of 983040 B flash)",
@@ -109,10 +113,11 @@ def _cards(artifacts: ArtifactStore, variants: dict[str, str]) -> None:
     key = "c4" * 32
     StageCache(artifacts).run("cards", key, lambda: (outputs, {"model": "digits"}))
     for name, digest in variants.items():
-        artifacts.put_json({"model": "digits", "variant": {"name": name, "tflite_digest": digest},
-                            "stage_keys": {"cards": key}, "task": "classification", "dataset": "digits",
-                            "float_metrics": {"accuracy": 0.97}, "training": {"epochs_run": 2, "history": {}}},
-                           {"kind": "model-card", "model": "digits", "variant": name})
+        card = {"model": "digits", "variant": {"name": name, "tflite_digest": digest}, "stage_keys": {"cards": key},
+                "task": "classification", "dataset": "digits", "float_metrics": {"accuracy": 0.97},
+                "training": {"epochs_run": 2, "history": {"loss": [0.9, 0.4], "val_accuracy": [0.8, 0.93]}},
+                "boards": BOARD_VIEWS}
+        artifacts.put_bytes(json.dumps(card).encode(), {"kind": "model-card", "model": "digits", "variant": name})
 
 
 def _halted_fleet(store: StateStore, now: float) -> None:

@@ -123,3 +123,50 @@ def test_a_halted_fleet_is_red_with_its_reason_linked_and_a_retry(seeded, page):
     assert seeded.store.rollout(HALTED).retry_requested is True
     assert [e for e in seeded.store.events(kind="Fleet", name=HALTED) if "rollout retry" in e.message]
     screenshot(page, "fleet-halted")
+
+
+def test_model_page_variant_per_board_chart_and_one_confusion_matrix(seeded, page):
+    page.goto(seeded.url + "/models/digits")
+    # Which variant each board got, and the selection rule's reason.
+    rows = page.eval_on_selector_all("#assignments tbody tr", "rows => rows.map(r => [r.dataset.fleet, "
+                                     "r.dataset.board, r.querySelector('.variant').textContent, "
+                                     "r.querySelector('.why').textContent])")
+    assert [r[:3] for r in rows] == [[HALTED, "esp32s3", "int8"], [FLEET, "nano33ble", "int8"],
+                                     [FLEET, "pico", "int8"]]
+    assert all("fits (arena 9216 B" in r[3] for r in rows)
+    # The size chart: KiB ticks, both gates, the front through int8 only, labelled points apart.
+    chart = page.locator("svg#size-chart")
+    assert chart.get_attribute("role") == "img" and "Pareto front: int8" in chart.locator("desc").text_content()
+    ticks = page.eval_on_selector_all("#size-chart .axis text[text-anchor=middle]", "ts => ts.map(t => t.textContent)")
+    assert "80" in ticks and ".tflite size (KiB)" in ticks  # 81920 B is drawn at 80 KiB
+    guides = page.eval_on_selector_all("#size-chart .guide", "gs => gs.map(g => g.dataset.guide)")
+    assert guides == ["maxSize 64 KiB", "minAccuracy 0.9"]
+    assert page.locator("#size-chart circle.front").count() == 1
+    boxes = page.eval_on_selector_all("#size-chart text.point-label", "ts => ts.map(t => t.getBBox())"
+                                      ".map(b => [b.x, b.y, b.width, b.height])")
+    for i, a in enumerate(boxes):  # no two point labels overlap
+        for b in boxes[i + 1:]:
+            assert a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0] or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1]
+    assert page.locator("#fronts tr[data-board=pico]", has_text="float32: not an int8 variant TFLM runs").count()
+    # One confusion matrix, the passing variant first, switched by the selector without a reload.
+    assert page.locator("#card img[id=confusion]").count() == 1
+    first = page.get_attribute("#confusion", "src")
+    assert "/int8/" in first and "variant int8" in page.get_attribute("#confusion", "alt")
+    page.select_option("#confusion-variant", "float32")
+    page.wait_for_function("document.getElementById('confusion').src.includes('/float32/')")
+    page.wait_for_function("document.getElementById('confusion').complete")
+    assert page.eval_on_selector("#confusion", "i => i.naturalWidth") == 3  # the float32 matrix's own PNG
+    assert "variant float32" in page.get_attribute("#confusion", "alt")
+    alts = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.alt)")
+    assert alts and all(a and not a.endswith(".png") for a in alts)
+    screenshot(page, "model-digits")
+
+
+def test_dataset_page_counts_classes_and_shows_a_sample_each(seeded, page):
+    page.goto(seeded.url + "/datasets/digits")
+    rows = page.eval_on_selector_all("#class-counts tbody tr", "rows => rows.map(r => [r.dataset.class, "
+                                     "[...r.querySelectorAll('td')].map(c => c.textContent)])")
+    assert [(name, cells[:4]) for name, cells in rows] == [
+        ("zero", ["7", "2", "2", "11"]), ("one", ["5", "1", "2", "8"]), ("two", ["3", "1", "1", "5"])]
+    sizes = page.eval_on_selector_all("#class-counts img.sample", "imgs => imgs.map(i => [i.naturalWidth, i.alt])")
+    assert [s[0] for s in sizes] == [8, 8, 8] and "class one" in sizes[1][1]

@@ -31,8 +31,10 @@ from controller.web.auth import SESSION_COOKIE
 from controller.web.auth import SESSION_SECONDS
 from controller.web.auth import csrf_matches
 from controller.web.auth import new_csrf_token
+from controller.web.cards import model_cards
 from controller.web.context import Dashboard
 from controller.web.context import dashboard
+from controller.web.dataset_page import snapshot_summary
 from controller.web.device_list import COLUMNS
 from controller.web.device_list import DeviceQuery
 from controller.web.device_list import device_page as device_table
@@ -41,6 +43,11 @@ from controller.web.listing import KINDS
 from controller.web.listing import declared
 from controller.web.listing import object_list
 from controller.web.listing import pending_message
+from controller.web.model_page import board_assignments
+from controller.web.model_page import board_fronts
+from controller.web.model_page import confusion_alt
+from controller.web.model_page import size_chart
+from controller.web.model_page import training_alt
 from controller.web.timefmt import time_tag
 from controller.web.views import LabelRequest
 from controller.web.views import device_detail
@@ -181,7 +188,18 @@ def model_page(request: Request, name: str, board: Dashboard = Depends(dashboard
     view = model_view(board, name)
     if view is None:
         return _missing(request, board, "Model", name)
-    return render(request, "model.html", model=view)
+    repo = applied_specs(board.store)
+    cards = model_cards(board.artifacts, name, {v.name: v.digest for v in view.variants if v.digest})
+    confusions = [v for v in view.variants if "confusion.png" in v.figures]
+    wanted = request.query_params.get("confusion")
+    preferred = sorted(confusions, key=lambda v: not v.passed)  # a variant that passed its gates first
+    shown = next((v for v in confusions if v.name == wanted), preferred[0] if preferred else None)
+    card = view.card
+    return render(request, "model.html", model=view, chart=size_chart(view, repo),
+                  assignments=board_assignments(board.store.objects("Fleet"), repo, name),
+                  fronts=board_fronts(cards), confusions=confusions, confusion=shown,
+                  confusion_alts={v.name: confusion_alt(name, v.name, v.accuracy, None) for v in confusions},
+                  training_alt=training_alt(name, card.history if card else {}, card.epochs_run if card else None))
 
 
 SAMPLES_PER_PAGE = 25
@@ -199,7 +217,8 @@ def dataset_page(request: Request, name: str, board: Dashboard = Depends(dashboa
     query = request.query_params
     context = {"dataset": object_view(obj), "sources": sampling.collected_sources(board.store, name) or [],
                "events": event_views(board.store.events(kind="Dataset", name=name, limit=30)),
-               "done": _done(board, name, query.get("done"))}
+               "done": _done(board, name, query.get("done")),
+               "summary": snapshot_summary(board.artifacts, obj.dataset.snapshot)}
     if context["sources"]:
         context.update(_samples_context(board, context["sources"], query))
     return render(request, "dataset.html", **context)

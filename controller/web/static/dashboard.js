@@ -105,7 +105,22 @@ function followEvents(table) {
   source.onopen = () => text("live", "live");
 }
 
+// One confusion matrix, the variant chosen from a list (the form reloads the page without JS).
+function confusionSelector(select) {
+  const button = document.getElementById("confusion-show");
+  if (button) button.hidden = true;
+  select.addEventListener("change", () => {
+    const option = select.selectedOptions[0];
+    const img = document.getElementById("confusion");
+    img.src = option.dataset.src;
+    img.alt = option.dataset.alt;
+    text("confusion-name", option.value);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const confusion = document.getElementById("confusion-variant");
+  if (confusion) confusionSelector(confusion);
   const fleet = document.getElementById("fleet");
   if (fleet) followFleet(fleet);
   const events = document.getElementById("events");
