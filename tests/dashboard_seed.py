@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from controller.reconciler.conditions import with_conditions
 from controller.state import ObjectStatus
 from controller.state import RolloutRecord
 from controller.state import StateStore
+from controller.state import store as store_module
 from controller.store.artifacts import ArtifactStore
 from controller.store.stage_cache import StageCache
 from controller.web import DashboardServer
@@ -134,12 +136,15 @@ def _halted_fleet(store: StateStore, now: float) -> None:
     store.put_rollout(RolloutRecord(HALTED, target="v1", last_good="v1", failed_version="v2", phase="halted",
                                     strategy={"canary": 1, "batchSize": 10, "failureThreshold": 2},
                                     failures=[f"{HALTED}-01", f"{HALTED}-02"]))
-    store.emit("Fleet", HALTED, "RolloutStarted", "rolling out v2 (last good v1)")
-    store.emit("Fleet", HALTED, "InstallsSent", "1 install(s): field-00 (canary)")
-    store.emit("Fleet", HALTED, "StepComplete", "canary of v2: 1 updated, 0 failed")
-    store.emit("Fleet", HALTED, "InstallsSent", "10 install(s): field-01, field-02, …")
-    store.emit("Fleet", HALTED, "RolloutHalted", "v2 failed on 2 member(s) (field-01, field-02), "
-                                                  "failureThreshold 2; rolling back to v1", warning=True)
+    trail = [(600, "RolloutStarted", "rolling out v2 (last good v1)"),
+             (590, "InstallsSent", "1 install(s): field-00 (canary)"),
+             (420, "StepComplete", "canary of v2: 1 updated, 0 failed"),
+             (300, "InstallsSent", "10 install(s): field-01, field-02, …"),
+             (120, "RolloutHalted", "v2 failed on 2 member(s) (field-01, field-02), failureThreshold 2; "
+                                    "rolling back to v1")]
+    for ago, reason, message in trail:  # minutes apart, as a real rollout's events are
+        with mock.patch.object(store_module.time, "time", return_value=now - ago):
+            store.emit("Fleet", HALTED, reason, message, warning=reason == "RolloutHalted")
     message = "v2 halted after failures on 2 member(s); `origami rollout retry field` tries it again"
     store.put_object(with_conditions(ObjectStatus("Fleet", HALTED, desired_key="v2", detail={
         "version": "v2", "target": "v1", "phase": "halted", "members": HALTED_MEMBERS, "updated": 1, "failed": 2,

@@ -170,3 +170,23 @@ def test_dataset_page_counts_classes_and_shows_a_sample_each(seeded, page):
         ("zero", ["7", "2", "2", "11"]), ("one", ["5", "1", "2", "8"]), ("two", ["3", "1", "1", "5"])]
     sizes = page.eval_on_selector_all("#class-counts img.sample", "imgs => imgs.map(i => [i.naturalWidth, i.alt])")
     assert [s[0] for s in sizes] == [8, 8, 8] and "class one" in sizes[1][1]
+
+
+def test_rollout_over_time_chart_from_the_event_trail(seeded, page):
+    page.goto(f"{seeded.url}/fleets/{HALTED}")
+    chart = page.locator("svg#rollout-chart")
+    assert chart.get_attribute("role") == "img"
+    assert "after 3 min, 1 updated and 1 install(s) sent (StepComplete)" in chart.locator("desc").text_content()
+    assert page.locator("#rollout-chart circle.updated").count() == 5
+    assert page.locator("#rollout-chart circle.halt").count() == 1
+    ticks = page.eval_on_selector_all("#rollout-chart .axis text[text-anchor=middle]",
+                                      "ts => ts.map(t => t.textContent)")
+    assert ticks[0] == "0" and "time since the rollout started (min)" in ticks
+    rows = page.eval_on_selector_all("#rollout-data tbody tr", "rows => rows.map(r => [...r.cells].slice(1)"
+                                     ".map(c => c.textContent))")
+    assert rows == [["RolloutStarted", "0", "0"], ["InstallsSent", "0", "1"], ["StepComplete", "1", "1"],
+                    ["InstallsSent", "1", "11"], ["RolloutHalted", "1", "11"]]
+    # A rollout still running ends at the fleet's count now.
+    page.goto(f"{seeded.url}/fleets/{FLEET}")
+    last = page.eval_on_selector_all("#rollout-data tbody tr", "rows => [...rows.at(-1).cells].map(c => c.textContent)")
+    assert last[1:] == ["now", "1", "0"]

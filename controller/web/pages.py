@@ -48,6 +48,8 @@ from controller.web.model_page import board_fronts
 from controller.web.model_page import confusion_alt
 from controller.web.model_page import size_chart
 from controller.web.model_page import training_alt
+from controller.web.rollout_chart import rollout_chart
+from controller.web.rollout_chart import timeline
 from controller.web.timefmt import time_tag
 from controller.web.views import LabelRequest
 from controller.web.views import device_detail
@@ -117,6 +119,9 @@ def overview(request: Request, board: Dashboard = Depends(dashboard)):
                   events=event_views(board.store.events(limit=15)))
 
 
+TRAIL_FOR_CHART = 2000  # the latest events of a fleet the rollout chart reads (its latest attempt)
+
+
 def _missing(request: Request, board: Dashboard, kind: str, name: str) -> HTMLResponse:
     """A declared object the loop has not reconciled yet is Pending (200, with what its spec says);
     only an object no applied commit declares is a 404."""
@@ -144,7 +149,14 @@ def fleet_page(request: Request, name: str, board: Dashboard = Depends(dashboard
     view = fleet_view(board, name)
     if view is None:
         return _missing(request, board, "Fleet", name)
-    return render(request, "fleet.html", fleet=view, done=request.query_params.get("done"))
+    trail = event_views(board.store.events(kind="Fleet", name=name, limit=TRAIL_FOR_CHART))
+    running = view.rollout is not None and view.rollout.phase == "progressing"
+    moments = timeline(trail, view.progress.updated if running else None, time.time())
+    rollout = view.rollout
+    version = (rollout.failed_version if rollout.phase == "halted" else rollout.target) if rollout else None
+    chart = rollout_chart(name, version, moments, view.progress.members)
+    return render(request, "fleet.html", fleet=view, done=request.query_params.get("done"), chart=chart,
+                  moments=moments)
 
 
 @router.post("/fleets/{name}/rollout/{action}", response_class=HTMLResponse)

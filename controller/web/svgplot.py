@@ -62,9 +62,8 @@ class Chart:
     y_label: str
     series: list[Series]
     guides: list[Guide] = field(default_factory=list)
-    x_ticks: list[float] | None = None
-    x_tick_label: object = None  # value -> text, e.g. a clock time
     css: str = "chart"
+    origin: bool = False  # both axes start at 0 (counts over time)
 
 
 def _scale(values: list[float], pad: float) -> tuple[float, float]:
@@ -78,8 +77,10 @@ def render(chart: Chart, chart_id: str) -> Markup:
     ys = [y for s in chart.series for _, y in s.points] + [g.value for g in chart.guides if g.axis == "y"]
     if not xs or not ys:
         return Markup("")
-    x_ticks = chart.x_ticks or nice_ticks(*_scale(xs, 0.05))
-    y_ticks = nice_ticks(*_scale(ys, 0.05))
+    if chart.origin:
+        x_ticks, y_ticks = nice_ticks(0, max(xs)), nice_ticks(0, max(ys))
+    else:
+        x_ticks, y_ticks = nice_ticks(*_scale(xs, 0.05)), nice_ticks(*_scale(ys, 0.05))
     x0, x1 = min(x_ticks[0], min(xs)), max(x_ticks[-1], max(xs))
     y0, y1 = min(y_ticks[0], min(ys)), max(y_ticks[-1], max(ys))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -90,7 +91,6 @@ def render(chart: Chart, chart_id: str) -> Markup:
     def py(y: float) -> float:
         return round(TOP + plot_h - (y - y0) / ((y1 - y0) or 1) * plot_h, 1)
 
-    tick_text = chart.x_tick_label or _label
     parts = [f'<svg class="{chart.css}" id="{chart_id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-labelledby="{chart_id}-title {chart_id}-desc" preserveAspectRatio="xMinYMin meet">',
              f'<title id="{chart_id}-title">{escape(chart.title)}</title>',
@@ -99,7 +99,7 @@ def render(chart: Chart, chart_id: str) -> Markup:
              f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}"/>']
     for t in x_ticks:
         parts.append(f'<line class="grid" x1="{px(t)}" y1="{TOP}" x2="{px(t)}" y2="{TOP + plot_h}"/>'
-                     f'<text x="{px(t)}" y="{TOP + plot_h + 16}" text-anchor="middle">{escape(tick_text(t))}</text>')
+                     f'<text x="{px(t)}" y="{TOP + plot_h + 16}" text-anchor="middle">{escape(_label(t))}</text>')
     for t in y_ticks:
         parts.append(f'<line class="grid" x1="{LEFT}" y1="{py(t)}" x2="{LEFT + plot_w}" y2="{py(t)}"/>'
                      f'<text x="{LEFT - 6}" y="{py(t) + 4}" text-anchor="end">{escape(_label(t))}</text>')
@@ -130,6 +130,9 @@ def render(chart: Chart, chart_id: str) -> Markup:
             if i < len(s.labels):
                 # alternate above and below so that neighbouring names do not run together
                 dy = -8 if i % 2 == 0 else 16
-                parts.append(f'<text class="point-label" x="{px(x) + 6}" y="{py(y) + dy}">{escape(s.labels[i])}</text>')
+                near_right = px(x) > LEFT + plot_w - 80  # keep the name inside the chart
+                anchor, dx = ("end", -6) if near_right else ("start", 6)
+                parts.append(f'<text class="point-label" x="{px(x) + dx}" y="{py(y) + dy}" text-anchor="{anchor}">'
+                             f'{escape(s.labels[i])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
