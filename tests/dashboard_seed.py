@@ -26,7 +26,9 @@ from controller.web import DashboardServer
 from controller.web import create_app
 from controller.web import ensure_operator_token
 from controller.web.pixels import gray_png
+from tests.web_seed import COLLECTED_SPECS
 from tests.web_seed import FLEET
+from tests.web_seed import seed_collected
 from tests.web_seed import seeded_store
 
 HALTED = "field"
@@ -171,7 +173,8 @@ def seeded_dashboard(directory: Path) -> Iterator[SeededDashboard]:
     store = seeded_store(directory)
     artifacts = ArtifactStore(directory / "artifacts")
     now = time.time()
-    store.record_commit("5eed" * 10, "seed", True, [], SPECS)
+    index = seed_collected(store, artifacts)  # a collected Dataset, gestures, with samples to label
+    store.record_commit("5eed" * 10, "seed", True, [], SPECS + COLLECTED_SPECS[:1])
     snapshot = _snapshot(artifacts)
     store.put_object(with_conditions(ObjectStatus("Dataset", "digits", detail={"snapshot": snapshot,
                                                                                "models": ["digits"]}),
@@ -183,5 +186,8 @@ def seeded_dashboard(directory: Path) -> Iterator[SeededDashboard]:
     _cards(artifacts, {"int8": "ef" * 32, "float32": "12" * 32})
     _halted_fleet(store, now)
     tokens, token = ensure_operator_token(directory)
-    with DashboardServer(create_app(store, artifacts, tokens=tokens), "127.0.0.1", 0) as server:
-        yield SeededDashboard(server.url, store, artifacts, token)
+    try:
+        with DashboardServer(create_app(store, artifacts, tokens=tokens), "127.0.0.1", 0) as server:
+            yield SeededDashboard(server.url, store, artifacts, token)
+    finally:
+        index.close()

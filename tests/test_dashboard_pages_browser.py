@@ -7,6 +7,9 @@ import re
 
 import pytest
 
+from tests.accessibility import axe_violations
+from tests.accessibility import fetch_axe
+from tests.accessibility import own_problems
 from tests.browser import requires_chromium
 from tests.browser import screenshot
 from tests.dashboard_seed import HALTED
@@ -25,7 +28,8 @@ def seeded(tmp_path_factory):
 
 def test_nav_lists_every_kind_with_declared_objects_pending(seeded, page):
     page.goto(seeded.url + "/")
-    for label, path, names in (("Datasets", "/datasets", ["digits"]), ("Models", "/models", ["digits", "draft"]),
+    for label, path, names in (("Datasets", "/datasets", ["digits", "gestures"]),
+                               ("Models", "/models", ["digits", "draft"]),
                                ("Fleets", "/fleets", sorted([FLEET, HALTED, "later"]))):
         page.click(f"nav >> text={label}")
         page.wait_for_url(f"**{path}")
@@ -190,3 +194,57 @@ def test_rollout_over_time_chart_from_the_event_trail(seeded, page):
     page.goto(f"{seeded.url}/fleets/{FLEET}")
     last = page.eval_on_selector_all("#rollout-data tbody tr", "rows => [...rows.at(-1).cells].map(c => c.textContent)")
     assert last[1:] == ["now", "1", "0"]
+
+
+PAGES = ["/", "/datasets", "/models", "/fleets", f"/fleets/{FLEET}", f"/fleets/{HALTED}", "/fleets/later", "/devices",
+         "/devices/dev-1", "/models/digits", "/datasets/digits", "/datasets/gestures", "/events", "/login"]
+
+
+@pytest.fixture(scope="module")
+def axe(tmp_path_factory):
+    return fetch_axe(tmp_path_factory.mktemp("axe"))
+
+
+def test_every_page_passes_the_accessibility_checks(seeded, page, axe):
+    found = {}
+    for path in PAGES:
+        page.goto(seeded.url + path)
+        problems = own_problems(page) + (axe_violations(page, axe) if axe else [])
+        if problems:
+            found[path] = problems
+    assert found == {}
+    if axe is None:
+        pytest.skip("axe-core not fetched (no npm or registry): the checks of our own passed")
+
+
+def test_the_accessibility_checks_catch_what_they_look_for(seeded, page, axe):
+    """The checks above can fail: a low-contrast line, an unlabelled field and an image named by its file."""
+    page.goto(seeded.url + "/devices")
+    page.evaluate("""() => document.querySelector('main').insertAdjacentHTML('beforeend',
+        '<p style="color:#aaa">faint text</p><input name="nolabel"><img src="/x.png" alt="x.png">')""")
+    problems = own_problems(page)
+    assert any(p.startswith("contrast") and "faint text" in p for p in problems)
+    assert "unlabelled input nolabel" in problems and any(p.startswith("img alt x.png") for p in problems)
+    if axe:
+        rules = {v.split(":")[0] for v in axe_violations(page, axe)}
+        assert {"color-contrast", "label"} <= rules
+
+
+def test_a_600px_phone_gets_no_horizontal_page_scroll(seeded, browser):
+    context = browser.new_context(viewport={"width": 600, "height": 900}, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        wide = {}
+        for path in PAGES:
+            page.goto(seeded.url + path)
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            if width > 600:
+                wide[path] = width
+            name = "600-" + (path.strip("/").replace("/", "-") or "overview")
+            screenshot(page, name)
+        assert wide == {}  # wide tables scroll inside their own box, not the page
+        page.goto(f"{seeded.url}/devices")
+        box = page.eval_on_selector("#devices", "t => [t.scrollWidth, t.clientWidth]")
+        assert box[1] <= 600  # the table's box fits; its content scrolls sideways within it
+    finally:
+        context.close()
