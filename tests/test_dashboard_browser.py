@@ -98,6 +98,16 @@ def test_event_trail_follows_live_and_every_main_page_renders(world, page):
     screenshot(page, "events")
     assert world.store.rollout(FLEET).paused is False
 
+    # The rollout chart reads the real loop's messages: the canary's StepComplete counts an update.
+    page.goto(f"{world.url}/fleets/{FLEET}")
+    rows = page.eval_on_selector_all("#rollout-data tbody tr", "rows => rows.map(r => [...r.cells].slice(1)"
+                                     ".map(c => c.textContent))")
+    assert rows[0] == ["RolloutStarted", "0", "0"]
+    steps = [int(updated) for what, updated, _ in rows if what in ("StepComplete", "RolloutComplete")]
+    assert steps and steps[0] >= 1 and steps == sorted(steps)
+    assert any(what == "InstallsSent" and int(sent) >= 1 for what, _, sent in rows)
+    assert page.locator("#rollout-chart circle.updated").count() == len(rows)
+
     page.goto(world.url + "/")
     assert page.locator("#objects", has_text=f"Fleet/{FLEET}").count() == 1
     assert page.locator("#objects", has_text="Model/sine").count() == 1

@@ -24,16 +24,34 @@ from controller.web.actions import label_action
 from controller.web.actions import rollout_action
 from controller.web.api import fleet_view
 from controller.web.api import model_view
+from controller.web.applied import applied_specs
 from controller.web.auth import CSRF_COOKIE
 from controller.web.auth import CSRF_FIELD
 from controller.web.auth import SESSION_COOKIE
 from controller.web.auth import SESSION_SECONDS
 from controller.web.auth import csrf_matches
 from controller.web.auth import new_csrf_token
+from controller.web.cards import model_cards
 from controller.web.context import Dashboard
 from controller.web.context import dashboard
 from controller.web.context import shared
+from controller.web.dataset_page import snapshot_summary
+from controller.web.device_list import COLUMNS
+from controller.web.device_list import DeviceQuery
+from controller.web.device_list import device_page as device_table
 from controller.web.hosts import origin_matches
+from controller.web.listing import KINDS
+from controller.web.listing import declared
+from controller.web.listing import object_list
+from controller.web.listing import pending_message
+from controller.web.model_page import board_assignments
+from controller.web.model_page import board_fronts
+from controller.web.model_page import confusion_alt
+from controller.web.model_page import size_chart
+from controller.web.model_page import training_alt
+from controller.web.rollout_chart import rollout_chart
+from controller.web.rollout_chart import timeline
+from controller.web.timefmt import time_tag
 from controller.web.views import LabelRequest
 from controller.web.views import device_detail
 from controller.web.views import device_rows
@@ -47,8 +65,8 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+def _when(ts: float | None) -> Markup:
+    return time_tag(ts, time.time())
 
 
 def _bytes(n: int | None) -> str:
@@ -102,12 +120,44 @@ def overview(request: Request, board: Dashboard = Depends(dashboard)):
                   events=event_views(board.store.events(limit=15)))
 
 
+TRAIL_FOR_CHART = 2000  # the latest events of a fleet the rollout chart reads (its latest attempt)
+
+
+def _missing(request: Request, board: Dashboard, kind: str, name: str) -> HTMLResponse:
+    """A declared object the loop has not reconciled yet is Pending (200, with what its spec says);
+    only an object no applied commit declares is a 404."""
+    spec = declared(applied_specs(board.store), kind).get(name)
+    if spec is None:
+        return render(request, "missing.html", 404, what=f"{kind}/{name}")
+    return render(request, "pending.html", kind=kind, name=name, message=pending_message(kind),
+                  spec=spec.spec.model_dump(mode="json", exclude_defaults=True))
+
+
+def _list_page(plural: str, kind: str):
+    def page(request: Request, board: Dashboard = Depends(dashboard)):
+        return render(request, "objects.html", kind=kind, plural=plural,
+                      objects=object_list(board.store, applied_specs(board.store), kind))
+    page.__name__ = f"{plural}_page"
+    return page
+
+
+for _plural, _kind in KINDS.items():  # /datasets, /models, /fleets
+    router.add_api_route(f"/{_plural}", _list_page(_plural, _kind), methods=["GET"], response_class=HTMLResponse)
+
+
 @router.get("/fleets/{name}", response_class=HTMLResponse)
 def fleet_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
     view = fleet_view(board, name)
     if view is None:
-        return render(request, "missing.html", 404, what=f"Fleet/{name}")
-    return render(request, "fleet.html", fleet=view, done=request.query_params.get("done"))
+        return _missing(request, board, "Fleet", name)
+    trail = event_views(board.store.events(kind="Fleet", name=name, limit=TRAIL_FOR_CHART))
+    running = view.rollout is not None and view.rollout.phase == "progressing"
+    moments = timeline(trail, view.progress.updated if running else None, time.time())
+    rollout = view.rollout
+    version = (rollout.failed_version if rollout.phase == "halted" else rollout.target) if rollout else None
+    chart = rollout_chart(name, version, moments, view.progress.members)
+    return render(request, "fleet.html", fleet=view, done=request.query_params.get("done"), chart=chart,
+                  moments=moments)
 
 
 @router.post("/fleets/{name}/rollout/{action}", response_class=HTMLResponse)
@@ -131,7 +181,9 @@ async def fleet_action(request: Request, name: str, action: str, board: Dashboar
 
 @router.get("/devices", response_class=HTMLResponse)
 def devices_page(request: Request, board: Dashboard = Depends(dashboard)):
-    return render(request, "devices.html", devices=device_rows(board.store))
+    query = DeviceQuery.parse(request.query_params)
+    return render(request, "devices.html", query=query, listing=device_table(device_rows(board.store), query),
+                  columns={key: heading for key, (heading, _) in COLUMNS.items()})
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
@@ -146,8 +198,19 @@ def device_page(request: Request, device_id: str, board: Dashboard = Depends(das
 def model_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
     view = model_view(board, name)
     if view is None:
-        return render(request, "missing.html", 404, what=f"Model/{name}")
-    return render(request, "model.html", model=view)
+        return _missing(request, board, "Model", name)
+    repo = applied_specs(board.store)
+    cards = model_cards(board.artifacts, name, {v.name: v.digest for v in view.variants if v.digest})
+    confusions = [v for v in view.variants if "confusion.png" in v.figures]
+    wanted = request.query_params.get("confusion")
+    preferred = sorted(confusions, key=lambda v: not v.passed)  # a variant that passed its gates first
+    shown = next((v for v in confusions if v.name == wanted), preferred[0] if preferred else None)
+    card = view.card
+    return render(request, "model.html", model=view, chart=size_chart(view, repo),
+                  assignments=board_assignments(board.store.objects("Fleet"), repo, name),
+                  fronts=board_fronts(cards), confusions=confusions, confusion=shown,
+                  confusion_alts={v.name: confusion_alt(name, v.name, v.accuracy, None) for v in confusions},
+                  training_alt=training_alt(name, card.history if card else {}, card.epochs_run if card else None))
 
 
 SAMPLES_PER_PAGE = 25
@@ -161,11 +224,12 @@ def _number(value: str | None, default: int, low: int, high: int) -> int:
 def dataset_page(request: Request, name: str, board: Dashboard = Depends(dashboard)):
     obj = board.store.object("Dataset", name)
     if obj is None:
-        return render(request, "missing.html", 404, what=f"Dataset/{name}")
+        return _missing(request, board, "Dataset", name)
     query = request.query_params
     context = {"dataset": object_view(obj), "sources": sampling.collected_sources(board.store, name) or [],
                "events": event_views(board.store.events(kind="Dataset", name=name, limit=30)),
-               "done": _done(board, name, query.get("done"))}
+               "done": _done(board, name, query.get("done")),
+               "summary": snapshot_summary(board.artifacts, obj.dataset.snapshot)}
     if context["sources"]:
         context.update(_samples_context(board, context["sources"], query))
     return render(request, "dataset.html", **context)

@@ -13,12 +13,40 @@ function cell(row, value) {
   row.appendChild(td);
 }
 
+// The pages' one time format (controller/web/timefmt.py): relative, the RFC 3339 time as title.
+function rfc3339(ts) {
+  return new Date(Math.floor(ts) * 1000).toISOString().replace(".000Z", "Z");
+}
+
+function relative(ts) {
+  const delta = Date.now() / 1000 - ts;
+  const seconds = Math.abs(delta);
+  if (seconds < 1) return "just now";
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]]) {
+    if (seconds >= size) {
+      const n = Math.floor(seconds / size);
+      return delta > 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`;
+    }
+  }
+  return "just now";
+}
+
+function timeCell(row, ts) {
+  const td = document.createElement("td");
+  const time = document.createElement("time");
+  time.dateTime = time.title = rfc3339(ts);
+  time.textContent = relative(ts);
+  td.appendChild(time);
+  row.appendChild(td);
+}
+
 function eventRow(e) {
   const tr = document.createElement("tr");
   tr.className = e.type.toLowerCase();
   tr.dataset.seq = e.seq;
-  [e.seq, new Date(e.ts * 1000).toLocaleString(), e.type, e.kind + "/" + e.name, e.reason, e.message]
-    .forEach((v) => cell(tr, v));
+  cell(tr, e.seq);
+  timeCell(tr, e.ts);
+  [e.type, e.kind + "/" + e.name, e.reason, e.message].forEach((v) => cell(tr, v));
   return tr;
 }
 
@@ -77,7 +105,22 @@ function followEvents(table) {
   source.onopen = () => text("live", "live");
 }
 
+// One confusion matrix, the variant chosen from a list (the form reloads the page without JS).
+function confusionSelector(select) {
+  const button = document.getElementById("confusion-show");
+  if (button) button.hidden = true;
+  select.addEventListener("change", () => {
+    const option = select.selectedOptions[0];
+    const img = document.getElementById("confusion");
+    img.src = option.dataset.src;
+    img.alt = option.dataset.alt;
+    text("confusion-name", option.value);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const confusion = document.getElementById("confusion-variant");
+  if (confusion) confusionSelector(confusion);
   const fleet = document.getElementById("fleet");
   if (fleet) followFleet(fleet);
   const events = document.getElementById("events");
