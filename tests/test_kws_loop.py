@@ -74,7 +74,7 @@ metadata: {name: kws}
 spec:
   model: kws
   variant: int8
-  selector: {boards: [rpi4, pico]}     # the test's devices: the others on the broker are offline
+  selector: {boards: [rpi4, pico]}     # a broker of the test's own: no other test's devices join the fleet
   rollout: {canary: 1, batchSize: 100%, maxUnavailable: 100%, deviceTimeoutSeconds: 120}
 COLLECT"""
 
@@ -219,14 +219,14 @@ def run_the_loop(tmp, url, words, *, utterances, epochs, units, seconds, timeout
 
 
 @needs_espeak
-def test_microphones_collect_label_retrain_and_roll_out_to_linux_boards_and_the_pico(tmp_path, mosquitto):
-    run_the_loop(tmp_path, mosquitto.url, ["yes", "no"], utterances=12, epochs=2, units=[8, 8, 8],
+def test_microphones_collect_label_retrain_and_roll_out_to_linux_boards_and_the_pico(tmp_path, fresh_mosquitto):
+    run_the_loop(tmp_path, fresh_mosquitto.url, ["yes", "no"], utterances=12, epochs=2, units=[8, 8, 8],
                  seconds=3, timeout=240)
 
 
 @pytest.mark.slow
 @needs_espeak
-def test_the_full_vocabulary_loop(tmp_path, mosquitto):
-    int8 = run_the_loop(tmp_path, mosquitto.url, list(SPEECH_KEYWORDS), utterances=60, epochs=10,
+def test_the_full_vocabulary_loop(tmp_path, fresh_mosquitto):
+    int8 = run_the_loop(tmp_path, fresh_mosquitto.url, list(SPEECH_KEYWORDS), utterances=60, epochs=10,
                         units=[64, 64, 64, 64, 64], seconds=10, timeout=900)
     assert int8.passed and int8.accuracy >= 0.8   # measured 0.905 (12 classes: chance is 0.08)
