@@ -219,3 +219,86 @@ def test_unaligned_writes_become_whole_page_programs(flash_writer, page):
     assert bytes(flash) == bytes(expected)
     assert all(offset % page == 0 and length == page for offset, length in calls)
     assert flash_writer.origami_flash_write(mapped, 0, b"x", 1, 3, callback) == -1  # not a power of two
+
+
+# The core over a host HAL (RAM storage, captured output) and a stand-in runner: the firmware's own model
+# installed at first boot, not again, a new one after a firmware change, and the application's callback.
+
+
+@pytest.fixture
+def host_board(tflite, controller_key, tmp_path):
+    if not shutil.which("gcc"):
+        pytest.skip("needs a host C compiler (gcc)")
+    project = render(tflite, "pico", tmp_path / "fw", controller_key)
+    src = source_dir(project)
+    if not (src / "monocypher.c").is_file():
+        pytest.skip("no Monocypher in the third-party tree")
+    sources = [src / f"{name}.c" for name in ("origami_core", "origami_frame", "origami_json", "origami_sha256",
+                                              "monocypher", "monocypher-ed25519")]
+    lib = tmp_path / "libboard.so"
+    subprocess.run(["gcc", "-O1", "-shared", "-fPIC", f"-I{src}", *map(str, sources), str(STUBS / "host_board.c"),
+                    "-o", str(lib)], check=True, capture_output=True, text=True)
+    board = ctypes.CDLL(str(lib))
+    board.test_blank_storage()
+    return board
+
+
+def boot(board, model: bytes, version: str) -> list:
+    from device.serial_frames import FrameDecoder
+
+    ctypes.c_uint32.in_dll(board, "out_len").value = 0
+    board.origami_core_set_factory_model(model, ctypes.c_uint32(len(model)), version.encode())
+    board.origami_core_boot()
+    return frames_out(board, FrameDecoder())
+
+
+def frames_out(board, decoder) -> list:
+    n = ctypes.c_uint32.in_dll(board, "out_len").value
+    data = bytes((ctypes.c_uint8 * 65536).in_dll(board, "out")[:n])
+    ctypes.c_uint32.in_dll(board, "out_len").value = 0
+    return decoder.feed(data)
+
+
+def events(frames) -> list[str]:
+    from device.serial_frames import FrameType
+
+    return [f.json()["reason"] for f in frames if f.type is FrameType.EVENT]
+
+
+def state_of(frames) -> dict:
+    from device.serial_frames import FrameType
+
+    return [f.json() for f in frames if f.type is FrameType.STATE][-1]
+
+
+def test_the_firmwares_model_is_installed_once_and_the_application_hears_every_output(host_board, tflite):
+    import hashlib
+
+    from device.serial_frames import FrameDecoder
+    from device.serial_frames import FrameType
+    from device.serial_frames import encode_frame
+
+    first = boot(host_board, tflite, "fw-1")
+    assert events(first) == ["Installed"]
+    assert state_of(first)["activeSlot"] == "a" and state_of(first)["modelDigest"] == hashlib.sha256(tflite).hexdigest()
+    assert events(boot(host_board, tflite, "fw-1")) == []  # a reboot does not reinstall it
+
+    newer = tflite + b"\0"  # a firmware flashed with another model
+    second = boot(host_board, newer, "fw-2")
+    assert events(second) == ["Installed"] and state_of(second)["activeSlot"] == "b"
+    assert state_of(second)["modelVersion"] == "fw-2"
+
+    broken = b"\0" * 64
+    third = boot(host_board, broken, "fw-3")
+    assert events(third) == ["RolledBack"] and state_of(third)["modelDigest"] == hashlib.sha256(newer).hexdigest()
+    assert events(boot(host_board, broken, "fw-3")) == []  # a model it already tried is not retried
+
+    assert host_board.origami_core_infer(b"\x07\x00\x00\x09", ctypes.c_uint32(4)) == 0
+    assert host_board.origami_core_infer(b"\x07", ctypes.c_uint32(1)) == -1
+    stream = encode_frame(FrameType.INFER, b"\x05\x00\x00\x06")
+    host_board.test_feed(stream, ctypes.c_uint32(len(stream)))
+    host_board.origami_core_poll()
+    results = [f for f in frames_out(host_board, FrameDecoder()) if f.type is FrameType.INFER_RESULT]
+    assert results and results[0].payload[0] == 0 and results[0].payload[5:] == b"\x05\x06"
+    assert ctypes.c_uint32.in_dll(host_board, "outputs_seen").value == 2  # the application's and the gateway's
+    assert bytes((ctypes.c_uint8 * 2).in_dll(host_board, "last_output")) == b"\x05\x06"

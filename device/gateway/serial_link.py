@@ -227,11 +227,11 @@ class BoardLink:
         try:
             frame = self._results.get(timeout=timeout_s)
         except queue.Empty:
-            raise DeviceError(f"board on {self.serial.port} did not answer an inference within "
+            raise DeviceError(f"board on {self.name} did not answer an inference within "
                               f"{timeout_s:.0f} s") from None
         ok, cycles, body = decode_infer_result(frame.payload)
         if not ok:
-            raise DeviceError(f"board on {self.serial.port} could not run the inference: "
+            raise DeviceError(f"board on {self.name} could not run the inference: "
                               f"{body.decode('ascii', 'replace')[:200]}")
         return body, cycles
 

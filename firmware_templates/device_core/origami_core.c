@@ -50,8 +50,10 @@ typedef struct {
   slot_info_t slots[2];
   last_update_t last;
   char health_reason[REASON_MAX_LEN + 1];
-  char factory_digest[65];  // the firmware's own model last installed (or tried) from this storage
   uint32_t crc;  // over everything above
+  // The firmware's own model last installed (or tried) here. After the CRC, so the checked layout stays
+  // as older firmware wrote it; a damaged value only means the firmware's model is offered once more.
+  char factory_digest[65];
 } meta_t;
 
 typedef struct {
@@ -95,6 +97,7 @@ static void meta_save(void) {
 
 static void meta_load(void) {
   memcpy(&s_meta, origami_hal_storage(), sizeof s_meta);
+  s_meta.factory_digest[sizeof s_meta.factory_digest - 1] = '\0';  // outside the CRC: bound it
   if (s_meta.magic != META_MAGIC || s_meta.crc != meta_crc(&s_meta) || s_meta.active > SLOT_B ||
       s_meta.pending > SLOT_B || s_meta.trial > SLOT_B) {
     memset(&s_meta, 0, sizeof s_meta);  // blank or damaged storage: no model
