@@ -144,8 +144,8 @@ class _Controller:
         self.broker = EmbeddedBroker(self.state).start()
         print(f"demo: {self.broker.startup_line()}")
         self.store = open_store(self.state)
-        self.builder = SandboxedBuilder(self.state)
         signer = Signer.load_or_create(self.state)
+        self.builder = SandboxedBuilder(self.state, public_key=signer.public_key)
         repo = load_repository(specs).require_valid()
         self.fleets = sorted(repo.fleets)
         fleet = fleet or FLEET

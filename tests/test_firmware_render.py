@@ -66,14 +66,14 @@ def test_every_template_renders_a_complete_project(tflite, arena, tmp_path, prof
     resolver = texts[f"{src}/op_resolver.h".lstrip("./")].decode()
     assert re.findall(r"resolver\.(Add\w+)\(\)", resolver) == ["AddFullyConnected", "AddSoftmax"]
     assert "MicroMutableOpResolver<kOrigamiOperatorCount>" in resolver and "= 2;" in resolver
-    config = texts[f"{src}/origami_config.h".lstrip("./")].decode()
+    config = texts[f"{src}/origami_device_config.h".lstrip("./")].decode()
     assert '#define ORIGAMI_FIRMWARE_VERSION "7.1.0"' in config
     assert f"#define ORIGAMI_ARENA_BYTES {arena_with_margin(arena)}u" in config
     assert arena_with_margin(arena) > arena and arena_with_margin(arena) % 16 == 0
     model_source = next(v.decode() for k, v in texts.items() if re.search(r"model_data\.(cc|cpp)$", k))
     assert "alignas(16) const unsigned char g_origami_model[]" in model_source
     main = next(v.decode() for k, v in texts.items() if re.search(r"(main\.cc|\.ino)$", k))
-    assert "origami_app_setup()" in main and "{{" not in main
+    assert "origami_core_boot()" in main and "origami_app_setup()" in main and "{{" not in main
 
 
 def test_a_model_larger_than_the_boards_ram_is_refused_at_render(tflite, tmp_path):
@@ -103,13 +103,14 @@ def test_model_array_compiles_for_cortex_m4_and_its_section_is_the_model(tflite,
 
 
 @needs_arm_gcc
-def test_serial_client_compiles_cleanly_for_cortex_m0plus(tflite, arena, tmp_path):
+def test_device_core_compiles_cleanly_for_cortex_m0plus(tflite, arena, tmp_path):
     project = render_firmware(tflite, BUILTIN_PROFILES["pico"], tmp_path / "fw", version="1", arena_measured=arena)
-    result = subprocess.run(["arm-none-eabi-gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c",
-                             "-mcpu=cortex-m0plus", "-mthumb", "-O2",
-                             str(project.directory / "src" / "origami_serial.c"),
-                             "-o", str(tmp_path / "serial.o")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    src = project.directory / "src"
+    for name in ("origami_core.c", "origami_frame.c", "origami_json.c", "origami_sha256.c", "origami_flash.c"):
+        result = subprocess.run(["arm-none-eabi-gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c",
+                                 "-mcpu=cortex-m0plus", "-mthumb", "-O2", f"-I{src}", str(src / name),
+                                 "-o", str(tmp_path / f"{name}.o")], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
 
 
 def test_c_array_alignment_and_unaligned_sizes():

@@ -166,7 +166,8 @@ def run(args) -> int:
     shards = Shards(store, replica, period=args.lease) if replica else None
     source = make_source(args, state_dir, replica)
     limits = limits_from_args(args)
-    builder = SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits)
+    builder = SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits,
+                               public_key=signer.public_key)
     publisher = make_publisher(args, builder.store)
     if args.build_workers < 1:
         raise UsageError("--build-workers must be at least 1")

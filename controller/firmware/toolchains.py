@@ -82,6 +82,18 @@ TOOLCHAINS: dict[str, Toolchain] = {
 }
 
 
+def _missing_sources(project: RenderedProject) -> str | None:
+    """What the project needs beside the toolchain: Monocypher for the device core's signature check."""
+    from controller.firmware.render import FAMILIES
+    from controller.firmware.render import MONOCYPHER_VERSION
+
+    source_dir = FAMILIES[project.family].source_dir
+    if source_dir and not (project.directory / source_dir / "monocypher.c").is_file():
+        return (f"Monocypher {MONOCYPHER_VERSION} sources are missing beside the device core (render with "
+                "ORIGAMI_THIRD_PARTY set to the third-party tree, or copy monocypher*.{c,h} there)")
+    return None
+
+
 def build_firmware(project: RenderedProject, *, progress: Callable[[str], None] | None = None,
                    timeout_s: float = BUILD_TIMEOUT_S) -> BuildResult:
     """Run the family's toolchain on the project, or say plainly that the project is the artifact."""
@@ -90,7 +102,7 @@ def build_firmware(project: RenderedProject, *, progress: Callable[[str], None] 
         return BuildResult("built", "a LiteRT bundle needs no compilation: the bundle is the artifact",
                            project.directory)
     toolchain = TOOLCHAINS[project.family]
-    missing = toolchain.missing()
+    missing = _missing_sources(project) or toolchain.missing()
     if missing:
         reason = f"not built: {missing}; the rendered project is the artifact"
         log.info("firmware rendered only", extra={"family": project.family, "reason": reason})

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from controller.devices.selection import Candidate
 from controller.devices.selection import select_variant
 from controller.firmware.render import template_digest
@@ -36,6 +38,7 @@ from specs.v1alpha1.protocol import Accelerator
 from specs.v1alpha1.protocol import Capabilities
 from specs.v1alpha1.protocol import Target
 from wire.logs import get_logger
+from wire.manifests import key_id
 
 log = get_logger("reconciler.bundles")
 PRECISION = {"int8": "int8", "float16": "float16", "dynamic": "dynamic"}
@@ -82,9 +85,10 @@ def usable_capabilities(profile: DeviceProfile, reserve: int) -> Capabilities:
 class BundleMaker:
     """Builds (or reads back) the artifact of one (fleet release, device class)."""
 
-    def __init__(self, store: ArtifactStore, cache: StageCache) -> None:
+    def __init__(self, store: ArtifactStore, cache: StageCache, public_key: Ed25519PublicKey | None = None) -> None:
         self.store = store  # ArtifactStore
         self.cache = cache  # StageCache
+        self.public_key = public_key  # the controller's: rendered into firmware, which trusts only it
 
     def built(self, key: str) -> Artifact | None:
         """The bundle recorded under `key`, or None when it has not been built."""
@@ -202,8 +206,10 @@ class BundleMaker:
                   device: dict[str, Any] | None = None) -> tuple[str, str]:
         """The firmware project for this board and model (with what the device needs beside it: classes,
         normalisation, quantization), as a tar.gz in the artifact store."""
-        key = stage_key("firmware", {"profile": profile.spec.model_dump(mode="json"), "device": device},
-                        {"model": model_digest, "templates": template_digest(profile)})
+        config: dict[str, Any] = {"profile": profile.spec.model_dump(mode="json"), "device": device}
+        if self.public_key is not None:
+            config["keyId"] = key_id(self.public_key)  # a new controller key means a new firmware
+        key = stage_key("firmware", config, {"model": model_digest, "templates": template_digest(profile)})
 
         def firmware_stage() -> tuple[dict[str, str], dict[str, Any]]:
             from controller.firmware.render import render_firmware
@@ -212,7 +218,8 @@ class BundleMaker:
             say(f"{profile.metadata.name}: rendering firmware", 0.0)
             with tempfile.TemporaryDirectory(prefix="origami-firmware-") as tmp:
                 project = render_firmware(self.store.read_bytes(model_digest), profile, Path(tmp) / "project",
-                                          version=model_digest[:12], arena_measured=arena or None, device=device)
+                                          version=model_digest[:12], arena_measured=arena or None, device=device,
+                                          public_key=self.public_key)
                 built = build_firmware(project)
                 status = "built" if built.status == "built" else f"rendered: {built.reason}"
                 digest = self.store.put_bytes(_tar(Path(built.artifact)),

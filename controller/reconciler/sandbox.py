@@ -259,10 +259,12 @@ class SandboxedBuilder(PipelineBuilder):
     """
 
     def __init__(self, state_dir: str | Path | None, *, allow_repo_code: bool | str = False,
-                 limits: Limits = DEFAULT_LIMITS, network: bool = False, isolate: bool | None = None) -> None:
+                 limits: Limits = DEFAULT_LIMITS, network: bool = False, isolate: bool | None = None,
+                 public_key: Any = None) -> None:
         if allow_repo_code not in (False, True, UNSANDBOXED):
             raise ValueError(f"allow_repo_code: {allow_repo_code!r}")
-        super().__init__(artifact_dir(state_dir), allow_repo_code=bool(allow_repo_code), limits=limits)
+        super().__init__(artifact_dir(state_dir), allow_repo_code=bool(allow_repo_code), limits=limits,
+                         public_key=public_key)
         self.state_dir = Path(state_dir or ".")
         self.repo_code = allow_repo_code
         self.network = network

@@ -47,12 +47,12 @@ class PipelineBuilder:
     controller uses when that is not acceptable."""
 
     def __init__(self, artifacts_dir: str | Path, *, allow_repo_code: bool = False,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, public_key: Any = None) -> None:
         self.allow_repo_code = allow_repo_code
         self.limits = limits
         self.store = ArtifactStore(Path(artifacts_dir))
         self.cache = StageCache(self.store)
-        self.bundles = BundleMaker(self.store, self.cache)
+        self.bundles = BundleMaker(self.store, self.cache, public_key)  # the controller key firmware trusts
         self._models: dict[str, ModelOutcome] = {}  # cards key -> outcome read back (once per process)
 
     def is_built(self, key: str) -> bool:

@@ -51,6 +51,9 @@ typedef struct {
   last_update_t last;
   char health_reason[REASON_MAX_LEN + 1];
   uint32_t crc;  // over everything above
+  // The firmware's own model last installed (or tried) here. After the CRC, so the checked layout stays
+  // as older firmware wrote it; a damaged value only means the firmware's model is offered once more.
+  char factory_digest[65];
 } meta_t;
 
 typedef struct {
@@ -69,6 +72,11 @@ static uint8_t s_rx[ORIGAMI_MAX_PAYLOAD + ORIGAMI_FRAME_OVERHEAD];
 static char s_json[1536];
 static const uint8_t kPublicKey[32] = ORIGAMI_PUBLIC_KEY_BYTES;
 static uint8_t s_loaded;  // the slot the runner holds, SLOT_NONE when none
+static struct {
+  const uint8_t* model;
+  uint32_t size;
+  const char* version;
+} s_factory;
 
 // --- storage --------------------------------------------------------------------------------
 
@@ -89,6 +97,7 @@ static void meta_save(void) {
 
 static void meta_load(void) {
   memcpy(&s_meta, origami_hal_storage(), sizeof s_meta);
+  s_meta.factory_digest[sizeof s_meta.factory_digest - 1] = '\0';  // outside the CRC: bound it
   if (s_meta.magic != META_MAGIC || s_meta.crc != meta_crc(&s_meta) || s_meta.active > SLOT_B ||
       s_meta.pending > SLOT_B || s_meta.trial > SLOT_B) {
     memset(&s_meta, 0, sizeof s_meta);  // blank or damaged storage: no model
@@ -404,13 +413,34 @@ static void on_chunk(const uint8_t* payload, uint32_t len) {
   origami_hal_reset();
 }
 
+__attribute__((weak)) void origami_on_output(const uint8_t* output, uint32_t len, uint32_t cycles) {
+  (void)output;
+  (void)len;
+  (void)cycles;
+}
+
+// One inference on the active model: 0 with the output, or -1 with `why`; the application hears of it.
+static int run_inference(const uint8_t* input, uint32_t len, const uint8_t** output, uint32_t* out_len,
+                         uint32_t* cycles, const char** why) {
+  uint32_t started = origami_hal_cycles();
+  int failed = !s_meta.active || !s_meta.healthy ? -1 : origami_runner_infer(input, len, output, out_len, why);
+  *cycles = origami_hal_cycles() - started;
+  if (!failed) origami_on_output(*output, *out_len, *cycles);
+  return failed;
+}
+
+int origami_core_infer(const uint8_t* input, uint32_t len) {
+  const uint8_t* output = 0;
+  uint32_t out_len = 0, cycles = 0;
+  const char* why = 0;
+  return run_inference(input, len, &output, &out_len, &cycles, &why);
+}
+
 static void on_infer(const uint8_t* payload, uint32_t len) {
   const uint8_t* output = 0;
-  uint32_t out_len = 0;
+  uint32_t out_len = 0, cycles = 0;
   const char* why = 0;
-  uint32_t started = origami_hal_cycles();
-  int failed = !s_meta.active || !s_meta.healthy ? -1 : origami_runner_infer(payload, len, &output, &out_len, &why);
-  uint32_t cycles = origami_hal_cycles() - started;
+  int failed = run_inference(payload, len, &output, &out_len, &cycles, &why);
   static uint8_t reply[5 + ORIGAMI_MAX_PAYLOAD];
   reply[0] = failed ? 1u : 0u;
   origami_put_u32(reply + 1, cycles);
@@ -502,15 +532,54 @@ static void roll_back_trial(void) {
   send_state();
 }
 
+void origami_core_set_factory_model(const uint8_t* model, uint32_t size, const char* version) {
+  s_factory.model = model;
+  s_factory.size = size;
+  s_factory.version = version;
+}
+
+// The firmware's own model, written into a slot and left pending (its trial follows at once), when the
+// storage has no model or this firmware's model is new to it. A model it already tried is not retried.
+static void stage_factory_model(void) {
+  if (!s_factory.model || !s_factory.size || s_factory.size > slot_capacity() || s_meta.pending) return;
+  uint8_t digest[32];
+  char hex[65];
+  origami_sha256_t sha;
+  origami_sha256_init(&sha);
+  origami_sha256_update(&sha, s_factory.model, s_factory.size);
+  origami_sha256_final(&sha, digest);
+  origami_sha256_hex(digest, hex);
+  if (strcmp(hex, s_meta.factory_digest) == 0) return;
+  strcpy(s_meta.factory_digest, hex);
+  const slot_info_t* active = s_meta.active ? &s_meta.slots[s_meta.active - 1] : 0;
+  if (active && strcmp(active->digest, hex) == 0) {
+    meta_save();  // it already runs this model (sent over the link before the firmware was flashed)
+    return;
+  }
+  uint8_t slot = s_meta.active ? other_slot(s_meta.active) : SLOT_A;
+  memset(&s_meta.slots[slot - 1], 0, sizeof(slot_info_t));
+  meta_save();
+  uint32_t span = (s_factory.size + META_BYTES - 1u) & ~(META_BYTES - 1u);
+  if (origami_hal_storage_erase(slot_offset(slot), span)) return;
+  for (uint32_t at = 0; at < s_factory.size; at += META_BYTES) {  // page-sized writes: short flash operations
+    uint32_t n = s_factory.size - at < META_BYTES ? s_factory.size - at : META_BYTES;
+    if (origami_hal_storage_write(slot_offset(slot) + at, s_factory.model + at, n)) return;
+  }
+  slot_info_t* info = &s_meta.slots[slot - 1];
+  info->size = s_factory.size;
+  strcpy(info->digest, hex);
+  copy_text(info->version, sizeof info->version, s_factory.version ? s_factory.version : "firmware");
+  s_meta.pending = slot;
+  meta_save();
+}
+
 void origami_core_boot(void) {
   origami_decoder_init(&s_decoder, s_rx, ORIGAMI_MAX_PAYLOAD);
   memset(&s_transfer, 0, sizeof s_transfer);
   meta_load();
-  if (s_meta.trial) {
-    roll_back_trial();
-  } else if (s_meta.pending) {
-    try_pending();
-  }
+  if (s_meta.trial) roll_back_trial();
+  stage_factory_model();
+  if (s_meta.pending) try_pending();
   if (s_meta.active && s_loaded != s_meta.active) {
     const char* why = 0;
     s_meta.healthy = load_slot(s_meta.active, &why) == 0;

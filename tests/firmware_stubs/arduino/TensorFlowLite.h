@@ -1,0 +1,1 @@
+// Stub: the Arduino_TensorFlowLite library header.

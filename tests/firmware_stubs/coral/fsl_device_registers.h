@@ -1,0 +1,1 @@
+#include "../cmsis/origami_stub_cmsis.h"

@@ -1,0 +1,5 @@
+#pragma once
+#include <string>
+namespace coralmicro {
+std::string GetSerialNumber();
+}  // namespace coralmicro

@@ -1,0 +1,3 @@
+#pragma once
+#include <stdint.h>
+int esp_efuse_mac_get_default(uint8_t* mac);

@@ -1,0 +1,6 @@
+#pragma once
+#include "FreeRTOS.h"
+#ifdef __cplusplus
+extern "C"
+#endif
+void vTaskDelay(const TickType_t ticks);
