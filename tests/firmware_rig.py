@@ -27,6 +27,22 @@ def firmware_tools_missing() -> str | None:
     return None
 
 
+def third_party_missing() -> str | None:
+    """Why the pinned third-party tree (TFLM, Monocypher, ...) is not here, or None."""
+    from controller.firmware.tflm_library import third_party_root
+    from specs.errors import StageError
+
+    try:
+        third_party_root()
+    except StageError as err:
+        return str(err)
+    return None
+
+
+needs_third_party = pytest.mark.skipif(third_party_missing() is not None,
+                                       reason="needs the third-party tree (ORIGAMI_THIRD_PARTY or ../shared)")
+
+
 def skip_without_firmware_tools() -> None:
     why = firmware_tools_missing()
     if why:

@@ -23,6 +23,7 @@ from controller.firmware.render import render_firmware
 from controller.firmware.render import storage_layout
 from controller.firmware.toolchains import build_firmware
 from specs.v1alpha1.catalogue import BUILTIN_PROFILES
+from tests.firmware_rig import needs_third_party
 from tests.tiny_tflite import dense_int8
 from wire.manifests import key_id
 
@@ -68,6 +69,7 @@ def syntax_check(compiler: str, flags: tuple[str, ...], files: list[Path], inclu
 
 @needs_arm_gcc
 @pytest.mark.parametrize("board", sorted(BOARDS))
+@needs_third_party
 def test_the_device_core_and_the_board_hal_compile_against_the_sdk_headers(tflite, controller_key, tmp_path, board):
     stubs, cpu = BOARDS[board]
     project = render(tflite, board, tmp_path / "fw", controller_key)
@@ -90,6 +92,7 @@ def test_the_device_core_and_the_board_hal_compile_against_the_sdk_headers(tflit
 
 
 @needs_arm_gcc
+@needs_third_party
 def test_the_runner_compiles_against_tflm(tflite, controller_key, tmp_path):
     from controller.firmware.tflm_library import third_party_root
 
@@ -102,6 +105,7 @@ def test_the_runner_compiles_against_tflm(tflite, controller_key, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@needs_third_party
 def test_the_firmware_trusts_exactly_the_controller_key(tflite, controller_key, tmp_path):
     project = render(tflite, "nano33ble", tmp_path / "fw", controller_key)
     config = (source_dir(project) / "origami_device_config.h").read_text()
