@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from specs.errors import DeviceError
 from specs.errors import UsageError
 from wire.logs import get_logger
+from wire.secret_files import read_first_line_text
 from wire.topics import into_namespace
 from wire.topics import is_tenant_name
 from wire.topics import out_of_namespace
@@ -187,15 +188,7 @@ class BrokerConnection:
 
 def read_password_file(path: str | Path) -> str:
     """The first line of a password file (the rest is ignored); errors never show its content."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            password = handle.readline(4096).rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else "not readable text"
-        raise UsageError(f"broker password file {path}: {reason}") from None
-    if not password:
-        raise UsageError(f"broker password file {path}: the first line is empty")
-    return password
+    return read_first_line_text(path, "broker password file")
 
 
 class MqttLink:

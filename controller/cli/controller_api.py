@@ -14,7 +14,6 @@ import json
 import os
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import quote
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -22,12 +21,12 @@ from urllib.parse import urlsplit
 from specs.errors import AuthError
 from specs.errors import NotFoundError
 from specs.errors import UsageError
+from wire.secret_files import read_first_line_text
 from wire.text import printable
 
 TIMEOUT_SECONDS = 30
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a read of a big fleet's records; actions answer a few hundred bytes
 MAX_DETAIL_BYTES = 64 * 1024
-MAX_TOKEN_FILE_BYTES = 4096
 
 
 def add_server_flags(parser) -> None:
@@ -48,18 +47,9 @@ def read_token(token_file: str | None, *, required: bool = True) -> str | None:
     """The operator token: the first line of `token_file`, else `ORIGAMI_TOKEN`; None when there is
     none and it is not `required`. Errors name the file, never its content."""
     if token_file:
-        path = Path(token_file)
-        try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_TOKEN_FILE_BYTES + 1)
-        except OSError as err:
-            raise UsageError(f"--token-file {path.name}: cannot read it ({err.strerror})") from err
-        lines = data[:MAX_TOKEN_FILE_BYTES].decode("utf-8", errors="replace").splitlines()
-        token = lines[0].strip() if lines else ""
-        if not token:
-            raise UsageError(f"--token-file {path.name}: the first line is empty; it should hold the operator "
-                             "token (`origami operator-token --out FILE` writes one)")
-        return token
+        return read_first_line_text(token_file, "--token-file",
+                                    hint="it should hold the operator token (`origami operator-token --out FILE` "
+                                         "writes one)")
     token = os.environ.get("ORIGAMI_TOKEN", "").strip()
     if not token and required:
         raise UsageError("--server needs an operator token to act: --token-file FILE (or ORIGAMI_TOKEN_FILE, or "

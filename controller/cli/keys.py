@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from controller.cli.output import add_state_flag
-from specs.errors import UsageError
+from wire.secret_files import read_first_line
 
 MAX_PASSPHRASE_BYTES = 4096
 
@@ -27,17 +27,7 @@ def passphrase_from_args(args) -> bytes | None:
 
     path = getattr(args, "key_passphrase_file", None)
     if path:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_PASSPHRASE_BYTES + 1)
-        except OSError as err:
-            raise UsageError(f"--key-passphrase-file: cannot read the file ({err.strerror})") from None
-        if len(data) > MAX_PASSPHRASE_BYTES:
-            raise UsageError(f"--key-passphrase-file: a passphrase is at most {MAX_PASSPHRASE_BYTES} bytes")
-        phrase = data.splitlines()[0] if data.strip() else b""
-        if not phrase:
-            raise UsageError("--key-passphrase-file: the file is empty")
-        return phrase
+        return read_first_line(path, "--key-passphrase-file", max_bytes=MAX_PASSPHRASE_BYTES)
     value = os.environ.get(PASSPHRASE_ENV)
     return value.encode() if value else None
 

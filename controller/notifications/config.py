@@ -29,9 +29,9 @@ from pydantic import Field
 from pydantic import ValidationError
 
 from specs.errors import UsageError
+from wire.secret_files import read_first_line_text
 
 MAX_CONFIG_BYTES = 64 * 1024
-MAX_SECRET_BYTES = 4096
 REASONS = ("CommitObserved", "CommitInvalid", "RolloutStarted", "RolloutComplete", "RolloutHalted", "BundleFailed")
 
 
@@ -69,15 +69,7 @@ class Sink:
 
 
 def _secret(path: str, what: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_SECRET_BYTES + 1)
-    except OSError as err:
-        raise UsageError(f"notifications: {what} {Path(path).name}: cannot read it ({err.strerror})") from err
-    lines = data[:MAX_SECRET_BYTES].decode("utf-8", "replace").splitlines()
-    if not lines or not lines[0].strip():
-        raise UsageError(f"notifications: {what} {Path(path).name}: the first line is empty")
-    return lines[0].strip()
+    return read_first_line_text(path, f"notifications: {what}")
 
 
 def _http_url(url: str, where: str) -> str:

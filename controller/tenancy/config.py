@@ -31,6 +31,7 @@ from controller.tenancy.roles import TENANT_PATTERN
 from specs.errors import UsageError
 from specs.v1alpha1.common import parse_byte_size
 from specs.v1alpha1.protocol import DEVICE_ID_PATTERN
+from wire.secret_files import read_bounded
 from wire.topics import tenant_root
 
 MAX_FILE_BYTES = 256 * 1024
@@ -100,13 +101,7 @@ class Tenant:
 def load_tenants(path: str | Path) -> list[Tenant]:
     """The tenants of a file; UsageError naming the file and the field (never echoing its content)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as err:
-        raise UsageError(f"--tenants {path.name}: cannot read it ({err.strerror})") from err
-    if len(raw) > MAX_FILE_BYTES:
-        raise UsageError(f"--tenants {path.name}: larger than {MAX_FILE_BYTES // 1024} KiB")
+    raw = read_bounded(path, "--tenants", MAX_FILE_BYTES)
     try:
         parsed = TenantsFile.model_validate(yaml.safe_load(raw.decode("utf-8")))
     except (yaml.YAMLError, UnicodeDecodeError) as err:

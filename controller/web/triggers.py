@@ -27,6 +27,7 @@ from controller.web.context import Dashboard
 from controller.web.context import dashboard
 from specs.errors import UsageError
 from wire.logs import get_logger
+from wire.secret_files import read_bounded
 
 log = get_logger("web.triggers")
 router = APIRouter(prefix="/api/v1", tags=["v1"])
@@ -47,13 +48,7 @@ class ReconcileRequested(BaseModel):
 def load_webhook_secret(path: str | Path) -> bytes:
     """The first line of the secret file, as GitHub HMACs with it. Errors name the file, never its content."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_SECRET_FILE_BYTES + 1)
-    except OSError as err:
-        raise UsageError(f"--webhook-secret-file {path.name}: cannot read it ({err.strerror})") from err
-    lines = data[:MAX_SECRET_FILE_BYTES].splitlines()
-    secret = lines[0].strip() if lines else b""
+    secret = read_bounded(path, "--webhook-secret-file", MAX_SECRET_FILE_BYTES).split(b"\n", 1)[0].strip()
     if len(secret) < MIN_SECRET_CHARS:
         raise UsageError(f"--webhook-secret-file {path.name}: the first line should hold a secret of at least "
                          f"{MIN_SECRET_CHARS} characters (e.g. `openssl rand -hex 32 > {path.name}`), the same as "
