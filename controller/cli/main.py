@@ -39,6 +39,7 @@ COMMANDS = [
     "controller.cli.split",
     "controller.cli.worker",
     "controller.cli.samples",
+    "controller.cli.third_party",
     "controller.cli.completion",
 ]
 

@@ -83,7 +83,9 @@ _KERNEL_STEMS: dict[str, tuple[str, ...]] = {
 _KERNEL_SUPPORT = ("kernel_util.cc", "micro_tensor_utils.cc")
 # Test doubles that TFLM's Makefile also archives; no firmware references them.
 _NOT_RUNTIME = re.compile(r"(_test|test_helper\w*|fake_\w+|mock_\w+)\.cc$")
-_COMMIT = re.compile(r"`tflite-micro/`[^|]*\|[^|]*\|\s*([0-9a-f]{40})")
+# The third-party folders a library compiles (their digests key the cache).
+COMPILED_FOLDERS = ("tflite-micro", "flatbuffers", "gemmlowp", "ruy", "kissfft")
+CMSIS_NN_FOLDERS = ("cmsis", "cmsis-nn")
 
 
 @dataclass(frozen=True)
@@ -119,17 +121,18 @@ class ThirdParty:
                              "the cmsis_nn kernel set needs them")
         return [p for p in sorted(source.rglob("*.c")) if not _CMSIS_NN_FLOAT.search(p.name)]
 
-    def tflm_commit(self) -> str:
-        """The pinned TFLM commit (the tree's README records it); a digest of the tree's core sources
-        when the README is absent, so the cache key still follows the sources."""
-        readme = self.root / "README.md"
-        match = _COMMIT.search(readme.read_text(errors="replace")) if readme.is_file() else None
-        if match:
-            return match.group(1)
-        h = hashlib.sha256()
-        for path in sorted((self.tflm / "tensorflow/lite/micro").glob("*.cc")):
-            h.update(path.read_bytes())
-        return "sources-" + h.hexdigest()[:16]
+    def sources_id(self, kernel_set: str = "reference") -> str:
+        """What the library's cache key records of its sources: the digests of the folders it
+        compiles (the lock's, when the tree matches it). A tree edited by hand gets its own key, so a
+        library built from other sources is never taken from the cache; it is built, with a warning."""
+        from controller.firmware.third_party import sources_digests
+
+        names = COMPILED_FOLDERS + (CMSIS_NN_FOLDERS if kernel_set == "cmsis_nn" else ())
+        digests, unlocked = sources_digests(self.root, names)
+        if unlocked:
+            log.warning("third-party tree differs from the lock; building from it anyway",
+                        extra={"folders": unlocked, "hint": "origami third-party verify"})
+        return hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()
 
 
 def third_party_root(project_root: Path | None = None) -> ThirdParty:
@@ -214,9 +217,9 @@ class TflmLibrary:
                 "seconds": round(self.seconds, 2), "objects": self.objects}
 
 
-def library_key(core: str, flags: tuple[str, ...], tflm_commit: str, compiler: str,
+def library_key(core: str, flags: tuple[str, ...], sources: str, compiler: str,
                 builtin_ops: tuple[str, ...] | list[str]) -> str:
-    material = {"builder": BUILDER_VERSION, "core": core, "flags": list(flags), "tflm": tflm_commit,
+    material = {"builder": BUILDER_VERSION, "core": core, "flags": list(flags), "sources": sources,
                 "compiler": compiler, "kernels": sorted(set(builtin_ops))}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -244,7 +247,7 @@ def build_tflm_library(core: str, builtin_ops: tuple[str, ...] | list[str], cach
     flags = library_flags(core, kernel_set)
     includes = tp.includes(kernel_set)
     ops = tuple(sorted(set(builtin_ops)))
-    key = library_key(core, flags, tp.tflm_commit(), compiler_version(), ops)
+    key = library_key(core, flags, tp.sources_id(kernel_set), compiler_version(), ops)
     target = Path(cache_dir) / "tflm" / key
     library = target / LIBRARY_NAME
     if library.is_file():
