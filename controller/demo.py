@@ -2,7 +2,9 @@
 
 1. examples/digits-mixed is copied into a real git repository in a temp directory;
 2. a virtual fleet of 21 devices starts: Linux boards (rpi4, jetson-nano) running the device agent,
-   and microcontrollers (nano33ble, esp32s3, nano33ble-lite) with real TFLM behind a gateway;
+   and microcontrollers (nano33ble, esp32s3, nano33ble-lite) with real TFLM behind a gateway; beside
+   them an emulated Nano 33 BLE Sense: the C device core and TFLM built for its Cortex-M4F, on QEMU,
+   behind a gateway on its serial port (controller/demo_emulated.py; skipped, said, without the tools);
 3. the controller reconciles the repository: snapshot, train, squeeze, measure, gate, choose a
    variant per device class (a split head for nano33ble-lite, whose tail a worker then serves),
    render firmware, and roll out canary-first until every device reports the desired version;
@@ -53,7 +55,18 @@ def _progress_line(store, fleets: list[str], started: float) -> str:
                                                            else "") + "; ".join(parts)
 
 
-def _wait_converged(store, fleets: list[str], commit: str, title: str) -> bool:
+def _emulated_reports(store, emulated, commit: str) -> bool:
+    """The emulated board counts too (it may join after a fleet first read Ready): its fleet's last
+    pass at this commit must have seen it prove the desired digest, generation and health."""
+    if emulated is None:
+        return True
+    desired = store.desired().get(emulated_device_id())
+    fleet = store.object("Fleet", desired.fleet) if desired is not None else None
+    return bool(fleet and fleet.observed_commit == commit
+                and fleet.fleet.states.get(emulated_device_id()) == "updated")
+
+
+def _wait_converged(store, fleets: list[str], commit: str, title: str, emulated=None) -> bool:
     print(f"\n== {title}", flush=True)
     started = time.monotonic()
     last = ""
@@ -63,7 +76,8 @@ def _wait_converged(store, fleets: list[str], commit: str, title: str) -> bool:
             print(line, flush=True)
             last = line.split("s  ", 1)[-1]
         objs = [store.object("Fleet", f) for f in fleets]
-        if all(o and o.observed_commit == commit and o.is_true("Ready") for o in objs):
+        if all(o and o.observed_commit == commit and o.is_true("Ready") for o in objs) and \
+                _emulated_reports(store, emulated, commit):
             print(f"  every device reports the desired version ({time.monotonic() - started:.0f}s)", flush=True)
             return True
         time.sleep(1.0)
@@ -100,10 +114,13 @@ def _spec_repository(work: Path) -> tuple[git.Repo, Path, str]:
 
 
 def _commit_model_change(repo: git.Repo, specs: Path) -> str:
+    """A smaller dense layer: every variant's bytes change, so every board gets a new model (more
+    epochs alone may not: early stopping can restore the same best weights)."""
     model_yaml = specs / "model.yaml"
-    model_yaml.write_text(model_yaml.read_text().replace(f"epochs: {DEMO_EPOCHS}", f"epochs: {DEMO_EPOCHS + 4}"))
+    text = model_yaml.read_text()
+    model_yaml.write_text(text.replace("units: [16, 32, 128]", "units: [16, 32, 64]"))
     repo.index.add(["model.yaml"])
-    return repo.index.commit("digits-cnn: train 4 more epochs").hexsha
+    return repo.index.commit("digits-cnn: a dense layer of 64 units instead of 128").hexsha
 
 
 def _show_releases(store, fleets: list[str]) -> None:
@@ -120,6 +137,36 @@ def _show_first_install(store, fleet: str) -> None:
                       key=lambda i: i.recorded_at)
     if installs:
         print(f"  {fleet}: first install of the new version went to {installs[0].device_id} ({installs[0].reason})")
+
+
+def _start_emulated(work: Path):
+    """The emulated Nano 33's firmware build, started before the controller so that it overlaps training."""
+    from controller.demo_emulated import EmulatedNano
+    from controller.demo_emulated import missing_tools
+    from controller.devices.signing import Signer
+
+    why_not = missing_tools()
+    if why_not:
+        print(f"demo: no emulated Nano 33 this time: {why_not}", flush=True)
+        return None
+    (work / "state").mkdir(parents=True, exist_ok=True)
+    return EmulatedNano(work, Signer.load_or_create(work / "state").public_key).start()
+
+
+def emulated_device_id() -> str:
+    from controller.demo_emulated import DEVICE_ID
+
+    return DEVICE_ID
+
+
+def _show_emulated(store, fleets: list[str], emulated) -> None:
+    """What the emulated board's own C code says it runs, beside what the controller recorded."""
+    device = store.device(emulated_device_id())
+    on_board = emulated.on_board_state()
+    last = on_board.get("lastUpdate") or {}
+    print(f"  {device.device_id} (QEMU, C device core): slot {on_board.get('activeSlot')}, model digest "
+          f"{str(on_board.get('modelDigest'))[:12]}, health {on_board.get('health')}, last update "
+          f"{last.get('outcome')}; the controller records {device.reported_version}", flush=True)
 
 
 class _Controller:
@@ -140,7 +187,7 @@ class _Controller:
         from device.virtual.fleet import VirtualFleet
 
         self.state = work / "state"
-        self.state.mkdir(parents=True)
+        self.state.mkdir(parents=True, exist_ok=True)
         self.broker = EmbeddedBroker(self.state).start()
         print(f"demo: {self.broker.startup_line()}")
         self.store = open_store(self.state)
@@ -148,6 +195,7 @@ class _Controller:
         self.builder = SandboxedBuilder(self.state, public_key=signer.public_key)
         repo = load_repository(specs).require_valid()
         self.fleets = sorted(repo.fleets)
+        self.profiles = repo.profiles
         fleet = fleet or FLEET
         print(f"demo: starting {sum(fleet.values())} virtual devices: "
               + ", ".join(f"{n} {board}" for board, n in fleet.items()), flush=True)
@@ -197,19 +245,27 @@ def run() -> int:
     print(f"demo: training {DEMO_EPOCHS} epochs instead of the example's 30, to stay within a few minutes")
     if main(["validate", str(specs)]) != 0:
         return 1
+    emulated = _start_emulated(work)
     controller = _Controller(work, specs)
     store, fleets = controller.store, controller.fleets
     try:
-        if not _wait_converged(store, fleets, first, "Reconcile the first commit: build, choose, roll out"):
+        if emulated is not None and not emulated.attach(controller.broker.url, controller.profiles):
+            emulated = None
+        if not _wait_converged(store, fleets, first, "Reconcile the first commit: build, choose, roll out",
+                               emulated):
             return 1
         controller.serve_tails()
         _show_releases(store, fleets)
         second = _commit_model_change(repo, specs)
         print(f"\ndemo: committed {second[:12]} (a model change): retrain, then a rolling update, canary first")
-        if not _wait_converged(store, fleets, second, "Reconcile the model change"):
+        if not _wait_converged(store, fleets, second, "Reconcile the model change", emulated):
             return 1
         _show_first_install(store, fleets[0])
+        if emulated is not None:
+            _show_emulated(store, fleets, emulated)
     finally:
+        if emulated is not None:
+            emulated.stop()
         controller.stop()
     print("\n== Status table\n$ origami status", flush=True)
     main(["status", "--state-dir", str(controller.state)])
