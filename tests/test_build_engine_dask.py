@@ -7,16 +7,20 @@ import threading
 
 import psutil
 import pytest
+from distributed import Client
 from distributed import LocalCluster
 
+from controller.cli.main import main
 from controller.devices.signing import Signer
 from controller.planning.keys import model_keys
 from controller.reconciler.build_engine_dask import DaskBuilder
 from controller.reconciler.build_engine_dask import DaskEngine
+from controller.reconciler.build_engine_task import PROGRESS_TOPIC
 from controller.reconciler.loop import Reconciler
 from controller.reconciler.sandbox import SandboxedBuilder
 from controller.sources.local import LocalSource
 from controller.state import StateStore
+from controller.state import open_store
 from specs.errors import BuildEngineError
 from specs.errors import UsageError
 from tests.reconcile_specs import NoDevices
@@ -147,3 +151,22 @@ def test_an_unreachable_engine_fails_the_build_with_a_clear_condition(tmp_path):
 def test_the_engine_address_is_checked_before_anything_starts():
     with pytest.raises(UsageError, match="tcp://HOST:PORT"):
         DaskEngine("127.0.0.1:8786")
+
+
+def test_origami_reconcile_sends_its_builds_to_the_engine(cluster, tmp_path, monkeypatch):
+    sine_repo(tmp_path / "specs", variants="    - {name: int8}", epochs=2)
+    state = tmp_path / "state"
+    monkeypatch.setenv("ORIGAMI_BUILD_ENGINE", cluster.scheduler_address)  # the flag's environment variable
+    assert main(["reconcile", str(tmp_path / "specs"), "--once", "--state-dir", str(state)]) == 0
+    model = open_store(state, read_only=True).object("Model", "sine")
+    assert model.model.built, model.conditions
+    with Client(cluster.scheduler_address, set_as_default=False) as client:
+        keys = {message["key"] for _, message in client.get_events(PROGRESS_TOPIC)}
+    assert any(key.startswith("origami-build-sine-") for key in keys)  # the build's lines came from the cluster
+
+
+def test_the_address_flag_is_checked_before_anything_starts(tmp_path, capsys):
+    assert main(["reconcile", str(tmp_path), "--once", "--state-dir", str(tmp_path / "state"),
+                 "--build-engine", "127.0.0.1:8786"]) == 2
+    assert "tcp://HOST:PORT" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()  # no key, no database made for a controller that never ran

@@ -160,6 +160,10 @@ def run(args) -> int:
         from controller.tenancy.runtime import run_tenants
 
         return run_tenants(args)
+    if args.build_engine:  # a wrong address stops the start before a key or database is made
+        from controller.reconciler.build_engine_dask import check_address
+
+        check_address(args.build_engine)
     if args.webhook_secret_file and not args.listen:
         raise UsageError("--webhook-secret-file needs --listen HOST:PORT (the webhook is served by the API)")
     from controller.collect.service import CollectionService
