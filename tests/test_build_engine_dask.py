@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from dataclasses import replace
 
 import psutil
 import pytest
@@ -12,6 +13,7 @@ from distributed import LocalCluster
 
 from controller.cli.main import main
 from controller.devices.signing import Signer
+from controller.limits import DEFAULT_LIMITS
 from controller.planning.keys import model_keys
 from controller.reconciler.build_engine_dask import DaskBuilder
 from controller.reconciler.build_engine_dask import DaskEngine
@@ -21,6 +23,7 @@ from controller.reconciler.sandbox import SandboxedBuilder
 from controller.sources.local import LocalSource
 from controller.state import StateStore
 from controller.state import open_store
+from specs.errors import BudgetError
 from specs.errors import BuildEngineError
 from specs.errors import UsageError
 from tests.reconcile_specs import NoDevices
@@ -100,6 +103,32 @@ def test_a_worker_that_cannot_see_the_state_directory_says_so(cluster, sine, tmp
     try:
         with pytest.raises(BuildEngineError, match="not on the build engine's worker .* shared filesystem"):
             builder.engine.run(task, "sine", 60, lambda _: None)
+    finally:
+        builder.close()
+
+
+def test_max_build_seconds_binds_on_the_engine_worker(cluster, sine):
+    root, repo = sine
+    builder = DaskBuilder(root / "state-budget", DaskEngine(cluster.scheduler_address),
+                          limits=replace(DEFAULT_LIMITS, max_build_seconds=1))
+    try:  # the worker's host kills the build at the limit; the error crosses the cluster as it is
+        with pytest.raises(BudgetError, match=r"exceeded 1 s \(limit maxBuildSeconds\)"):
+            builder.build_model(repo, "sine", model_keys(repo, "sine"), lambda *_: None)
+    finally:
+        builder.close()
+
+
+def test_no_result_in_time_is_an_engine_error_and_the_job_is_cancelled(cluster, sine):
+    root, repo = sine
+    engine = DaskEngine(cluster.scheduler_address, start_grace=0)
+    builder = DaskBuilder(root / "state-late", engine)
+    task = {"state_dir": str(builder.state_dir.resolve()), "repo_code": False, "network": False, "isolate": None,
+            "entry_point": None, "job": builder.job(repo, "sine", model_keys(repo, "sine"), None)}
+    worker_pids = [p.pid for p in psutil.Process().children(recursive=True)]
+    try:  # a wait of 1 s: less than the build worker's Python and TensorFlow start
+        with pytest.raises(BuildEngineError, match="returned no result within 1 s .* the job was cancelled"):
+            engine.run(task, "sine", 1, lambda _: None)
+        wait_until(lambda: not build_workers_under(worker_pids), "the late build worker to be killed", 30)
     finally:
         builder.close()
 

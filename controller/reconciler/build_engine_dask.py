@@ -74,6 +74,9 @@ class DaskEngine:
                 raise BuildEngineError("the controller is stopping: no new build is sent to the build engine")
             if self._client is not None and self._client.status == "running":
                 return self._client
+            if self._client is not None:  # lost (the scheduler restarted, the network broke): start afresh
+                self._forget(self._client)
+                self._client = None
             distributed = distributed_module()
             try:
                 client = distributed.Client(self.address, timeout=self.connect_timeout, set_as_default=False)
@@ -133,6 +136,12 @@ class DaskEngine:
         except Exception as err:  # the scheduler is gone: so is the job
             log.warning("build job not cancelled", extra={"key": key, "error": f"{type(err).__name__}: {err}"})
 
+    def _forget(self, client: Any) -> None:
+        try:
+            client.close(timeout=self.connect_timeout)
+        except Exception as err:  # already broken: nothing left to release
+            log.warning("build engine connection not closed cleanly", extra={"error": type(err).__name__})
+
     def close(self) -> None:
         """Controller shutdown: cancel every job still out, then disconnect."""
         with self._lock:
@@ -142,10 +151,7 @@ class DaskEngine:
             return
         for key, future in list(self._running.items()):
             self._cancel(client, key, future)
-        try:
-            client.close(timeout=self.connect_timeout)
-        except Exception as err:
-            log.warning("build engine connection not closed cleanly", extra={"error": f"{type(err).__name__}"})
+        self._forget(client)
 
 
 class DaskBuilder(SandboxedBuilder):
