@@ -77,6 +77,7 @@ class CancelWatch:
                 if self.event.wait(timeout=CANCEL_POLL_S):
                     self.cancelled = True
                     worker.kill()
+                    self.event.clear()  # a set event stays on the scheduler until cleared
                     return
             except Exception:  # the scheduler went away: nobody waits for this build any more
                 return
