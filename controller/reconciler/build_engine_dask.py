@@ -38,7 +38,6 @@ from wire.logs import get_logger
 
 log = get_logger("reconciler.build_engine")
 
-ENGINE_ENV = "ORIGAMI_BUILD_ENGINE"
 SCHEMES = ("tcp://", "tls://")
 CONNECT_S = 10.0  # a scheduler that does not answer in this long is down, not slow
 START_GRACE_S = 60.0  # beyond maxBuildSeconds: the job waiting for a free worker, TensorFlow's import
