@@ -42,6 +42,12 @@ class BudgetError(StageError):
     exceed it again, so the controller retries only when they (or its limits) change."""
 
 
+class BuildEngineError(StageError):
+    """A build could not run on the configured build engine (a Dask scheduler): unreachable, the job
+    lost or cancelled, or the engine's workers cannot see the state directory. Not the build's fault:
+    the controller retries it with back-off."""
+
+
 class GateError(StageError):
     """A variant failed its acceptance gates; it can never be deployed."""
 

@@ -50,6 +50,10 @@ def register(subparsers) -> None:
                    help="one pass, builds included, then exit (0: every fleet Ready)")
     p.add_argument("--build-workers", type=int, default=1, metavar="N",
                    help="builds running at once, off the loop's thread (default 1)")
+    p.add_argument("--build-engine", default=os.environ.get("ORIGAMI_BUILD_ENGINE"), metavar="tcp://HOST:PORT",
+                   help="run each model build as a job on this Dask scheduler's workers, which must see --state-dir "
+                        "at the same path (docs/scale.md, \"Build engine\"; env ORIGAMI_BUILD_ENGINE; default: on "
+                        "this host)")
     p.add_argument("--online-timeout", type=float, default=180.0, metavar="SECONDS",
                    help="a device silent for this long is offline (default 180; devices report every 60 s)")
     add_broker_flags(p, default_url=None, registry=True)
@@ -109,6 +113,19 @@ def make_publisher(args, store):
     return DirectoryPublisher(args.artifact_publish_dir, args.artifact_base_url, store)
 
 
+def make_builder(args, state_dir: Path, limits, public_key):
+    """The builder: the build worker on this host, or on a Dask cluster with --build-engine."""
+    from controller.reconciler.sandbox import SandboxedBuilder
+
+    options = {"allow_repo_code": repo_code_from_args(args), "limits": limits, "public_key": public_key}
+    if not args.build_engine:
+        return SandboxedBuilder(state_dir, **options)
+    from controller.reconciler.build_engine_dask import DaskBuilder
+    from controller.reconciler.build_engine_dask import DaskEngine
+
+    return DaskBuilder(state_dir, DaskEngine(args.build_engine), **options)
+
+
 def make_source(args, state_dir: Path, replica: str | None = None):
     if args.git and args.path:
         raise UsageError("give either PATH or --git URL, not both")
@@ -138,18 +155,24 @@ def run(args) -> int:
     if args.path == "now":
         return request_pass(args)
     if args.tenants:
+        if args.build_engine:
+            raise UsageError("--build-engine does not serve --tenants yet: each tenant builds on this host")
         from controller.tenancy.runtime import run_tenants
 
         return run_tenants(args)
+    if args.build_engine:  # a wrong address stops the start before a key or database is made
+        from controller.reconciler.build_engine_dask import check_address
+
+        check_address(args.build_engine)
     if args.webhook_secret_file and not args.listen:
         raise UsageError("--webhook-secret-file needs --listen HOST:PORT (the webhook is served by the API)")
     from controller.collect.service import CollectionService
     from controller.devices.hub import DeviceHub
     from controller.devices.signing import Signer
+    from controller.reconciler.build_engine_dask import DaskBuilder
     from controller.reconciler.build_queue import BuildQueue
     from controller.reconciler.loop import Reconciler
     from controller.reconciler.maintenance import Maintenance
-    from controller.reconciler.sandbox import SandboxedBuilder
     from controller.reconciler.wiring import HubLink
 
     state_dir = Path(args.state_dir or ".")
@@ -166,8 +189,7 @@ def run(args) -> int:
     shards = Shards(store, replica, period=args.lease) if replica else None
     source = make_source(args, state_dir, replica)
     limits = limits_from_args(args)
-    builder = SandboxedBuilder(state_dir, allow_repo_code=repo_code_from_args(args), limits=limits,
-                               public_key=signer.public_key)
+    builder = make_builder(args, state_dir, limits, signer.public_key)
     publisher = make_publisher(args, builder.store)
     if args.build_workers < 1:
         raise UsageError("--build-workers must be at least 1")
@@ -212,6 +234,8 @@ def run(args) -> int:
                 shards.release_all()
             except OrigamiError as err:  # the state is unreachable: the leases simply expire
                 log.warning("leases not released", extra={"error": str(err)})
+        if isinstance(builder, DaskBuilder):
+            builder.close()  # cancels the jobs still out, so the build threads end before the queue stops
         builds.stop()
         if notifier:
             notifier.stop()

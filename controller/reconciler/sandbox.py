@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -216,11 +217,15 @@ def died_message(model: str, status: int, limits: Limits) -> StageError:
                       f"maxBuildMemoryBytes ({show_bytes(limits.max_build_memory_bytes)}) with --limits FILE")
 
 
-def run_worker(command: list[str], job: dict[str, Any], limits: Limits, say: Say) -> dict[str, int]:
-    """Run one job to its end; the stages that ran. Raises StageError (BudgetError for a limit)."""
+def run_worker(command: list[str], job: dict[str, Any], limits: Limits, say: Say,
+               started: Callable[[Worker], None] | None = None) -> dict[str, int]:
+    """Run one job to its end; the stages that ran. Raises StageError (BudgetError for a limit).
+    `started(worker)` is called once the process runs (a build engine's task kills it on cancel)."""
     model, seconds = job["model"], limits.max_build_seconds
     deadline = time.monotonic() + seconds
     worker = Worker(command, job)
+    if started is not None:
+        started(worker)
     done: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     try:
@@ -268,19 +273,24 @@ class SandboxedBuilder(PipelineBuilder):
         self.state_dir = Path(state_dir or ".")
         self.repo_code = allow_repo_code
         self.network = network
+        self.isolate = isolate  # handed to a build engine's workers, which probe their own host
         self.unavailable = "the controller was told not to use namespaces" if isolate is False \
             else namespaces_unavailable()
 
     def _view(self, repo: SpecRepository, model: str) -> View | None:
         """The worker's view, or None to run it unconfined (refused for repository code unless the
         operator chose so)."""
-        entry_point = repo.models[model].spec.architecture.entryPoint if model in repo.models else None
+        return self.view_of(Path(repo.root), entry_point_of(repo, model))
+
+    def view_of(self, root: Path, entry_point: str | None) -> View | None:
+        """`_view` for a revision at `root` whose Model has `entry_point`: a build engine's worker
+        decides on its own host, without loading the repository."""
         runs_code = bool(entry_point) and self.allow_repo_code
         why = self.unavailable
-        if why is None and _inside(self.state_dir.resolve(), Path(repo.root).resolve()):
+        if why is None and _inside(self.state_dir.resolve(), root.resolve()):
             why = "the spec repository contains the state directory; give --state-dir a directory outside it"
         if why is None:
-            return view_for(self.state_dir, Path(repo.root), [self.store.root, self.cache.root], import_paths())
+            return view_for(self.state_dir, root, [self.store.root, self.cache.root], import_paths())
         if runs_code and self.repo_code != UNSANDBOXED:
             raise StageError(f"architecture.entryPoint {entry_point}: this Model runs code from the spec repository "
                              f"and the build cannot be sandboxed: {why}; fix that, or start the controller with "
@@ -291,16 +301,23 @@ class SandboxedBuilder(PipelineBuilder):
         prefix = [shutil.which("unshare") or "unshare", *NAMESPACES, *(() if self.network else ("--net",))]
         return [*(prefix if view is not None else ()), sys.executable, *WORKER]
 
+    def job(self, repo: SpecRepository, model: str, keys: Any, view: View | None) -> dict[str, Any]:
+        """The build worker's job (see `controller.reconciler.build_worker`)."""
+        return {"revision": str(Path(repo.root).resolve()), "model": model, "keys": _keys_dict(keys),
+                "artifacts": str(self.store.root.resolve()), "limits": _limits_dict(self.limits),
+                "allow_repo_code": self.allow_repo_code, "rlimits": rlimits(self.limits),
+                "view": view.to_dict() if view is not None else None, "collected": _collected_pins(repo, model)}
+
+    def execute(self, repo: SpecRepository, model: str, keys: Any, say: Say) -> dict[str, int]:
+        """Run the build worker for `model` on this host; the stages that ran."""
+        view = self._view(repo, model)
+        return run_worker(self.command(view), self.job(repo, model, keys, view), self.limits, say)
+
     def run_build(self, repo: SpecRepository, model: str, keys: Any, say: Say) -> Any:
         """Build `model` in the worker; its `ModelBuild` read back from the store, with the stages run."""
         from controller.pipeline.build import built_model
 
-        view = self._view(repo, model)
-        job = {"revision": str(Path(repo.root).resolve()), "model": model, "keys": _keys_dict(keys),
-               "artifacts": str(self.store.root.resolve()), "limits": _limits_dict(self.limits),
-               "allow_repo_code": self.allow_repo_code, "rlimits": rlimits(self.limits),
-               "view": view.to_dict() if view is not None else None, "collected": _collected_pins(repo, model)}
-        executions = run_worker(self.command(view), job, self.limits, say)
+        executions = self.execute(repo, model, keys, say)
         build = built_model(repo, model, keys, self.store, self.cache)
         if build is None:
             raise StageError(f"Model {model}: the build worker finished but its stages are not in the artifact store")
@@ -310,6 +327,11 @@ class SandboxedBuilder(PipelineBuilder):
         outcome = outcome_of(self.run_build(repo, model, keys, lambda message: progress(message, 0.0)))
         self._models[keys.cards] = outcome
         return outcome
+
+
+def entry_point_of(repo: SpecRepository, model: str) -> str | None:
+    """The Model's `architecture.entryPoint` (code from the spec repository), or None."""
+    return repo.models[model].spec.architecture.entryPoint if model in repo.models else None
 
 
 def _collected_pins(repo: SpecRepository, model: str) -> dict[str, str] | None:
