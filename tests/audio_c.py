@@ -31,7 +31,7 @@ def compile_front_end(out: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(out))
     lib.origami_audio_features.restype = ctypes.c_int
     lib.origami_audio_features.argtypes = [ctypes.POINTER(CParams), ctypes.c_void_p, ctypes.c_size_t,
-                                           ctypes.c_void_p, ctypes.c_size_t]
+                                           ctypes.c_void_p, ctypes.c_size_t]  # PCM as little-endian bytes
     return lib
 
 

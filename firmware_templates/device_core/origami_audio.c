@@ -57,7 +57,8 @@ static origami_audio_status check(const origami_audio_params* p) {
   uint32_t n = p->fft_size;
   if (p->sample_rate == 0 || p->frame_length == 0 || p->frame_step == 0 || p->mel_bins == 0 || n < 2 ||
       (n & (n - 1u)) != 0 || p->frame_length > n || p->coefficients > p->mel_bins ||
-      !(p->lower_hz >= 0.0) || !(p->upper_hz > p->lower_hz) || !(p->log_offset > 0.0) ||
+      !(p->lower_hz >= 0.0) || !(p->upper_hz > p->lower_hz) || !isfinite(p->upper_hz) ||
+      !(p->log_offset > 0.0) || !isfinite(p->log_offset) ||
       !(p->input_scale > 0.0f) || !(p->norm_scale != 0.0f) || !isfinite(p->norm_scale) ||
       !isfinite(p->norm_offset) || !isfinite(p->input_scale) || p->input_zero_point < -128 ||
       p->input_zero_point > 127)
@@ -170,12 +171,16 @@ static int8_t quantize(const origami_audio_params* p, float feature) {
   return (int8_t)q;
 }
 
-static void one_frame(const origami_audio_params* p, const int16_t* pcm, int8_t* out) {
+static float sample_at(const uint8_t* pcm_le, uint32_t i) {
+  return (float)(int16_t)(uint16_t)(pcm_le[2u * i] | (uint16_t)pcm_le[2u * i + 1u] << 8);
+}
+
+static void one_frame(const origami_audio_params* p, const uint8_t* pcm_le, int8_t* out) {
   audio_state* s = &g_audio;
   uint32_t bins = p->fft_size / 2u + 1u;
   for (uint32_t i = 0; i < p->fft_size; i++) {
     // Rounded to float twice, as numpy's float32 clip (pcm / 32768, exact) times its float32 window.
-    s->re[i] = i < p->frame_length ? (double)(((float)pcm[i] / 32768.0f) * s->window[i]) : 0.0;
+    s->re[i] = i < p->frame_length ? (double)((sample_at(pcm_le, i) / 32768.0f) * s->window[i]) : 0.0;
     s->im[i] = 0.0;
   }
   fft(p->fft_size);
@@ -198,7 +203,7 @@ static void one_frame(const origami_audio_params* p, const int16_t* pcm, int8_t*
   }
 }
 
-origami_audio_status origami_audio_features(const origami_audio_params* p, const int16_t* pcm, size_t samples,
+origami_audio_status origami_audio_features(const origami_audio_params* p, const uint8_t* pcm_le, size_t samples,
                                             int8_t* out, size_t out_len) {
   origami_audio_status status = check(p);
   if (status != ORIGAMI_AUDIO_OK) return status;
@@ -207,6 +212,6 @@ origami_audio_status origami_audio_features(const origami_audio_params* p, const
   if (out_len != (size_t)frames * width) return ORIGAMI_AUDIO_OUTPUT_SIZE;
   status = prepare(p);
   if (status != ORIGAMI_AUDIO_OK) return status;
-  for (uint32_t f = 0; f < frames; f++) one_frame(p, pcm + (size_t)f * p->frame_step, out + (size_t)f * width);
+  for (uint32_t f = 0; f < frames; f++) one_frame(p, pcm_le + 2u * (size_t)f * p->frame_step, out + (size_t)f * width);
   return ORIGAMI_AUDIO_OK;
 }

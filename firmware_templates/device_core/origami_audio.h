@@ -55,9 +55,10 @@ uint32_t origami_audio_frames(const origami_audio_params* p, size_t samples);
 // Features per frame: coefficients, or mel_bins for log-mel.
 uint32_t origami_audio_width(const origami_audio_params* p);
 
-// The model's int8 input (frames x width, row-major) from `samples` PCM samples. The tables are rebuilt
-// only when the parameters change. Not reentrant (one static state).
-origami_audio_status origami_audio_features(const origami_audio_params* p, const int16_t* pcm, size_t samples,
+// The model's int8 input (frames x width, row-major) from `samples` PCM samples, little-endian int16 as
+// bytes (a frame's payload need not be 2-byte aligned, and an unaligned int16 load faults on an M0+).
+// The tables are rebuilt only when the parameters change. Not reentrant (one static state).
+origami_audio_status origami_audio_features(const origami_audio_params* p, const uint8_t* pcm_le, size_t samples,
                                             int8_t* out, size_t out_len);
 
 #ifdef __cplusplus
