@@ -18,7 +18,11 @@ on the held-out test split through LiteRT and through TFLM (host build of the TF
   test split sent in INFER frames; qemu_outputs_bit_exact: its raw outputs equal host TFLM's;
   instructions_per_inference: {reference, cmsis_nn}: the median instructions the core executed per
   inference (INFER_RESULT's cycle count under QEMU -icount: an estimate of work, not of cycles), the
-  CMSIS-NN image on the first QEMU_CMSIS_SAMPLES clips.
+  CMSIS-NN image on the first QEMU_CMSIS_SAMPLES clips;
+  qemu_accuracy_from_audio: the same test split as raw 1 s int16 PCM windows in AUDIO_INFER frames, the
+  features computed by the firmware (origami_audio.c) from the model meta's front end;
+  qemu_audio_outputs_bit_exact: those outputs equal host TFLM's on the host's features;
+  qemu_audio_instructions: {front_end_and_inference, front_end} medians (QEMU icount, an estimate).
 `--firmware-cache DIR` keeps the TFLM libraries between runs (default: a fresh cache, cold builds).
 """
 from __future__ import annotations
@@ -42,6 +46,7 @@ from controller.pipeline.datasets import Snapshot  # noqa: E402
 from controller.planning.keys import model_keys  # noqa: E402
 from controller.store import ArtifactStore  # noqa: E402
 from controller.store import StageCache  # noqa: E402
+from runtimes.audio_device import from_meta  # noqa: E402
 from runtimes.tflm import run_tflm  # noqa: E402
 
 EXAMPLE, MODEL = "keyword-spotting", "kws-dscnn"
@@ -71,8 +76,32 @@ def _variant(build, name: str):
     return next(v for v in build.variants if v.name == name)
 
 
-def on_emulated_nano33(tflite: bytes, x, y, host, firmware_cache: Path, tmp: Path) -> dict:
-    """The model over the serial link on the emulated Nano 33, reference kernels and CMSIS-NN."""
+def test_audio(source, snapshot) -> list:
+    """The test split's raw audio (int16 PCM) in the snapshot's test order: the clips regenerated from the
+    same seed, each found by its features (host front end + the snapshot's normalisation), so a clip that
+    is not exactly what the snapshot holds is an error, not a silent mismatch."""
+    import numpy as np
+
+    from controller.pipeline.datasets import apply_normalisation
+    from controller.pipeline.speech import speech
+    from runtimes.audio_features import features
+
+    clips, _, _ = speech(source)
+    normalised = apply_normalisation(features(clips, snapshot.preprocessing["audio_features"]),
+                                     snapshot.preprocessing["normalize"])
+    by_features = {row.tobytes(): i for i, row in enumerate(normalised)}
+    try:
+        order = [by_features[row.tobytes()] for row in snapshot.x("test")]
+    except KeyError:
+        raise SystemExit("the regenerated clips do not give the snapshot's test features") from None
+    return [np.round(clips[i, :, 0] * 32768).astype("<i2") for i in order]
+
+
+def on_emulated_nano33(tflite: bytes, x, y, host, firmware_cache: Path, tmp: Path,
+                       audio: tuple[bytes, list] | None = None) -> dict:
+    """The model over the serial link on the emulated Nano 33, reference kernels and CMSIS-NN; with
+    `audio` ((front-end params, PCM windows) of the same test split), the reference image also runs
+    every window from raw audio (AUDIO_INFER: features computed by the firmware)."""
     import numpy as np
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -107,6 +136,8 @@ def on_emulated_nano33(tflite: bytes, x, y, host, firmware_cache: Path, tmp: Pat
             if outcome.status is not AckStatus.INSTALLED:
                 raise SystemExit(f"the emulated Nano 33 did not install the model: {outcome.events}")
             answers = [link.infer(b) for b in (inputs if kernels == "reference" else inputs[:QEMU_CMSIS_SAMPLES])]
+            if kernels == "reference" and audio:
+                figures.update(from_audio(link, audio, y, host, counts=[c for _, c in answers]))
         finally:
             link.close()
             board.stop()
@@ -123,6 +154,23 @@ def on_emulated_nano33(tflite: bytes, x, y, host, firmware_cache: Path, tmp: Pat
     figures["instructions_per_inference"]["what"] = ("instructions per Invoke() on the emulated Nano 33, "
                                                      "QEMU -icount (an estimate, not cycles)")
     return figures
+
+
+def from_audio(link, audio: tuple[bytes, list], y, host, counts: list[int]) -> dict:
+    """The test split's raw audio through the board's own front end and model."""
+    import numpy as np
+
+    from controller.firmware.qemu import instructions_from_ticks
+
+    params, windows = audio
+    answers = [link.infer_audio(params, pcm.tobytes()) for pcm in windows]
+    device = np.frombuffer(b"".join(o for o, _ in answers), dtype=host.dtype).reshape(host.shape)
+    total = int(np.median([instructions_from_ticks(c) for _, c in answers]))
+    return {"qemu_accuracy_from_audio": float(np.mean(np.argmax(device, axis=1) == y)),
+            "qemu_audio_outputs_bit_exact": device.tobytes() == host.tobytes(),
+            "qemu_audio_instructions": {"front_end_and_inference": total,
+                                        "front_end": total - int(np.median([instructions_from_ticks(c)
+                                                                            for c in counts]))}}
 
 
 def bench(tmp: Path, utterances: int | None = None, epochs: int | None = None,
@@ -145,7 +193,10 @@ def bench(tmp: Path, utterances: int | None = None, epochs: int | None = None,
     x_test, y_test = snapshot.x("test"), snapshot.y("test")
     host = run_tflm(int8_bytes, x_test, int8.arena_bytes, dequantize=False)
     started = time.perf_counter()
-    qemu = on_emulated_nano33(int8_bytes, x_test, y_test, host, firmware_cache or tmp / "firmware-cache", tmp / "qemu")
+    audio = (from_meta({**int8.device, "audio_features": snapshot.preprocessing["audio_features"],
+                        "normalize": snapshot.preprocessing["normalize"]}).pack(), test_audio(source, snapshot))
+    qemu = on_emulated_nano33(int8_bytes, x_test, y_test, host, firmware_cache or tmp / "firmware-cache", tmp / "qemu",
+                              audio)
     qemu["qemu_seconds"] = round(time.perf_counter() - started, 1)
     return {
         "keywords": list(source.words), "classes": source.classes, "utterances": source.samples,
@@ -189,6 +240,10 @@ def main() -> int:
     print(f"  emulated Nano 33 over the serial link: accuracy {r['qemu_accuracy']:.4f} (bit-exact with host TFLM: "
           f"{r['qemu_outputs_bit_exact']}); instructions per inference {i['reference']:,} reference, "
           f"{i['cmsis_nn']:,} CMSIS-NN (QEMU icount, an estimate)")
+    a = r["qemu_audio_instructions"]
+    print(f"  from raw audio (features computed on the emulated Nano 33): accuracy {r['qemu_accuracy_from_audio']:.4f} "
+          f"(bit-exact with host TFLM on host features: {r['qemu_audio_outputs_bit_exact']}); front end "
+          f"{a['front_end']:,} instructions per 1 s window")
     print(f"  target >= {TARGET_ACCURACY:.0%} TFLM accuracy with an arena <= 96 KiB: "
           f"{'met' if r['targets']['met'] else 'NOT met'}")
     if args.json:

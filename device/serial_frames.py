@@ -36,6 +36,7 @@ class FrameType(enum.IntEnum):
     QUERY = 8       # gateway -> board: announce yourself (empty); board answers HELLO then STATE
     INFER = 9       # gateway -> board: the input tensor's raw bytes; board answers INFER_RESULT
     INFER_RESULT = 10  # board -> gateway: status u8 (0 ok) | cycles u32le | output bytes (or a reason)
+    INFER_AUDIO = 11   # gateway -> board: 64 B front-end params | int16le PCM; board answers INFER_RESULT
 
 
 class AckStatus(enum.IntEnum):

@@ -34,6 +34,16 @@ def dense_int8(units: int = 16) -> bytes:
     return _convert_int8(model, np.random.default_rng(0).normal(size=(32, 8)).astype("float32"))
 
 
+def linear_int8_on(samples, outputs: int = 4) -> bytes:
+    """Flat float `samples` (n, features) -> Dense(outputs): FULLY_CONNECTED alone (the device-core
+    image's default op resolver), its int8 input quantization fitted on `samples`."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(outputs)
+    model = keras.Sequential([keras.layers.Input((samples.shape[1],)), keras.layers.Dense(outputs)])
+    return _convert_int8(model, samples.astype("float32"))
+
+
 @cache
 def wide_conv_int8(side: int = 128, filters: int = 16) -> bytes:
     """A conv whose activations (side*side*filters int8) need more RAM than a small board has."""

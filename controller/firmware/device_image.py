@@ -22,7 +22,6 @@ from controller.firmware.qemu import QemuImage
 from controller.firmware.qemu import QemuProject
 from controller.firmware.qemu import build_qemu_image
 from controller.firmware.qemu import emulated_board
-from controller.firmware.render import SERIAL_MAX_PAYLOAD
 from controller.firmware.render import TEMPLATES
 from controller.firmware.render import _environment
 from controller.firmware.render import _fresh_directory
@@ -43,9 +42,15 @@ HAL_FAMILY = "qemu-device"
 # slots) after it: 768 KiB of the Nano 33's 1 MiB, so a slot holds a model of about 380 KiB.
 STORAGE_BYTES = 768 * 1024
 DEFAULT_OPERATORS = ("FULLY_CONNECTED",)
-# The fixed tensor arena: the board's RAM less the serial receive buffer, the stack and the rest of
-# the firmware's statics (measured: about 12 KiB with the runner and the core).
-FIRMWARE_RAM_RESERVE = SERIAL_MAX_PAYLOAD + STACK_BYTES + 24 * 1024
+# The emulated boards take a whole second of 16 kHz int16 PCM in one AUDIO_INFER frame (64 B of front-end
+# parameters + 32,000 B), so their serial buffer is larger than a rendered board's (SERIAL_MAX_PAYLOAD).
+AUDIO_MAX_PAYLOAD = 32 * 1024 + 64
+# origami_audio.c's tables and work buffers at its ORIGAMI_AUDIO_MAX_* bounds (about 46 KiB) and the
+# 4 KiB feature image the core feeds the model.
+AUDIO_RAM_BYTES = 52 * 1024
+# The fixed tensor arena: the board's RAM less the serial receive and reply buffers, the stack, the audio
+# front end and the rest of the firmware's statics (measured: about 12 KiB with the runner and the core).
+FIRMWARE_RAM_RESERVE = 2 * AUDIO_MAX_PAYLOAD + STACK_BYTES + AUDIO_RAM_BYTES + 16 * 1024
 MONOCYPHER_SOURCES = ("src/monocypher.c", "src/optional/monocypher-ed25519.c")
 
 
@@ -87,7 +92,7 @@ def render_device_project(board: EmulatedBoard, out_dir: str | Path, public_key:
         "usb": f'"{usb.vid:04x}:{usb.pid:04x}"' if usb else "0",
         "firmware_version": origami_version, "default_device_id": default_device_id or f"{board.profile}-qemu",
         "flash": board.flash_bytes, "ram": board.ram_bytes, "stack_bytes": STACK_BYTES, "storage_bytes": STORAGE_BYTES,
-        "max_payload": SERIAL_MAX_PAYLOAD, "arena_bytes": arena, "key_id": key_id(public_key),
+        "max_payload": AUDIO_MAX_PAYLOAD, "arena_bytes": arena, "key_id": key_id(public_key),
         "public_key_bytes": ", ".join(f"0x{b:02x}" for b in raw),
         "resolver_calls": [resolver_method(op) for op in ops],
     }

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 
+from runtimes.audio_device import AudioParamsError
+from runtimes.audio_device import audio_params
+
 HEADER = "origami_model_meta.h"
 JSON = "model_meta.json"
 
@@ -54,6 +57,7 @@ def meta_header(device: dict) -> str:
     if device.get("window"):
         lines += [f"#define ORIGAMI_WINDOW_SIZE {int(device['window']['size'])}",
                   f"#define ORIGAMI_WINDOW_STRIDE {int(device['window']['stride'])}"]
+    lines += _audio_lines(device)
     for role in ("input", "output"):
         tensor = device[role]
         name = role.upper()
@@ -62,6 +66,21 @@ def meta_header(device: dict) -> str:
                   f"#define ORIGAMI_{name}_ELEMENTS {max(1, _product(tensor['shape']))}"]
     lines += ["", "#endif  // ORIGAMI_MODEL_META_H_", ""]
     return "\n".join(lines)
+
+
+def _audio_lines(device: dict) -> list[str]:
+    """For a model fed audio features: the initializer of origami_audio.h's params, so the firmware's
+    front end takes the model's numbers (frames, filter bank, normalisation, quantization)."""
+    try:
+        p = audio_params(device.get("audio_features") or {}, device.get("normalize") or {}, device["input"])
+    except AudioParamsError:
+        return []
+    values = [str(v) + "u" for v in (p.sample_rate, p.frame_length, p.frame_step, p.fft_size, p.mel_bins,
+                                     p.coefficients)]
+    values += [f"{v!r}" for v in (p.lower_hz, p.upper_hz, p.log_offset)]
+    values += [c_float(v) for v in (p.norm_offset, p.norm_scale, p.input_scale)] + [str(p.input_zero_point)]
+    return ["// origami_audio_params for origami_audio_features(): the model's own audio front end.",
+            f"#define ORIGAMI_AUDIO_PARAMS_INIT {{{', '.join(values)}}}"]
 
 
 def _product(shape) -> int:

@@ -1,5 +1,6 @@
 """What a device needs to use a variant, beside its weights: the class names in output order, the
-input normalisation fitted on the training split, the window, and the int8 quantization of the
+input normalisation fitted on the training split, the window, the audio front end (for a model
+fed MFCCs: runtimes/audio_device.py), and the int8 quantization of the
 input and output tensors. Recorded with the variant's figures; shown in the model card, baked into
 the firmware (`controller.firmware.model_meta`) and written beside a Linux bundle as JSON.
 
@@ -25,5 +26,6 @@ def device_info(tflite: bytes, snapshot) -> dict:
     prep = snapshot.preprocessing
     return {"task": snapshot.task, "classes": snapshot.classes, "sample_shape": list(snapshot.input_shape),
             "normalize": prep.get("normalize", {"method": "none"}), "window": prep.get("window"),
+            "audio_features": prep.get("audio_features"),  # the front end the device computes from PCM
             "input": _tensor(interpreter.get_input_details()[0]),
             "output": _tensor(interpreter.get_output_details()[0])}

@@ -21,6 +21,7 @@ START_TIMEOUT_S = 20.0
 _PTY = re.compile(r"char device redirected to (/dev/pts/\d+)")
 _DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 STORAGE_FILE = "origami-flash.bin"   # the firmware's name for it (origami_hal_qemu.c)
+MICROPHONE_FILE = "origami-microphone.pcm"  # the emulated microphone's stream (origami_microphone.c)
 
 
 # QEMU's instruction counting (controller/firmware/qemu.py ICOUNT_SHIFT, kept equal): the board's tick
@@ -54,6 +55,15 @@ class QemuBoard:
     @property
     def storage(self) -> Path:
         return self.folder / STORAGE_FILE
+
+    def hear(self, pcm: bytes) -> None:
+        """Sound reaching the board's microphone: little-endian int16 PCM at 16 kHz, appended to the file
+        the firmware reads; every complete second becomes a SAMPLES frame from the board."""
+        if len(pcm) % 2:
+            raise DeviceError("PCM for the emulated microphone is whole int16 samples")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / MICROPHONE_FILE, "ab") as stream:
+            stream.write(pcm)
 
     def start(self) -> str:
         if not shutil.which("qemu-system-arm"):

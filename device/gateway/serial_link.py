@@ -26,6 +26,7 @@ from device.serial_frames import decode_ack
 from device.serial_frames import decode_infer_result
 from device.serial_frames import encode_chunk
 from device.serial_frames import encode_frame
+from runtimes.audio_device import PARAMS_BYTES
 from specs.errors import DeviceError
 from wire.logs import get_logger
 
@@ -222,8 +223,21 @@ class BoardLink:
     def infer(self, data: bytes, timeout_s: float = ACK_TIMEOUT_S) -> tuple[bytes, int]:
         """Run one inference on the board (INFER frame): the raw output bytes and the cycles it took.
         DeviceError when the board has no healthy model, refuses the input or stays silent."""
+        return self._inference(FrameType.INFER, data, timeout_s)
+
+    def infer_audio(self, params: bytes, pcm: bytes, timeout_s: float = ACK_TIMEOUT_S) -> tuple[bytes, int]:
+        """One inference from raw audio (AUDIO_INFER frame): `params` the 64 B of the model's front end
+        (runtimes.audio_device.AudioParams.pack()), `pcm` little-endian int16 samples; the board computes
+        the features itself. The raw output bytes and the cycles of front end + inference."""
+        if len(params) != PARAMS_BYTES:
+            raise DeviceError(f"audio front-end parameters are {PARAMS_BYTES} B, not {len(params)}")
+        if len(params) + len(pcm) > self.max_payload:
+            raise DeviceError(f"{len(pcm) // 2} samples exceed the board's {self.max_payload} B frames")
+        return self._inference(FrameType.INFER_AUDIO, params + pcm, timeout_s)
+
+    def _inference(self, kind: FrameType, payload: bytes, timeout_s: float) -> tuple[bytes, int]:
         drain(self._results)
-        self.write(encode_frame(FrameType.INFER, data))
+        self.write(encode_frame(kind, payload))
         try:
             frame = self._results.get(timeout=timeout_s)
         except queue.Empty:

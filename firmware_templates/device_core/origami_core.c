@@ -18,6 +18,15 @@
 #include "origami_hal.h"
 #include "origami_json.h"
 #include "origami_runner.h"
+
+// AUDIO_INFER (docs/serial.md): PCM in, the front end of origami_audio.c, then the model. Only firmware
+// whose serial buffer holds a window (the emulated boards: 32 KiB for 1 s at 16 kHz) enables it.
+#ifndef ORIGAMI_AUDIO_INFER
+#define ORIGAMI_AUDIO_INFER 0
+#endif
+#if ORIGAMI_AUDIO_INFER
+#include "origami_audio.h"
+#endif
 #include "origami_sha256.h"
 
 #define META_BYTES 4096u
@@ -436,11 +445,8 @@ int origami_core_infer(const uint8_t* input, uint32_t len) {
   return run_inference(input, len, &output, &out_len, &cycles, &why);
 }
 
-static void on_infer(const uint8_t* payload, uint32_t len) {
-  const uint8_t* output = 0;
-  uint32_t out_len = 0, cycles = 0;
-  const char* why = 0;
-  int failed = run_inference(payload, len, &output, &out_len, &cycles, &why);
+// INFER_RESULT: status, cycles, then the output bytes, or on failure the reason as ASCII.
+static void reply_inference(int failed, const uint8_t* output, uint32_t out_len, uint32_t cycles, const char* why) {
   static uint8_t reply[5 + ORIGAMI_MAX_PAYLOAD];
   reply[0] = failed ? 1u : 0u;
   origami_put_u32(reply + 1, cycles);
@@ -453,6 +459,93 @@ static void on_infer(const uint8_t* payload, uint32_t len) {
   memcpy(reply + 5, output, out_len);
   send(ORIGAMI_FRAME_INFER_RESULT, reply, 5u + out_len);
 }
+
+static void on_infer(const uint8_t* payload, uint32_t len) {
+  const uint8_t* output = 0;
+  uint32_t out_len = 0, cycles = 0;
+  const char* why = 0;
+  int failed = run_inference(payload, len, &output, &out_len, &cycles, &why);
+  reply_inference(failed, output, out_len, cycles, why);
+}
+
+#if ORIGAMI_AUDIO_INFER
+#define AUDIO_PARAMS_BYTES 64u
+#ifndef ORIGAMI_AUDIO_MAX_INPUT
+#define ORIGAMI_AUDIO_MAX_INPUT 4096u  // the largest feature image the front end writes (49 x 10 for KWS)
+#endif
+
+static double get_f64(const uint8_t* p) {
+  uint64_t bits = (uint64_t)origami_get_u32(p) | (uint64_t)origami_get_u32(p + 4) << 32;
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+static float get_f32(const uint8_t* p) {
+  uint32_t bits = origami_get_u32(p);
+  float v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+// The 64 B head of AUDIO_INFER (runtimes/audio_device.py's LAYOUT): six u32, three f64, three f32, one i32.
+static void read_audio_params(const uint8_t* p, origami_audio_params* a) {
+  a->sample_rate = origami_get_u32(p);
+  a->frame_length = origami_get_u32(p + 4);
+  a->frame_step = origami_get_u32(p + 8);
+  a->fft_size = origami_get_u32(p + 12);
+  a->mel_bins = origami_get_u32(p + 16);
+  a->coefficients = origami_get_u32(p + 20);
+  a->lower_hz = get_f64(p + 24);
+  a->upper_hz = get_f64(p + 32);
+  a->log_offset = get_f64(p + 40);
+  a->norm_offset = get_f32(p + 48);
+  a->norm_scale = get_f32(p + 52);
+  a->input_scale = get_f32(p + 56);
+  a->input_zero_point = (int32_t)origami_get_u32(p + 60);
+}
+
+static const char* audio_reason(origami_audio_status status) {
+  switch (status) {
+    case ORIGAMI_AUDIO_BAD_PARAMS: return "audio front end: invalid parameters";
+    case ORIGAMI_AUDIO_TOO_LARGE: return "audio front end: parameters beyond the firmware's tables";
+    case ORIGAMI_AUDIO_TOO_SHORT: return "audio front end: fewer samples than one frame";
+    default: return "audio front end: features do not match the model's input size";
+  }
+}
+
+static void on_infer_audio(const uint8_t* payload, uint32_t len) {
+  static int8_t features[ORIGAMI_AUDIO_MAX_INPUT];
+  const uint8_t* output = 0;
+  uint32_t out_len = 0, cycles = 0;
+  const char* why = 0;
+  if (len < AUDIO_PARAMS_BYTES || (len - AUDIO_PARAMS_BYTES) % 2u != 0) {
+    reply_inference(1, 0, 0, 0, "audio frame: 64 B of parameters, then int16 samples");
+    return;
+  }
+  if (!s_meta.active || !s_meta.healthy) {
+    reply_inference(1, 0, 0, 0, "no healthy model");
+    return;
+  }
+  origami_audio_params params;
+  read_audio_params(payload, &params);
+  uint32_t samples = (len - AUDIO_PARAMS_BYTES) / 2u, need = origami_runner_input_bytes();
+  if (need > sizeof features) {
+    reply_inference(1, 0, 0, 0, "audio front end: the model's input exceeds ORIGAMI_AUDIO_MAX_INPUT");
+    return;
+  }
+  uint32_t started = origami_hal_cycles();
+  origami_audio_status status =
+      origami_audio_features(&params, payload + AUDIO_PARAMS_BYTES, samples, features, need);
+  uint32_t front_end = origami_hal_cycles() - started;
+  if (status != ORIGAMI_AUDIO_OK) {
+    reply_inference(1, 0, 0, 0, audio_reason(status));
+    return;
+  }
+  int failed = run_inference((const uint8_t*)features, need, &output, &out_len, &cycles, &why);
+  reply_inference(failed, output, out_len, front_end + cycles, why);  // cycles: front end + inference
+}
+#endif
 
 static void on_frame(uint8_t type, const uint8_t* payload, uint32_t len) {
   switch (type) {
@@ -469,6 +562,11 @@ static void on_frame(uint8_t type, const uint8_t* payload, uint32_t len) {
     case ORIGAMI_FRAME_INFER:
       on_infer(payload, len);
       break;
+#if ORIGAMI_AUDIO_INFER
+    case ORIGAMI_FRAME_INFER_AUDIO:
+      on_infer_audio(payload, len);
+      break;
+#endif
     default:
       break;  // a frame for a newer firmware: ignore it
   }

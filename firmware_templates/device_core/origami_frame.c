@@ -31,8 +31,8 @@ static uint16_t header_check(uint8_t type, uint32_t length) {
   return (uint16_t)(origami_crc32(h, sizeof h, 0) & 0xFFFFu);
 }
 
-void origami_frame_send(origami_write_fn write, uint8_t type, const uint8_t* payload, uint32_t length) {
-  uint8_t head[ORIGAMI_FRAME_HEADER], tail[4];
+void origami_frame_begin(origami_frame_stream_t* f, origami_write_fn write, uint8_t type, uint32_t length) {
+  uint8_t head[ORIGAMI_FRAME_HEADER];
   uint16_t check = header_check(type, length);
   head[0] = 'O';
   head[1] = 'G';
@@ -40,10 +40,28 @@ void origami_frame_send(origami_write_fn write, uint8_t type, const uint8_t* pay
   origami_put_u32(head + 3, length);
   head[7] = (uint8_t)check;
   head[8] = (uint8_t)(check >> 8);
-  origami_put_u32(tail, origami_crc32(payload, length, 0));
+  f->write = write;
+  f->crc = 0;
   write(head, sizeof head);
-  if (length) write(payload, length);
-  write(tail, sizeof tail);
+}
+
+void origami_frame_part(origami_frame_stream_t* f, const uint8_t* data, size_t len) {
+  if (!len) return;
+  f->crc = origami_crc32(data, len, f->crc);
+  f->write(data, len);
+}
+
+void origami_frame_end(origami_frame_stream_t* f) {
+  uint8_t tail[4];
+  origami_put_u32(tail, f->crc);
+  f->write(tail, sizeof tail);
+}
+
+void origami_frame_send(origami_write_fn write, uint8_t type, const uint8_t* payload, uint32_t length) {
+  origami_frame_stream_t f;
+  origami_frame_begin(&f, write, type, length);
+  origami_frame_part(&f, payload, length);
+  origami_frame_end(&f);
 }
 
 void origami_decoder_init(origami_decoder_t* dec, uint8_t* buffer, uint32_t max_payload) {

@@ -21,6 +21,7 @@ enum {
   ORIGAMI_FRAME_QUERY = 8,
   ORIGAMI_FRAME_INFER = 9,
   ORIGAMI_FRAME_INFER_RESULT = 10,
+  ORIGAMI_FRAME_INFER_AUDIO = 11,
 };
 
 enum {
@@ -41,6 +42,16 @@ void origami_put_u32(uint8_t* p, uint32_t v);
 // Writes the frame's three parts through `write` (header, payload, crc): no copy of the payload.
 typedef void (*origami_write_fn)(const uint8_t* data, size_t len);
 void origami_frame_send(origami_write_fn write, uint8_t type, const uint8_t* payload, uint32_t length);
+
+// A frame whose payload is produced piece by piece (a second of PCM as base64 is larger than the RAM
+// to spare): begin with the payload's length, send pieces adding up to exactly it, end with the CRC.
+typedef struct {
+  origami_write_fn write;
+  uint32_t crc;
+} origami_frame_stream_t;
+void origami_frame_begin(origami_frame_stream_t* f, origami_write_fn write, uint8_t type, uint32_t length);
+void origami_frame_part(origami_frame_stream_t* f, const uint8_t* data, size_t len);
+void origami_frame_end(origami_frame_stream_t* f);
 
 typedef void (*origami_frame_fn)(uint8_t type, const uint8_t* payload, uint32_t length);
 

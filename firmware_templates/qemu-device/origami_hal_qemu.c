@@ -6,6 +6,7 @@
 
 #include "origami_device_config.h"
 #include "origami_hal.h"
+#include "origami_semihost.h"
 #include "origami_ticks.h"
 
 #define UART0_BASE 0x40004000u
@@ -17,11 +18,6 @@
 #define UART_RX_FULL 0x2u
 #define AIRCR (*(volatile uint32_t*)0xE000ED0Cu)
 
-#define SYS_OPEN 0x01u
-#define SYS_WRITE 0x05u
-#define SYS_READ 0x06u
-#define SYS_SEEK 0x0Au
-#define SYS_GET_CMDLINE 0x15u
 #define MODE_READ_WRITE_BINARY 3u   // "r+b"
 #define MODE_CREATE_BINARY 7u       // "w+b"
 #define STORAGE_FILE "origami-flash.bin"  // in QEMU's working directory (the board's folder)
@@ -32,7 +28,7 @@ extern uint8_t _storage_bytes[];
 static int s_file = -1;
 static char s_device_id[64] = ORIGAMI_DEFAULT_DEVICE_ID;
 
-static int semihost(uint32_t op, void* block) {
+int origami_qemu_semihost(uint32_t op, void* block) {
   register uint32_t r0 __asm__("r0") = op;
   register void* r1 __asm__("r1") = block;
   __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
@@ -41,13 +37,13 @@ static int semihost(uint32_t op, void* block) {
 
 static int file_at(uint32_t offset) {
   uint32_t seek[2] = {(uint32_t)s_file, offset};
-  return s_file >= 0 && semihost(SYS_SEEK, seek) == 0 ? 0 : -1;
+  return s_file >= 0 && origami_qemu_semihost(SYS_SEEK, seek) == 0 ? 0 : -1;
 }
 
 static int file_write(uint32_t offset, const uint8_t* data, uint32_t len) {
   if (file_at(offset)) return -1;
   uint32_t block[3] = {(uint32_t)s_file, (uint32_t)data, len};
-  return semihost(SYS_WRITE, block) == 0 ? 0 : -1;
+  return origami_qemu_semihost(SYS_WRITE, block) == 0 ? 0 : -1;
 }
 
 // The device id is the second semihosting argument (`-semihosting-config ...,arg=origami,arg=ID`),
@@ -55,7 +51,7 @@ static int file_write(uint32_t offset, const uint8_t* data, uint32_t len) {
 static void read_device_id(void) {
   char line[96];
   uint32_t block[2] = {(uint32_t)line, sizeof line};
-  if (semihost(SYS_GET_CMDLINE, block) != 0) return;
+  if (origami_qemu_semihost(SYS_GET_CMDLINE, block) != 0) return;
   line[sizeof line - 1] = '\0';
   const char* id = strchr(line, ' ');
   if (!id || !id[1]) return;
@@ -72,14 +68,14 @@ static void open_storage(void) {
   uint32_t bytes = (uint32_t)_storage_bytes;
   memset(_storage_start, 0xFF, bytes);  // erased flash until the file says otherwise
   uint32_t open_existing[3] = {(uint32_t)STORAGE_FILE, MODE_READ_WRITE_BINARY, sizeof STORAGE_FILE - 1};
-  s_file = semihost(SYS_OPEN, open_existing);
+  s_file = origami_qemu_semihost(SYS_OPEN, open_existing);
   if (s_file >= 0) {
     uint32_t read[3] = {(uint32_t)s_file, (uint32_t)_storage_start, bytes};
-    semihost(SYS_READ, read);  // a shorter file leaves the rest erased
+    origami_qemu_semihost(SYS_READ, read);  // a shorter file leaves the rest erased
     return;
   }
   uint32_t create[3] = {(uint32_t)STORAGE_FILE, MODE_CREATE_BINARY, sizeof STORAGE_FILE - 1};
-  s_file = semihost(SYS_OPEN, create);
+  s_file = origami_qemu_semihost(SYS_OPEN, create);
   file_write(0, _storage_start, bytes);
 }
 
