@@ -14,7 +14,10 @@ failover (`replica_failover_ok`, `double_installs`) is measured by tests/test_re
 real processes, and reported here only when `--replicas` runs that test (it takes about a minute).
 
     .venv/bin/python bench/scale.py [--json] [--sizes 1000,10000,100000] [--backends sqlite,postgresql]
-                                    [--converge 10000] [--replicas]
+                                    [--converge 10000] [--replicas] [--split 3 [--split-reports 5000]]
+
+`--split N` (bench/shared_reports.py): reports consumed per replica by N replicas with and without an MQTT 5
+share group, on a local Mosquitto (`split_per_replica_*`, `split_max_share_*`, `split_seconds_*`).
 """
 from __future__ import annotations
 
@@ -132,6 +135,9 @@ def main() -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--converge", type=int, default=10000, help="swarm size to converge (0: skip)")
     parser.add_argument("--replicas", action="store_true", help="also run the replica failover test")
+    parser.add_argument("--split", type=int, default=0, metavar="N",
+                        help="also measure reports consumed per replica by N replicas, shared or not (0: skip)")
+    parser.add_argument("--split-reports", type=int, default=5000, metavar="COUNT")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     from tests.postgres import missing
@@ -168,6 +174,10 @@ def main() -> int:
         out[f"converge_s_{label(args.converge)}"] = converge_10k(args.converge)
     if args.replicas:
         out |= replica_failover()
+    if args.split:
+        from shared_reports import measure_split
+
+        out |= measure_split(args.split, args.split_reports)
     if args.json:
         print(json.dumps(out, indent=2))
     else:

@@ -30,9 +30,13 @@ LEASE_S = 30.0
 class Link:
     def __init__(self) -> None:
         self.sent: dict[str, DesiredState] = {}
+        self.rereads = 0
 
     def set_desired(self, device_id: str, desired: DesiredState) -> None:
         self.sent[device_id] = desired
+
+    def reread_retained(self) -> None:
+        self.rereads += 1
 
 
 class Clock:
@@ -82,11 +86,14 @@ def test_the_replica_taking_a_fleet_over_sends_the_installs_its_dead_holder_reco
     assert r2.claim_fleets(["site-a", "site-b"]) == ["site-a", "site-b"]
     assert sent_by_r2.sent == {"a-00": lost}   # same sequence: a device that had it does nothing
     assert store.lease("fleet/site-a").holder == "r2"
+    # the taker reads the retained reports again (those in flight to r1 through a shared subscription
+    # died with it); the first claims did not: the hub read them when it started
+    assert (sent_by_r1.rereads, sent_by_r2.rereads) == (0, 1)
 
     sent_by_r2.sent.clear()
     clock.now += LEASE_S / 2   # renewing is not taking over: nothing is sent again
     assert r2.claim_fleets(["site-a", "site-b"]) == ["site-a", "site-b"]
-    assert sent_by_r2.sent == {}
+    assert sent_by_r2.sent == {} and sent_by_r2.rereads == 1
     assert r1.claim_fleets(["site-a"]) == []   # r1 wakes up: the fleet is r2's, r1 sends nothing
     assert sent_by_r1.sent == {}
 

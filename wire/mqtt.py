@@ -14,6 +14,7 @@ hand slow work (install, health check) to another thread.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import threading
@@ -40,6 +41,14 @@ from wire.topics import out_of_namespace
 log = get_logger("devices.mqtt")
 
 Handler = Callable[[str, bytes], None]   # (topic, payload)
+SHARE_GROUP_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"   # no '/', '+' or '#': one topic level
+DEFAULT_SHARE_GROUP = "origami"   # controller replicas' group (docs/scale.md "MQTT at scale")
+
+
+def shared_filter(group: str, topic_filter: str) -> str:
+    """The MQTT 5 shared subscription of `group` to `topic_filter`: the broker hands each matching
+    message to one member of the group instead of to every subscriber."""
+    return f"$share/{group}/{topic_filter}"
 
 
 @dataclass(frozen=True)
@@ -196,9 +205,13 @@ class MqttLink:
 
     def __init__(self, client_id: str, broker: str | BrokerConnection, *, username: str | None = None,
                  password: str | None = None, tls: TlsOptions | None = None, will: Will | None = None,
-                 keepalive: int = 30, on_connected: Callable[[MqttLink], None] | None = None) -> None:
+                 keepalive: int = 30, on_connected: Callable[[MqttLink], None] | None = None,
+                 share_group: str | None = None) -> None:
         """`broker` is a URL or a BrokerConnection; `username`, `password` and `tls`, when given,
-        replace the connection's own (a shorthand for tests and tools)."""
+        replace the connection's own (a shorthand for tests and tools). `share_group`: speak MQTT 5
+        and make `subscribe(..., shared=True)` a `$share/GROUP/...` subscription (docs/scale.md)."""
+        if share_group is not None and not re.fullmatch(SHARE_GROUP_PATTERN, share_group):
+            raise UsageError("a share group is 1-64 letters, digits, '_' and '-' (one MQTT topic level)")
         connection = BrokerConnection.of(broker)
         if username is not None or password is not None:
             connection = connection.as_user(username, password)
@@ -215,8 +228,14 @@ class MqttLink:
         self.connected = threading.Event()
         self.connections = 0                 # grows on every (re)connect: tells stale messages apart
         self.connect_failure: str | None = None
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
-                             protocol=mqtt.MQTTv311)
+        self.share_group = share_group
+        self.retained_seen = 0               # retained messages delivered (only a normal subscription gets them)
+        self._last_retained = 0.0
+        if share_group is None:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
+                                 protocol=mqtt.MQTTv311)
+        else:  # shared subscriptions are MQTT 5; paho takes clean start on connect there, not here
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         connection.configure(client)
         if will is not None:
             client.will_set(into_namespace(will.topic, self.tenant), will.payload, qos=will.qos, retain=will.retain)
@@ -226,6 +245,7 @@ class MqttLink:
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_subscribe = self._subscribed
+        client.on_unsubscribe = self._subscribed   # the same waiters, by message id
         client.on_message = self._unrouted
         self._client = client
         self._keepalive = keepalive
@@ -233,7 +253,11 @@ class MqttLink:
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float | None = 10.0) -> MqttLink:
         """Connect in the background and, unless timeout is None, wait for the broker to accept."""
-        self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive)
+        if self.share_group is None:
+            self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive)
+        else:  # a fresh session each time, as MQTT 3.1.1's clean session: subscriptions come from _connected
+            self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive,
+                                       clean_start=True)
         self._client.loop_start()
         if timeout is not None:
             self.wait_connected(timeout)
@@ -277,16 +301,41 @@ class MqttLink:
                 pass
 
     # --- messaging --------------------------------------------------------------------------
-    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1, timeout: float = 5.0) -> int:
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1, timeout: float = 5.0,
+                  shared: bool = False) -> int:
         """Route messages on `topic_filter` to `handler`; wait for SUBACK and return the granted QoS
-        (0x80 when the broker refused the subscription, e.g. by ACL). Restored after reconnects."""
+        (0x80 when the broker refused the subscription, e.g. by ACL). Restored after reconnects.
+        `shared` (with a share group): one member of the group gets each message, not every one."""
         topic_filter = into_namespace(topic_filter, self.tenant)
+        # the broker delivers a shared subscription's messages under their own topic: route by the plain filter
+        wire_filter = shared_filter(self.share_group, topic_filter) if shared and self.share_group else topic_filter
         with self._lock:
-            self._handlers[topic_filter] = handler
+            self._handlers[wire_filter] = handler
         self._client.message_callback_add(topic_filter, self._route(handler))
         if not self.connected.is_set():
             return qos  # subscribed by _connected once the link is up
-        return self._subscribe_now(topic_filter, qos, timeout)
+        return self._subscribe_now(wire_filter, qos, timeout)
+
+    def reread_retained(self, topic_filters: list[str], *, quiet_s: float = 0.5, limit_s: float = 10.0) -> int:
+        """Read the retained messages on `topic_filters` once, through the handlers already routed for
+        them: a shared subscription never gets retained messages (MQTT 5, 4.8.2), so a member that
+        needs the current retained state (at start, on taking a fleet over) subscribes normally for
+        a moment. Waits (bounded by `limit_s`) until none arrived for `quiet_s`, then unsubscribes;
+        returns how many arrived. Live messages seen meanwhile reach the handler twice (once through
+        the shared subscription): handlers must be idempotent."""
+        wire = [into_namespace(f, self.tenant) for f in topic_filters]
+        before, started = self.retained_seen, time.monotonic()
+        self._last_retained = started
+        for topic_filter in wire:
+            if self._subscribe_now(topic_filter, 1, max(0.1, limit_s)) >= 0x80:
+                raise DeviceError(f"{self.client_id}: the broker refused a subscription to {topic_filter}")
+        while time.monotonic() - started < limit_s and time.monotonic() - self._last_retained < quiet_s:
+            time.sleep(0.02)
+        self._unsubscribe_now(wire, max(0.1, limit_s))
+        seen = self.retained_seen - before
+        log.info("retained state re-read", extra={"client": self.client_id, "messages": seen,
+                                                  "seconds": round(time.monotonic() - started, 3)})
+        return seen
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
         return self._client.publish(into_namespace(topic, self.tenant), payload, qos=qos, retain=retain)
@@ -309,6 +358,18 @@ class MqttLink:
         if timeout is None or not done.wait(timeout):
             return qos if timeout is None else 0x80
         return granted[0] if granted else 0x80
+
+    def _unsubscribe_now(self, topic_filters: list[str], timeout: float) -> None:
+        """Unsubscribe and wait (bounded) for UNSUBACK: until then the broker still delivers to the
+        subscription, so a caller that goes on at once would see live messages twice."""
+        done: threading.Event = threading.Event()
+        with self._lock:
+            result, mid = self._client.unsubscribe(topic_filters)
+            if result != mqtt.MQTT_ERR_SUCCESS:
+                return
+            self._subacks[mid] = (done, [])
+        if not done.wait(timeout):
+            log.warning("unsubscribe not acknowledged", extra={"client": self.client_id, "filters": topic_filters})
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -338,6 +399,9 @@ class MqttLink:
 
     def _route(self, handler: Handler):
         def on_message(client, userdata, message) -> None:
+            if message.retain:
+                self.retained_seen += 1
+                self._last_retained = time.monotonic()
             try:
                 handler(out_of_namespace(message.topic, self.tenant), message.payload)
             except Exception:  # a bad message must never kill the network thread

@@ -33,6 +33,7 @@ from controller.state import open_store
 from specs.errors import OrigamiError
 from specs.errors import UsageError
 from wire.logs import get_logger
+from wire.mqtt import DEFAULT_SHARE_GROUP
 from wire.text import printable
 
 log = get_logger("cli.reconcile")
@@ -65,6 +66,11 @@ def register(subparsers) -> None:
     p.add_argument("--lease", type=float, default=LEASE_S, metavar="SECONDS",
                    help=f"replicas: lease period; a dead replica's fleets move to another within it (default "
                         f"{LEASE_S:.0f})")
+    p.add_argument("--share-group", default=None, metavar="NAME",
+                   help="replicas: consume device reports, transfer requests and samples through MQTT 5 shared "
+                        "subscriptions ($share/NAME/...), one replica per message (default with --replica and an "
+                        f"external broker: {DEFAULT_SHARE_GROUP}; `off`: every replica hears everything; "
+                        "docs/scale.md)")
     p.add_argument("--artifact-publish-dir", default=None, metavar="DIR",
                    help="also publish artifacts into DIR, served by a static HTTP server (nginx, a CDN origin) as "
                         "--artifact-base-url: devices with HTTP fetch them there with Range requests (docs/scale.md)")
@@ -99,6 +105,18 @@ def replica_name(args) -> str | None:
     if args.state or os.environ.get(STATE_URL_ENV):
         return f"{socket.gethostname()}-{os.getpid()}"
     return None
+
+
+def share_group(args, replica: str | None, external_broker: bool) -> str | None:
+    """The MQTT 5 share group this process consumes device messages in, or None (every message).
+    Shared by default only among replicas on an external broker: a lone controller has nobody to
+    share with, and the embedded broker does not implement shared subscriptions."""
+    if args.share_group == "off" or (args.share_group is None and not (replica and external_broker)):
+        return None
+    if not external_broker:
+        raise UsageError("--share-group needs an external MQTT 5 broker (--broker): the embedded one has no "
+                         "shared subscriptions")
+    return str(args.share_group or DEFAULT_SHARE_GROUP)
 
 
 def make_publisher(args, store):
@@ -197,12 +215,14 @@ def run(args) -> int:
     broker = open_controller_broker(args, state_dir)
     print(f"origami: {broker.startup_line}", file=sys.stderr)
     suffix = f"-{replica}" if replica else ""  # replicas share a broker: one MQTT client id each
+    group = share_group(args, replica, broker.embedded is None)
     hub = DeviceHub(broker.hub, builder.store, enrolled=broker.enrollment,
-                    client_id=f"origami-controller{suffix}").start()
+                    client_id=f"origami-controller{suffix}", share_group=group).start()
     hub.announce_keys(signer.announcement())  # a rotation made while stopped reaches the devices now
     # Samples from the fleet: ingested as they arrive; datasets and campaigns follow each pass's specs.
     collection = CollectionService(broker.collector, store.path, builder.store, store=store,
-                                   client_id=f"origami-collector{suffix}", campaign_link=hub.link).start()
+                                   client_id=f"origami-collector{suffix}", campaign_link=hub.link,
+                                   share_group=group).start()
     reconciler = Reconciler(store, source, builder, HubLink(hub), signer,
                             progress=progress_line, builds=builds, online_timeout=args.online_timeout,
                             limits=limits, maintenance=Maintenance(store, builder.store, builder.cache,

@@ -7,6 +7,10 @@ segment, indexes them in one transaction, reports each rejection on the device's
 messages (manual PUBACK on a persistent session): a collector killed mid-round gets those
 messages again from the broker, and the index's unique key makes the second delivery a duplicate.
 
+With `share_group` (controller replicas), the collector subscribes through an MQTT 5 shared
+subscription, `$share/GROUP/...`: each sample message goes to one replica's collector, and the index
+is the one every replica shares (the state directory's), so the group stores each window once.
+
 Nothing a device sends can stop the worker: every message ends as stored, duplicate or rejected
 (with a reason recorded in the index and sent back), and counted.
 """
@@ -25,6 +29,8 @@ from dataclasses import field
 
 import numpy as np
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from controller.collect.index import NewWindow
@@ -45,9 +51,11 @@ from specs.v1alpha1.protocol import encode
 from wire import topics
 from wire.logs import get_logger
 from wire.mqtt import BrokerConnection
+from wire.mqtt import shared_filter
 
 log = get_logger("collect.ingest")
 
+SESSION_EXPIRY_S = 24 * 3600   # MQTT 5: how long the broker keeps a persistent collector's session and messages
 _DTYPE_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
@@ -141,7 +149,7 @@ class Collector:
     def __init__(self, url: str | BrokerConnection, index: SampleIndex, store: ArtifactStore, *,
                  client_id: str = "origami-collector",
                  username: str | None = None, password: str | None = None, persistent: bool = True,
-                 drain_max: int = 1000, max_bytes: int = MAX_PAYLOAD_BYTES) -> None:
+                 drain_max: int = 1000, max_bytes: int = MAX_PAYLOAD_BYTES, share_group: str | None = None) -> None:
         self.index = index
         self.store = store
         self.client_id = client_id
@@ -159,8 +167,14 @@ class Collector:
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="collector", daemon=True)
         self.connected = threading.Event()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent,
-                             protocol=mqtt.MQTTv311, manual_ack=True)
+        self.share_group = share_group
+        self._persistent = persistent
+        if share_group is None:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                 clean_session=not persistent, protocol=mqtt.MQTTv311, manual_ack=True)
+        else:  # MQTT 5: the session's persistence is asked for on connect (clean start, session expiry)
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                                 manual_ack=True)
         connection.configure(client)
         client.reconnect_delay_set(min_delay=0.2, max_delay=10)
         client.on_connect = self._on_connect
@@ -179,7 +193,14 @@ class Collector:
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> Collector:
         self._worker.start()
-        self._client.connect_async(self.address.host, self.address.port, keepalive=30)
+        if self.share_group is None:
+            self._client.connect_async(self.address.host, self.address.port, keepalive=30)
+        else:
+            properties = Properties(PacketTypes.CONNECT)
+            if self._persistent:  # as MQTT 3.1.1's persistent session: kept while the collector is away
+                properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            self._client.connect_async(self.address.host, self.address.port, keepalive=30,
+                                       clean_start=not self._persistent, properties=properties)
         self._client.loop_start()
         if not self.connected.wait(timeout):
             self.stop()
@@ -220,7 +241,10 @@ class Collector:
         if reason_code.is_failure:
             log.warning("broker refused the collector", extra={"reason": str(reason_code)})
             return
-        client.subscribe(topics.into_namespace(topics.all_devices("samples"), self.tenant), qos=1)
+        topic_filter = topics.into_namespace(topics.all_devices("samples"), self.tenant)
+        if self.share_group is not None:
+            topic_filter = shared_filter(self.share_group, topic_filter)
+        client.subscribe(topic_filter, qos=1)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         # Ready only once the broker acknowledged the subscription: a sample published between the

@@ -24,14 +24,15 @@ from wire.mqtt import MqttLink
 class CollectionService:
     def __init__(self, url: str | BrokerConnection, state_file: str | Path, artifacts: ArtifactStore, *, store=None,
                  client_id: str = "origami-collector", username: str | None = None,
-                 password: str | None = None, campaign_link: MqttLink | None = None) -> None:
+                 password: str | None = None, campaign_link: MqttLink | None = None,
+                 share_group: str | None = None) -> None:
         """`campaign_link`: an already started link that may publish collect requests (the DeviceHub's);
         without it the service opens its own, as the same account as the collector (fine on an open
         broker, not where each account has one connection: `use_username_as_clientid`)."""
         self.index = SampleIndex(state_file)
         self.artifacts = artifacts
         self.collector = Collector(url, self.index, artifacts, client_id=client_id, username=username,
-                                   password=password)
+                                   password=password, share_group=share_group)
         self.provider = CollectedSnapshots(self.index, artifacts, store=store)
         self._own_link = campaign_link is None
         self.link = campaign_link or MqttLink(f"{client_id}-campaigns", url, username=username, password=password)

@@ -7,8 +7,9 @@ embedded amqtt broker. Each account gets the least it needs:
   own desired state, transfer replies, collect requests and split replies (`pattern` lines, %u);
 - a gateway: the same, for itself and for each board it carries;
 - the controller: read every device's reports, write desired states, transfers and collect requests,
-  and the key announcement (`origami/v1/keys`), which every account may read;
-- the collector: read samples, write Warning events about rejected samples;
+  and the key announcement (`origami/v1/keys`), which every account may read; and read the reports
+  through an MQTT 5 shared subscription (`$share/GROUP/...`, any group: replicas split them);
+- the collector: read samples (shared too), write Warning events about rejected samples;
 - a split worker: read split requests, write split replies.
 
 With tenants (`accounts.tenants` names a device's tenant), a tenant's devices live under
@@ -17,6 +18,12 @@ device its id's topics in every namespace), but one block per device with its ow
 only, so a device of tenant A can neither read nor write anything of tenant B, nor pose as a device
 of the default tenant. The controller and the collector have one account per tenant
 (`controller-TENANT`, `collector-TENANT`), each with its tenant's namespace only.
+
+Shared subscriptions: a device that joined the controllers' share group would be handed a share of
+the reports and, not allowed to read them, drop them. The `$share/+/...` rules name who may join;
+brokers that check subscriptions against the ACL (EMQX, HiveMQ, Mosquitto's dynamic-security plugin,
+`AccessList` here) refuse anyone else. Mosquitto's `acl_file` checks deliveries only, never
+subscriptions (docs/security.md, "Shared subscriptions"): there the group name must be a secret.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from specs.v1alpha1.protocol import device_topic
 from specs.v1alpha1.protocol import keys_topic
 from specs.v1alpha1.split import split_reply_topic
 from specs.v1alpha1.split import split_request_topic
+from wire.mqtt import shared_filter
 from wire.topics import into_namespace
 
 READ, WRITE, READWRITE, DENY = "read", "write", "readwrite", "deny"
@@ -58,7 +66,9 @@ def _service_rules(accounts: Accounts, tenant: str) -> list[AclRule]:
     rules.append(AclRule(WRITE, keys_topic(), controller))
     rules += [AclRule(READ, device_topic("+", "samples"), collector),
               AclRule(WRITE, device_topic("+", "events"), collector)]
-    return [AclRule(r.access, into_namespace(r.topic, tenant), r.user) for r in rules]
+    rules = [AclRule(r.access, into_namespace(r.topic, tenant), r.user) for r in rules]
+    # the same reads through a shared subscription of any group: for controller accounts only
+    return rules + [AclRule(READ, shared_filter("+", r.topic), r.user) for r in rules if r.access == READ]
 
 
 def fleet_rules(accounts: Accounts, devices: Iterable[str] = ()) -> list[AclRule]:

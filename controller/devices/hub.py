@@ -5,6 +5,13 @@ callbacks and to a thread-safe queue, publishes signed desired states and the ke
 (both retained), and serves artifact transfers from an artifact store. The reconciler uses only
 this class.
 
+With `share_group` (controller replicas, docs/scale.md "MQTT at scale"), the reports, the transfer
+requests and the samples arrive through MQTT 5 shared subscriptions: each goes to one replica of the
+group, which records it in the shared state. What each replica needs for itself stays a normal
+subscription: chunk acks (to the transfers it serves) and, read once at start and on every fleet
+takeover (`reread_retained`), the retained hellos, states and presence, which a shared subscription
+never delivers.
+
 Everything a device sends is untrusted: a payload over its channel's size bound, or from a device
 id that is not enrolled (when `enrolled` is given), is dropped before it is parsed, and reported
 to the `on_rejected` callbacks at most once per device id per interval (`RejectionLimiter`).
@@ -57,6 +64,7 @@ log = get_logger("devices.hub")
 _REPORTS: dict[str, type[BaseModel]] = {
     "hello": Hello, "state": ReportedState, "presence": Presence, "events": Event, "samples": Sample,
 }
+RETAINED_CHANNELS = ("hello", "state", "presence")   # what devices publish retained (docs/protocol.md)
 # The largest payload each channel may carry; anything larger is dropped unread.
 MAX_PAYLOAD_BYTES: dict[str, int] = {
     "hello": 64 * 1024, "state": 64 * 1024, "presence": 4 * 1024, "events": 64 * 1024, "samples": 1024 * 1024,
@@ -106,8 +114,9 @@ class DeviceHub:
     def __init__(self, url: str | BrokerConnection, store: ArtifactSource, *, username: str | None = None,
                  password: str | None = None, tls: TlsOptions | None = None, client_id: str = "origami-controller",
                  queue_reports: bool = True, enrolled: Callable[[str], bool] | None = None,
-                 rejections: RejectionLimiter | None = None) -> None:
-        self.link = MqttLink(client_id, url, username=username, password=password, tls=tls)
+                 rejections: RejectionLimiter | None = None, share_group: str | None = None) -> None:
+        self.link = MqttLink(client_id, url, username=username, password=password, tls=tls, share_group=share_group)
+        self.share_group = share_group
         self._enrolled = enrolled        # None: every device id is believed (an open development broker)
         self._rejections = rejections or RejectionLimiter()
         self._rejected_callbacks: list[Rejected] = []
@@ -124,11 +133,22 @@ class DeviceHub:
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> DeviceHub:
         for channel in _REPORTS:
-            self.link.subscribe(topics.all_devices(channel), self._on_report)
-        self.link.subscribe(topics.all_devices("transfer/request"), self._on_transfer_request)
+            self.link.subscribe(topics.all_devices(channel), self._on_report, shared=True)
+        self.link.subscribe(topics.all_devices("transfer/request"), self._on_transfer_request, shared=True)
+        # acks go to the replica serving that transfer, whichever it is: every replica hears them
         self.link.subscribe(topics.all_devices("transfer/ack"), self._on_transfer_ack)
         self.link.start(timeout)
+        if self.share_group is not None:
+            self.reread_retained()
         return self
+
+    def reread_retained(self) -> int:
+        """With a share group: read every device's retained hello, state and presence once (they are
+        reports like any other, queued and handed to the callbacks); without one, a no-op (the normal
+        subscriptions got them on connect). Returns how many arrived."""
+        if self.share_group is None:
+            return 0
+        return self.link.reread_retained([topics.all_devices(c) for c in RETAINED_CHANNELS])
 
     def stop(self) -> None:
         self.link.stop()

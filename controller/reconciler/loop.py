@@ -117,6 +117,7 @@ class Reconciler:
         self._kick = threading.Event()  # set by wake(): the running loop starts its next pass at once
         self._resent = False
         self._takeovers: set[str] = set()  # fleets taken over whose desired states are not re-sent yet
+        self._claimed = False  # the first claim takes every fleet: the link read the retained state at start
         self._repo_hooks: list[Callable[[SpecRepository], None]] = []
         self._pass_hooks: list[Callable[[PassResult | None, float], None]] = []
 
@@ -187,12 +188,27 @@ class Reconciler:
         if self.shards is None:
             return list(names)
         mine = self.shards.fleets(names)
-        self._takeovers |= self.shards.taken_fleets()
+        taken = self.shards.taken_fleets()
+        if taken and self._claimed:
+            self._reread_retained(taken)
+        self._claimed = True
+        self._takeovers |= taken
         for name in mine:
             if name in self._takeovers:
                 self.resend_desired(name)
                 self._takeovers.discard(name)  # only once sent: a failed publish is retried next pass
         return mine
+
+    def _reread_retained(self, taken: set[str]) -> None:
+        """Reports in flight to a replica that died are lost with it when they come through a shared
+        subscription; what they said lives on in the devices' retained hellos, states and presence,
+        which the taker reads again (ingested on the next pass). A failure is logged: the next
+        report of each device, and the next takeover, bring the state back too."""
+        try:
+            self.link.reread_retained()
+        except OrigamiError as err:
+            log.warning("retained state not re-read after a takeover", extra={"fleets": sorted(taken),
+                                                                              "error": str(err)})
 
     def _pass(self) -> PassResult:
         if not self._resent and self.shards is None:  # replicas re-send per fleet, as they take it

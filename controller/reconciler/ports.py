@@ -116,3 +116,7 @@ class DeviceLink(Protocol):
 
     def on_activity(self, callback: Callable[[], None]) -> None:
         """Call `callback` when a device reports (the loop wakes at once instead of on its interval)."""
+
+    def reread_retained(self) -> None:
+        """Replicas, on a fleet takeover: read the devices' retained reports again (a no-op where every
+        report reaches this controller; see `DeviceHub.reread_retained`)."""

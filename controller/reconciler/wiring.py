@@ -139,3 +139,6 @@ class HubLink:
 
     def set_desired(self, device_id: str, desired: Any) -> None:
         self.hub.set_desired(device_id, desired)
+
+    def reread_retained(self) -> None:
+        self.hub.reread_retained()
