@@ -30,6 +30,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from controller.cli.main import main
 from controller.cli.native_output import quiet_native_output
+from controller.demo_emulated import DEVICE_ID as EMULATED_ID
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits-mixed"
 FLEET = {"rpi4": 6, "jetson-nano": 6, "nano33ble": 3, "esp32s3": 3, "nano33ble-lite": 3}
@@ -60,10 +61,10 @@ def _emulated_reports(store, emulated, commit: str) -> bool:
     pass at this commit must have seen it prove the desired digest, generation and health."""
     if emulated is None:
         return True
-    desired = store.desired().get(emulated_device_id())
+    desired = store.desired().get(EMULATED_ID)
     fleet = store.object("Fleet", desired.fleet) if desired is not None else None
     return bool(fleet and fleet.observed_commit == commit
-                and fleet.fleet.states.get(emulated_device_id()) == "updated")
+                and fleet.fleet.states.get(EMULATED_ID) == "updated")
 
 
 def _wait_converged(store, fleets: list[str], commit: str, title: str, emulated=None) -> bool:
@@ -142,10 +143,10 @@ def _show_first_install(store, fleet: str) -> None:
 def _start_emulated(work: Path):
     """The emulated Nano 33's firmware build, started before the controller so that it overlaps training."""
     from controller.demo_emulated import EmulatedNano
-    from controller.demo_emulated import missing_tools
     from controller.devices.signing import Signer
+    from controller.firmware.qemu import emulator_missing
 
-    why_not = missing_tools()
+    why_not = emulator_missing()
     if why_not:
         print(f"demo: no emulated Nano 33 this time: {why_not}", flush=True)
         return None
@@ -153,15 +154,9 @@ def _start_emulated(work: Path):
     return EmulatedNano(work, Signer.load_or_create(work / "state").public_key).start()
 
 
-def emulated_device_id() -> str:
-    from controller.demo_emulated import DEVICE_ID
-
-    return DEVICE_ID
-
-
-def _show_emulated(store, fleets: list[str], emulated) -> None:
+def _show_emulated(store, emulated) -> None:
     """What the emulated board's own C code says it runs, beside what the controller recorded."""
-    device = store.device(emulated_device_id())
+    device = store.device(EMULATED_ID)
     on_board = emulated.on_board_state()
     last = on_board.get("lastUpdate") or {}
     print(f"  {device.device_id} (QEMU, C device core): slot {on_board.get('activeSlot')}, model digest "
@@ -262,7 +257,7 @@ def run() -> int:
             return 1
         _show_first_install(store, fleets[0])
         if emulated is not None:
-            _show_emulated(store, fleets, emulated)
+            _show_emulated(store, emulated)
     finally:
         if emulated is not None:
             emulated.stop()

@@ -7,14 +7,13 @@ verifies (Ed25519, SHA-256), installs into the inactive slot, tries after a rebo
 
 The TFLM library (the kernels of the digits CNN) takes about a minute and a half to build cold on two
 cores, so it is built on a thread while the controller trains, and cached between demo runs in
-`$ORIGAMI_FIRMWARE_CACHE` (default `~/.cache/origami/firmware`), keyed by core, flags, TFLM commit,
-compiler and kernels. Without the toolchain, QEMU or the third-party tree the demo says so in one line
-and runs without the emulated board.
+`$ORIGAMI_FIRMWARE_CACHE` (default `~/.cache/origami/firmware`), keyed by core, flags, the digests of
+the third-party sources, compiler and kernels. Without the toolchain, QEMU or the third-party tree
+the demo says so in one line and runs without the emulated board.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -26,7 +25,6 @@ DEVICE_ID = "demo-nano33ble-qemu"
 # The operators of the example's digits CNN (int8: CONV_2D, MAX_POOL_2D, RESHAPE, FULLY_CONNECTED,
 # SOFTMAX); a model with another operator would be refused by the board's trial and rolled back.
 OPERATORS = ("CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX")
-TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-g++", "qemu-system-arm")
 
 
 def firmware_cache() -> Path:
@@ -35,20 +33,6 @@ def firmware_cache() -> Path:
         return Path(configured)
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "origami" / "firmware"
-
-
-def missing_tools() -> str | None:
-    """Why the emulated board cannot run here (one line), or None."""
-    from controller.firmware.tflm_library import third_party_root
-
-    absent = [tool for tool in TOOLS if not shutil.which(tool)]
-    if absent:
-        return f"{', '.join(absent)} not installed (scripts/system-packages.sh installs them)"
-    try:
-        third_party_root()
-    except OrigamiError as err:
-        return str(err).split(";")[0]
-    return None
 
 
 class EmulatedNano:

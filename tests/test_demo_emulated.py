@@ -8,8 +8,8 @@ from pathlib import Path
 from controller.demo_emulated import DEVICE_ID
 from controller.demo_emulated import EmulatedNano
 from controller.demo_emulated import firmware_cache as demo_firmware_cache
-from controller.demo_emulated import missing_tools
 from controller.devices.signing import Signer
+from controller.firmware.qemu import emulator_missing
 from controller.loading import load_repository
 from tests.firmware_rig import skip_without_firmware_tools
 
@@ -34,7 +34,7 @@ def test_the_emulated_nano_boots_and_joins_a_gateway(mosquitto, firmware_cache, 
 
 def test_without_the_toolchain_the_demo_says_what_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    why = missing_tools()
+    why = emulator_missing()
     assert why is not None and "arm-none-eabi-gcc" in why and "system-packages.sh" in why
 
 

@@ -87,6 +87,24 @@ EMULATED_BOARDS: dict[str, EmulatedBoard] = {
 _ALIASES = {board.profile: name for name, board in EMULATED_BOARDS.items()}  # coral-micro -> coralmicro
 
 
+# What building a device-core image and booting it on QEMU needs beside the third-party tree.
+EMULATOR_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-g++", "qemu-system-arm")
+
+
+def emulator_missing() -> str | None:
+    """Why device-core images cannot be built and run here (one line), or None."""
+    from controller.firmware.tflm_library import third_party_root
+
+    absent = [tool for tool in EMULATOR_TOOLS if not shutil.which(tool)]
+    if absent:
+        return f"{', '.join(absent)} not installed (scripts/system-packages.sh installs them)"
+    try:
+        third_party_root()
+    except StageError as err:
+        return str(err).split(";")[0]
+    return None
+
+
 def emulated_board(name: str) -> EmulatedBoard:
     key = _ALIASES.get(name, name)
     if key not in EMULATED_BOARDS:
