@@ -7,8 +7,9 @@
    (nano33ble, pico) with real TFLM behind a gateway; the controller runs the sample collector;
 3. the controller reconciles the repository: espeak-ng speech -> MFCCs -> the MLPerf Tiny DS-CNN ->
    int8, measured on TFLM, gated, and rolled out canary-first until every device reports it;
-4. the closed loop: a commit asks the Linux fleet for a recording session (Fleet.spec.collect), the
-   microcontrollers' samplers stream too (int16 PCM in SAMPLES frames through the gateway), while
+4. the closed loop: a commit asks both fleets for a recording session (Fleet.spec.collect); the
+   microcontrollers' samplers stream int16 PCM in SAMPLES frames and the gateway, which follows the
+   campaign for them, files the windows under its session, while
    someone in the room says "yes" (held-out espeak-ng utterances, another seed than the training
    set's); `origami samples label yes --session ...` labels the session, the collected snapshots
    change, the retrain policy retrains, and the new model rolls out to every board;
@@ -67,16 +68,17 @@ def _spec_repository(work: Path) -> tuple[Path, str]:
 
 
 def _commit_session(specs: Path) -> str:
-    """The Linux fleet asked for a recording session: the collect section of Fleet/kws-linux."""
+    """Both fleets asked for a recording session: a collect section in Fleet/kws-linux and Fleet/kws-mcu."""
     docs = list(yaml.safe_load_all((specs / "fleets.yaml").read_text()))
+    seconds = {"kws-linux": SECONDS, "kws-mcu": MCU_WINDOWS}
     for doc in docs:
-        if doc["metadata"]["name"] == "kws-linux":
-            doc["spec"]["collect"] = {"sensor": "microphone", "rateHz": 16000, "durationSeconds": SECONDS,
-                                      "session": SESSION}
+        if doc["metadata"]["name"] in seconds:
+            doc["spec"]["collect"] = {"sensor": "microphone", "rateHz": 16000,
+                                      "durationSeconds": seconds[doc["metadata"]["name"]], "session": SESSION}
     (specs / "fleets.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
     repo = git.Repo(specs)
     repo.git.add(A=True)
-    return repo.index.commit(f"record a microphone session ({SESSION}) on the Linux boards").hexsha
+    return repo.index.commit(f"record a microphone session ({SESSION}) on every board").hexsha
 
 
 def _held_out_room(specs: Path) -> None:
@@ -93,17 +95,22 @@ def _held_out_room(specs: Path) -> None:
 
 
 def _record(controller: _Controller, specs: Path) -> bool:
-    """Linux boards record the session the commit asks for; the microcontrollers' samplers stream too."""
+    """Every board records the session the commit asks for: the Linux agents on request, the
+    microcontrollers' samplers through the gateway, which follows the campaign on their behalf."""
     _held_out_room(specs)
     for board in controller.devices.linux.values():
         board.collection.pace = 0     # the room's audio is replayed as fast as it is made
     sha = _commit_session(specs)
     print(f"\n== The closed loop: someone says \"{WORD}\" near every microphone\n"
-          f"demo: committed {sha[:12]}: Fleet kws-linux collects {SECONDS} s of microphone audio "
-          f"(session {SESSION}); the microcontrollers stream {MCU_WINDOWS} windows each (int16 PCM over serial)",
-          flush=True)
-    for mcu in controller.devices.mcus.values():
-        mcu.listen(MCU_WINDOWS, session=SESSION)
+          f"demo: committed {sha[:12]}: Fleet kws-linux collects {SECONDS} s of microphone audio and "
+          f"Fleet kws-mcu {MCU_WINDOWS} s (session {SESSION}); the microcontrollers stream int16 PCM over "
+          "serial and the gateway files it under the campaign", flush=True)
+    gateway = controller.devices.gateway
+    for device_id, mcu in controller.devices.mcus.items():
+        if not gateway.boards[device_id].campaigns.started.wait(120):
+            print(f"demo: the campaign did not reach {device_id}'s gateway in 120 s", file=sys.stderr)
+            return False
+        mcu.listen(MCU_WINDOWS)
     expected = SECONDS * len(controller.devices.linux) + MCU_WINDOWS * len(controller.devices.mcus)
     if not controller.collection.collector.wait_for(windows=expected, timeout=120):
         print(f"demo: the collector stored {controller.collection.collector.stats.windows} of {expected} "
@@ -144,6 +151,7 @@ def _show_card(controller: _Controller, specs: Path) -> None:
     """The int8 card's input section, read back from the stage cache the build worker filled."""
     from controller.loading import load_repository
     from controller.pipeline.build import built_model
+    from controller.pipeline.cards import device_section
     from controller.planning.keys import model_keys
 
     repo = load_repository(specs).require_valid()
@@ -154,8 +162,7 @@ def _show_card(controller: _Controller, specs: Path) -> None:
     int8 = build.variant("int8")
     print(f"\n== kws-dscnn/int8: TFLM accuracy {int8.accuracy:.4f} on {build.dataset} (held-out split), "
           f"{int8.size_bytes:,} B, arena {int8.arena_bytes:,} B", flush=True)
-    card = Path(int8.cards["card.md"]).read_text()
-    print(card[card.index("## Input"):card.index("![")].strip(), flush=True)
+    print(device_section(Path(int8.cards["card.md"]).read_text()), flush=True)
 
 
 def run() -> int:

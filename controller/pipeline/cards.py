@@ -90,12 +90,25 @@ def _numbers(values) -> str:
     return f"[{shown}{', ...' if len(values) > 16 else ''}] ({len(values)} values)"
 
 
+DEVICE_HEADING = "## Using it on a device"
+
+
+def device_section(card: str) -> str:
+    """The card's "Using it on a device" section (heading included, up to the next blank line), or ""."""
+    start = card.find(DEVICE_HEADING)
+    if start < 0:
+        return ""
+    body = card[start + len(DEVICE_HEADING):].lstrip("\n")
+    end = body.find("\n\n")
+    return DEVICE_HEADING + "\n" + (body if end < 0 else body[:end]).rstrip()
+
+
 def device_markdown(device: dict, preprocessing: dict | None = None) -> list[str]:
     """What a device needs to feed the model and read its answer (also in card.json, the firmware's
     origami_model_meta.h and a Linux bundle's model_meta.json)."""
     if not device:
         return []
-    lines = ["", "## Using it on a device", ""]
+    lines = ["", DEVICE_HEADING, ""]
     if audio := (preprocessing or {}).get("audio_features"):
         lines.append(_audio_line(audio))
     if device.get("classes"):

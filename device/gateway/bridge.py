@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from device.gateway.campaigns import BoardCampaigns
 from device.gateway.serial_link import BoardLink
 from device.gateway.serial_link import drain
 from device.gateway.usb import match_usb
@@ -72,6 +73,7 @@ class AttachedBoard:
                                   lambda: _capabilities(self.hello, self.profile, self.usb, link.transport).board_class,
                                   gateway.keyring)
         self.warnings = WarningLimiter()
+        self.campaigns = BoardCampaigns(self.device_id, gateway.spool)
         self.observed_generation = -1
         self.desired: queue.Queue = queue.Queue()
         self.offers: queue.Queue = queue.Queue()
@@ -200,6 +202,7 @@ class Gateway:
 
     def attach_link(self, link: BoardLink, *, usb: str | None = None, profile: str | None = None) -> str:
         """`attach` for a link already open on any byte stream (a serial port, a BLE board's GATT stream)."""
+        from specs.v1alpha1.collection import collect_topic
         from specs.v1alpha1.protocol import desired_topic
         from specs.v1alpha1.protocol import transfer_chunk_topic
         from specs.v1alpha1.protocol import transfer_offer_topic
@@ -223,6 +226,7 @@ class Gateway:
         self.mqtt.subscribe(transfer_chunk_topic(board.device_id), lambda t, p: board.chunks.put(decode_chunk(p)))
         board.worker.start()
         self.mqtt.subscribe(desired_topic(board.device_id), lambda t, p: board.desired.put(p))
+        self.mqtt.subscribe(collect_topic(board.device_id), lambda t, p: board.campaigns.on_request(p))
         log.info("board attached", extra={"device": board.device_id, "port": link.name,
                                           "profile": matched.metadata.name if matched else None, "usb": usb})
         return board.device_id
@@ -310,7 +314,7 @@ class Gateway:
             log.warning("sensor window refused", extra={"device": board.device_id, "error": str(err)})
             self.publish_event(board, {"type": "Warning", "reason": "SampleRejected", "message": str(err)})
             return
-        self.mqtt.publish(samples_topic(board.device_id), encode(sample))
+        self.mqtt.publish(samples_topic(board.device_id), encode(board.campaigns.tag(sample)))
 
     # --- converging on the desired state -------------------------------------------------------
 
