@@ -140,8 +140,9 @@ def _show_first_install(store, fleet: str) -> None:
         print(f"  {fleet}: first install of the new version went to {installs[0].device_id} ({installs[0].reason})")
 
 
-def _start_emulated(work: Path):
+def _start_emulated(work: Path, operators: tuple[str, ...] | None = None):
     """The emulated Nano 33's firmware build, started before the controller so that it overlaps training."""
+    from controller.demo_emulated import OPERATORS
     from controller.demo_emulated import EmulatedNano
     from controller.devices.signing import Signer
     from controller.firmware.qemu import emulator_missing
@@ -151,7 +152,7 @@ def _start_emulated(work: Path):
         print(f"demo: no emulated Nano 33 this time: {why_not}", flush=True)
         return None
     (work / "state").mkdir(parents=True, exist_ok=True)
-    return EmulatedNano(work, Signer.load_or_create(work / "state").public_key).start()
+    return EmulatedNano(work, Signer.load_or_create(work / "state").public_key, operators or OPERATORS).start()
 
 
 def _show_emulated(store, emulated) -> None:

@@ -4,7 +4,10 @@
    clips and epochs than the example so that it finishes in a few minutes on two cores (it says so),
    and a `collected` source per fleet (the fleets' microphones) beside the generated speech;
 2. a virtual fleet starts: Linux boards (rpi4) running the device agent and microcontrollers
-   (nano33ble, pico) with real TFLM behind a gateway; the controller runs the sample collector;
+   (nano33ble, pico) with real TFLM behind a gateway, and an emulated Nano 33 BLE Sense (the C
+   device core and TFLM's DS-CNN kernels for its Cortex-M4F on QEMU, controller/demo_emulated.py,
+   built while the model trains; said and skipped without the tools); the controller runs the
+   sample collector;
 3. the controller reconciles the repository: espeak-ng speech -> MFCCs -> the MLPerf Tiny DS-CNN ->
    int8, measured on TFLM, gated, and rolled out canary-first until every device reports it;
 4. the closed loop: a commit asks both fleets for a recording session (Fleet.spec.collect); the
@@ -34,7 +37,9 @@ from controller.cli.main import main
 from controller.demo import TIMEOUT_S
 from controller.demo import _Controller
 from controller.demo import _progress_line
+from controller.demo import _show_emulated
 from controller.demo import _show_releases
+from controller.demo import _start_emulated
 from controller.demo import _wait_converged
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "keyword-spotting"
@@ -94,7 +99,18 @@ def _held_out_room(specs: Path) -> None:
     ROOM.say(WORD)
 
 
-def _record(controller: _Controller, specs: Path) -> bool:
+def _hear_the_room(emulated, seconds: int) -> None:
+    """The emulated Nano 33's microphone picks up `seconds` of the room (device/microphone.py)."""
+    import numpy as np
+
+    from controller.demo_emulated import DEVICE_ID
+    from device.microphone import Microphone
+
+    mic = Microphone(DEVICE_ID)
+    emulated.hear(np.concatenate([mic.window(16_000, None)[:, 0] for _ in range(seconds)]).astype("<i2").tobytes())
+
+
+def _record(controller: _Controller, specs: Path, emulated=None) -> bool:
     """Every board records the session the commit asks for: the Linux agents on request, the
     microcontrollers' samplers through the gateway, which follows the campaign on their behalf."""
     _held_out_room(specs)
@@ -111,7 +127,16 @@ def _record(controller: _Controller, specs: Path) -> bool:
             print(f"demo: the campaign did not reach {device_id}'s gateway in 120 s", file=sys.stderr)
             return False
         mcu.listen(MCU_WINDOWS)
-    expected = SECONDS * len(controller.devices.linux) + MCU_WINDOWS * len(controller.devices.mcus)
+    mcus = len(controller.devices.mcus)
+    if emulated is not None:
+        from controller.demo_emulated import DEVICE_ID
+
+        if not emulated.gateway.boards[DEVICE_ID].campaigns.started.wait(120):
+            print(f"demo: the campaign did not reach {DEVICE_ID}'s gateway in 120 s", file=sys.stderr)
+            return False
+        _hear_the_room(emulated, MCU_WINDOWS)
+        mcus += 1
+    expected = SECONDS * len(controller.devices.linux) + MCU_WINDOWS * mcus
     if not controller.collection.collector.wait_for(windows=expected, timeout=120):
         print(f"demo: the collector stored {controller.collection.collector.stats.windows} of {expected} "
               "windows in 120 s", file=sys.stderr)
@@ -180,23 +205,32 @@ def run() -> int:
           "to stay within a few minutes")
     if main(["validate", str(specs)]) != 0:
         return 1
+    from controller.firmware.device_image import KWS_OPERATORS
+
+    emulated = _start_emulated(work, KWS_OPERATORS)
     controller = _Controller(work, specs, FLEET, collect=True)
     try:
+        if emulated is not None and not emulated.attach(controller.broker.url, controller.profiles):
+            emulated = None
         if not _wait_converged(controller.store, controller.fleets, first,
-                               "Reconcile: synthesise speech, train, squeeze, measure, roll out"):
+                               "Reconcile: synthesise speech, train, squeeze, measure, roll out", emulated):
             return 1
         _show_releases(controller.store, controller.fleets)
         _show_card(controller, specs)
         before = {name: controller.store.object("Fleet", name).fleet.version for name in controller.fleets}
-        if not _record(controller, specs) or not _wait_retrained(controller, before):
+        if not _record(controller, specs, emulated) or not _wait_retrained(controller, before):
             return 1
         _show_snapshots(controller)
         _show_releases(controller.store, controller.fleets)
+        if emulated is not None:
+            _show_emulated(controller.store, emulated)
     finally:
         from device.microphone import ROOM
 
         ROOM.say(None)
         ROOM.play(None)
+        if emulated is not None:
+            emulated.stop()
         controller.stop()
     print("\n== Status table\n$ origami status", flush=True)
     return main(["status", "--state-dir", str(controller.state)])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from controller.firmware.device_image import KWS_OPERATORS
 from controller.loading import load_repository
 from controller.pipeline.build import build_model
 from controller.pipeline.cards import device_section
@@ -83,6 +84,7 @@ def test_a_small_vocabulary_trains_and_runs_int8_on_tflm_above_chance(tmp_path):
     assert int8.tflm["accuracy"] > 0.5  # 4 classes: chance is 0.25
     assert int8.arena_bytes <= 96 * 1024 and int8.passed
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED"} <= set(int8.operators)
+    assert set(int8.operators) <= set(KWS_OPERATORS)   # what the keyword-spotting firmware images register
     # The card says what a device must do to a clip before the model: front end, normalisation, quantization.
     card = json.loads(Path(int8.cards["card.json"]).read_text())
     assert card["preprocessing"]["audio_features"]["frame_length"] == 640

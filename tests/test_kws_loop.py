@@ -29,6 +29,7 @@ from controller.collect.index import Selection
 from controller.collect.service import CollectionService
 from controller.devices.hub import DeviceHub
 from controller.devices.signing import Signer
+from controller.firmware.device_image import KWS_OPERATORS
 from controller.firmware.qemu import emulated_board
 from controller.loading import load_repository
 from controller.pipeline.speech import speech
@@ -53,9 +54,6 @@ from tests.waiting import wait_until
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 needs_emulator = pytest.mark.skipif(firmware_tools_missing() is not None, reason=str(firmware_tools_missing()))
 
-# The kernels of the kws-dscnn preset converted to int8 (tflite-micro's op names): the emulated boards'
-# firmware registers these; a model with another operator would fail its trial on the board and roll back.
-KWS_OPERATORS = ("AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "RESHAPE", "SOFTMAX")
 EMULATED = ("nano33ble", "pico")
 
 DATASET = """apiVersion: origami/v1alpha1
@@ -276,6 +274,9 @@ def run_the_loop(tmp, url, signer, images, words, *, utterances, epochs, units, 
             assert now["modelDigest"] == installs[device_id][1] != on_board[device_id]["modelDigest"]
             assert now["health"] == "ok" and now["activeSlot"] != on_board[device_id]["activeSlot"], now
         return loop.state.object("Model", "kws").model.variants["int8"]
+    except AssertionError as err:   # say where the loop stood: the controller's events, the MCUs' own words
+        said = {d: q.recent_output() for d, q in loop.emulated.items()}
+        raise AssertionError(f"{err}\nrecent events: {loop.recent_events()}\nemulated boards said: {said}") from None
     finally:
         ROOM.say(None)
         ROOM.play(None)

@@ -42,6 +42,9 @@ HAL_FAMILY = "qemu-device"
 # slots) after it: 768 KiB of the Nano 33's 1 MiB, so a slot holds a model of about 380 KiB.
 STORAGE_BYTES = 768 * 1024
 DEFAULT_OPERATORS = ("FULLY_CONNECTED",)
+# The kernels of the kws-dscnn preset converted to int8: an image for keyword spotting runs every
+# DS-CNN the preset makes, whatever its widths (make demo-kws, tests/test_kws_loop.py).
+KWS_OPERATORS = ("AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "RESHAPE", "SOFTMAX")
 # The emulated boards take a whole second of 16 kHz int16 PCM in one AUDIO_INFER frame (64 B of front-end
 # parameters + 32,000 B), so their serial buffer is larger than a rendered board's (SERIAL_MAX_PAYLOAD).
 AUDIO_MAX_PAYLOAD = 32 * 1024 + 64

@@ -88,6 +88,10 @@ class QemuBoard:
                                                   "port": self.port, "pid": self._process.pid})
         return self.port
 
+    def recent_output(self, lines: int = 5) -> list[str]:
+        """QEMU's last lines (its own messages and semihosting output): what to show when a board misbehaves."""
+        return list(self._output)[-lines:]
+
     def _drain(self, process: subprocess.Popen, found: list[str], ready: threading.Event) -> None:
         """Read QEMU's output for the pty line, then keep reading so QEMU never blocks on a full pipe."""
         assert process.stdout is not None
