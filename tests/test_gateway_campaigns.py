@@ -67,3 +67,17 @@ def test_malformed_foreign_and_empty_requests_change_nothing(tmp_path):
     out_of_range = request().replace(b'"durationSeconds":2.0', b'"durationSeconds":-1.0')
     assert b"-1.0" in out_of_range and campaigns.on_request(out_of_range) is None
     assert campaigns.running is None and campaigns.tag(window()).session == "qemu-microphone"
+
+
+def test_the_record_of_finished_campaigns_is_bounded(tmp_path):
+    import json
+
+    from device.gateway.campaigns import KEEP_FINISHED
+
+    campaigns = BoardCampaigns("nano-1", tmp_path)
+    for i in range(KEEP_FINISHED + 6):
+        campaigns.on_request(request(f"kws-{i}", durationSeconds=1))
+        campaigns.tag(window())
+    kept = json.loads((tmp_path / "campaigns" / "nano-1.json").read_text())
+    assert len(kept) == KEEP_FINISHED and kept[-1] == f"kws-{KEEP_FINISHED + 5}"
+    assert BoardCampaigns("nano-1", tmp_path).on_request(request(f"kws-{KEEP_FINISHED + 5}")) is None

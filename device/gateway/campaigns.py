@@ -59,7 +59,7 @@ class BoardCampaigns:
     def _save(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._finished[-KEEP_FINISHED:]))
+        tmp.write_text(json.dumps(self._finished))
         os.replace(tmp, self._path)
 
     @property
@@ -113,6 +113,7 @@ class BoardCampaigns:
         run = self._running
         assert run is not None
         self._finished.append(run.request.campaign)
+        del self._finished[:-KEEP_FINISHED]
         self._running = None
         self.started.clear()
         try:
