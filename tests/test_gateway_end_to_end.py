@@ -122,6 +122,32 @@ def test_board_identified_sent_a_model_installs_and_reports_the_new_version(mosq
         mcu.stop()
 
 
+def test_a_failed_update_is_tried_again_without_a_new_desired_state(mosquitto, controller, tmp_path):
+    """The artifact is not there yet when the desired state arrives (the controller refuses the transfer):
+    the gateway says so, tries the same desired state again after a back-off, and installs once it can."""
+    signer, artifacts, link, reports = controller
+    mcu = VirtualMCU(BUILTIN_PROFILES["nano33ble"], "nano-e2e-retry", tmp_path / "board", signer.public_key).start()
+    gateway = Gateway("gw-e2e-retry", mosquitto.url, BUILTIN_PROFILES, spool=tmp_path / "spool",
+                      public_key=signer.public_key, retry_seconds=1.0)
+    try:
+        device_id = gateway.attach(mcu.port)
+        model = dense_int8()
+        digest = sha256_hex(model)
+        manifest = Manifest(name="tiny", version="2", digest=digest, size=len(model),
+                            target=Target(runtime="tflm", board="nano33ble"))
+        link.publish_and_wait(desired_topic(device_id), encode(desired_state(
+            signer, device_id, "nano33ble", 1, manifest, chunk_size=4096)), retain=True)
+        failed = wait_for(reports, events_topic(device_id), Event, lambda e: e.reason == "UpdateFailed")
+        assert "attempt 1 of" in failed.message and "again in 1 s" in failed.message and failed.digest == digest
+        artifacts.add(model)       # now the controller can serve it; nothing new is published
+        state = wait_for(reports, state_topic(device_id), ReportedState, lambda s: s.observedGeneration == 1)
+        assert state.modelDigest == digest and state.lastUpdate.outcome == "installed"
+        assert mcu.active_model()["version"] == "2"
+    finally:
+        gateway.close()
+        mcu.stop()
+
+
 def test_usb_ids_match_the_catalogue():
     assert match_usb(0x2341, 0x805A, BUILTIN_PROFILES) == "nano33ble"
     assert match_usb(0x2E8A, 0x0003, BUILTIN_PROFILES) == "pico"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
 log = get_logger("gateway.bridge")
 
 DOWNLOAD_TIMEOUT_S = 30.0    # silence between two artifact chunks before the download is abandoned
+# A failed update (download stalled or refused, serial link error) is tried again with the same desired
+# state after RETRY_S, doubling, UPDATE_ATTEMPTS times in all, unless a newer desired state arrives first:
+# a transient fault must not leave a board behind until the next commit.
+UPDATE_ATTEMPTS = 5
+RETRY_S = 5.0
 
 
 def _capabilities(hello: dict, profile: DeviceProfile | None, usb: str | None, transport: str = "usb-serial"):
@@ -91,24 +97,38 @@ class AttachedBoard:
             self.gateway.publish_samples(self, frame.json())
 
     def _follow(self) -> None:
+        retry = None     # (desired, attempts so far, when to try again) after a failed update
         while True:
-            payloads = [self.desired.get()]
+            try:
+                payloads = [self.desired.get(timeout=None if retry is None else max(0.0, retry[2] - time.monotonic()))]
+            except queue.Empty:
+                payloads = []
             while not self.desired.empty():  # only the newest desired state that passes its checks matters
                 payloads.append(self.desired.get())
             if None in payloads:
                 return
-            desired = None
+            desired, attempt = None, 1
             for payload in payloads:
                 desired = self._checked(payload) or desired
             if desired is None:
-                continue
+                if retry is None or time.monotonic() < retry[2]:
+                    continue
+                desired, attempt = retry[0], retry[1] + 1
+            retry = None
             try:
                 self.gateway.converge(self, desired)
             except DeviceError as err:
-                log.warning("update failed", extra={"device": self.device_id, "error": str(err)})
-                self.gateway.publish_event(self, {"type": "Warning", "reason": "UpdateFailed", "message": str(err),
-                                                   "digest": desired.artifact.manifest.digest
-                                                   if desired.artifact else None})
+                again = attempt < UPDATE_ATTEMPTS
+                delay = self.gateway.retry_seconds * 2 ** (attempt - 1)
+                log.warning("update failed", extra={"device": self.device_id, "error": str(err), "attempt": attempt,
+                                                    "retry_in_s": delay if again else None})
+                self.gateway.publish_event(self, {
+                    "type": "Warning", "reason": "UpdateFailed",
+                    "message": f"{err} (attempt {attempt} of {UPDATE_ATTEMPTS}"
+                               + (f", again in {delay:g} s)" if again else ", giving up until the next desired state)"),
+                    "digest": desired.artifact.manifest.digest if desired.artifact else None})
+                if again:
+                    retry = (desired, attempt, time.monotonic() + delay)
 
     def _checked(self, payload: bytes):
         """The desired state when it passes the device checks; None (and a rate-limited Warning) if not."""
@@ -132,7 +152,7 @@ class Gateway:
     def __init__(self, gateway_id: str, broker_url: str | BrokerConnection, profiles: dict[str, DeviceProfile], *,
                  spool: str | Path, public_key: Ed25519PublicKey, username: str | None = None,
                  password: str | None = None, chunk_size: int = DEFAULT_CHUNK,
-                 heartbeat_seconds: float = 60.0) -> None:
+                 heartbeat_seconds: float = 60.0, retry_seconds: float = RETRY_S) -> None:
         from specs.v1alpha1.protocol import Presence
         from specs.v1alpha1.protocol import encode
         from specs.v1alpha1.protocol import keys_topic
@@ -143,6 +163,7 @@ class Gateway:
         self.gateway_id = gateway_id
         self.profiles = profiles
         self.chunk_size = chunk_size
+        self.retry_seconds = retry_seconds
         self.spool = Path(spool)
         self.keyring = Keyring(self.spool / "trust", public_key)   # one for every board it carries
         self._key_warnings = WarningLimiter()
