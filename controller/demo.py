@@ -31,6 +31,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 from controller.cli.main import main
 from controller.cli.native_output import quiet_native_output
 from controller.demo_emulated import DEVICE_ID as EMULATED_ID
+from controller.demo_emulated import OPERATORS as EMULATED_OPERATORS
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits-mixed"
 FLEET = {"rpi4": 6, "jetson-nano": 6, "nano33ble": 3, "esp32s3": 3, "nano33ble-lite": 3}
@@ -140,9 +141,8 @@ def _show_first_install(store, fleet: str) -> None:
         print(f"  {fleet}: first install of the new version went to {installs[0].device_id} ({installs[0].reason})")
 
 
-def _start_emulated(work: Path, operators: tuple[str, ...] | None = None):
+def _start_emulated(work: Path, operators: tuple[str, ...] = EMULATED_OPERATORS):
     """The emulated Nano 33's firmware build, started before the controller so that it overlaps training."""
-    from controller.demo_emulated import OPERATORS
     from controller.demo_emulated import EmulatedNano
     from controller.devices.signing import Signer
     from controller.firmware.qemu import emulator_missing
@@ -152,7 +152,7 @@ def _start_emulated(work: Path, operators: tuple[str, ...] | None = None):
         print(f"demo: no emulated Nano 33 this time: {why_not}", flush=True)
         return None
     (work / "state").mkdir(parents=True, exist_ok=True)
-    return EmulatedNano(work, Signer.load_or_create(work / "state").public_key, operators or OPERATORS).start()
+    return EmulatedNano(work, Signer.load_or_create(work / "state").public_key, operators).start()
 
 
 def _show_emulated(store, emulated) -> None:

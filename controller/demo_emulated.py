@@ -97,10 +97,6 @@ class EmulatedNano:
               f"demo-gw-qemu through {port}", flush=True)
         return True
 
-    def hear(self, pcm: bytes) -> None:
-        """Sound reaching the board's microphone (16 kHz int16 PCM): its firmware streams each second."""
-        self.board.hear(pcm)
-
     def on_board_state(self) -> dict:
         """What the board's own C code reports (a state query over the serial link)."""
         _, state = self.gateway.boards[DEVICE_ID].link.query()

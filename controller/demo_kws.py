@@ -99,17 +99,6 @@ def _held_out_room(specs: Path) -> None:
     ROOM.say(WORD)
 
 
-def _hear_the_room(emulated, seconds: int) -> None:
-    """The emulated Nano 33's microphone picks up `seconds` of the room (device/microphone.py)."""
-    import numpy as np
-
-    from controller.demo_emulated import DEVICE_ID
-    from device.microphone import Microphone
-
-    mic = Microphone(DEVICE_ID)
-    emulated.hear(np.concatenate([mic.window(16_000, None)[:, 0] for _ in range(seconds)]).astype("<i2").tobytes())
-
-
 def _record(controller: _Controller, specs: Path, emulated=None) -> bool:
     """Every board records the session the commit asks for: the Linux agents on request, the
     microcontrollers' samplers through the gateway, which follows the campaign on their behalf."""
@@ -121,22 +110,21 @@ def _record(controller: _Controller, specs: Path, emulated=None) -> bool:
           f"demo: committed {sha[:12]}: Fleet kws-linux collects {SECONDS} s of microphone audio and "
           f"Fleet kws-mcu {MCU_WINDOWS} s (session {SESSION}); the microcontrollers stream int16 PCM over "
           "serial and the gateway files it under the campaign", flush=True)
-    gateway = controller.devices.gateway
-    for device_id, mcu in controller.devices.mcus.items():
+    # (the gateway a microcontroller is behind, its id, how its microphone starts hearing the room)
+    mcus = [(controller.devices.gateway, device_id, lambda mcu=mcu: mcu.listen(MCU_WINDOWS))
+            for device_id, mcu in controller.devices.mcus.items()]
+    if emulated is not None:
+        from controller.demo_emulated import DEVICE_ID
+        from device.microphone import Microphone
+
+        mcus.append((emulated.gateway, DEVICE_ID,
+                     lambda: emulated.board.hear(Microphone(DEVICE_ID).stream(MCU_WINDOWS))))
+    for gateway, device_id, listen in mcus:
         if not gateway.boards[device_id].campaigns.started.wait(120):
             print(f"demo: the campaign did not reach {device_id}'s gateway in 120 s", file=sys.stderr)
             return False
-        mcu.listen(MCU_WINDOWS)
-    mcus = len(controller.devices.mcus)
-    if emulated is not None:
-        from controller.demo_emulated import DEVICE_ID
-
-        if not emulated.gateway.boards[DEVICE_ID].campaigns.started.wait(120):
-            print(f"demo: the campaign did not reach {DEVICE_ID}'s gateway in 120 s", file=sys.stderr)
-            return False
-        _hear_the_room(emulated, MCU_WINDOWS)
-        mcus += 1
-    expected = SECONDS * len(controller.devices.linux) + MCU_WINDOWS * mcus
+        listen()
+    expected = SECONDS * len(controller.devices.linux) + MCU_WINDOWS * len(mcus)
     if not controller.collection.collector.wait_for(windows=expected, timeout=120):
         print(f"demo: the collector stored {controller.collection.collector.stats.windows} of {expected} "
               "windows in 120 s", file=sys.stderr)

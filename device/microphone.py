@@ -114,6 +114,12 @@ class Microphone:
             pool = np.arange(len(bank.words))
         return self.record(bank.clips[int(self._rng.choice(pool))], window)
 
+    def stream(self, seconds: int) -> bytes:
+        """`seconds` one-second windows of the room as little-endian int16 PCM: what reaches an emulated
+        board's microphone file (`QemuBoard.hear`)."""
+        window = int(self.rate_hz)
+        return np.concatenate([self.window(window, None)[:, 0] for _ in range(seconds)]).astype("<i2").tobytes()
+
     def record(self, clip: np.ndarray, window: int) -> np.ndarray:
         """`clip` as this microphone hears it: fitted to `window`, shifted, amplified, noisy, int16."""
         audio = np.zeros(window, dtype=np.float64)

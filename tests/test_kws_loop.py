@@ -206,12 +206,6 @@ class Loop:
         return "; ".join(f"{e.kind}/{e.name} {e.reason}: {e.message}" for e in self.state.events()[-12:])
 
 
-def hear(qemu: QemuBoard, windows: int) -> None:
-    """What the emulated board's microphone picks up: `windows` seconds of the room (device/microphone.py)."""
-    mic = Microphone(qemu.device_id)
-    qemu.hear(np.concatenate([mic.window(16_000, None)[:, 0] for _ in range(windows)]).astype("<i2").tobytes())
-
-
 def run_the_loop(tmp, url, signer, images, words, *, utterances, epochs, units, seconds, timeout):
     tag = "k" + uuid.uuid4().hex[:6]
     ROOM.play(held_out_utterances(words, per_word=6))
@@ -240,7 +234,8 @@ def run_the_loop(tmp, url, signer, images, words, *, utterances, epochs, units, 
         for device_id in mcus:
             campaign = loop.gateway.boards[device_id].campaigns
             assert campaign.started.wait(timeout), f"{device_id}: no collection campaign reached the gateway"
-            hear(loop.emulated[device_id], seconds + 1)     # a second more than asked: not recorded
+            # the room, a second more than asked: not recorded
+            loop.emulated[device_id].hear(Microphone(device_id).stream(seconds + 1))
         collector = loop.service.collector
         assert collector.wait_for(windows=expected, timeout=timeout), collector.stats.to_dict()
         assert loop.converged(second, timeout) == v1          # a Fleet-only commit retrains nothing
